@@ -1,0 +1,17 @@
+"""jaxres: torchvision-exact ResNets in JAX/Flax, with a shared training engine.
+
+`import jaxres` stays light: subpackages are imported on first use, so reading data or metrics
+does not pay for (or require) the heavier pieces.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("models", "weights", "data", "train", "metrics", "export", "viz", "cli", "errors")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"jaxres.{name}")
+    raise AttributeError(f"module 'jaxres' has no attribute {name!r}")

@@ -1,0 +1,83 @@
+"""The two ResNet blocks, with torchvision's exact geometry.
+
+A block gets a projection shortcut (`downsample_conv` + `downsample_bn`, the original projects'
+"convolutional block") exactly where torchvision builds `downsample`: when the stride is not 1 or
+the channel count changes. Otherwise the shortcut is the identity ("identity block").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxres.models.batch_norm import BatchNorm
+
+# torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), an untruncated normal.
+CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def conv(features: int, kernel: int, stride: int, name: str, dtype: Any) -> nn.Conv:
+    """A bias-free conv padded like torchvision: (k - 1) // 2 on every side, never 'SAME'.
+
+    'SAME' pads (0, 1) on even inputs with stride 2, which shifts every output by half a pixel.
+    """
+    pad = (kernel - 1) // 2
+    return nn.Conv(
+        features,
+        (kernel, kernel),
+        strides=(stride, stride),
+        padding=((pad, pad), (pad, pad)),
+        use_bias=False,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        kernel_init=CONV_INIT,
+        name=name,
+    )
+
+
+def batch_norm(name: str, use_running_average: bool, dtype: Any) -> BatchNorm:
+    """BatchNorm as torch's: eps 1e-5, momentum 0.1 (0.9 in Flax's convention), unbiased running var."""
+    return BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name)
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convs (ResNet-18/34)."""
+
+    width: int
+    stride: int = 1
+    downsample: bool = False
+    dtype: Any = jnp.float32
+    expansion = 1
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool):
+        bn = lambda name: batch_norm(name, use_running_average, self.dtype)  # noqa: E731
+        y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, "conv1", self.dtype)(x)))
+        y = bn("bn2")(conv(self.width, 3, 1, "conv2", self.dtype)(y))
+        shortcut = x
+        if self.downsample:
+            shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, "downsample_conv", self.dtype)(x))
+        return nn.relu(y + shortcut)
+
+
+class Bottleneck(nn.Module):
+    """1×1 reduce, 3×3, 1×1 expand (ResNet-50/101/152), v1.5: the stride sits on the 3×3 conv."""
+
+    width: int
+    stride: int = 1
+    downsample: bool = False
+    dtype: Any = jnp.float32
+    expansion = 4
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool):
+        bn = lambda name: batch_norm(name, use_running_average, self.dtype)  # noqa: E731
+        y = nn.relu(bn("bn1")(conv(self.width, 1, 1, "conv1", self.dtype)(x)))
+        y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, "conv2", self.dtype)(y)))
+        y = bn("bn3")(conv(self.width * 4, 1, 1, "conv3", self.dtype)(y))
+        shortcut = x
+        if self.downsample:
+            shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, "downsample_conv", self.dtype)(x))
+        return nn.relu(y + shortcut)

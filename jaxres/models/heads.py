@@ -1,0 +1,46 @@
+"""Heads on the pooled 2048/512-d feature, named like torchvision's `fc` so weights map 1:1.
+
+Each head is a function called inside `ResNet.__call__`, so its layers sit at the top level of the
+parameter tree (`fc`, `fc_hidden`, `fc_out`) exactly where torchvision's state dict has them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+HEADS = ("linear", "mlp", "keypoints")
+
+# torch.nn.Linear's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+_KERNEL_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _bias_init(key, shape, dtype=jnp.float32, *, fan_in: int):
+    bound = 1.0 / jnp.sqrt(fan_in)
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def dense(features: int, fan_in: int, name: str, dtype: Any) -> nn.Dense:
+    return nn.Dense(
+        features,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        kernel_init=_KERNEL_INIT,
+        bias_init=lambda k, s, d=jnp.float32: _bias_init(k, s, d, fan_in=fan_in),
+        name=name,
+    )
+
+
+def apply_head(pooled, *, head: str, num_outputs: int, hidden: int, dropout: float, train: bool, dtype: Any):
+    """pooled (B, F) -> outputs; `mlp` is the ImageNet-Sketch project's Linear→ReLU→Dropout→Linear."""
+    fan_in = pooled.shape[-1]
+    if head in ("linear", "keypoints"):
+        return dense(num_outputs, fan_in, "fc", dtype)(pooled)
+    if head == "mlp":
+        y = nn.relu(dense(hidden, fan_in, "fc_hidden", dtype)(pooled))
+        y = nn.Dropout(rate=dropout, deterministic=not train)(y)
+        return dense(num_outputs, hidden, "fc_out", dtype)(y)
+    raise ValueError(f"unknown head {head!r}; expected one of {HEADS}")

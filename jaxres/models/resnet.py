@@ -1,0 +1,92 @@
+"""ResNet-18/34/50/101/152 in Flax linen, numerically equal to torchvision's `resnet*`.
+
+Parameter names mirror torchvision's state-dict keys (`conv1`, `bn1`, `layer1_0/conv1`,
+`layer2_0/downsample_conv`, `fc`), so `jaxres.weights` maps them with a short table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxres.models.blocks import BasicBlock, Bottleneck, batch_norm, conv
+from jaxres.models.heads import apply_head
+
+STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+GROUPS = STAGES + ("head",)
+STAGE_WIDTHS = (64, 128, 256, 512)
+
+
+class ResNet(nn.Module):
+    """A torchvision ResNet.
+
+    Call: `model.apply(variables, x, train=False)` with x (B, H, W, in_channels) float, normalised.
+    In training pass `mutable=["batch_stats"]` and, for the `mlp` head, `rngs={"dropout": key}`.
+
+    `frozen` names stages ("stem", "layer1", …, "head") whose BatchNorm runs on its running
+    statistics even in training. Where the frozen stages form a prefix of the network, the prefix
+    output goes through `stop_gradient`, so XLA drops its backward pass entirely.
+    """
+
+    block: str  # "basic" | "bottleneck"
+    stage_sizes: Sequence[int]
+    num_outputs: int = 1000
+    in_channels: int = 3
+    head: str = "linear"
+    hidden: int = 1000  # mlp head width
+    dropout: float = 0.0  # mlp head dropout
+    num_keypoints: int | None = None  # keypoints head: outputs reshaped to (B, K, 2)
+    dtype: Any = jnp.float32
+
+    @property
+    def feature_width(self) -> int:
+        return STAGE_WIDTHS[-1] * (4 if self.block == "bottleneck" else 1)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False, frozen: Sequence[str] = (), return_features: bool = False):
+        frozen = tuple(frozen)
+        features = {}
+        block_cls = Bottleneck if self.block == "bottleneck" else BasicBlock
+        in_width = 64
+
+        x = conv(64, 7, 2, "conv1", self.dtype)(x)
+        x = batch_norm("bn1", not train or "stem" in frozen, self.dtype)(x)
+        x = nn.relu(x)
+        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = _maybe_stop_gradient(x, "stem", frozen)
+        features["stem"] = x
+
+        for stage_index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, self.stage_sizes)):
+            stage = f"layer{stage_index + 1}"
+            use_running = not train or stage in frozen
+            for block_index in range(blocks):
+                stride = 2 if (block_index == 0 and stage_index > 0) else 1
+                downsample = block_index == 0 and (stride != 1 or in_width != width * block_cls.expansion)
+                x = block_cls(width, stride, downsample, self.dtype, name=f"{stage}_{block_index}")(x, use_running)
+                in_width = width * block_cls.expansion
+            x = _maybe_stop_gradient(x, stage, frozen)
+            features[stage] = x
+
+        pooled = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+        features["pooled"] = pooled
+        out = apply_head(
+            pooled.astype(self.dtype),
+            head=self.head,
+            num_outputs=self.num_outputs,
+            hidden=self.hidden,
+            dropout=self.dropout,
+            train=train and "head" not in frozen,
+            dtype=self.dtype,
+        ).astype(jnp.float32)
+        if self.num_keypoints is not None:
+            out = out.reshape(out.shape[0], self.num_keypoints, 2)
+        return (out, features) if return_features else out
+
+
+def _maybe_stop_gradient(x, stage: str, frozen: tuple[str, ...]):
+    """Cut the graph after `stage` when it and every stage before it are frozen."""
+    upto = STAGES[: STAGES.index(stage) + 1]
+    return jax.lax.stop_gradient(x) if all(s in frozen for s in upto) else x

@@ -1,0 +1,94 @@
+"""torchvision's official ImageNet ResNet weights: download once into a cache, verify, reuse offline.
+
+The hash check is torchvision's own convention: the file name carries the first hex digits of the
+file's SHA-256 (`resnet50-0676ba61.pth`). Files already in PyTorch's hub cache are reused as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+
+from jaxres.errors import WeightsError
+
+BASE_URL = "https://download.pytorch.org/models/"
+# IMAGENET1K_V1, the weights the original projects loaded with `pretrained=True`.
+FILES = {
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "resnet101": "resnet101-63fe2227.pth",
+    "resnet152": "resnet152-394f9c45.pth",
+}
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
+
+
+def cache_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("JAXRES_CACHE", "~/.cache/jaxres")).expanduser() / "weights"
+
+
+def _torch_hub_dir() -> pathlib.Path:
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return pathlib.Path(torch_home).expanduser() / "hub" / "checkpoints"
+
+
+def url_for(arch: str) -> str:
+    if arch not in FILES:
+        raise WeightsError(f"no ImageNet weights known for {arch!r}; known: {sorted(FILES)}")
+    return os.environ.get("JAXRES_WEIGHTS_BASE_URL", BASE_URL).rstrip("/") + "/" + FILES[arch]
+
+
+def cached_path(arch: str) -> pathlib.Path | None:
+    """The verified local file for `arch`, or None. Never touches the network."""
+    name = FILES.get(arch)
+    if name is None:
+        return None
+    for folder in (cache_dir(), _torch_hub_dir()):
+        candidate = folder / name
+        if candidate.is_file() and _hash_ok(candidate):
+            return candidate
+    return None
+
+
+def fetch(arch: str, *, timeout: float = 60.0) -> pathlib.Path:
+    """The ImageNet weights file for `arch`: from the cache, else downloaded and verified."""
+    found = cached_path(arch)
+    if found is not None:
+        return found
+    url = url_for(arch)
+    target = cache_dir() / FILES[arch]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, out)
+        if not _hash_ok(pathlib.Path(tmp), name=target.name):
+            raise WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target))
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        raise WeightsError(
+            f"cannot download ImageNet weights from {url} ({getattr(err, 'reason', err)}); "
+            f"download it by hand and put it at {target}",
+            where=arch,
+        ) from err
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _hash_ok(path: pathlib.Path, name: str | None = None) -> bool:
+    match = _HASH_IN_NAME.search(name or path.name)
+    if match is None:
+        return True
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest().startswith(match[1])

@@ -1,0 +1,106 @@
+"""Read and write flat state dicts {key: np.ndarray} in .pth, .safetensors and .npz.
+
+Untrusted files are never unpickled: `.pth` goes through `torch.load(weights_only=True)`, `.npz`
+through `np.load(allow_pickle=False)`, and `.safetensors` holds no code at all.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from typing import Mapping
+
+import numpy as np
+
+from jaxres.errors import WeightsError
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+# Training scripts often save {"state_dict": …} or {"model": …}, and DataParallel adds "module.".
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise WeightsError("weights file not found", where=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in TORCH_SUFFIXES:
+            state = _read_torch(path)
+        elif suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            state = load_file(str(path))
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                state = {k: archive[k] for k in archive.files}
+        else:
+            raise WeightsError(
+                f"unknown weights format {suffix!r}; expected one of {TORCH_SUFFIXES + ('.safetensors', '.npz')}",
+                where=str(path),
+            )
+    except WeightsError:
+        raise
+    except Exception as err:  # any reader's failure means: not a weights file of that kind
+        raise WeightsError(f"cannot read as {suffix} weights: {_first_line(err)}", where=str(path)) from err
+    return _strip_prefix(state)
+
+
+def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError as err:
+        raise WeightsError("reading .pth files needs PyTorch: pip install 'jaxres[torch]'", where=str(path)) from err
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in _WRAPPER_KEYS:
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"holds a {type(obj).__name__}, not a state dict", where=str(path))
+    return {k: v.detach().cpu().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+
+
+def _strip_prefix(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module.") :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> pathlib.Path:
+    """Write through a temp file in the same folder and rename, so a crash never leaves half a file."""
+    path = pathlib.Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if suffix in TORCH_SUFFIXES:
+            _write_torch(state, tmp)
+        elif suffix == ".safetensors":
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, tmp)
+        elif suffix == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez(f, **state)
+        else:
+            raise WeightsError(f"unknown weights format {suffix!r}; use .pth, .safetensors or .npz", where=str(path))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:
+    try:
+        import torch
+    except ImportError as err:
+        raise WeightsError("writing .pth files needs PyTorch: pip install 'jaxres[torch]'") from err
+    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, tmp)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,73 @@
+"""The naming table between jaxres's Flax variables and torchvision's ResNet state-dict keys.
+
+Flax ("params", "layer2_0", "downsample_conv", "kernel")  <->  torch "layer2.0.downsample.0.weight".
+Conv kernels are HWIO here and OIHW in torch; dense kernels are (in, out) here and (out, in) there.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_MODULE_NAMES = {
+    "downsample_conv": "downsample.0",
+    "downsample_bn": "downsample.1",
+    # The ImageNet-Sketch project's head: nn.Sequential(Linear, ReLU, Dropout, Linear).
+    "fc_hidden": "fc.0",
+    "fc_out": "fc.3",
+}
+_LEAF_NAMES = {
+    ("params", "kernel"): "weight",
+    ("params", "scale"): "weight",
+    ("params", "bias"): "bias",
+    ("batch_stats", "mean"): "running_mean",
+    ("batch_stats", "var"): "running_var",
+}
+_LAYER_BLOCK = re.compile(r"^(layer\d+)_(\d+)$")
+HEAD_MODULES = ("fc", "fc_hidden", "fc_out")
+
+
+def torch_key(collection: str, path: tuple[str, ...]) -> str:
+    """("params", ("layer1_0", "bn1", "scale")) -> "layer1.0.bn1.weight"."""
+    *modules, leaf = path
+    parts = []
+    for name in modules:
+        match = _LAYER_BLOCK.match(name)
+        parts.append(f"{match[1]}.{match[2]}" if match else _MODULE_NAMES.get(name, name))
+    parts.append(_LEAF_NAMES[(collection, leaf)])
+    return ".".join(parts)
+
+
+def bn_prefixes(flat_params: dict) -> list[str]:
+    """torch prefixes of every BatchNorm (the modules owning a `scale`), for num_batches_tracked."""
+    return sorted({torch_key("params", path)[: -len(".weight")] for path in flat_params if path[-1] == "scale"})
+
+
+def to_torch_layout(leaf: str, value: np.ndarray) -> np.ndarray:
+    if leaf == "kernel" and value.ndim == 4:
+        return np.transpose(value, (3, 2, 0, 1))  # HWIO -> OIHW
+    if leaf == "kernel" and value.ndim == 2:
+        return value.T
+    return value
+
+
+def from_torch_layout(leaf: str, value: np.ndarray) -> np.ndarray:
+    if leaf == "kernel" and value.ndim == 4:
+        return np.transpose(value, (2, 3, 1, 0))  # OIHW -> HWIO
+    if leaf == "kernel" and value.ndim == 2:
+        return value.T
+    return value
+
+
+def torch_shape(leaf: str, flax_shape: tuple[int, ...]) -> tuple[int, ...]:
+    if leaf == "kernel" and len(flax_shape) == 4:
+        h, w, i, o = flax_shape
+        return (o, i, h, w)
+    if leaf == "kernel" and len(flax_shape) == 2:
+        return flax_shape[::-1]
+    return tuple(flax_shape)
+
+
+def is_head(path: tuple[str, ...]) -> bool:
+    return path[0] in HEAD_MODULES
