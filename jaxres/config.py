@@ -1,0 +1,86 @@
+"""Configs are plain nested dicts returned by `configs/<task>.py:get_config()`.
+
+`--set key.sub=value` overrides a key that already exists; the value is parsed as a Python literal
+and must keep the default's type (an int where a float is expected is fine). Unknown keys and wrong
+types are `ConfigError`s naming the key, so a typo never silently trains something else.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib.util
+import pathlib
+from typing import Any
+
+from jaxres.errors import ConfigError
+
+
+def load_config_file(path: str | pathlib.Path) -> dict:
+    """Import a Python config file and call its `get_config()`."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError("config file not found", where=str(path))
+    spec = importlib.util.spec_from_file_location(f"_jaxres_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        raise ConfigError(f"cannot import: {type(err).__name__}: {err}", where=str(path)) from err
+    if not hasattr(module, "get_config"):
+        raise ConfigError("has no get_config() function", where=str(path))
+    return module.get_config()
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+    config = copy.deepcopy(config)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes key=value, got {item!r}")
+        set_path(config, key.strip(), parse_value(text.strip()))
+    return config
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word such as cosine or resnet50
+
+
+def set_path(config: dict, dotted: str, value: Any) -> None:
+    node = config
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            known = sorted(node) if isinstance(node, dict) else []
+            raise ConfigError(f"unknown config key {dotted!r} ({'.'.join(parts[:depth + 1])!r} not in {known})")
+        if depth == len(parts) - 1:
+            node[part] = _checked(dotted, node[part], value)
+        else:
+            node = node[part]
+
+
+def _checked(key: str, default: Any, value: Any) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool) or isinstance(value, bool):
+        if isinstance(default, bool) and isinstance(value, bool):
+            return value
+    elif isinstance(default, float) and isinstance(value, int):
+        return float(value)
+    elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(default)(value)
+    elif isinstance(value, type(default)):
+        return value
+    raise ConfigError(f"config key {key!r} takes a {type(default).__name__}, got {value!r}")
+
+
+def get_path(config: dict, dotted: str, default: Any = None) -> Any:
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node

@@ -1,0 +1,134 @@
+"""Training losses: pure jax.numpy functions `loss(pred, target) -> float32 scalar`.
+
+Inputs are cast to float32 before any arithmetic, so bf16 activations are summed in float32 (a bf16
+sum over a batch of 136-coordinate targets loses the low bits that small late-training errors live
+in). Regression losses average over every element, like torch's `reduction="mean"`; this is the
+per-sample mean averaged over the batch.
+
+`get(name, **kwargs)` lets a config pick a loss by name; its keyword arguments are the loss's own
+parameters, checked when the config is read rather than at the first training step.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxres.errors import ConfigError
+
+
+def _f32(pred, target) -> tuple[jnp.ndarray, jnp.ndarray]:
+    pred, target = jnp.asarray(pred, jnp.float32), jnp.asarray(target, jnp.float32)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target differ in shape: pred {pred.shape}, target {target.shape}")
+    return pred, target
+
+
+def mse(pred, target) -> jnp.ndarray:
+    """Mean squared error (torch `MSELoss`)."""
+    return jnp.mean(optax.squared_error(*_f32(pred, target)))
+
+
+def l1(pred, target) -> jnp.ndarray:
+    """Mean absolute error (torch `L1Loss`)."""
+    pred, target = _f32(pred, target)
+    return jnp.mean(jnp.abs(pred - target))
+
+
+def smooth_l1(pred, target, beta: float = 1.0) -> jnp.ndarray:
+    """torch `SmoothL1Loss`: 0.5·x²/β where |x| < β, else |x| − 0.5·β; β = 0 is plain L1.
+
+    This is optax's Huber loss with δ = β, divided by β.
+    """
+    _check_smooth_l1(beta)
+    if beta == 0:
+        return l1(pred, target)
+    return jnp.mean(optax.huber_loss(*_f32(pred, target), delta=beta)) / beta
+
+
+def wing(pred, target, w: float = 10.0, epsilon: float = 2.0) -> jnp.ndarray:
+    """Wing loss (Feng et al., CVPR 2018): w·ln(1 + |x|/ε) where |x| < w, else |x| − C,
+    with C = w − w·ln(1 + w/ε) joining the two pieces continuously.
+
+    w and ε are in the units of the targets. The paper's w=10, ε=2 are pixels; on coordinates
+    normalised to [0, 1] scale them by 1/image size (e.g. w=0.05, ε=0.01 at 224 px), otherwise every
+    error sits in the log region and the loss is just a scaled log of L1.
+    """
+    _check_wing(w, epsilon)
+    pred, target = _f32(pred, target)
+    x = jnp.abs(pred - target)
+    c = w - w * jnp.log1p(w / epsilon)
+    return jnp.mean(jnp.where(x < w, w * jnp.log1p(x / epsilon), x - c))
+
+
+def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
+    """Mean cross-entropy of logits (N, C) against integer labels (N,).
+
+    With `label_smoothing` = α the target is (1 − α)·one_hot + α/C, as torch's `CrossEntropyLoss`.
+    """
+    _check_cross_entropy(label_smoothing)
+    logits = jnp.asarray(logits, jnp.float32)
+    labels = jnp.asarray(labels)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"need logits (N, C) and labels (N,); got {logits.shape} and {labels.shape}")
+    if label_smoothing == 0.0:
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[1]), label_smoothing)
+    return jnp.mean(optax.softmax_cross_entropy(logits, targets))
+
+
+# Parameter checks, shared by the losses and by `get`, so a bad config fails when it is read.
+def _check_smooth_l1(beta: float = 1.0) -> None:
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1 beta must be >= 0; got {beta}")
+
+
+def _check_wing(w: float = 10.0, epsilon: float = 2.0) -> None:
+    if not (w > 0 and epsilon > 0):
+        raise ValueError(f"wing needs w > 0 and epsilon > 0; got w={w}, epsilon={epsilon}")
+
+
+def _check_cross_entropy(label_smoothing: float = 0.0) -> None:
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
+
+
+_CHECKS: dict[str, Callable[..., None]] = {
+    "smooth_l1": _check_smooth_l1,
+    "wing": _check_wing,
+    "softmax_cross_entropy": _check_cross_entropy,
+}
+
+
+LOSSES: dict[str, Callable] = {
+    "mse": mse,
+    "l1": l1,
+    "smooth_l1": smooth_l1,
+    "wing": wing,
+    "softmax_cross_entropy": softmax_cross_entropy,
+}
+
+
+def get(name: str, **kwargs) -> Callable:
+    """The loss called `name` with its parameters bound: `get("wing", w=0.05, epsilon=0.01)`.
+
+    Raises ConfigError for an unknown name, a parameter the loss does not take, or a bad value.
+    """
+    if name not in LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; valid losses: {', '.join(sorted(LOSSES))}")
+    fn = LOSSES[name]
+    params = list(inspect.signature(fn).parameters)[2:]  # after (pred, target)
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ConfigError(f"loss {name!r} takes no parameter {', '.join(unknown)}; "
+                          f"its parameters: {', '.join(params) or 'none'}")
+    try:
+        _CHECKS.get(name, lambda: None)(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"loss {name!r}: {err}") from None
+    return functools.partial(fn, **kwargs) if kwargs else fn

@@ -1,0 +1,353 @@
+"""Pictures a person looks at after a run: overlays, contact sheets, training curves, confusion maps.
+
+Pillow only, so the library needs no plotting stack. Every file goes through `save_png`, which writes
+a temporary file in the target folder and renames it into place: a killed run leaves either the old
+picture or the new one, never half a PNG.
+
+Coordinates are pixels of the image drawn on: keypoints (K, 2) as (x, y), boxes (4,) or (M, 4) as
+(x0, y0, x1, y1). Predictions are red, ground truth green.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pathlib
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+PRED_COLOR = (255, 0, 0)
+TRUE_COLOR = (0, 255, 0)
+BACKGROUND = (255, 255, 255)
+INK = (0, 0, 0)
+GRID = (210, 210, 210)
+# The ten colours of the common "tab10" palette: distinguishable, and familiar from other plots.
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+HEAT_LOW, HEAT_HIGH = (255, 255, 255), (8, 48, 107)
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+def save_png(image, path) -> pathlib.Path:
+    """Write `image` (PIL image or uint8 array) to `path` as PNG, atomically; returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = to_image(image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a picture is for others to read too
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def to_image(image) -> Image.Image:
+    """An RGB PIL image from a PIL image or a uint8 array (H, W), (H, W, 1) or (H, W, 3)."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image array; got dtype {array.dtype} "
+                         f"(undo the input normalisation and convert with .astype(np.uint8))")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1) or (H, W, 3); got {array.shape}")
+    return Image.fromarray(array).convert("RGB")
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # Pillow without FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+# --- overlays ------------------------------------------------------------------------------------
+
+def _points(points, name: str) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"{name} keypoints must have shape (K, 2) as (x, y) pixels; got {points.shape}")
+    return points
+
+
+def draw_keypoints(image, pred=None, true=None, *, outline: Sequence[int] | None = None,
+                   radius: int | None = None) -> Image.Image:
+    """A copy of `image` with true points green and predicted points red (drawn on top).
+
+    `outline` is an index order joined as a closed polyline, e.g. the T-shirt order
+    (0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11). `radius` defaults to about 1% of the image size.
+    Non-finite points are skipped.
+    """
+    canvas = to_image(image).copy()
+    r = radius if radius is not None else max(1, round(min(canvas.size) / 100))
+    draw = ImageDraw.Draw(canvas)
+    for points, color, name in ((true, TRUE_COLOR, "true"), (pred, PRED_COLOR, "pred")):
+        if points is None:
+            continue
+        points = _points(points, name)
+        if outline is not None:
+            _draw_outline(draw, points, outline, color, width=max(1, r // 2))
+        for x, y in points[np.isfinite(points).all(axis=1)]:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+    return canvas
+
+
+def _draw_outline(draw, points: np.ndarray, order: Sequence[int], color, width: int) -> None:
+    order = [int(i) for i in order]
+    bad = [i for i in order if not 0 <= i < len(points)]
+    if bad:
+        raise ValueError(f"outline indices {bad} out of range for {len(points)} keypoints")
+    ring = points[order + order[:1]]
+    for a, b in zip(ring[:-1], ring[1:]):
+        if np.isfinite(a).all() and np.isfinite(b).all():
+            draw.line((tuple(a), tuple(b)), fill=color, width=width)
+
+
+def draw_boxes(image, pred=None, true=None, *, width: int = 2) -> Image.Image:
+    """A copy of `image` with true boxes green and predicted boxes red; boxes (4,) or (M, 4)."""
+    canvas = to_image(image).copy()
+    draw = ImageDraw.Draw(canvas)
+    for boxes, color, name in ((true, TRUE_COLOR, "true"), (pred, PRED_COLOR, "pred")):
+        if boxes is None:
+            continue
+        boxes = np.asarray(boxes, dtype=np.float64)
+        if boxes.shape != (4,) and (boxes.ndim != 2 or boxes.shape[1] != 4):
+            raise ValueError(f"{name} boxes must have shape (4,) or (M, 4) as (x0, y0, x1, y1); "
+                             f"got {boxes.shape}")
+        boxes = boxes.reshape(-1, 4)
+        for x0, y0, x1, y1 in boxes[np.isfinite(boxes).all(axis=1)]:
+            # A regression head may emit x1 < x0; Pillow refuses such rectangles, so sort corners.
+            draw.rectangle((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+                           outline=color, width=width)
+    return canvas
+
+
+def contact_sheet(images: Sequence, cols: int, *, pad: int = 4, path=None) -> Image.Image:
+    """Tile images row by row, `cols` per row, in cells as large as the largest image.
+
+    Written to `path` as PNG when given.
+    """
+    tiles = [to_image(im) for im in images]
+    if not tiles or cols < 1:
+        raise ValueError(f"contact_sheet needs at least one image and cols >= 1; got "
+                         f"{len(tiles)} images, cols={cols}")
+    cols = min(cols, len(tiles))
+    rows = math.ceil(len(tiles) / cols)
+    cw, ch = max(t.width for t in tiles), max(t.height for t in tiles)
+    sheet = Image.new("RGB", (cols * cw + (cols + 1) * pad, rows * ch + (rows + 1) * pad), BACKGROUND)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet.paste(tile, (pad + c * (cw + pad), pad + r * (ch + pad)))
+    if path is not None:
+        save_png(sheet, path)
+    return sheet
+
+
+# --- line charts ---------------------------------------------------------------------------------
+
+def nice_ticks(lo: float, hi: float, target: int = 6) -> np.ndarray:
+    """Round tick values (1, 2, 2.5, 5 × 10^k steps) covering [lo, hi] with about `target` ticks.
+
+    The first and last tick enclose the data, so they double as the axis limits.
+    """
+    if not hi > lo:
+        half = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - half, hi + half
+    raw = (hi - lo) / max(1, target - 1)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    return np.arange(first, last + 1) * step
+
+
+def _tick_label(value: float, step: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e6 or step < 1e-3:
+        return f"{value:.3g}"
+    exponent = math.floor(math.log10(step) + 1e-9)
+    mantissa = step / 10.0 ** exponent
+    decimals = max(0, -exponent + (abs(mantissa - round(mantissa)) > 1e-6))  # 0.25 needs one more
+    return f"{value:.{decimals}f}"
+
+
+def _series(values) -> np.ndarray:
+    """(step, value) pairs, or bare values stepped 0, 1, 2 …, as finite (M, 2) float rows."""
+    rows = [(i, v) if np.ndim(v) == 0 else tuple(v) for i, v in enumerate(values)]
+    data = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    return data[np.isfinite(data).all(axis=1)]
+
+
+class _Axes(NamedTuple):
+    box: tuple[int, int, int, int]  # left, top, right, bottom of the plot area in pixels
+    xticks: np.ndarray
+    yticks: np.ndarray
+
+    def x_px(self, x):
+        left, _, right, _ = self.box
+        return left + (x - self.xticks[0]) / (self.xticks[-1] - self.xticks[0]) * (right - left)
+
+    def y_px(self, y):
+        _, top, _, bottom = self.box
+        return bottom - (y - self.yticks[0]) / (self.yticks[-1] - self.yticks[0]) * (bottom - top)
+
+
+def _draw_axes(canvas: Image.Image, axes: _Axes, xlabel: str, ylabel: str, title: str) -> None:
+    draw, font = ImageDraw.Draw(canvas), _font(12)
+    left, top, right, bottom = axes.box
+    xstep, ystep = axes.xticks[1] - axes.xticks[0], axes.yticks[1] - axes.yticks[0]
+    for x in axes.xticks:
+        px = axes.x_px(x)
+        draw.line((px, top, px, bottom), fill=GRID)
+        draw.line((px, bottom, px, bottom + 5), fill=INK)
+        draw.text((px, bottom + 8), _tick_label(x, xstep), fill=INK, font=font, anchor="mt")
+    for y in axes.yticks:
+        py = axes.y_px(y)
+        draw.line((left, py, right, py), fill=GRID)
+        draw.line((left - 5, py, left, py), fill=INK)
+        draw.text((left - 8, py), _tick_label(y, ystep), fill=INK, font=font, anchor="rm")
+    draw.rectangle(axes.box, outline=INK)
+    draw.text(((left + right) / 2, canvas.height - 6), xlabel, fill=INK, font=font, anchor="md")
+    draw.text(((left + right) / 2, 8), title, fill=INK, font=_font(15), anchor="mt")
+    label = Image.new("RGBA", (int(draw.textlength(ylabel, font=font)) + 4, 16), (0, 0, 0, 0))
+    ImageDraw.Draw(label).text((2, 1), ylabel, fill=INK, font=font)
+    label = label.rotate(90, expand=True)
+    canvas.paste(label, (6, int((top + bottom - label.height) / 2)), label)
+
+
+def _draw_legend(canvas: Image.Image, box, entries: list[tuple[str, tuple]]) -> None:
+    draw, font = ImageDraw.Draw(canvas), _font(12)
+    width = max(draw.textlength(name, font=font) for name, _ in entries) + 40
+    right, top = box[2] - 8, box[1] + 8
+    draw.rectangle((right - width, top, right, top + 18 * len(entries) + 6), fill=BACKGROUND, outline=GRID)
+    for i, (name, color) in enumerate(entries):
+        y = top + 12 + 18 * i
+        draw.line((right - width + 6, y, right - width + 26, y), fill=color, width=3)
+        draw.text((right - width + 32, y), name, fill=INK, font=font, anchor="lm")
+
+
+def plot_curves(history: Mapping[str, Sequence], path, title: str = "", *,
+                size: tuple[int, int] = (800, 480), xlabel: str = "step",
+                ylabel: str = "value") -> Image.Image:
+    """Line chart of named series `{name: [(step, value), ...]}` with axes, ticks, labels and a
+    legend, written to `path` as PNG. Non-finite values are skipped; series with a few points get
+    markers so per-epoch validation values stay visible.
+    """
+    series = {name: _series(values) for name, values in history.items()}
+    series = {name: data for name, data in series.items() if len(data)}
+    if not series:
+        raise ValueError(f"plot_curves: no finite (step, value) points in {list(history)}")
+    every = np.concatenate(list(series.values()))
+    axes = _Axes((72, 40, size[0] - 20, size[1] - 50), nice_ticks(every[:, 0].min(), every[:, 0].max()),
+                 nice_ticks(every[:, 1].min(), every[:, 1].max()))
+    canvas = Image.new("RGB", size, BACKGROUND)
+    _draw_axes(canvas, axes, xlabel, ylabel, title)
+    draw, entries = ImageDraw.Draw(canvas), []
+    for i, (name, data) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        points = list(zip(axes.x_px(data[:, 0]), axes.y_px(data[:, 1])))
+        if len(points) > 1:
+            draw.line(points, fill=color, width=2, joint="curve")
+        if len(points) <= 40:
+            for px, py in points:
+                draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=color)
+        entries.append((name, color))
+    _draw_legend(canvas, axes.box, entries)
+    save_png(canvas, path)
+    return canvas
+
+
+# --- confusion matrix ----------------------------------------------------------------------------
+
+class ConfusionGrid(NamedTuple):
+    """Where `plot_confusion` puts its cells: cell (i, j) spans
+    [left + j·cell, left + (j+1)·cell) × [top + i·cell, top + (i+1)·cell)."""
+    cell: int
+    left: int
+    top: int
+    width: int
+    height: int
+    labels: bool  # whether class names fit beside the cells
+    counts: bool  # whether counts fit inside the cells
+
+
+def confusion_grid(class_names: Sequence[str], cell: int | None = None) -> ConfusionGrid:
+    """The layout of a confusion picture: cells shrink with many classes (at most ~720 px of grid)."""
+    n = len(class_names)
+    cell = cell or int(np.clip(720 // max(n, 1), 4, 56))
+    labels, counts = cell >= 10, cell >= 24
+    font = _font(_label_size(cell))
+    longest = max((font.getlength(str(name)) for name in class_names), default=0) if labels else 0
+    left, top = int(longest) + 40, 56
+    return ConfusionGrid(cell, left, top, left + n * cell + 20, top + n * cell + int(longest) + 40,
+                         labels, counts)
+
+
+def _label_size(cell: int) -> int:
+    return int(np.clip(cell * 0.5, 8, 13))
+
+
+def heat_color(share: float) -> tuple[int, int, int]:
+    """White (0) to dark blue (1), linearly: the fill of a confusion cell holding `share` of its row."""
+    share = float(np.clip(share, 0.0, 1.0))
+    return tuple(round(lo + (hi - lo) * share) for lo, hi in zip(HEAT_LOW, HEAT_HIGH))
+
+
+def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "confusion matrix",
+                   cell: int | None = None) -> Image.Image:
+    """Heat map of a confusion matrix (rows true, columns predicted) with counts and class names,
+    written to `path` as PNG. Colour is the share of the true class's row, so rare classes show
+    their errors as clearly as common ones; the count is printed where it fits."""
+    matrix = np.asarray(matrix)
+    n = len(class_names)
+    if matrix.shape != (n, n):
+        raise ValueError(f"confusion matrix shape {matrix.shape} does not match {n} class names")
+    grid = confusion_grid(class_names, cell)
+    canvas = Image.new("RGB", (grid.width, grid.height), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    count_font = _font(int(np.clip(grid.cell * 0.35, 8, 14)))
+    for i in range(n):
+        for j in range(n):
+            x0, y0 = grid.left + j * grid.cell, grid.top + i * grid.cell
+            draw.rectangle((x0, y0, x0 + grid.cell - 1, y0 + grid.cell - 1), fill=heat_color(shares[i, j]),
+                           outline=GRID if grid.cell >= 8 else None)
+            if grid.counts:
+                draw.text((x0 + grid.cell / 2, y0 + grid.cell / 2), str(int(matrix[i, j])), anchor="mm",
+                          font=count_font, fill=BACKGROUND if shares[i, j] > 0.5 else INK)
+    _confusion_labels(canvas, grid, class_names, title)
+    save_png(canvas, path)
+    return canvas
+
+
+def _confusion_labels(canvas: Image.Image, grid: ConfusionGrid, names: Sequence[str], title: str) -> None:
+    draw, font = ImageDraw.Draw(canvas), _font(12)
+    bottom = grid.top + len(names) * grid.cell
+    draw.text((grid.left, 8), title, fill=INK, font=_font(15))
+    draw.text((grid.left, 30), "rows: true class · columns: predicted", fill=INK, font=font)
+    if not grid.labels:
+        return
+    label_font = _font(_label_size(grid.cell))
+    for k, name in enumerate(map(str, names)):
+        mid = k * grid.cell + grid.cell / 2
+        draw.text((grid.left - 6, grid.top + mid), name, fill=INK, font=label_font, anchor="rm")
+        tag = Image.new("RGBA", (int(label_font.getlength(name)) + 4, grid.cell), (0, 0, 0, 0))
+        ImageDraw.Draw(tag).text((2, grid.cell / 2), name, fill=INK, font=label_font, anchor="lm")
+        tag = tag.rotate(90, expand=True)
+        canvas.paste(tag, (int(grid.left + k * grid.cell), bottom + 6), tag)

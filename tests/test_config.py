@@ -1,0 +1,29 @@
+import pytest
+
+from jaxres.config import apply_overrides
+from jaxres.errors import ConfigError
+
+BASE = {"optim": {"lr": 0.1, "name": "sgd", "unfreeze": {"layer4": 15}, "frozen": ["stem"], "clip": None}, "train": {"epochs": 3, "bf16": False}}
+
+
+def test_overrides_parse_literals_and_keep_types():
+    cfg = apply_overrides(BASE, ["optim.lr=1", "optim.name=adam", "train.epochs=5", "optim.frozen=['stem','layer1']", "optim.clip=1.0", "train.bf16=True"])
+    assert cfg["optim"]["lr"] == 1.0 and isinstance(cfg["optim"]["lr"], float)
+    assert cfg["optim"]["name"] == "adam" and cfg["train"]["epochs"] == 5
+    assert cfg["optim"]["frozen"] == ["stem", "layer1"] and cfg["optim"]["clip"] == 1.0 and cfg["train"]["bf16"] is True
+    assert BASE["optim"]["lr"] == 0.1  # the defaults are not mutated
+
+
+@pytest.mark.parametrize(
+    "item, match",
+    [
+        ("optim.lrr=1", "unknown config key 'optim.lrr'"),
+        ("nope.x=1", "unknown config key 'nope.x'"),
+        ("train.epochs=many", "'train.epochs' takes a int"),
+        ("train.bf16=1", "'train.bf16' takes a bool"),
+        ("optim.lr", "key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(item, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(BASE, [item])
