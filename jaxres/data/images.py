@@ -1,0 +1,158 @@
+"""Decode any image file (or array) into the one layout the pipeline uses: (H, W, C) uint8.
+
+Why a module of its own: photo collections hold every mode Pillow knows (palette PNGs with
+transparency, 16-bit scans, CMYK JPEGs, phone photos rotated only by an EXIF tag), and each needs its
+own conversion to be right; a bare `Image.open(p).convert("RGB")` gets several of them wrong (16-bit
+is clipped to white, transparent pixels show whatever colour was stored under them, rotated photos
+come out sideways, so their keypoints no longer match).
+
+Choices:
+- Transparency is composited on BLACK. Black is the value ImageNet-normalised models see as "dark
+  background" everywhere else (zero padding of crops and rotations is black too), so a cut-out object
+  looks the same as one padded by the augmentations.
+- 16-bit images (modes I;16*, and I as Pillow opens some 16-bit files) are scaled linearly
+  (0..65535 -> 0..255, i.e. divide by 257), never clipped. Float images (mode F, rare) are taken
+  to hold 0..255 values, as Pillow does.
+- EXIF orientation is applied, so the array matches what an annotator saw in an image viewer; the
+  readers' pixel targets are in that frame, and `image_size` reports the size of that frame.
+- A truncated file is an error, never a silently grey bottom half: we never set Pillow's
+  `ImageFile.LOAD_TRUNCATED_IMAGES` and we force the full decode with `.load()`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from jaxres.errors import DataError
+
+_MODES = ("RGB", "L")
+# EXIF orientations 5..8 rotate by 90 degrees, so width and height swap.
+_SWAPS_AXES = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+# Everything Pillow raises for a file it cannot decode (UnidentifiedImageError is an OSError).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+def load_image(src: str | os.PathLike | np.ndarray, mode: str = "RGB") -> np.ndarray:
+    """Return the image as uint8 (H, W, 3) for mode "RGB" or (H, W, 1) for mode "L".
+
+    `src` is a file path or an array: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 (or uint16,
+    scaled like a 16-bit file). Raises DataError naming the file when it is missing or undecodable.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if isinstance(src, np.ndarray):
+        return _from_array(src, mode)
+    path = os.fspath(src)
+    img = _open_decoded(path)
+    return _to_array(img, mode)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the image as `load_image` returns it, reading only the file header.
+
+    Fast enough to check every file of a data set before training; a truncated body is only found by
+    `load_image`.
+    """
+    path = os.fspath(path)
+    try:
+        with Image.open(_existing(path)) as img:
+            w, h = img.size
+            orientation = _orientation(img)
+    except _DECODE_ERRORS as err:
+        raise DataError(f"cannot read image header ({_reason(err)})", where=path) from None
+    return (h, w) if orientation in _SWAPS_AXES else (w, h)
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation found in the header, without decoding pixels.
+
+    PNG's `getexif()` decodes the whole image to look for an eXIf chunk after the pixel data; we
+    only use the chunk when it comes before them (where Pillow and most writers put it).
+    """
+    if img.format == "PNG":
+        raw = img.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+        return exif.get(_EXIF_ORIENTATION, 1)
+    return img.getexif().get(_EXIF_ORIENTATION, 1)
+
+
+def _existing(path: str) -> str:
+    if not os.path.exists(path):
+        raise DataError("image file not found", where=path)
+    if not os.path.isfile(path):
+        raise DataError("image path is not a file", where=path)
+    return path
+
+
+def _open_decoded(path: str) -> Image.Image:
+    """Open and fully decode (the lazy `Image.open` alone would not notice a truncated body)."""
+    try:
+        with Image.open(_existing(path)) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except _DECODE_ERRORS as err:
+        raise DataError(f"cannot decode image ({_reason(err)})", where=path) from None
+
+
+def _reason(err: BaseException) -> str:
+    """Pillow's message, first line only: DataError messages are one line."""
+    return str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _to_array(img: Image.Image, mode: str) -> np.ndarray:
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        gray = _scale_16bit(np.asarray(img))
+        return _gray_to_mode(gray, mode)
+    img = _flatten_alpha(img)
+    out = np.asarray(img.convert(mode), dtype=np.uint8)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def _scale_16bit(values: np.ndarray) -> np.ndarray:
+    """0..65535 -> 0..255 linearly, rounding to nearest (65535 / 257 = 255 exactly)."""
+    values = np.clip(values.astype(np.int64), 0, 65535)
+    return ((values * 2 + 257) // 514).astype(np.uint8)
+
+
+def _gray_to_mode(gray: np.ndarray, mode: str) -> np.ndarray:
+    gray = gray[..., None]
+    return np.repeat(gray, 3, axis=-1) if mode == "RGB" else gray
+
+
+def _flatten_alpha(img: Image.Image) -> Image.Image:
+    """Composite any transparency onto black; return an image without alpha."""
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    elif img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode not in ("RGBA", "LA", "La", "RGBa"):
+        return img
+    base_mode = "L" if img.mode in ("LA", "La") else "RGB"
+    rgba = img.convert("RGBA")
+    black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return Image.alpha_composite(black, rgba).convert(base_mode)
+
+
+def _from_array(arr: np.ndarray, mode: str) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.dtype == np.uint16:
+        if arr.ndim != 2:
+            raise DataError(f"16-bit arrays must be grayscale, got shape {arr.shape}", where="<array>")
+        return _gray_to_mode(_scale_16bit(arr), mode)
+    if arr.dtype != np.uint8:
+        raise DataError(f"image arrays must be uint8 or uint16, got {arr.dtype}", where="<array>")
+    pil_mode = {2: "L"}.get(arr.ndim) or {3: "RGB", 4: "RGBA"}.get(arr.shape[-1] if arr.ndim == 3 else 0)
+    if pil_mode is None:
+        raise DataError(f"image array must be (H, W[, 1|3|4]), got shape {arr.shape}", where="<array>")
+    if pil_mode == mode:
+        out = np.ascontiguousarray(arr)
+        return out[..., None] if out.ndim == 2 else out
+    return _to_array(Image.fromarray(arr, pil_mode), mode)

@@ -1,0 +1,62 @@
+"""Colour changes that move no pixel, so they never touch the targets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_grayscale(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W, 1) uint8 with ITU-R 601 luma, bit-exact with PIL's convert("L").
+
+    Same fixed-point weights and rounding as Pillow, so a gray model sees the same pixels whether
+    the image went through PIL or through here.
+    """
+    rgb = np.asarray(image, np.uint32)
+    if rgb.ndim == 3 and rgb.shape[2] == 1:
+        return np.asarray(image, np.uint8)
+    luma = (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
+    return luma.astype(np.uint8)[..., None]
+
+
+def _gray_f32(img: np.ndarray) -> np.ndarray:
+    if img.shape[-1] == 1:
+        return img
+    return (img[..., 0:1] * 0.299 + img[..., 1:2] * 0.587 + img[..., 2:3] * 0.114).astype(np.float32)
+
+
+def color_jitter(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    brightness: float = 0.0,
+    contrast: float = 0.0,
+    saturation: float = 0.0,
+) -> np.ndarray:
+    """torchvision-style jitter: each factor uniform in [1 - amount, 1 + amount], applied in turn.
+
+    Brightness scales, contrast blends with the mean gray level, saturation blends with the pixel's
+    own gray (a 1-channel image has none). Always draws three numbers so a seed stays reproducible
+    whatever the amounts.
+    """
+    fb, fc, fs = 1.0 + rng.uniform(-1.0, 1.0, size=3) * np.array([brightness, contrast, saturation])
+    img = np.asarray(image, np.float32)
+    if brightness:
+        img = img * fb
+    if contrast:
+        mean = _gray_f32(np.clip(img, 0, 255)).mean()
+        img = (img - mean) * fc + mean
+    if saturation and img.shape[-1] == 3:
+        gray = _gray_f32(np.clip(img, 0, 255))
+        img = (img - gray) * fs + gray
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def jitter_amounts(jitter) -> tuple[float, float, float]:
+    """Config value -> (brightness, contrast, saturation): None/0, one number, a triple, or a dict."""
+    if not jitter:
+        return (0.0, 0.0, 0.0)
+    if isinstance(jitter, (int, float)):
+        return (float(jitter),) * 3
+    if hasattr(jitter, "keys"):  # a dict or an ml_collections ConfigDict
+        return tuple(float(jitter.get(k, 0.0)) for k in ("brightness", "contrast", "saturation"))
+    b, c, s = jitter
+    return float(b), float(c), float(s)

@@ -1,0 +1,83 @@
+"""Small helpers the readers share: where a row is, numbers that fail loudly, image paths that stay put.
+
+Every reader reports problems as `DataError(where="file:line")`, with the line a user sees in an
+editor (the header is line 1), so that a bad row in a 50 000-row file is found in one look.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import pandas as pd
+
+from jaxres.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
+
+# A pandas tokenizer error names the physical line: "Expected 3 fields in line 7, saw 4".
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+def read_csv_strings(path: str, *, header: int | None = 0) -> pd.DataFrame:
+    """Read a CSV with every cell as a string, so that the readers parse (and name) bad cells.
+
+    Blank lines are kept as empty rows so that `csv_line` stays equal to the line in the file.
+    """
+    if not os.path.isfile(path):
+        raise DataError("file not found", where=path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, header=header, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DataError("the CSV file is empty", where=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        match = _PANDAS_LINE.search(str(err))
+        where = f"{path}:{match.group(1)}" if match else path
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise DataError(f"not a readable CSV file ({first})", where=where) from None
+
+
+def csv_line(row_index: int, *, has_header: bool = True) -> int:
+    """1-based line in the file of the 0-based data row (one line per row, header on line 1)."""
+    return row_index + (2 if has_header else 1)
+
+
+def is_blank(values) -> bool:
+    return all(str(v).strip() == "" for v in values)
+
+
+def to_float(text, where: str, what: str) -> float:
+    """A finite float, or a DataError that quotes the cell and says which value it was."""
+    if text is None or (isinstance(text, float) and math.isnan(text)) or str(text).strip() == "":
+        raise DataError(f"{what} is missing", where=where)
+    try:
+        value = float(str(text).strip().strip("'\""))
+    except ValueError:
+        raise DataError(f"{what}: {str(text).strip()!r} is not a number", where=where) from None
+    if not math.isfinite(value):
+        raise DataError(f"{what} is {value} (must be a finite number)", where=where)
+    return value
+
+
+def resolve_image_path(root: str, name: str, where: str, *, allow_absolute: bool) -> str:
+    """`name` joined to `root`, refusing absolute paths and `..` escapes unless allowed.
+
+    An annotation file from elsewhere should not make the trainer read (or, in error messages, reveal)
+    arbitrary files; the check is lexical, so a symlink the user placed inside the root still works.
+    """
+    name = str(name).strip()
+    if not name:
+        raise DataError("empty image path", where=where)
+    joined = os.path.normpath(os.path.join(root, name))
+    if allow_absolute:
+        return os.path.abspath(joined)
+    root_abs = os.path.abspath(root)
+    inside = os.path.commonpath([root_abs, os.path.abspath(joined)]) == root_abs
+    if os.path.isabs(name) or not inside:
+        raise DataError(
+            f"image path {name!r} leaves the data folder {root_abs}; pass allow_absolute_paths=True "
+            "if the file is trusted",
+            where=where,
+        )
+    return os.path.abspath(joined)

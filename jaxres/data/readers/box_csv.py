@@ -1,0 +1,75 @@
+"""Box-regression CSV of the original ResNet-50 box project.
+
+Columns, by position (the header, if any, is not trusted for meaning):
+    0: an index (kept in meta["index"])
+    1: the image path, relative to `images_dir` (absolute paths are kept as they are)
+    2: x       left edge, pixels
+    3: y       top edge, pixels
+    4: HEIGHT  pixels   <- note: height comes BEFORE width, the original project's convention
+    5: WIDTH   pixels
+Further columns are ignored. record.box = (x, y, x + width, y + height), in pixels of the image file.
+
+The first line is a header exactly when none of its x/y/height/width cells is a number. `source` is
+"<csv>:<line>" with the first line of the file being line 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxres.data.readers._common import is_blank, read_csv_strings, to_float
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError
+
+_NUMERIC = ("x", "y", "height", "width")
+
+
+def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | None = None) -> Dataset:
+    """One record per row; images_dir defaults to the CSV's folder."""
+    csv_path = os.path.abspath(os.fspath(csv_path))
+    images_dir = os.path.abspath(os.fspath(images_dir)) if images_dir is not None else os.path.dirname(csv_path)
+    table = read_csv_strings(csv_path, header=None)
+    if table.shape[1] < 6:
+        raise DataError(
+            f"expected 6 columns (index, path, x, y, height, width), found {table.shape[1]}", where=f"{csv_path}:1"
+        )
+    rows = list(table.itertuples(index=False, name=None))
+    first = 1 if rows and _is_header(rows[0]) else 0
+    records = []
+    for i in range(first, len(rows)):
+        if is_blank(rows[i]):
+            continue
+        records.append(_record(rows[i], images_dir, f"{csv_path}:{i + 1}"))
+    if not records:
+        raise DataError("no box rows in the CSV", where=csv_path)
+    return Dataset(records, source=csv_path)
+
+
+def _is_header(row: tuple) -> bool:
+    """A header has no number among x/y/height/width; a data row with one bad cell must fail, not vanish."""
+    return not any(_is_number(v) for v in row[2:6])
+
+
+def _is_number(text) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def _record(row: tuple, images_dir: str, where: str) -> Record:
+    x, y, height, width = (to_float(v, where, name) for v, name in zip(row[2:6], _NUMERIC))
+    if width <= 0 or height <= 0:
+        raise DataError(f"box width {width:g} and height {height:g} must both be positive", where=where)
+    name = str(row[1]).strip()
+    if not name:
+        raise DataError("empty image path in column 2", where=where)
+    return Record(
+        image=os.path.abspath(os.path.join(images_dir, name)),
+        source=where,
+        box=np.asarray([x, y, x + width, y + height], dtype=np.float32),
+        meta={"index": str(row[0]).strip()},
+    )

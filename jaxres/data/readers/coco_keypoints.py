@@ -1,0 +1,114 @@
+"""COCO-style keypoint JSON (as mmpose ships 300-W, WFLW, COCO-WholeBody faces).
+
+`images`: [{id, file_name, width, height}], `annotations`: [{image_id, keypoints: [x, y, v] * K,
+bbox: [x, y, w, h]}]. One record per annotation; box converted to corners (x, y, x + w, y + h);
+the visibility flags v go to meta["visibility"] so a loss can mask unlabelled points (v = 0).
+Crowd annotations (`iscrowd: 1`) describe groups, not one object, and are skipped.
+`source` is "<json>:annotations[i]" (a JSON file has no meaningful rows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+from jaxres.data.readers._common import resolve_image_path
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError
+
+
+def read_coco_keypoints(
+    json_path: str | os.PathLike,
+    images_dir: str | os.PathLike | None = None,
+    *,
+    allow_absolute_paths: bool = False,
+) -> Dataset:
+    """Read the file; image paths are joined to `images_dir` (default: the JSON's folder)."""
+    json_path = os.path.abspath(os.fspath(json_path))
+    images_dir = os.path.abspath(os.fspath(images_dir)) if images_dir is not None else os.path.dirname(json_path)
+    doc = _load_json(json_path)
+    files = _image_files(doc, json_path, images_dir, allow_absolute_paths)
+    records, num_points = [], None
+    for i, ann in enumerate(_list(doc, "annotations", json_path)):
+        where = f"{json_path}:annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise DataError("an annotation must be a JSON object", where=where)
+        if ann.get("iscrowd"):
+            continue
+        record = _record(ann, files, where)
+        if num_points is not None and len(record.keypoints) != num_points:
+            count = len(record.keypoints)
+            raise DataError(f"{count} keypoints, but the first annotation has {num_points}", where=where)
+        num_points = len(record.keypoints)
+        records.append(record)
+    if not records:
+        raise DataError("no annotations", where=json_path)
+    return Dataset(records, source=json_path)
+
+
+def _load_json(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise DataError("file not found", where=path)
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except json.JSONDecodeError as err:
+        raise DataError(f"not a JSON file ({err.msg}, column {err.colno})", where=f"{path}:{err.lineno}") from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise DataError(f"not a readable JSON file ({err})", where=path) from None
+    if not isinstance(doc, dict):
+        raise DataError("expected a COCO object with 'images' and 'annotations'", where=path)
+    return doc
+
+
+def _list(doc: dict, key: str, path: str) -> list:
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise DataError(f"missing the COCO list {key!r} (keys present: {sorted(doc)})", where=path)
+    return value
+
+
+def _image_files(doc: dict, path: str, images_dir: str, allow_absolute: bool) -> dict:
+    files = {}
+    for i, image in enumerate(_list(doc, "images", path)):
+        where = f"{path}:images[{i}]"
+        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
+            raise DataError("an image entry needs 'id' and 'file_name'", where=where)
+        files[image["id"]] = resolve_image_path(images_dir, image["file_name"], where, allow_absolute=allow_absolute)
+    return files
+
+
+def _record(ann: dict, files: dict, where: str) -> Record:
+    if ann.get("image_id") not in files:
+        raise DataError(f"image_id {ann.get('image_id')!r} is not in 'images'", where=where)
+    flat = _numbers(ann.get("keypoints"), "keypoints", where)
+    if not flat or len(flat) % 3:
+        raise DataError(f"keypoints must be [x, y, v] * K, got {len(flat)} numbers", where=where)
+    triples = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
+    x, y, w, h = _box(ann, where)
+    meta = {"visibility": triples[:, 2].astype(np.int32), "image_id": ann["image_id"], "annotation_id": ann.get("id")}
+    return Record(
+        image=files[ann["image_id"]],
+        source=where,
+        keypoints=triples[:, :2].copy(),
+        box=np.asarray([x, y, x + w, y + h], dtype=np.float32),
+        meta=meta,
+    )
+
+
+def _box(ann: dict, where: str) -> list[float]:
+    box = _numbers(ann.get("bbox"), "bbox", where)
+    if len(box) != 4:
+        raise DataError(f"bbox must be [x, y, w, h], got {len(box)} numbers", where=where)
+    return box
+
+
+def _numbers(value, key: str, where: str) -> list[float]:
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise DataError(f"{key!r} must be a list of numbers", where=where)
+    if not all(math.isfinite(v) for v in value):
+        raise DataError(f"{key!r} holds NaN or infinity", where=where)
+    return [float(v) for v in value]

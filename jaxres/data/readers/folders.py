@@ -1,0 +1,123 @@
+"""Image classification folders: `<root>/<split>/<class>/<image>` and flat prediction folders.
+
+Split folder names seen in the wild for the same data: `train/`, `train_images/` (what the
+ImageNet-Sketch project's code read) and `train_set/` (what its README said); `val` also appears as
+`valid/` or `validation/`. All are accepted; two of them side by side is an error, not a guess.
+
+Class order: pass `class_list` (a `Class,Category` CSV such as `class2category.csv`, mapping a folder
+name like an ImageNet wnid to its index, or a plain sequence of names) so that every split and the
+saved model agree. Without it, classes are the split's sorted folder names — a validation split that
+lacks one class would then number the others differently, so give the list in real training.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, is_blank, read_csv_strings
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError
+
+_ALIASES = {"val": ("val", "valid", "validation")}
+_SUFFIXES = ("", "_images", "_set")
+
+
+def read_class_folders(
+    root: str | os.PathLike, split: str, class_list: str | os.PathLike | Sequence[str] | None = None
+) -> Dataset:
+    """One record per image of `<root>/<split>/<class>/`, label = the class's index."""
+    directory = _split_dir(os.path.abspath(os.fspath(root)), split)
+    folders = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+    classes = _class_order(class_list) if class_list is not None else tuple(folders)
+    index = {name: i for i, name in enumerate(classes)}
+    records = []
+    for folder in folders:
+        if folder not in index:
+            where = os.path.join(directory, folder)
+            raise DataError(f"class folder {folder!r} is not in the class list ({len(classes)} classes)", where=where)
+        for path in _images_in(os.path.join(directory, folder)):
+            records.append(Record(image=path, source=path, label=index[folder], meta={"id": _stem(path)}))
+    if not records:
+        loose = _images_in(directory)
+        hint = " (its images are not in class folders; use read_flat_folder)" if loose else ""
+        raise DataError(f"no images in class folders of split {split!r}{hint}", where=directory)
+    return Dataset(records, classes=classes, source=directory)
+
+
+def read_flat_folder(root: str | os.PathLike) -> Dataset:
+    """Every image directly in `root` (for prediction): label None, meta["id"] = the file stem."""
+    root = os.path.abspath(os.fspath(root))
+    if not os.path.isdir(root):
+        raise DataError("image folder not found", where=root)
+    paths = _images_in(root)
+    if not paths:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder", where=root)
+    return Dataset([Record(image=p, source=p, meta={"id": _stem(p)}) for p in paths], source=root)
+
+
+def split_folder_names(split: str) -> tuple[str, ...]:
+    """Folder names accepted for `split`, e.g. "val" -> val, val_images, val_set, valid, ..."""
+    return tuple(base + suffix for base in _ALIASES.get(split, (split,)) for suffix in _SUFFIXES)
+
+
+def _split_dir(root: str, split: str) -> str:
+    if not os.path.isdir(root):
+        raise DataError("data folder not found", where=root)
+    candidates = split_folder_names(split)
+    found = [c for c in candidates if os.path.isdir(os.path.join(root, c))]
+    if not found:
+        looked = ", ".join(c + "/" for c in candidates)
+        raise DataError(f"no folder for split {split!r} (looked for {looked})", where=root)
+    if len(found) > 1:
+        raise DataError(f"several folders for split {split!r}: {found}; keep one", where=root)
+    return os.path.join(root, found[0])
+
+
+def _class_order(class_list) -> tuple[str, ...]:
+    if isinstance(class_list, (str, os.PathLike)):
+        return _classes_from_csv(os.path.abspath(os.fspath(class_list)))
+    return _unique([str(c) for c in class_list], "class_list")
+
+
+def _unique(names: list[str], where: str) -> tuple[str, ...]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"the class list names {twice[:5]} more than once", where=where)
+    return tuple(names)
+
+
+def _classes_from_csv(path: str) -> tuple[str, ...]:
+    """`Class,Category` rows (name, index 0..N-1, any order) or a single column of names in order."""
+    table = read_csv_strings(path)
+    rows = [(csv_line(i), r) for i, r in enumerate(table.itertuples(index=False, name=None)) if not is_blank(r)]
+    if table.shape[1] == 1:
+        return _unique([str(r[0]).strip() for _, r in rows], path)
+    by_index: dict[int, str] = {}
+    for line, row in rows:
+        name, text = str(row[0]).strip(), str(row[1]).strip()
+        if not text.isdigit():
+            raise DataError(f"class index {text!r} of {name!r} is not a whole number", where=f"{path}:{line}")
+        if int(text) in by_index:
+            other = by_index[int(text)]
+            raise DataError(f"class index {text} is given to {other!r} and {name!r}", where=f"{path}:{line}")
+        by_index[int(text)] = name
+    if sorted(by_index) != list(range(len(by_index))):
+        raise DataError(f"class indices must be 0..{len(by_index) - 1} without gaps", where=path)
+    return _unique([by_index[i] for i in range(len(by_index))], path)
+
+
+def _images_in(directory: str) -> list[str]:
+    return sorted(
+        e.path for e in os.scandir(directory)
+        if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def has_split(root: str | os.PathLike, split: str) -> bool:
+    """Whether `root` has a folder for `split` under any of its usual names."""
+    return any(os.path.isdir(os.path.join(os.fspath(root), name)) for name in split_folder_names(split))

@@ -1,0 +1,142 @@
+"""iBUG 300-W `.pts` landmark files and the original 300-W folder tree.
+
+A `.pts` file:
+    version: 1
+    n_points:  68
+    {
+    446.000 91.000
+    ...
+    }
+
+Coordinates: the 300-W annotations were made in Matlab, whose first pixel is (1, 1). We subtract 1
+so that every reader in this library uses the same frame, where the centre of the top-left pixel is
+(0, 0) (dlib XML and COCO files are already 0-based); menpo, which the 300-W organisers used, does
+the same. Without it, every landmark would sit one pixel down-right of the dlib-XML version of the
+same face. `read_pts(path, zero_based=False)` keeps the numbers as written.
+
+The tree (the protocol of the 300-W paper):
+    train       = afw/ + helen/trainset/ + lfpw/trainset/   (3148 images)
+    common      = helen/testset/ + lfpw/testset/            (554)
+    challenging = ibug/                                     (135)
+    full (test) = common + challenging                      (689)
+with each image beside its `.pts`. A .pts has no face box, so record.box is the tight box of the 68
+points (what the 300-W evaluation and most face-alignment papers crop around).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxres.data.readers._common import IMAGE_EXTENSIONS, to_float
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError
+
+_SUBSETS = {
+    "train": ("afw", "helen/trainset", "lfpw/trainset"),
+    "common": ("helen/testset", "lfpw/testset"),
+    "challenging": ("ibug",),
+}
+_SPLITS = {
+    "train": ("train",),
+    "common": ("common",),
+    "challenging": ("challenging",),
+    "full": ("common", "challenging"),
+    "test": ("common", "challenging"),
+}
+
+
+def read_pts(path: str | os.PathLike, *, zero_based: bool = True) -> np.ndarray:
+    """(n_points, 2) float32 (x, y); 1 is subtracted unless `zero_based=False` (see module doc)."""
+    path = os.fspath(path)
+    lines = _read_lines(path)
+    n_points = _header_count(lines, path)
+    open_at = _line_index(lines, "{", path)
+    close_at = _line_index(lines, "}", path, start=open_at + 1)
+    body = [(i, line) for i, line in enumerate(lines[open_at + 1 : close_at], start=open_at + 2) if line.strip()]
+    if len(body) != n_points:
+        raise DataError(f"n_points is {n_points} but {len(body)} points are listed", where=f"{path}:{open_at + 1}")
+    points = np.asarray([_point(line, f"{path}:{lineno}") for lineno, line in body], dtype=np.float32)
+    return points - 1.0 if zero_based else points
+
+
+def read_300w_tree(root: str | os.PathLike, split: str) -> Dataset:
+    """Records of one split; test records carry meta["subset"] = "common" or "challenging"."""
+    root = os.path.abspath(os.fspath(root))
+    if split not in _SPLITS:
+        raise DataError(f"unknown 300-W split {split!r}; use one of {sorted(_SPLITS)}", where=root)
+    records = []
+    for subset in _SPLITS[split]:
+        for folder in _SUBSETS[subset]:
+            records.extend(_folder_records(root, folder, subset))
+    return Dataset(records, source=root)
+
+
+def _read_lines(path: str) -> list[str]:
+    if not os.path.isfile(path):
+        raise DataError("landmark file not found", where=path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"not a readable .pts text file ({err})", where=path) from None
+
+
+def _header_count(lines: list[str], path: str) -> int:
+    for i, line in enumerate(lines):
+        key, _, value = line.partition(":")
+        if key.strip() == "n_points":
+            count = to_float(value, f"{path}:{i + 1}", "n_points")
+            if count != int(count) or count <= 0:
+                message = f"n_points must be a positive whole number, got {value.strip()}"
+                raise DataError(message, where=f"{path}:{i + 1}")
+            return int(count)
+        if line.strip() == "{":
+            break
+    raise DataError("no 'n_points:' line before '{' (not a .pts file?)", where=f"{path}:1")
+
+
+def _line_index(lines: list[str], token: str, path: str, start: int = 0) -> int:
+    for i in range(start, len(lines)):
+        if lines[i].strip() == token:
+            return i
+    raise DataError(f"missing a line holding only {token!r}", where=f"{path}:{len(lines)}")
+
+
+def _point(line: str, where: str) -> tuple[float, float]:
+    values = line.split()
+    if len(values) != 2:
+        raise DataError(f"expected 'x y', got {line.strip()!r}", where=where)
+    return to_float(values[0], where, "x"), to_float(values[1], where, "y")
+
+
+def _folder_records(root: str, folder: str, subset: str) -> list[Record]:
+    directory = os.path.join(root, *folder.split("/"))
+    if not os.path.isdir(directory):
+        raise DataError(f"300-W folder {folder}/ not found (expected the original 300-W layout)", where=root)
+    names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".pts"))
+    if not names:
+        raise DataError("no .pts files in this 300-W folder", where=directory)
+    images = _images_by_stem(directory)
+    return [_record(directory, name, images, folder, subset) for name in names]
+
+
+def _images_by_stem(directory: str) -> dict[str, str]:
+    by_stem = {}
+    for name in sorted(os.listdir(directory)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in IMAGE_EXTENSIONS:
+            by_stem.setdefault(stem, os.path.join(directory, name))
+    return by_stem
+
+
+def _record(directory: str, name: str, images: dict[str, str], folder: str, subset: str) -> Record:
+    pts_path = os.path.join(directory, name)
+    stem = os.path.splitext(name)[0]
+    if stem not in images:
+        raise DataError(f"no image {stem}.jpg/.png beside this landmark file", where=pts_path)
+    points = read_pts(pts_path)
+    box = np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+    meta = {"subset": subset, "folder": folder}
+    return Record(image=images[stem], source=pts_path, keypoints=points, box=box, meta=meta)

@@ -1,0 +1,105 @@
+"""SIGNS hand-sign HDF5 files (`train_signs.h5`, `test_signs.h5`) and look-alikes.
+
+Keys: `<split>_set_x` (m, 64, 64, 3) uint8, `<split>_set_y` (m,) int64 (some copies store (1, m);
+both are flattened), `list_classes` (6,). Records hold the image arrays themselves (the whole set is
+a few megabytes).
+
+Labels: when `list_classes` holds numbers (SIGNS: 0..5), a stored y is a class VALUE and the label is
+its position in `list_classes`; when it holds names (the cat/non-cat files: b'non-cat', b'cat'),
+y is already the index. Without `list_classes` the classes are 0..max(y).
+`source` is "<file>[<x key>][<row>]".
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError
+
+_SPLITS = ("train", "test")
+
+
+def read_signs_h5(path: str | os.PathLike, split: str | None = None) -> Dataset:
+    """Read one split; `split=None` takes the one the file holds (an error if it holds both)."""
+    path = os.path.abspath(os.fspath(path))
+    h5py = _h5py()
+    try:
+        handle = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise DataError("file not found", where=path) from None
+    except OSError as err:
+        raise DataError(f"not an HDF5 file ({str(err).splitlines()[0]})", where=path) from None
+    with handle:
+        x_key, y_key = _keys(handle, path, split)
+        images = _images(handle, x_key, path)
+        values = _labels(handle, y_key, path, len(images))
+        classes, labels = _classes(handle, values, path, y_key)
+    records = [
+        Record(image=images[i], source=f"{path}[{x_key}][{i}]", label=int(labels[i]), meta={"index": i})
+        for i in range(len(images))
+    ]
+    return Dataset(records, classes=classes, source=path)
+
+
+def _h5py():
+    import h5py  # a core dependency; imported here so that `jaxres.data.readers` stays cheap to import
+
+    return h5py
+
+
+def _keys(handle, path: str, split: str | None) -> tuple[str, str]:
+    if split is not None and split not in _SPLITS:
+        raise DataError(f"unknown split {split!r}; the file format has {list(_SPLITS)}", where=path)
+    present = [s for s in _SPLITS if f"{s}_set_x" in handle]
+    if split is None:
+        if len(present) != 1:
+            raise DataError(
+                f"expected exactly one of train_set_x / test_set_x, found keys {sorted(handle.keys())}; "
+                "pass split='train' or 'test'",
+                where=path,
+            )
+        split = present[0]
+    x_key, y_key = f"{split}_set_x", f"{split}_set_y"
+    for key in (x_key, y_key):
+        if key not in handle:
+            raise DataError(f"missing key {key!r} (keys present: {sorted(handle.keys())})", where=path)
+    return x_key, y_key
+
+
+def _images(handle, key: str, path: str) -> np.ndarray:
+    data = np.asarray(handle[key])
+    if data.ndim != 4 or data.shape[-1] not in (1, 3) or data.dtype != np.uint8:
+        raise DataError(f"expected (m, H, W, 3) uint8 images, got {data.shape} {data.dtype}", where=f"{path}[{key}]")
+    return data
+
+
+def _labels(handle, key: str, path: str, count: int) -> np.ndarray:
+    data = np.asarray(handle[key])
+    if data.ndim == 2 and 1 in data.shape:
+        data = data.reshape(-1)
+    if data.ndim != 1 or not np.issubdtype(data.dtype, np.integer):
+        message = f"expected (m,) or (1, m) integer labels, got {data.shape} {data.dtype}"
+        raise DataError(message, where=f"{path}[{key}]")
+    if len(data) != count:
+        raise DataError(f"{len(data)} labels for {count} images", where=f"{path}[{key}]")
+    return data
+
+
+def _classes(handle, values: np.ndarray, path: str, y_key: str) -> tuple[tuple[str, ...], np.ndarray]:
+    if "list_classes" not in handle:
+        return tuple(str(c) for c in range(int(values.max(initial=-1)) + 1)), values
+    listed = np.asarray(handle["list_classes"]).reshape(-1)
+    names = tuple(c.decode() if isinstance(c, bytes) else str(c) for c in listed.tolist())
+    if np.issubdtype(listed.dtype, np.number):
+        lookup = {v: i for i, v in enumerate(listed.tolist())}
+        labels = np.asarray([lookup.get(v, -1) for v in values.tolist()])
+    else:
+        labels = np.where((values >= 0) & (values < len(names)), values, -1)
+    bad = np.flatnonzero(labels < 0)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"label {values[i]} is not in list_classes {list(names)}", where=f"{path}[{y_key}][{i}]")
+    return names, labels

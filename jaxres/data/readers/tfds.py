@@ -1,0 +1,89 @@
+"""TensorFlow Datasets classification sets (`tfds:imagenet_sketch`), as in-memory records.
+
+`tensorflow_datasets` is an optional extra (`pip install jaxres[tfds]`) and is imported only here,
+inside the function, so the library imports without it. Sets prepared in the array_record format are
+read without TensorFlow (random-access data source); tfrecord sets go through `tf.data`.
+
+Records hold decoded (H, W, C) uint8 arrays: fine for small sets; a set like the full ImageNet-Sketch
+(50 889 images) needs tens of GB this way, so export it to class folders for real training.
+Nothing is downloaded unless `download=True` (ImageNet-Sketch is 8 GB).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError, UserError
+
+PREFIX = "tfds:"
+
+
+def read_tfds(name: str, split: str, data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
+    """Records of `split` of the TFDS set `name` ("tfds:imagenet_sketch" or "imagenet_sketch")."""
+    tfds = _import_tfds()
+    name = name.removeprefix(PREFIX)
+    where = f"{PREFIX}{name}"
+    builder = _builder(tfds, name, data_dir, where)
+    if not builder.is_prepared():
+        if not download:
+            raise DataError(
+                f"not prepared in {builder.data_dir_root}; run `tfds build {name}` or pass download=True", where=where
+            )
+        builder.download_and_prepare()
+    image_key, label_key = _feature_keys(tfds, builder.info.features, where)
+    classes = tuple(builder.info.features[label_key].names)
+    records = []
+    for i, example in enumerate(_examples(tfds, builder, split, f"{where}/{split}")):
+        meta = {"id": _stem(example["file_name"])} if "file_name" in example else {}
+        image, label = np.asarray(example[image_key]), int(example[label_key])
+        records.append(Record(image=image, source=f"{where}/{split}[{i}]", label=label, meta=meta))
+    if not records:
+        raise DataError("the split is empty", where=f"{where}/{split}")
+    return Dataset(records, classes=classes, source=f"{where}/{split}")
+
+
+def _import_tfds():
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError("reading tfds: data sets needs TensorFlow Datasets: pip install 'jaxres[tfds]'") from None
+    return tfds
+
+
+def _builder(tfds, name: str, data_dir, where: str):
+    try:
+        return tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir is not None else None)
+    except Exception as err:  # tfds raises its own DatasetNotFoundError, ValueError, ... depending on version
+        raise DataError(f"unknown TFDS data set ({str(err).splitlines()[0]})", where=where) from None
+
+
+def _feature_keys(tfds, features, where: str) -> tuple[str, str]:
+    """The first image and the first class-label feature, whatever the set calls them."""
+    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
+    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+    if not images or not labels:
+        raise DataError(f"needs an Image and a ClassLabel feature, has {list(features.keys())}", where=where)
+    return images[0], labels[0]
+
+
+def _examples(tfds, builder, split: str, where: str):
+    """Dicts of numpy values, without TensorFlow when the set is stored as array_record."""
+    if split.split("[")[0] not in builder.info.splits:  # "train[:10%]" slices are fine
+        raise DataError(f"no split {split!r}; the set has {sorted(builder.info.splits)}", where=where)
+    if str(builder.info.file_format).lower().endswith("array_record"):
+        return builder.as_data_source(split=split)
+    try:
+        return tfds.as_numpy(builder.as_dataset(split=split))
+    except ImportError:
+        raise UserError(
+            "this TFDS set is stored as tfrecord, which needs TensorFlow: pip install 'jaxres[tfds]'"
+        ) from None
+
+
+def _stem(value) -> str:
+    """The file stem, like `read_flat_folder`'s meta["id"], so predictions name images the same way."""
+    name = value.decode() if isinstance(value, bytes) else str(value)
+    return os.path.splitext(os.path.basename(name))[0]
