@@ -86,11 +86,18 @@ def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -
                 np.savez(f, **state)
         else:
             raise WeightsError(f"unknown weights format {suffix!r}; use .pth, .safetensors or .npz", where=str(path))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a weights file is for sharing
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:

@@ -1,0 +1,31 @@
+"""Face landmarks (iBUG 300-W): the original recipe, corrected (ImageNet conv1 summed to gray)."""
+
+
+def get_config() -> dict:
+    return {
+        "model": {"arch": "resnet18", "weights": "imagenet", "dtype": "auto", "head_options": {}},
+        "objective": {
+            "kind": "keypoints",
+            "image_size": 224,
+            "channels": 1,
+            "crop": "box",
+            "margin": 0.25,
+            "augment": {"rotate": 10.0, "scale": 0.1, "translate": 0.05, "flip_prob": 0.5, "jitter": 0.3},
+            "flip_map": "ibug68",
+            "loss": "mse",  # or "wing" with loss_options {"w": 0.05, "epsilon": 0.01} on [0, 1] coordinates
+            "loss_options": {},
+            "metrics": {"nme": ["inter_ocular", "inter_pupil"]},
+            "outline": None,
+        },
+        "data": {"path": None, "images": None, "val_fraction": 0.1, "eval_split": "test", "workers": None,
+                 "skip_bad": False},
+        "train": {"epochs": 30, "batch_size": 64, "seed": 0, "log_every": 20},
+        "optim": {"name": "adam", "lr": 1e-4},
+        "checkpoint": {"keep": 2, "best_metric": "nme_io", "best_mode": "min"},
+        # The embedded default run: small enough for a few CPU minutes, same code path.
+        "synthetic": {
+            "generator": {"n_train": 320, "n_val": 64, "size": 128},
+            "overrides": {"objective.image_size": 64, "train.epochs": 12, "train.batch_size": 32,
+                          "optim.lr": 1e-3, "objective.augment.rotate": 5.0},
+        },
+    }

@@ -1,0 +1,34 @@
+"""T-shirt keypoints: ResNet-50 ImageNet, MSE on normalised coordinates (the original: raw pixels)."""
+
+# The project's outline order through its 12 points.
+OUTLINE = [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]
+# Points that swap under a horizontal flip, worked out from that outline (checked on all 74 real shirts).
+FLIP_PAIRS = [[0, 9], [6, 3], [1, 8], [7, 2], [4, 11], [5, 10]]
+
+
+def get_config() -> dict:
+    return {
+        "model": {"arch": "resnet50", "weights": "imagenet", "dtype": "auto", "head_options": {}},
+        "objective": {
+            "kind": "keypoints",
+            "image_size": 224,
+            "channels": 3,
+            "crop": "full",
+            "augment": {"rotate": 10.0, "scale": 0.1, "translate": 0.05, "flip_prob": 0.5, "jitter": 0.2},
+            "flip_map": FLIP_PAIRS,
+            "loss": "mse",
+            "loss_options": {},
+            "metrics": {"pck": [0.05, 0.1, 0.2]},
+            "outline": OUTLINE,
+        },
+        "data": {"path": None, "images": None, "val_fraction": 0.15, "eval_split": "test", "workers": None,
+                 "skip_bad": False},
+        "train": {"epochs": 40, "batch_size": 16, "seed": 0, "log_every": 10},
+        "optim": {"name": "adam", "lr": 1e-4},
+        "checkpoint": {"keep": 2, "best_metric": "mean_error_px", "best_mode": "min"},
+        "synthetic": {
+            "generator": {"n_train": 320, "n_val": 64, "size": 224},
+            "overrides": {"model.arch": "resnet18", "objective.image_size": 64, "train.epochs": 10,
+                          "train.batch_size": 32, "optim.lr": 1e-3},
+        },
+    }

@@ -1,0 +1,92 @@
+"""The command line every task shares: `python -m tasks.<task> [train|eval|predict|export] ...`.
+
+Exit status: 0 success; 2 bad usage or bad data, with one line on stderr naming the file and row or
+key (a traceback only with --debug); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from jaxres.errors import UserError
+from jaxres.task import Task
+
+COMMANDS = ("train", "eval", "predict", "export")
+EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see --help)")
+
+
+def build_parser(task: Task) -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"python -m tasks.{task.name}", description=task.description)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train (resumes a checkpoint in --workdir), then evaluate")
+    train.add_argument("--data", help="the data set in its usual layout (default: the embedded synthetic set)")
+    train.add_argument("--workdir", default=f"runs/{task.name}")
+    train.add_argument("--config", help="a Python file with get_config() replacing the task's defaults")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    train.add_argument("--weights", help="imagenet | none | PATH to a .pth/.safetensors/.npz state dict")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--skip-bad", action="store_true", help="drop unusable records (listed) instead of failing")
+    train.add_argument("--coordinator", help="multi-host: host:port of process 0 (automatic on TPU/SLURM/MPI)")
+    train.add_argument("--num-processes", type=int)
+    train.add_argument("--process-id", type=int)
+
+    evaluate = sub.add_parser("eval", help="evaluate the best checkpoint; metrics as JSON on the last line")
+    evaluate.add_argument("--workdir", required=True)
+    evaluate.add_argument("--data")
+    evaluate.add_argument("--split")
+
+    predict = sub.add_parser("predict", help="predict on images (or an annotation file); CSV + overlay PNGs")
+    predict.add_argument("--workdir", required=True)
+    predict.add_argument("--out", required=True)
+    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+
+    export = sub.add_parser("export", help="export the best checkpoint")
+    export.add_argument("--workdir", required=True)
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    export.add_argument("--out", required=True)
+
+    for p in (train, evaluate, predict, export):
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def parse(task: Task, argv: list[str]) -> argparse.Namespace:
+    argv = list(argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")  # `python -m tasks.face` trains
+    return build_parser(task).parse_args(argv)
+
+
+def main(task: Task, argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = parse(task, argv)
+        from jaxres.commands import run  # imported late: `--help` and usage errors stay instant
+
+        return run(task, args)
+    except UserError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, status 1
+        if debug:
+            traceback.print_exc()
+        print(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

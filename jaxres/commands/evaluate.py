@@ -1,0 +1,36 @@
+"""`eval`: metrics of the workdir's best checkpoint on a split, as one JSON line."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+from jaxres import evaluation, experiment
+from jaxres.commands.restore import load_trained
+
+
+def evaluate_command(task, args) -> int:
+    config, model, objective, variables = load_trained(args.workdir)
+    if args.data:
+        config["data"]["path"] = args.data
+    path = experiment.resolve_data_path(task, config)
+    split, dataset = experiment.eval_split(task, path, config, args.split)
+    train, _ = experiment.train_val_split(task, path, config)
+    result, predictions = evaluation.evaluate(model, variables, objective, dataset, train, config)
+    evaluation.write_pictures(pathlib.Path(args.workdir), objective, dataset, predictions)
+    print_result({"split": split, **result})
+    return 0
+
+
+def print_result(result: dict) -> None:
+    """The metrics as one strict JSON object on the last stdout line (NaN becomes null)."""
+    print(json.dumps(_finite(result), sort_keys=False), flush=True)
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

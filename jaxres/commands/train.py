@@ -1,0 +1,167 @@
+"""`train`: config -> data -> model -> `fit` (resuming the workdir) -> evaluation, pictures, JSON."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import jax
+
+from jaxres import evaluation, experiment, models, viz, weights
+from jaxres.commands.evaluate import print_result
+from jaxres.commands.restore import load_trained
+from jaxres.config import apply_overrides, load_config_file
+from jaxres.data.validate import validate
+from jaxres.errors import ConfigError, UserError
+from jaxres.train import parallel
+from jaxres.train import state as state_lib
+from jaxres.train.loop import CHECKPOINT_DEFAULTS, TRAIN_DEFAULTS, Preempted, fit
+from jaxres.train.optim import DEFAULTS as OPTIM_DEFAULTS
+from jaxres.train.optim import make_optimizer
+from jaxres.train.steps import make_train_step
+
+# Keys whose change makes an existing checkpoint unusable: refused on resume, with the keys named.
+SHAPE_KEYS = ("model.arch", "model.resolved", "model.head_options", "objective.kind", "objective.channels")
+
+
+def train(task, args) -> int:
+    _distributed(args)
+    config = build_config(task, args)
+    workdir = pathlib.Path(args.workdir)
+    path = experiment.resolve_data_path(task, config)
+    train_set, val_set = _checked_splits(task, path, config, args.skip_bad)
+    objective = experiment.build_objective(config)
+    config = experiment.resolve_model_options(config, objective, train_set)
+    _check_resume_compatible(workdir, config)
+    experiment.save_config(workdir, config)
+
+    model = experiment.build_model(config)
+    mesh = parallel.make_mesh()
+    variables = initial_variables(model, config, synthetic=not config["data"]["path"])
+    epochs, batch_size = int(config["train"]["epochs"]), int(config["train"]["batch_size"])
+    if batch_size > len(train_set):
+        raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
+    steps_per_epoch = len(train_set) // batch_size
+    optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
+    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), mesh)
+    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh)
+    loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh)
+    _say(f"training {config['model']['arch']} on {len(train_set)} records ({len(val_set)} validation), "
+         f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
+
+    def validate_metrics(current_state):
+        outputs, extras = evaluation.run_outputs(model, current_state.variables(), objective, val_set, config, mesh)
+        return objective.evaluate(objective.decode(outputs, extras), val_set)
+
+    result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
+                 frozen_at_epoch=optimizer.frozen_at_epoch, evaluate=validate_metrics)
+    if isinstance(result, Preempted):
+        print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
+        return 0
+    return _final_evaluation(task, workdir, path, train_set, result.history)
+
+
+def build_config(task, args) -> dict:
+    """Defaults (or --config), the synthetic set's overrides when no data is given, --set, flags."""
+    config = load_config_file(args.config) if args.config else task.get_config()
+    config = _with_engine_defaults(config)
+    data_given = bool(args.data) or any(item.startswith("data.path=") for item in args.set)
+    if not data_given:
+        config = apply_overrides(config, [f"{k}={v!r}" for k, v in config.get("synthetic", {}).get("overrides", {}).items()])
+    flags = {"data.path": args.data, "model.weights": args.weights, "train.epochs": args.epochs,
+             "train.batch_size": args.batch_size, "train.seed": args.seed}
+    overrides = list(args.set) + [f"{k}={v!r}" for k, v in flags.items() if v is not None]
+    return apply_overrides(config, overrides)
+
+
+def _with_engine_defaults(config: dict) -> dict:
+    """Every engine key present, so `--set optim.schedule=cosine` works on any task."""
+    config = dict(config)
+    config["optim"] = {**OPTIM_DEFAULTS, **config.get("optim", {})}
+    config["train"] = {**TRAIN_DEFAULTS, **config.get("train", {})}
+    config["checkpoint"] = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
+    return config
+
+
+def _checked_splits(task, path, config, skip_bad: bool):
+    skip = skip_bad or bool(config["data"].get("skip_bad", False))
+    train_set, val_set = experiment.train_val_split(task, path, config)
+    checked = []
+    for name, dataset in (("train", train_set), ("val", val_set)):
+        good, bad = validate(dataset, skip_bad=skip)
+        if bad:
+            _say(f"skipped {len(bad)} bad {name} record(s):\n  " + "\n  ".join(bad[:20]))
+        checked.append(good)
+    return checked
+
+
+def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
+    if not (workdir / experiment.CONFIG_FILE).is_file():
+        return
+    saved = experiment.load_workdir_config(workdir)
+    from jaxres.config import get_path
+
+    differing = [k for k in SHAPE_KEYS if get_path(saved, k) != get_path(config, k)]
+    if differing:
+        raise ConfigError(
+            f"the workdir was trained with other {', '.join(differing)}; its checkpoint cannot be resumed "
+            "with this model. Use a new --workdir or the original settings",
+            where=str(workdir),
+        )
+
+
+def initial_variables(model, config: dict, synthetic: bool) -> dict:
+    """ImageNet / none / a state-dict path. The embedded run never downloads: it says what it used."""
+    choice = str(config["model"].get("weights", "none"))
+    arch, seed = config["model"]["arch"], int(config["train"]["seed"])
+    if choice == "none":
+        _say("weights: random initialisation")
+        return models.init(model, seed, image_size=32)
+    if choice == "imagenet":
+        path = weights.imagenet.cached_path(arch)
+        if path is None and synthetic:
+            _say(f"weights: random initialisation (no ImageNet {arch} file in {weights.imagenet.cache_dir()}; "
+                 "the embedded run never downloads)")
+            return models.init(model, seed, image_size=32)
+        path = path or weights.imagenet.fetch(arch)
+    else:
+        path = pathlib.Path(choice).expanduser()
+    variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
+    _say(f"weights: {path}" + "".join(f"\n  {line}" for line in report.lines()))
+    return variables
+
+
+def _final_evaluation(task, workdir: pathlib.Path, path, train_set, history) -> int:
+    config, model, objective, variables = load_trained(workdir)
+    split, dataset = experiment.eval_split(task, path, config, None)
+    result, predictions = evaluation.evaluate(model, variables, objective, dataset, train_set, config)
+    evaluation.write_pictures(workdir, objective, dataset, predictions)
+    _plot_history(workdir, history)
+    print_result({"split": split, **result})
+    return 0
+
+
+def _plot_history(workdir: pathlib.Path, history: list[dict]) -> None:
+    """Training loss and validation metrics against steps, one PNG each."""
+    folder = workdir / evaluation.PICTURES
+    folder.mkdir(parents=True, exist_ok=True)
+    train_loss = [(r["step"], r["loss"]) for r in history if r.get("split") == "train" and "loss" in r]
+    if train_loss:
+        viz.plot_curves({"train loss": train_loss}, folder / "loss.png", "training loss")
+    val = [r for r in history if r.get("split") == "val"]
+    keys = sorted({k for r in val for k, v in r.items() if isinstance(v, float) and k not in ("step", "epoch")})
+    if val and keys:
+        series = {k: [(r["step"], r[k]) for r in val if k in r] for k in keys[:6]}
+        viz.plot_curves(series, folder / "validation.png", "validation metrics")
+
+
+def _distributed(args) -> None:
+    if args.coordinator or args.num_processes:
+        if args.process_id is None or not args.num_processes or not args.coordinator:
+            raise UserError("multi-host needs --coordinator, --num-processes and --process-id together")
+    parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+
+
+def _say(text: str) -> None:
+    if parallel.is_primary():
+        print(text, file=sys.stdout, flush=True)

@@ -1,0 +1,83 @@
+"""Run a model over a split and judge it: outputs -> original-pixel predictions -> metrics.
+
+Used by `eval`, the end of `train` and `predict`. Outputs are computed in fixed-size padded batches
+(one compilation), brought to the host once per batch, and unpadded with the batch's mask.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import jax
+import numpy as np
+
+from jaxres import experiment, viz
+from jaxres.data.records import Dataset
+from jaxres.train import parallel
+from jaxres.train.steps import default_prepare
+
+PICTURES = "pictures"
+_BASELINE_SAMPLE = 512
+
+
+@functools.lru_cache(maxsize=8)
+def _apply_fn(model):
+    prepare = default_prepare(model)
+    return jax.jit(lambda variables, batch: model.apply(variables, prepare(batch), train=False))
+
+
+def run_outputs(model, variables, objective, dataset: Dataset, config: dict, mesh=None, keys=("matrix",)):
+    """(outputs (N, ...), {key: (N, ...)}) for every record of `dataset`, in order."""
+    batch_size = experiment.eval_batch_size(config, len(dataset))
+    loader = experiment.make_loader(objective, dataset, config, train=False, mesh=mesh, batch_size=batch_size)
+    apply = _apply_fn(model)
+    outputs, extras = [], {k: [] for k in keys}
+    iterator = loader.epoch(0)
+    try:
+        for batch in iterator:
+            mask = np.asarray(parallel.to_host(batch["mask"]), bool)
+            out = parallel.to_host(apply(variables, {k: v for k, v in batch.items() if k != "mask"}))
+            outputs.append(np.asarray(out)[mask])
+            for k in keys:
+                extras[k].append(np.asarray(parallel.to_host(batch[k]))[mask])
+    finally:
+        iterator.close()
+    return np.concatenate(outputs), {k: np.concatenate(v) for k, v in extras.items()}
+
+
+def train_targets(objective, train: Dataset, config: dict) -> np.ndarray | None:
+    """A sample of training targets in the network's (evaluation) frame, for the mean-shape baseline."""
+    if objective.target == "label":
+        return None
+    pick = np.random.default_rng(0).permutation(len(train))[:_BASELINE_SAMPLE]
+    records = [train.records[i] for i in sorted(pick)]
+    return np.stack([objective.example(r, np.random.default_rng(0), False)[objective.target] for r in records])
+
+
+def evaluate(model, variables, objective, dataset: Dataset, train: Dataset, config: dict, mesh=None):
+    """(metrics dict with a "baseline" entry, predictions in original pixels / probabilities)."""
+    outputs, extras = run_outputs(model, variables, objective, dataset, config, mesh)
+    predictions = objective.decode(outputs, extras)
+    result = {"n": len(dataset), **objective.evaluate(predictions, dataset)}
+    result["baseline"] = objective.baseline(train, dataset, train_targets(objective, train, config), extras["matrix"])
+    return result, predictions
+
+
+def write_pictures(workdir: pathlib.Path, objective, dataset: Dataset, predictions: np.ndarray, n: int = 8) -> list[pathlib.Path]:
+    """Predictions vs truth on the first `n` images (and a confusion matrix for classifiers)."""
+    folder = workdir / PICTURES
+    folder.mkdir(parents=True, exist_ok=True)
+    count = min(n, len(dataset))
+    tiles = []
+    for i in range(count):
+        tile = objective.picture(dataset.records[i], predictions[i])
+        tile.thumbnail((320, 320))  # real photos can be megapixels; a sheet of them need not be
+        tiles.append(tile)
+    viz.contact_sheet(tiles, cols=min(4, count), path=folder / "predictions.png")
+    written = [folder / "predictions.png"]
+    if objective.target == "label":
+        path = folder / "confusion.png"
+        viz.plot_confusion(objective.confusion(predictions, dataset), list(objective.classes), path)
+        written.append(path)
+    return written

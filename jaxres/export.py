@@ -1,0 +1,330 @@
+"""Hand a trained model to someone else: a serving artifact, a PyTorch state dict, or raw variables.
+
+- `stablehlo`: a `jax.export` artifact of the whole inference function, uint8 images in, float32
+  outputs out, normalisation and weights inside. A server needs JAX and the file, nothing of jaxres
+  (not even Flax), and any batch size works because the batch dimension is symbolic.
+- `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`; `torchvision_recipe`
+  says how to build the module it fits when the model is not a stock torchvision one.
+- `safetensors`: the Flax variables themselves under flat `collection/module/…/leaf` keys, for
+  another JAX program (or a later jaxres) to read back bit for bit.
+
+Every file is written to a temporary name in the target's folder and renamed into place, so a crash
+or a full disk never leaves half an artifact where a server would pick it up. jaxres's model code is
+imported inside the exporters only: `load_stablehlo` must work in a process that has JAX alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import tempfile
+from typing import Callable, Iterable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxres.errors import UserError
+
+log = logging.getLogger("jaxres.export")
+
+FORMATS = ("stablehlo", "torchvision", "safetensors")
+# Lowering for CUDA needs no GPU: one artifact then serves CPU and GPU hosts alike.
+PLATFORMS = ("cpu", "cuda")
+TORCHVISION_SUFFIXES = (".pth", ".pt", ".safetensors")
+_CHUNK_BYTES = 16 << 20
+_SEP = "/"
+
+
+# ---------------------------------------------------------------------------------------- StableHLO
+
+
+def export_stablehlo(
+    model,
+    variables: Mapping,
+    path,
+    *,
+    image_size: int | tuple[int, int],
+    channels: int | None = None,
+    postprocess: Callable | None = None,
+    platforms: Iterable[str] = PLATFORMS,
+    metadata: Mapping | None = None,
+) -> pathlib.Path:
+    """Write `path` (serialized `jax.export.Exported`) and `<path>.json` (what a caller must know).
+
+    The function exported is `uint8 (b, H, W, C) -> float32 outputs` with `b` symbolic: one file for
+    every batch size. `postprocess` (traced into the artifact) maps the model's float32 outputs to
+    what a server should return, e.g. `jax.nn.softmax` or keypoints scaled to pixels. `metadata`
+    (class names, the task, …; JSON-serialisable) is copied into the sidecar as is.
+    """
+    path = pathlib.Path(path)
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    channels = model.in_channels if channels is None else channels
+    if channels != model.in_channels:
+        raise UserError(f"channels={channels} but the model takes {model.in_channels}-channel images", where=str(path))
+    exported = _export(model, variables, (height, width, channels), postprocess, tuple(platforms), path)
+    try:
+        blob = exported.serialize()
+    except ImportError as err:  # jax imports flatbuffers only when serializing
+        raise UserError("jax.export serialization needs flatbuffers: pip install flatbuffers", where=str(path)) from err
+    try:  # before writing anything: metadata that is not JSON must not leave an artifact without a sidecar
+        sidecar = json.dumps(_sidecar(model, exported, channels, postprocess, metadata), indent=2) + "\n"
+    except TypeError as err:
+        raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
+    _atomic_write(path, _chunks(blob))
+    _atomic_write(sidecar_path(path), [sidecar.encode()])
+    return path
+
+
+def _export(model, variables, hwc, postprocess, platforms, path):
+    """Trace the inference function once with a symbolic batch; the variables become constants."""
+    from jaxres.models import normalize
+
+    variables = jax.device_get(variables)
+
+    def infer(images):
+        outputs = model.apply(variables, normalize(images, hwc[-1]), train=False).astype(jnp.float32)
+        if postprocess is not None:
+            outputs = postprocess(outputs)
+        return jnp.asarray(outputs, jnp.float32)
+
+    spec = jax.ShapeDtypeStruct(jax.export.symbolic_shape("b, {}, {}, {}".format(*hwc)), jnp.uint8)
+    try:
+        return jax.export.export(jax.jit(infer), platforms=platforms)(spec)
+    except ValueError as err:  # normalize's channel check, an unknown platform name
+        raise UserError(f"cannot export: {err}", where=str(path)) from err
+
+
+def sidecar_path(path) -> pathlib.Path:
+    path = pathlib.Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def _sidecar(model, exported, channels: int, postprocess, metadata) -> dict:
+    """The facts a serving process needs without deserializing, or reading jaxres's code."""
+    import jaxres
+    from jaxres.models import preprocess
+
+    gray = channels == 1
+    return {
+        "format": "jax.export (StableHLO)",
+        "jaxres_version": jaxres.__version__,
+        "jax_version": jax.__version__,
+        "calling_convention_version": exported.calling_convention_version,
+        "platforms": list(exported.platforms),
+        "arch": arch_name(model),
+        "head": model.head,
+        "input": {"shape": _shape(exported.in_avals[0]), "dtype": "uint8", "layout": "NHWC"},
+        "output": {"shape": _shape(exported.out_avals[0]), "dtype": "float32"},
+        "num_outputs": model.num_outputs,
+        "num_keypoints": model.num_keypoints,
+        "normalization": {
+            "applied_inside": True,
+            "formula": "(uint8 / 255 - mean) / std",
+            "mean": list(preprocess.GRAY_MEAN if gray else preprocess.IMAGENET_MEAN),
+            "std": list(preprocess.GRAY_STD if gray else preprocess.IMAGENET_STD),
+        },
+        "postprocess": None if postprocess is None else getattr(postprocess, "__name__", repr(postprocess)),
+        "metadata": dict(metadata or {}),
+    }
+
+
+def _shape(aval) -> list:
+    return [d if isinstance(d, int) else str(d) for d in aval.shape]
+
+
+def load_stablehlo(path) -> Callable[[np.ndarray], np.ndarray]:
+    """`path` -> predict(uint8 images (B, H, W, C)) -> float32 np.ndarray; needs only JAX.
+
+    The call is jitted so that each batch size compiles once; a wrong shape or dtype fails here with
+    the artifact's expected input rather than deep inside XLA.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UserError("exported model not found", where=str(path))
+    try:
+        exported = jax.export.deserialize(bytearray(path.read_bytes()))
+    except Exception as err:  # noqa: BLE001  any failure means: not a jax.export artifact we can read
+        raise UserError(f"not a readable jax.export artifact ({type(err).__name__}: {err})", where=str(path)) from err
+    expected = exported.in_avals[0]
+    call = jax.jit(exported.call)
+
+    def predict(images) -> np.ndarray:
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.shape[1:] != expected.shape[1:]:
+            raise UserError(
+                f"expects uint8 images shaped {_shape(expected)}, got {images.dtype} {list(images.shape)}",
+                where=str(path),
+            )
+        return np.asarray(call(images))
+
+    predict.exported = exported
+    return predict
+
+
+# -------------------------------------------------------------------------------------- torchvision
+
+
+def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
+    """A torchvision-keyed state dict (.pth/.pt/.safetensors) that loads with `strict=True`.
+
+    A stock model (3 channels, linear head) loads into `torchvision.models.resnetXX(num_classes=N)`.
+    Otherwise the torch module needs the changes `torchvision_recipe` prints, e.g. for one channel
+    `model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)`; they are logged.
+    """
+    from jaxres import weights
+
+    path = pathlib.Path(path)
+    if path.suffix.lower() not in TORCHVISION_SUFFIXES:
+        raise UserError(
+            f"torchvision export writes {', '.join(TORCHVISION_SUFFIXES)}, not {path.suffix!r}", where=str(path)
+        )
+    weights.save_torchvision(variables, model, path)
+    os.chmod(path, _file_mode())  # written through mkstemp, so 0600 until now
+    stock = model.in_channels == 3 and model.head != "mlp"
+    level = logging.INFO if stock else logging.WARNING
+    log.log(level, "%s: load it with strict=True into the module this builds:\n%s", path, torchvision_recipe(model))
+    return path
+
+
+def torchvision_recipe(model) -> str:
+    """Python that builds the torch module this model's state dict fits (names `torch`, `torchvision`)."""
+    lines = [f"model = torchvision.models.{arch_name(model)}(num_classes={model.num_outputs})"]
+    if model.in_channels != 3:
+        lines.append(
+            f"model.conv1 = torch.nn.Conv2d({model.in_channels}, 64, kernel_size=7, stride=2, padding=3, bias=False)"
+        )
+    if model.head == "mlp":
+        lines.append(
+            f"model.fc = torch.nn.Sequential(torch.nn.Linear({model.feature_width}, {model.hidden}), "
+            f"torch.nn.ReLU(), torch.nn.Dropout({model.dropout}), torch.nn.Linear({model.hidden}, {model.num_outputs}))"
+        )
+    if model.num_keypoints is not None:
+        lines.append(f"# outputs are (x, y) pairs: keypoints = model(images).view(-1, {model.num_keypoints}, 2)")
+    return "\n".join(lines)
+
+
+def arch_name(model) -> str:
+    """torchvision's name for the backbone (the Module keeps its block and stage sizes, not a name)."""
+    from jaxres.models import ARCHS
+
+    for name, (block, stages) in ARCHS.items():
+        if block == model.block and tuple(stages) == tuple(model.stage_sizes):
+            return name
+    raise UserError(f"no torchvision architecture has {model.block} blocks {tuple(model.stage_sizes)}")
+
+
+# -------------------------------------------------------------------------------------- safetensors
+
+
+def export_safetensors(variables: Mapping, path) -> pathlib.Path:
+    """Every Flax variable under its flat key (`params/layer1_0/conv1/kernel`), values unchanged."""
+    from jaxres.weights import write_state_dict
+
+    path = pathlib.Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise UserError(f"safetensors export writes a .safetensors file, not {path.suffix!r}", where=str(path))
+    flat = {_SEP.join(keys): np.asarray(leaf) for keys, leaf in _flatten(jax.device_get(variables))}
+    write_state_dict(flat, path)
+    os.chmod(path, _file_mode())  # written through mkstemp, so 0600 until now
+    return path
+
+
+def _flatten(tree: Mapping, prefix: tuple[str, ...] = ()):
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, prefix + (key,))
+        else:
+            yield prefix + (key,), value
+
+
+def load_safetensors_variables(path) -> dict:
+    """The nested {"params": …, "batch_stats": …} that `export_safetensors` wrote."""
+    from safetensors.numpy import load_file
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UserError("variables file not found", where=str(path))
+    flat = load_file(str(path))
+    if flat and not all(_SEP in key for key in flat):
+        raise UserError(
+            "holds no flat Flax keys (collection/module/leaf); a torchvision state dict loads with "
+            "jaxres.weights.load_torchvision",
+            where=str(path),
+        )
+    variables: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(_SEP)
+        node = variables
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return variables
+
+
+# ----------------------------------------------------------------------------------------- dispatch
+
+_OPTIONS = {
+    "stablehlo": {"image_size", "channels", "postprocess", "platforms", "metadata"},
+    "torchvision": set(),
+    "safetensors": set(),
+}
+
+
+def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:
+    """Export in format `fmt`. Options meant for another format are dropped, so a command line can
+    pass one set for all; an option no format knows is an error (it is most likely a typo)."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    known = set().union(*_OPTIONS.values())
+    unknown = sorted(set(meta) - known)
+    if unknown:
+        raise UserError(f"unknown export option(s) {unknown}; known: {sorted(known)}")
+    options = {k: v for k, v in meta.items() if k in _OPTIONS[fmt]}
+    if fmt == "stablehlo":
+        return export_stablehlo(model, variables, path, **options)
+    if fmt == "torchvision":
+        return export_torchvision(model, variables, path)
+    return export_safetensors(variables, path)
+
+
+# ---------------------------------------------------------------------------------------- file I/O
+
+
+def _chunks(blob, size: int = _CHUNK_BYTES) -> Iterable[bytes]:
+    view = memoryview(blob)
+    for start in range(0, len(view), size):
+        yield view[start : start + size]
+
+
+def _atomic_write(path, chunks: Iterable[bytes]) -> pathlib.Path:
+    """Write into a temp file beside `path`, fsync, rename: readers see the old file or the new one.
+
+    Any failure (an exception in `chunks`, a full disk, Ctrl-C) removes the temp file and re-raises.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, _file_mode())
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _file_mode() -> int:
+    """The mode `open()` would give a new file. mkstemp's 0600 would hide an artifact from a server
+    running as another user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

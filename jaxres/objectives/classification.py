@@ -1,0 +1,105 @@
+"""Image classification: cross-entropy (with label smoothing), top-k, macro/weighted F1, confusion."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from jaxres import metrics, viz
+from jaxres.data import transforms
+from jaxres.data.records import Dataset, Record
+from jaxres.objectives.common import record_name
+from jaxres.train import losses
+
+
+class ClassificationObjective:
+    target = "label"
+
+    def __init__(self, options: dict):
+        self.options = options
+        self.size = int(options["image_size"])
+        self.channels = int(options.get("channels", 3))
+        self.loss_fn = losses.get("softmax_cross_entropy", label_smoothing=float(options.get("label_smoothing", 0.0)))
+        self.classes: tuple[str, ...] = ()
+
+    def model_options(self, dataset: Dataset) -> dict:
+        self.classes = tuple(dataset.classes or ())
+        return {"num_outputs": len(self.classes)}
+
+    def example(self, record: Record, rng, train: bool) -> dict:
+        if record.label is None:
+            record = dataclasses.replace(record, label=-1)  # unlabelled prediction input
+        augment = self.options.get("augment", {})
+        return transforms.classify_sample(
+            record,
+            rng,
+            out_size=self.size,
+            channels=self.channels,
+            train=train,
+            rrc_scale=tuple(augment.get("rrc_scale", (0.08, 1.0))),
+            flip_prob=augment.get("flip_prob", 0.5),
+            jitter=augment.get("jitter"),
+            resize_ratio=self.options.get("resize_ratio", 0.875),
+        )
+
+    def loss(self, outputs, batch):
+        return self.loss_fn(outputs, batch["label"])
+
+    def decode(self, outputs: np.ndarray, batch: dict) -> np.ndarray:
+        """Logits -> probabilities (N, C)."""
+        z = outputs - outputs.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def truth(self, dataset: Dataset) -> np.ndarray:
+        return np.array([r.label for r in dataset.records], np.int64)
+
+    def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
+        true = self.truth(dataset)
+        ks = [k for k in self.options.get("topk", (1, 5)) if k <= predictions.shape[1]]
+        out = metrics.classification.summarize(predictions, true, ks=ks)
+        confusion = metrics.confusion_matrix(true, predictions.argmax(-1), predictions.shape[1])
+        for name, acc in zip(self.classes, metrics.per_class_accuracy(confusion)):
+            if np.isfinite(acc):
+                out[f"acc_{name}"] = float(acc)
+        return out
+
+    def confusion(self, predictions: np.ndarray, dataset: Dataset) -> np.ndarray:
+        return metrics.confusion_matrix(self.truth(dataset), predictions.argmax(-1), predictions.shape[1])
+
+    def baseline(self, train: Dataset, dataset: Dataset, train_outputs01=None, matrices=None) -> dict:
+        """Metrics of always predicting the majority training class."""
+        majority = metrics.baselines.majority_class(self.truth(train))
+        scores = np.zeros((len(dataset), len(self.classes)))
+        scores[:, majority] = 1.0
+        return self.evaluate(scores, dataset)
+
+    def picture(self, record: Record, prediction: np.ndarray):
+        from PIL import ImageDraw
+
+        from jaxres.data.images import load_image
+
+        image = viz.to_image(load_image(record.image, "RGB")).resize((160, 160))
+        draw = ImageDraw.Draw(image)
+        top = int(prediction.argmax())
+        truth = "" if record.label is None or record.label < 0 else f" / true {self.classes[record.label]}"
+        ok = record.label is None or record.label == top
+        draw.rectangle((0, 0, 160, 14), fill=(0, 0, 0))
+        draw.text((2, 1), f"{self.classes[top]} {prediction[top]:.2f}{truth}", fill=(0, 255, 0) if ok else (255, 64, 64))
+        return image
+
+    def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
+        fmt = self.options.get("predict_format", "topk")
+        names = [record_name(r) for r in dataset.records]
+        if fmt == "id_category":  # the ImageNet-Sketch project's submission format
+            ids = [n.rsplit(".", 1)[0] for n in names]
+            return pd.DataFrame({"Id": ids, "Category": predictions.argmax(-1)})
+        k = min(int(self.options.get("predict_topk", 5)), predictions.shape[1])
+        order = np.argsort(-predictions, axis=-1)[:, :k]
+        rows = {"image": names}
+        for j in range(k):
+            rows[f"class_{j + 1}"] = [self.classes[c] for c in order[:, j]]
+            rows[f"prob_{j + 1}"] = np.take_along_axis(predictions, order[:, j : j + 1], -1)[:, 0]
+        return pd.DataFrame(rows)

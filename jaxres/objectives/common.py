@@ -1,0 +1,33 @@
+"""Pieces every objective shares: record sizes, augmentation options, masked losses."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxres.data.records import Record
+
+
+def record_size(record: Record) -> tuple[int, int]:
+    """(width, height) of the record's original image, from the array or the file header."""
+    if isinstance(record.image, np.ndarray):
+        return int(record.image.shape[1]), int(record.image.shape[0])
+    from jaxres.data.images import image_size
+
+    return image_size(record.image)
+
+
+def record_name(record: Record) -> str:
+    if "id" in record.meta:
+        return str(record.meta["id"])
+    if isinstance(record.image, (str, os.PathLike)):
+        return os.path.basename(str(record.image))
+    return record.source
+
+
+def augment_options(options: dict, train: bool) -> dict:
+    """The `augment` section as keyword arguments of the transforms (nothing when evaluating)."""
+    augment = dict(options.get("augment", {}))
+    return augment if train else {}
+

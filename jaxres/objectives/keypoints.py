@@ -1,0 +1,125 @@
+"""K (x, y) points regressed as normalised [0, 1] coordinates of the network's input frame.
+
+Metrics are computed in original-image pixels: NME by a normaliser (inter-ocular / inter-pupil for
+68-point faces, per subset where the data names subsets), AUC and failure rate at 0.08, PCK at
+fractions of the image diagonal, and the mean point error in pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import pandas as pd
+
+from jaxres import metrics, viz
+from jaxres.data import flip_maps, transforms
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import ConfigError
+from jaxres.objectives.common import augment_options, record_name, record_size
+from jaxres.train import losses
+
+_NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
+_SHORT = {"inter_ocular": "io", "inter_pupil": "ip"}
+
+
+class KeypointObjective:
+    target = "keypoints"
+
+    def __init__(self, options: dict):
+        self.options = options
+        self.size = int(options["image_size"])
+        self.channels = int(options.get("channels", 3))
+        self.loss_fn = losses.get(options.get("loss", "mse"), **options.get("loss_options", {}))
+        self.flip_spec = options.get("flip_map")
+
+    def model_options(self, dataset: Dataset) -> dict:
+        k = len(dataset.records[0].keypoints)
+        return {"head": "keypoints", "num_keypoints": k, "num_outputs": 2 * k}
+
+    def example(self, record: Record, rng, train: bool) -> dict:
+        if record.keypoints is None:  # prediction on an unlabelled image
+            record = dataclasses.replace(record, keypoints=np.zeros((self.options["num_keypoints"], 2), np.float32))
+        return transforms.keypoint_sample(
+            record,
+            rng,
+            out_size=self.size,
+            channels=self.channels,
+            crop=self.options.get("crop", "full") if record.box is not None else "full",
+            margin=self.options.get("margin", 0.25),
+            flip_map=_flip_map(self.flip_spec, len(record.keypoints)),
+            train=train,
+            **augment_options(self.options, train),
+        )
+
+    def loss(self, outputs, batch):
+        return self.loss_fn(outputs, batch["keypoints"])
+
+    def decode(self, outputs: np.ndarray, batch: dict) -> np.ndarray:
+        """(B, K, 2) network outputs -> original-image pixels."""
+        return transforms.denormalise_keypoints(outputs, batch["matrix"], self.size)
+
+    def truth(self, dataset: Dataset) -> np.ndarray:
+        return np.stack([np.asarray(r.keypoints, np.float64) for r in dataset.records])
+
+    def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
+        true = self.truth(dataset)
+        out = {"mean_error_px": metrics.mean_point_error(predictions, true)}
+        spec = self.options.get("metrics", {})
+        for norm in spec.get("nme", []):
+            out.update(self._nme(norm, predictions, true, dataset, with_curve=norm == spec["nme"][0]))
+        if spec.get("pck"):
+            diagonals = metrics.image_diagonal(np.array([record_size(r) for r in dataset.records], np.float64))
+            for alpha in spec["pck"]:
+                out[f"pck@{alpha:g}"] = metrics.pck(predictions, true, diagonals, alpha)
+        return out
+
+    def _nme(self, norm: str, pred, true, dataset: Dataset, with_curve: bool) -> dict:
+        if norm not in _NORMALISERS:
+            raise ConfigError(f"unknown NME normaliser {norm!r}; expected one of {sorted(_NORMALISERS)}")
+        per_sample = _NORMALISERS[norm](pred, true)
+        name = f"nme_{_SHORT[norm]}"
+        out = {name: float(per_sample.mean())}
+        if with_curve:
+            out["auc@0.08"] = metrics.auc(per_sample, 0.08)
+            out["fr@0.08"] = metrics.failure_rate(per_sample, 0.08)
+        subsets = np.array([r.meta.get("subset", "") for r in dataset.records])
+        for subset in sorted(set(subsets) - {""}):
+            out[f"{name}_{subset}"] = float(per_sample[subsets == subset].mean())
+        return out
+
+    def baseline(self, train: Dataset, dataset: Dataset, train_outputs01: np.ndarray, matrices: np.ndarray) -> dict:
+        """Metrics of predicting the mean training shape (in the input frame) for every image."""
+        mean01 = metrics.baselines.mean_target(train_outputs01)
+        constant = np.broadcast_to(mean01, (len(matrices),) + mean01.shape)
+        return self.evaluate(self.decode(constant, {"matrix": matrices}), dataset)
+
+    def picture(self, record: Record, prediction: np.ndarray):
+        from jaxres.data.images import load_image
+
+        image = load_image(record.image, "RGB")
+        return viz.draw_keypoints(image, pred=prediction, true=record.keypoints, outline=self.options.get("outline"))
+
+    def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
+        rows = {"image": [record_name(r) for r in dataset.records], "source": [r.source for r in dataset.records]}
+        for i in range(predictions.shape[1]):
+            rows[f"x{i}"] = predictions[:, i, 0]
+            rows[f"y{i}"] = predictions[:, i, 1]
+        return pd.DataFrame(rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_pairs_map(pairs: tuple, k: int) -> np.ndarray:
+    return flip_maps.flip_map_from_pairs(pairs, k)
+
+
+def _flip_map(spec, k: int):
+    """The configured flip permutation: "ibug68", mirrored index pairs, or a full permutation."""
+    if spec is None:
+        return None
+    if spec == "ibug68":
+        return flip_maps.IBUG_68
+    if isinstance(spec, (list, tuple)) and spec and isinstance(spec[0], (list, tuple)):
+        return _cached_pairs_map(tuple(tuple(p) for p in spec), k)
+    return np.asarray(spec)

@@ -1,0 +1,33 @@
+"""Box regression: ResNet-50 (from scratch as the original, or ImageNet), one box per image, IoU.
+
+Data: a CSV with an index column, the image path, then x, y, height, width in pixels (the box
+project's order: height before width), or a folder with train.csv (and val.csv / test.csv).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from configs import bbox as bbox_config
+from jaxres.cli import main
+from jaxres.data import readers
+from jaxres.data.synthetic import boxes as synthetic_boxes
+from jaxres.task import Task
+
+
+def read(path: pathlib.Path, split: str, config: dict):
+    images = config["data"].get("images")
+    if path.is_file():
+        return readers.read_box_csv(path, images_dir=images) if split == "train" else None
+    csv = path / f"{split}.csv"
+    return readers.read_box_csv(csv, images_dir=images) if csv.is_file() else None
+
+
+def synthesize(root: pathlib.Path, config: dict) -> pathlib.Path:
+    return synthetic_boxes.make(root, seed=int(config["train"]["seed"]), **config["synthetic"]["generator"])
+
+
+TASK = Task("bbox", bbox_config.get_config, read, synthesize, description=__doc__.splitlines()[0])
+
+if __name__ == "__main__":
+    raise SystemExit(main(TASK))

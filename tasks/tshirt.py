@@ -1,0 +1,39 @@
+"""T-shirt keypoints: ResNet-50 ImageNet, 12 (x, y) points from `points_24.csv`, PCK and pixel error.
+
+Data: the original folder (`points_24.csv` + `t-shirt_resized_train/`), or a keypoint CSV file with
+`--set data.images=DIR`. Coordinates may be negative or decimal (the original regex dropped both).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from configs import tshirt as tshirt_config
+from jaxres.cli import main
+from jaxres.data import readers
+from jaxres.data.synthetic import tshirts as synthetic_tshirts
+from jaxres.task import Task
+
+VAL_CSV = "points_24_val.csv"
+
+
+def read(path: pathlib.Path, split: str, config: dict):
+    images = config["data"].get("images")
+    if path.is_file():
+        return readers.read_keypoint_csv(path, images_dir=images) if split == "train" else None
+    if split == "train":
+        return readers.read_keypoint_folder(path) if images is None else readers.read_keypoint_csv(
+            path / "points_24.csv", images_dir=images)
+    if split == "val" and (path / VAL_CSV).is_file():
+        return readers.read_keypoint_csv(path / VAL_CSV, images_dir=images)
+    return None
+
+
+def synthesize(root: pathlib.Path, config: dict) -> pathlib.Path:
+    return synthetic_tshirts.make(root, seed=int(config["train"]["seed"]), **config["synthetic"]["generator"])
+
+
+TASK = Task("tshirt", tshirt_config.get_config, read, synthesize, description=__doc__.splitlines()[0])
+
+if __name__ == "__main__":
+    raise SystemExit(main(TASK))
