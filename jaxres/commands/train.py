@@ -7,7 +7,7 @@ import sys
 
 import jax
 
-from jaxres import evaluation, experiment, models, viz, weights
+from jaxres import evaluation, experiment, models, weights
 from jaxres.commands.evaluate import print_result
 from jaxres.commands.restore import load_trained
 from jaxres.config import apply_overrides, load_config_file
@@ -58,7 +58,7 @@ def train(task, args) -> int:
     if isinstance(result, Preempted):
         print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
         return 0
-    return _final_evaluation(task, workdir, path, train_set, result.history)
+    return _final_evaluation(task, workdir, path, train_set)
 
 
 def build_config(task, args) -> dict:
@@ -131,28 +131,14 @@ def initial_variables(model, config: dict, synthetic: bool) -> dict:
     return variables
 
 
-def _final_evaluation(task, workdir: pathlib.Path, path, train_set, history) -> int:
+def _final_evaluation(task, workdir: pathlib.Path, path, train_set) -> int:
+    """The best checkpoint on the evaluation split, with the baseline; pictures; the JSON line."""
     config, model, objective, variables = load_trained(workdir)
     split, dataset = experiment.eval_split(task, path, config, None)
     result, predictions = evaluation.evaluate(model, variables, objective, dataset, train_set, config)
     evaluation.write_pictures(workdir, objective, dataset, predictions)
-    _plot_history(workdir, history)
     print_result({"split": split, **result})
     return 0
-
-
-def _plot_history(workdir: pathlib.Path, history: list[dict]) -> None:
-    """Training loss and validation metrics against steps, one PNG each."""
-    folder = workdir / evaluation.PICTURES
-    folder.mkdir(parents=True, exist_ok=True)
-    train_loss = [(r["step"], r["loss"]) for r in history if r.get("split") == "train" and "loss" in r]
-    if train_loss:
-        viz.plot_curves({"train loss": train_loss}, folder / "loss.png", "training loss")
-    val = [r for r in history if r.get("split") == "val"]
-    keys = sorted({k for r in val for k, v in r.items() if isinstance(v, float) and k not in ("step", "epoch")})
-    if val and keys:
-        series = {k: [(r["step"], r[k]) for r in val if k in r] for k in keys[:6]}
-        viz.plot_curves(series, folder / "validation.png", "validation metrics")
 
 
 def _distributed(args) -> None:
