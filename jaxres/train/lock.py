@@ -1,0 +1,67 @@
+"""One training per workdir.
+
+Two trainings writing checkpoints into the same directory would interleave steps and corrupt
+"latest". An advisory `flock` on `<workdir>/.lock` is released by the kernel when the process dies,
+so a crashed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pathlib
+import socket
+import time
+
+from jaxres.errors import UserError
+
+LOCK_NAME = ".lock"
+
+
+class WorkdirLock:
+    """Context manager holding an exclusive lock on `workdir`; raises `UserError` when taken."""
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.workdir = pathlib.Path(workdir).resolve()
+        self.path = self.workdir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> "WorkdirLock":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise UserError(
+                f"another training ({holder}) is running in this workdir; wait for it to finish, "
+                "stop it, or choose another --workdir",
+                where=str(self.workdir),
+            ) from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.write(fd, json.dumps(info).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "WorkdirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        return f"pid {info['pid']} on {info['host']} since {info['since']}"
+    except (ValueError, KeyError, OSError):
+        return "unknown process"

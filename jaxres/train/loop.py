@@ -1,0 +1,320 @@
+"""`fit`: epochs of batches through a compiled train step, with resume, checkpoints and logs.
+
+The loop owns no model or data code. It takes a jitted `train_step(state, batch, metrics, frozen)`
+(see `steps.make_train_step`), a `batches(epoch, start_batch)` callable returning an iterator of
+(already sharded) batches, and optional `evaluate(state) -> dict`. It reads from the device only
+once per log interval (the on-device accumulator), checks for a stop signal between steps, and
+saves after every epoch. A workdir that holds a checkpoint is resumed from it: the state, the RNG
+and the data position come back, so a resumed run ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import pathlib
+import sys
+import time
+from typing import IO, Any, Callable, Iterator
+
+import jax
+import numpy as np
+
+from jaxres.train import parallel
+from jaxres.train.checkpoint import Checkpoints, config_diff
+from jaxres.train.lock import WorkdirLock
+from jaxres.train.progress import MetricsLog, Progress
+from jaxres.train.signals import StopRequest
+from jaxres.train.steps import empty_metrics
+
+TRAIN_DEFAULTS = {"epochs": 1, "batch_size": 1, "log_every": 20}
+CHECKPOINT_DEFAULTS = {"keep": 2, "best_metric": None, "best_mode": "max", "every_steps": 0, "async": True}
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss (or the state) stopped being finite; nothing from that point was saved."""
+
+    def __init__(self, step: int, epoch: int, last_good: int | None, directory: pathlib.Path):
+        self.step, self.epoch, self.last_good, self.directory = step, epoch, last_good, directory
+        good = f"step {last_good} in {directory}" if last_good is not None else "none (no checkpoint was saved)"
+        super().__init__(
+            f"loss became non-finite at step {step} (epoch {epoch + 1}); last good checkpoint: {good}. "
+            "Lower optim.lr or set optim.clip_norm; running train again resumes from the last good checkpoint"
+        )
+
+
+@dataclasses.dataclass
+class FitResult:
+    state: Any
+    step: int
+    position: dict  # {"epoch", "batch"}: where the next run would continue
+    workdir: pathlib.Path
+    best_step: int | None
+    history: list[dict]  # the records of metrics.jsonl
+
+
+@dataclasses.dataclass
+class Completed(FitResult):
+    pass
+
+
+@dataclasses.dataclass
+class Preempted(FitResult):
+    signal: str = ""
+
+    @property
+    def message(self) -> str:
+        return (f"{self.signal} received: stopped after step {self.step} (epoch {self.position['epoch'] + 1}, "
+                f"batch {self.position['batch']}); checkpoint saved in {self.workdir / 'checkpoints'}; "
+                "run the same train command with the same --workdir to resume")
+
+
+@dataclasses.dataclass
+class _Run:
+    """What every part of one `fit` call shares."""
+
+    train_step: Callable
+    batches: Callable[[int, int], Iterator]
+    steps_per_epoch: int
+    config: dict
+    train: dict
+    ckpt: dict
+    workdir: pathlib.Path
+    checkpoints: Checkpoints
+    log: MetricsLog
+    stop: StopRequest
+    frozen_at_epoch: Callable[[int], tuple]
+    learning_rate: Callable[[int], Any] | None
+    stream: IO[str]
+
+
+def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workdir, frozen_at_epoch=None,
+        evaluate: Callable[[Any], dict] | None = None, learning_rate: Callable[[int], Any] | None = None,
+        stream: IO[str] | None = None) -> FitResult:
+    """Train `state` for `config["train"]["epochs"]` epochs in `workdir`, resuming what is there.
+
+    config["train"]: epochs, batch_size (global, for images/s), log_every (steps).
+    config["checkpoint"]: keep, best_metric (a key of `evaluate`'s dict, or "train_loss"),
+    best_mode ("min"|"max"), every_steps (0: only after each epoch), async.
+    Returns `Completed` or `Preempted` (SIGTERM/SIGINT: step finished, checkpoint saved); raises
+    `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
+    """
+    workdir = pathlib.Path(workdir).expanduser().resolve()
+    train = {**TRAIN_DEFAULTS, **config.get("train", {})}
+    ckpt = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
+    lock = WorkdirLock(workdir).acquire() if parallel.is_primary() else None
+    checkpoints = Checkpoints(workdir / "checkpoints", keep=ckpt["keep"], best_metric=ckpt["best_metric"],
+                              best_mode=ckpt["best_mode"], async_save=ckpt["async"])
+    try:
+        with StopRequest() as stop:
+            run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints,
+                       MetricsLog(workdir / "metrics.jsonl", parallel.is_primary()), stop,
+                       frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout)
+            state, position = _resume(run, state)
+            return _epochs(run, state, position, evaluate)
+    finally:
+        checkpoints.close()
+        if lock:
+            lock.release()
+
+
+def _resume(run: _Run, state):
+    """The latest checkpoint's state and position, or the given state at (epoch 0, batch 0)."""
+    start = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "loss_steps": 0}
+    if run.checkpoints.latest_step() is None:
+        return state, start
+    restored = run.checkpoints.restore(state, config=run.config)
+    changed = config_diff(restored.config, run.config)
+    note = f" (config changed: {', '.join(changed)})" if changed else ""
+    if restored.position["epoch"] >= run.train["epochs"]:
+        _say(run, f"nothing to train: the checkpoint at step {restored.step} has completed "
+                  f"{restored.position['epoch']} epochs{note}")
+    else:
+        _say(run, f"resuming from step {restored.step}: epoch {restored.position['epoch'] + 1}, "
+                  f"batch {restored.position['batch']}{note}")
+    return restored.state, {**start, **restored.position}
+
+
+def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
+    for epoch in range(position["epoch"], run.train["epochs"]):
+        state, position, stop = _train_epoch(run, state, position if epoch == position["epoch"] else _start(epoch))
+        if stop and position["batch"] < run.steps_per_epoch:
+            return _preempted(run, state, position)
+        state, position = _end_epoch(run, state, position, evaluate)
+        if stop or _stop_agreed(run, at_log=True):
+            return _preempted(run, state, position, saved=True)
+    run.checkpoints.wait()
+    history = _finish(run)
+    return Completed(state, _step(state), position, run.workdir, run.checkpoints.best_step(), history)
+
+
+def _start(epoch: int) -> dict:
+    return {"epoch": epoch, "batch": 0, "loss_sum": 0.0, "loss_steps": 0}
+
+
+def _train_epoch(run: _Run, state, position: dict):
+    """Steps from `position` to the end of its epoch or to an agreed stop: (state, position, stopped)."""
+    epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
+    frozen = tuple(run.frozen_at_epoch(epoch))
+    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream)
+    interval = _Interval(empty_metrics(), _step(state))  # the epoch's one sync before its steps
+    position = dict(position)
+    for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
+        state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
+        interval.stepped(first_of_epoch=done == first + 1)
+        position["batch"] = done
+        at_log = done % run.train["log_every"] == 0 or done == spe
+        stop = _stop_agreed(run, at_log)
+        if at_log or stop:
+            _log_interval(run, interval, position, progress)
+        if stop:
+            return state, position, True
+        if _periodic_save_due(run, interval.step, done):
+            if interval.pending:  # read the loss first, so a non-finite step is named exactly
+                _log_interval(run, interval, position, progress)
+            _save(run, state, position, step=interval.step)
+    if interval.pending:  # the batches ran out before steps_per_epoch
+        _log_interval(run, interval, position, progress)
+    progress.close(f"loss {position['loss_sum'] / max(position['loss_steps'], 1):.4f}")
+    return state, position, False
+
+
+@dataclasses.dataclass
+class _Interval:
+    """The current log interval, counted on the host so that no step waits for the device."""
+
+    metrics: dict
+    step: int  # the state's step after the last dispatched train step
+    pending: int = 0  # steps not yet logged
+    timed: int = 0  # steps since `since` (the epoch's first step, which may compile, is not timed)
+    since: float = 0.0
+
+    def stepped(self, first_of_epoch: bool) -> None:
+        self.step += 1
+        self.pending += 1
+        if first_of_epoch:
+            self.timed, self.since = 0, time.perf_counter()
+        else:
+            self.timed += 1
+
+
+def _stop_agreed(run: _Run, at_log: bool) -> bool:
+    """Whether to stop now. Several processes must agree (else a collective would hang), so they
+    compare their flags at log intervals; a single process reacts after the very next step."""
+    if jax.process_count() == 1:
+        return run.stop.requested
+    if not at_log:
+        return False
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(run.stop.requested))))
+
+
+def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Progress) -> None:
+    """Read the accumulator (the one host sync per interval), check it, log it, start a new one."""
+    host = jax.device_get(interval.metrics)
+    if int(host["nonfinite_step"]) >= 0:
+        _raise_nonfinite(run, int(host["nonfinite_step"]) + 1, position["epoch"])
+    steps = int(host["steps"])
+    loss = float(host["loss_sum"]) / max(steps, 1)
+    position["loss_sum"] += float(host["loss_sum"])
+    position["loss_steps"] += steps
+    elapsed = time.perf_counter() - interval.since
+    images_per_s = interval.timed * run.train["batch_size"] / elapsed if elapsed > 0 and interval.timed else 0.0
+    record = {"step": interval.step, "epoch": position["epoch"] + 1, "split": "train", "loss": loss,
+              "images_per_s": round(images_per_s, 2)}
+    if run.learning_rate is not None:
+        record["lr"] = float(run.learning_rate(interval.step - 1))
+    run.log.append(record)
+    progress.update(position["batch"], loss, images_per_s)
+    interval.metrics, interval.pending = empty_metrics(), 0
+    interval.timed, interval.since = 0, time.perf_counter()
+
+
+def _periodic_save_due(run: _Run, step: int, done: int) -> bool:
+    every = int(run.ckpt["every_steps"] or 0)
+    return every > 0 and done < run.steps_per_epoch and step % every == 0
+
+
+def _end_epoch(run: _Run, state, position: dict, evaluate):
+    """Evaluate, log, save with the metrics; the position moves to the next epoch's first batch."""
+    epoch = position["epoch"]
+    metrics = {"train_loss": position["loss_sum"] / max(position["loss_steps"], 1)}
+    if evaluate is not None:
+        metrics.update({k: _scalar(v) for k, v in evaluate(state).items()})
+        run.log.append({"step": _step(state), "epoch": epoch + 1, "split": "val",
+                        **{k: v for k, v in metrics.items() if k != "train_loss"}})
+        _say(run, f"epoch {epoch + 1} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    position = _start(epoch + 1)
+    _save(run, state, position, metrics)
+    return state, position
+
+
+def _save(run: _Run, state, position: dict, metrics: dict | None = None, wait: bool = False,
+          step: int | None = None) -> None:
+    if not run.checkpoints.save(state, position=position, config=run.config, metrics=metrics, wait=wait):
+        _raise_nonfinite(run, _step(state) if step is None else step, position["epoch"])
+
+
+def _preempted(run: _Run, state, position: dict, saved: bool = False) -> Preempted:
+    if saved:
+        run.checkpoints.wait()
+    else:
+        _save(run, state, position, wait=True)
+    result = Preempted(state, _step(state), position, run.workdir, run.checkpoints.best_step(),
+                       run.log.read(), signal=run.stop.name)
+    _say(run, result.message)
+    return result
+
+
+def _raise_nonfinite(run: _Run, step: int, epoch: int):
+    run.checkpoints.wait()
+    raise NonFiniteLoss(step, epoch, run.checkpoints.latest_step(), run.checkpoints.directory)
+
+
+def _finish(run: _Run) -> list[dict]:
+    """The run's history; training curves beside it when `jaxres.viz.plot_curves` exists."""
+    history = run.log.read()
+    if parallel.is_primary() and history:
+        try:
+            from jaxres import viz
+        except ImportError:
+            return history
+        title = str(run.config.get("name") or run.workdir.name)
+        for name, series in curve_series(history).items():
+            try:
+                viz.plot_curves(series, run.workdir / f"{name}.png", f"{title}: {name}")
+            except Exception as err:  # a plotting problem must not turn a finished run into a failure
+                _say(run, f"warning: could not draw {name}.png: {err}")
+    return history
+
+
+def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
+    """metrics.jsonl records -> {"loss": {"train loss": [(step, v)], "val loss": ...}, "metrics": {...}}.
+
+    Losses share one chart; other validation metrics (accuracy, NME, ...) get their own, since
+    their scale has nothing to do with the loss's.
+    """
+    charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
+    for record in records:
+        for key, value in record.items():
+            if key in ("step", "epoch", "split", "images_per_s", "lr") or not isinstance(value, (int, float)):
+                continue
+            chart = "loss" if "loss" in key else "metrics"
+            charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))
+    return {name: series for name, series in charts.items() if series}
+
+
+def _step(state) -> int:
+    return int(jax.device_get(state.step))
+
+
+def _scalar(value) -> Any:
+    array = np.asarray(parallel.to_host(value))
+    return array.item() if array.size == 1 else array.tolist()
+
+
+def _say(run: _Run, text: str) -> None:
+    if parallel.is_primary():
+        run.stream.write(text + "\n")
+        run.stream.flush()

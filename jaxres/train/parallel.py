@@ -1,0 +1,133 @@
+"""Data parallelism with `jax.jit` and shardings, on one host or many.
+
+One 1-D mesh axis, "data", spans every device of every process. Parameters and optimizer state are
+replicated; a batch is split along its leading axis. Under `jit`, XLA inserts the gradient
+all-reduce and BatchNorm's cross-device mean itself, so the model needs no `axis_name` and no
+`pmean` (those belong to `pmap`, which is in maintenance mode).
+
+Multi-host: each process calls `initialize_distributed` before any other JAX call, builds the same
+mesh, and feeds only its own slice of every global batch (`shard_batch`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from jaxres.errors import ConfigError
+
+DATA_AXIS = "data"
+
+# Environment variables that say "this process is one of several" on the clusters that
+# `jax.distributed.initialize()` detects by itself.
+_CLUSTER_MARKERS = {
+    "SLURM_NTASKS": "SLURM",
+    "OMPI_COMM_WORLD_SIZE": "Open MPI",
+}
+
+
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    **kwargs,
+) -> bool:
+    """Join a multi-process run; return whether one was joined.
+
+    Explicit arguments win. Otherwise a TPU pod, a SLURM job or an Open MPI launch with more than one
+    task is detected from the environment and `jax.distributed.initialize()` auto-configures; on a
+    plain single machine nothing happens, so the same program runs everywhere.
+    """
+    explicit = any(v is not None for v in (coordinator_address, num_processes, process_id))
+    if not explicit and not _in_multiprocess_cluster():
+        return False
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
+    return True
+
+
+def _in_multiprocess_cluster() -> bool:
+    for var in _CLUSTER_MARKERS:
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+    return "," in hosts or bool(os.environ.get("JAX_COORDINATOR_ADDRESS"))
+
+
+def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D "data" mesh over `devices` (default: all devices of all processes).
+
+    Axis type Auto: shardings are annotations XLA propagates, the classic jit model. (JAX's
+    default for `make_mesh` became Explicit, which types every intermediate's sharding.)
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading axis split over "data", the rest whole."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def local_batch_size(global_batch_size: int, mesh: Mesh) -> int:
+    """How many examples of each global batch this process loads."""
+    if global_batch_size % mesh.size:
+        raise ConfigError(
+            f"train.batch_size {global_batch_size} is not divisible by the {mesh.size} devices; "
+            f"use a multiple of {mesh.size}"
+        )
+    return global_batch_size // jax.process_count()
+
+
+def local_rows(global_batch_size: int, mesh: Mesh) -> slice:
+    """The rows of each global batch that this process must load (its devices' shards, contiguous)."""
+    local_batch_size(global_batch_size, mesh)
+    indices = batch_sharding(mesh).addressable_devices_indices_map((global_batch_size,)).values()
+    starts = [index[0].start or 0 for index in indices]
+    stops = [global_batch_size if index[0].stop is None else index[0].stop for index in indices]
+    return slice(min(starts), max(stops))
+
+
+def shard_batch(batch: Mapping[str, Any], mesh: Mesh) -> dict[str, jax.Array]:
+    """Host-local arrays (this process's slice) -> global arrays split over "data"."""
+    sharding = batch_sharding(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Copy a pytree of host values (the same on every process) onto every device of `mesh`."""
+    sharding = replicated(mesh)
+
+    def put(leaf):
+        value = np.asarray(leaf)
+        return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+    return jax.tree.map(put, tree)
+
+
+def to_host(tree: Any) -> Any:
+    """numpy copies of (possibly multi-host) global arrays: sharded ones gathered, replicated ones read."""
+
+    def get(leaf):
+        if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+            return np.asarray(jax.device_get(leaf))
+        if leaf.sharding.is_fully_replicated:
+            return np.asarray(leaf.addressable_data(0))
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+    return jax.tree.map(get, tree)
+
+
+def is_primary() -> bool:
+    """Whether this process writes the shared files (logs, lock, plots)."""
+    return jax.process_index() == 0

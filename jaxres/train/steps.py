@@ -1,0 +1,114 @@
+"""The compiled train and eval steps: pure functions of (state, batch), jitted once.
+
+`train_step(state, batch, metrics, frozen) -> (state, metrics)` (all positional) also folds the loss into a small
+on-device accumulator, so the loop never reads a value back per step: it reads the accumulator
+once per log interval. `frozen` is static: one compilation per set of frozen stages, reused for
+every step of those epochs. With a mesh, the state is replicated and the batch split over "data";
+XLA then all-reduces gradients and BatchNorm statistics over the global batch by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from jaxres.models import normalize
+from jaxres.train import parallel
+from jaxres.train.optim import group_of
+from jaxres.train.state import TrainState
+
+LossFn = Callable[[Any, Mapping[str, jax.Array]], jax.Array]
+
+
+def empty_metrics() -> dict[str, jax.Array]:
+    """The train accumulator: loss sum and count since the last read, first non-finite step (-1: none)."""
+    return {
+        "loss_sum": jnp.zeros((), jnp.float32),
+        "steps": jnp.zeros((), jnp.int32),
+        "nonfinite_step": jnp.full((), -1, jnp.int32),
+    }
+
+
+def default_prepare(model) -> Callable[[Mapping[str, jax.Array]], jax.Array]:
+    """batch["image"] -> model input: uint8 images normalised as torchvision does, floats cast."""
+
+    def prepare(batch):
+        images = batch["image"]
+        if images.dtype == jnp.uint8:
+            return normalize(images, model.in_channels, model.dtype)
+        return images.astype(model.dtype)
+
+    return prepare
+
+
+def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None, prepare=None):
+    """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated."""
+    prepare = prepare or default_prepare(model)
+
+    def train_step(state: TrainState, batch, metrics, frozen: tuple[str, ...] = ()):
+        def loss_of(params):
+            outputs, updates = model.apply(
+                {"params": params, "batch_stats": state.batch_stats},
+                prepare(batch),
+                train=True,
+                frozen=frozen,
+                mutable=["batch_stats"],
+                rngs={"dropout": state.step_key("dropout")},
+            )
+            return loss_fn(outputs, batch).astype(jnp.float32), updates["batch_stats"]
+
+        (loss, batch_stats), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = _keep_frozen(optax.apply_updates(state.params, updates), state.params, frozen)
+        new_state = state.replace(
+            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+        )
+        return new_state, _accumulate(metrics, loss, state.step)
+
+    if mesh is None:
+        return jax.jit(train_step, static_argnums=3, donate_argnums=(0, 2))
+    repl, data = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+    return jax.jit(
+        train_step,
+        static_argnums=3,
+        donate_argnums=(0, 2),
+        in_shardings=(repl, data, repl),
+        out_shardings=(repl, repl),
+    )
+
+
+def _keep_frozen(new_params, old_params, frozen):
+    """Frozen groups keep their exact arrays (their update is zero anyway; this also keeps -0.0)."""
+    return {k: (old_params[k] if group_of(k) in frozen else v) for k, v in new_params.items()}
+
+
+def _accumulate(metrics, loss, step):
+    finite = jnp.isfinite(loss)
+    first_bad = jnp.where((metrics["nonfinite_step"] < 0) & ~finite, step, metrics["nonfinite_step"])
+    return {
+        "loss_sum": metrics["loss_sum"] + loss,
+        "steps": metrics["steps"] + 1,
+        "nonfinite_step": first_bad.astype(jnp.int32),
+    }
+
+
+def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, prepare=None):
+    """Jitted `eval_step(state, batch) -> predict_fn(outputs, batch)` (default: the raw outputs).
+
+    `predict_fn` can reduce on device (e.g. return correct-count sums) so that evaluation, too,
+    reads back little; per-example outputs stay split over "data" like the batch.
+    """
+    prepare = prepare or default_prepare(model)
+    predict_fn = predict_fn or (lambda outputs, batch: outputs)
+
+    def eval_step(state: TrainState, batch):
+        outputs = model.apply(state.variables(), prepare(batch), train=False)
+        return predict_fn(outputs, batch)
+
+    if mesh is None:
+        return jax.jit(eval_step)
+    return jax.jit(eval_step, in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)))
