@@ -14,7 +14,7 @@ import pandas as pd
 from jaxres import metrics, viz
 from jaxres.data import transforms
 from jaxres.data.records import Dataset, Record
-from jaxres.objectives.common import augment_options, record_name
+from jaxres.objectives.common import augment_options, mean_target_baseline, record_name
 from jaxres.train import losses
 
 
@@ -59,9 +59,8 @@ class BoxObjective:
         return metrics.boxes.summarize(predictions, self.truth(dataset))
 
     def baseline(self, train: Dataset, dataset: Dataset, train_outputs01: np.ndarray, matrices: np.ndarray) -> dict:
-        mean01 = metrics.baselines.mean_target(train_outputs01)
-        constant = np.broadcast_to(mean01, (len(matrices), 4))
-        return self.evaluate(self.decode(constant, {"matrix": matrices}), dataset)
+        """Metrics of predicting the mean training box (in the input frame) for every image."""
+        return mean_target_baseline(self, dataset, train_outputs01, matrices)
 
     def picture(self, record: Record, prediction: np.ndarray):
         from jaxres.data.images import load_image

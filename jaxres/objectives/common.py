@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from jaxres.data.records import Record
+from jaxres.data.records import Dataset, Record
+from jaxres.metrics import baselines
 
 
 def record_size(record: Record) -> tuple[int, int]:
@@ -31,3 +32,10 @@ def augment_options(options: dict, train: bool) -> dict:
     augment = dict(options.get("augment", {}))
     return augment if train else {}
 
+
+def mean_target_baseline(objective, dataset: Dataset, train_targets01: np.ndarray, matrices: np.ndarray) -> dict:
+    """The trivial baseline of a regression objective: the mean training target, in the network's input
+    frame, predicted for every image and mapped back to its original pixels like a real prediction."""
+    mean01 = baselines.mean_target(train_targets01)
+    constant = np.broadcast_to(mean01, (len(matrices),) + mean01.shape)
+    return objective.evaluate(objective.decode(constant, {"matrix": matrices}), dataset)

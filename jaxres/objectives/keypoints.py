@@ -17,7 +17,7 @@ from jaxres import metrics, viz
 from jaxres.data import flip_maps, transforms
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
-from jaxres.objectives.common import augment_options, record_name, record_size
+from jaxres.objectives.common import augment_options, mean_target_baseline, record_name, record_size
 from jaxres.train import losses
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
@@ -91,9 +91,7 @@ class KeypointObjective:
 
     def baseline(self, train: Dataset, dataset: Dataset, train_outputs01: np.ndarray, matrices: np.ndarray) -> dict:
         """Metrics of predicting the mean training shape (in the input frame) for every image."""
-        mean01 = metrics.baselines.mean_target(train_outputs01)
-        constant = np.broadcast_to(mean01, (len(matrices),) + mean01.shape)
-        return self.evaluate(self.decode(constant, {"matrix": matrices}), dataset)
+        return mean_target_baseline(self, dataset, train_outputs01, matrices)
 
     def picture(self, record: Record, prediction: np.ndarray):
         from jaxres.data.images import load_image
