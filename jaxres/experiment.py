@@ -112,7 +112,7 @@ def make_loader(objective, dataset: Dataset, config: dict, *, train: bool, mesh=
     size = batch_size or int(config["train"]["batch_size"])
     return Loader(
         len(records),
-        lambda i, rng: objective.example(records[i], rng, train),
+        lambda i, rng: _example(objective, records[i], rng, train),
         batch_size=size,
         seed=int(config["train"]["seed"]),
         shuffle=train,
@@ -120,6 +120,17 @@ def make_loader(objective, dataset: Dataset, config: dict, *, train: bool, mesh=
         workers=config["data"].get("workers"),
         sharding=parallel.batch_sharding(mesh) if mesh is not None else None,
     )
+
+
+def _example(objective, record, rng, train: bool) -> dict:
+    """The objective's example; an image that fails only now (a truncated body passes the header-only
+    validation) is reported at the record's file and row, like every other bad record."""
+    try:
+        return objective.example(record, rng, train)
+    except DataError as err:
+        if not record.source or str(err).startswith(f"{record.source}:"):
+            raise
+        raise DataError(str(err), where=record.source) from None
 
 
 def eval_batch_size(config: dict, n: int) -> int:

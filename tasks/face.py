@@ -25,8 +25,8 @@ SUBSETS_300W = ("afw", "helen", "lfpw", "ibug")
 def read(path: pathlib.Path, split: str, config: dict):
     if path.is_file():
         return _read_file(path) if split == "train" else None
-    if split == "val":
-        return None  # held out from train by seed
+    if split not in ("train", "test"):
+        return None  # val is held out from train by seed; there is no other split
     xml = first_existing(path, TRAIN_XML if split == "train" else TEST_XML)
     if xml is not None:
         return readers.read_dlib_xml(xml)

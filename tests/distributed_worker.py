@@ -2,9 +2,10 @@
 
 usage: python distributed_worker.py COORDINATOR PROCESS_ID IN.pkl OUT.pkl
 
-Joins a 2-process JAX run (4 CPU devices each), trains the steps described in IN.pkl on a mesh
-spanning all 8 devices, feeding only this process's rows of each global batch, and (process 0)
-writes the final parameters and mean loss to OUT.pkl.
+Joins a 2-process JAX run (4 CPU devices each) and runs `fit` for one epoch over the global batches
+in IN.pkl on a mesh spanning all 8 devices, each process feeding only its rows of every batch and
+both checkpointing into the shared workdir; process 0 writes the final parameters and the logged
+losses to OUT.pkl.
 """
 
 import os
@@ -26,6 +27,7 @@ def main(coordinator: str, process_id: int, in_path: str, out_path: str) -> None
 
     import train_helpers as H
     from jaxres import models
+    from jaxres.train import loop
     from jaxres.train import state as state_lib
     from jaxres.train import steps
 
@@ -36,13 +38,20 @@ def main(coordinator: str, process_id: int, in_path: str, out_path: str) -> None
     tx = H.optimizer("plain", 1, 1).tx
     state = state_lib.create(job["variables"], tx, 0, mesh)
     train_step = steps.make_train_step(model, H.cross_entropy, tx, mesh=mesh)
-    metrics = steps.empty_metrics()
-    for batch in job["batches"]:
-        rows = parallel.local_rows(len(batch["label"]), mesh)
-        local = {k: v[rows] for k, v in batch.items()}
-        state, metrics = train_step(state, parallel.shard_batch(local, mesh), metrics, ())
-    result = parallel.to_host({"params": state.params, "batch_stats": state.batch_stats, "metrics": metrics})
+
+    def batches(epoch, start):  # this process loads only its rows of every global batch
+        for batch in job["batches"][start:]:
+            rows = parallel.local_rows(len(batch["label"]), mesh)
+            yield parallel.shard_batch({k: v[rows] for k, v in batch.items()}, mesh)
+
+    config = {"train": {"epochs": 1, "batch_size": len(job["batches"][0]["label"]), "log_every": 1},
+              "checkpoint": {"keep": 1}}
+    state = loop.fit(state, train_step, batches, steps_per_epoch=len(job["batches"]), config=config,
+                     workdir=job["workdir"]).state
+    result = parallel.to_host({"params": state.params, "batch_stats": state.batch_stats})
     if process_id == 0:
+        records = loop.MetricsLog(os.path.join(job["workdir"], "metrics.jsonl")).read()
+        result["metrics"] = {"loss_sum": sum(r["loss"] for r in records)}
         with open(out_path, "wb") as f:
             pickle.dump(result, f)
     jax.distributed.shutdown()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import jax
-import numpy as np
 import pytest
 
 import train_helpers as H
@@ -71,7 +70,8 @@ def free_port() -> int:
 def test_two_processes_agree_with_one(on_eight, tmp_path):
     _, variables = H.model_and_variables()
     job, out = tmp_path / "job.pkl", tmp_path / "out.pkl"
-    job.write_bytes(pickle.dumps({"variables": variables, "batches": global_batches()}))
+    workdir = tmp_path / "run"
+    job.write_bytes(pickle.dumps({"variables": variables, "batches": global_batches(), "workdir": str(workdir)}))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS), os.environ.get("PYTHONPATH", "")])}
     coordinator = f"127.0.0.1:{free_port()}"
@@ -86,7 +86,8 @@ def test_two_processes_agree_with_one(on_eight, tmp_path):
             if p.poll() is None:
                 p.kill()
     assert all(p.returncode == 0 for p in procs), "\n----\n".join(log[-3000:] for log in logs)
-    two = pickle.loads(out.read_bytes())
+    two = pickle.loads(out.read_bytes())  # trained by `fit`: logs and a checkpoint in the shared workdir
     assert abs(float(two["metrics"]["loss_sum"]) - float(on_eight["metrics"]["loss_sum"])) <= 1e-5 * STEPS
+    assert sorted(os.listdir(workdir / "checkpoints")) == [str(STEPS)]
     assert H.max_abs_diff(two["params"], on_eight["params"]) <= 1e-5
     assert H.max_abs_diff(two["batch_stats"], on_eight["batch_stats"]) <= 1e-5

@@ -128,10 +128,13 @@ def fit_run(workdir, on_batch=None, state=None, config=None, **kwargs):
 @functools.lru_cache(maxsize=None)
 def reference_run():
     """An uninterrupted run: (workdir, result), kept for the whole pytest process."""
+    import atexit
     import io
+    import shutil
     import tempfile
 
     workdir = tempfile.mkdtemp(prefix="jaxres-reference-run-")
+    atexit.register(shutil.rmtree, workdir, True)
     stream = io.StringIO()
     result = fit_run(workdir, stream=stream)
     return workdir, result, stream.getvalue()

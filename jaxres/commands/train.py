@@ -33,19 +33,22 @@ def train(task, args) -> int:
     objective = experiment.build_objective(config)
     config = experiment.resolve_model_options(config, objective, train_set)
     _check_resume_compatible(workdir, config)
-    experiment.save_config(workdir, config)
 
     model = experiment.build_model(config)
     mesh = parallel.make_mesh()
-    variables = initial_variables(model, config, synthetic=not config["data"]["path"])
     epochs, batch_size = int(config["train"]["epochs"]), int(config["train"]["batch_size"])
     if batch_size > len(train_set):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
+    parallel.local_batch_size(batch_size, mesh)  # a ConfigError naming train.batch_size, before any compile
+    variables = initial_variables(model, config, synthetic=not config["data"]["path"])
     steps_per_epoch = len(train_set) // batch_size
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), mesh)
     step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh)
     loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh)
+    # Only now: a refused run must not leave a config.json that a corrected run's resume check
+    # would hold against it (a bad --weights or batch size is not a trained model.arch).
+    experiment.save_config(workdir, config)
     _say(f"training {config['model']['arch']} on {len(train_set)} records ({len(val_set)} validation), "
          f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
 

@@ -36,6 +36,7 @@ class KeypointObjective:
 
     def model_options(self, dataset: Dataset) -> dict:
         k = len(dataset.records[0].keypoints)
+        _check_flip_spec(self.flip_spec, k)  # now, not at the first augmented example
         return {"head": "keypoints", "num_keypoints": k, "num_outputs": 2 * k}
 
     def example(self, record: Record, rng, train: bool) -> dict:
@@ -110,6 +111,15 @@ class KeypointObjective:
 @functools.lru_cache(maxsize=4)
 def _cached_pairs_map(pairs: tuple, k: int) -> np.ndarray:
     return flip_maps.flip_map_from_pairs(pairs, k)
+
+
+def _check_flip_spec(spec, k: int) -> None:
+    try:
+        flip_map = _flip_map(spec, k)
+        if flip_map is not None:
+            flip_maps.check_flip_map(flip_map, k)
+    except ConfigError as err:
+        raise ConfigError(f"objective.flip_map does not fit the data's {k} keypoints: {err.message}") from None
 
 
 def _flip_map(spec, k: int):

@@ -23,7 +23,8 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path("~/.cache/jaxres/xla").expanduser().resolve()
 
 
-def enable_compilation_cache(dir: str | os.PathLike | None = None, min_compile_secs: float = 1.0) -> pathlib.Path:  # noqa: A002
+def enable_compilation_cache(dir: str | os.PathLike | None = None,  # noqa: A002
+                             min_compile_secs: float = 1.0) -> pathlib.Path:
     """Point JAX's persistent cache at `dir` (default: `default_cache_dir()`) and return it.
 
     Only programs that took at least `min_compile_secs` to compile are written: caching every tiny

@@ -20,6 +20,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from jaxres.errors import ConfigError
+from jaxres.train import parallel
 from jaxres.train import state as state_lib
 
 ITEMS = ("state", "config", "position", "metrics")
@@ -78,9 +79,9 @@ class Checkpoints:
         Every process must call this (orbax coordinates who writes what). A step that already
         exists (saved mid-epoch, then again after evaluation) is replaced.
         """
-        if not bool(jax.device_get(state_lib.all_finite(state))):
+        if not bool(parallel.to_host(state_lib.all_finite(state))):
             return False
-        step = int(jax.device_get(state.step))
+        step = int(parallel.to_host(state.step))
         if step in self._manager.all_steps():
             self._manager.wait_until_finished()
             self._manager.delete(step)
@@ -115,7 +116,8 @@ class Checkpoints:
         items = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
             position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
-        return Restored(step, items["state"], dict(items["position"]), dict(items["config"]), dict(items["metrics"] or {}))
+        return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
+                        dict(items["metrics"] or {}))
 
     def _check_shapes(self, step: int, target, config: dict | None) -> None:
         saved = flat_shapes(self._manager.item_metadata(step)["state"])

@@ -10,6 +10,7 @@ and the data position come back, so a resumed run ends bit-identical to an unint
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import pathlib
@@ -96,26 +97,26 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
     config["train"]: epochs, batch_size (global, for images/s), log_every (steps).
     config["checkpoint"]: keep, best_metric (a key of `evaluate`'s dict, or "train_loss"),
     best_mode ("min"|"max"), every_steps (0: only after each epoch), async.
+    `frozen_at_epoch(epoch)` gives the static frozen set (from `optim.make_optimizer`);
+    `learning_rate(step)` is logged when given; console lines go to `stream` (default stdout).
     Returns `Completed` or `Preempted` (SIGTERM/SIGINT: step finished, checkpoint saved); raises
     `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
     """
     workdir = pathlib.Path(workdir).expanduser().resolve()
     train = {**TRAIN_DEFAULTS, **config.get("train", {})}
     ckpt = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
-    lock = WorkdirLock(workdir).acquire() if parallel.is_primary() else None
-    checkpoints = Checkpoints(workdir / "checkpoints", keep=ckpt["keep"], best_metric=ckpt["best_metric"],
-                              best_mode=ckpt["best_mode"], async_save=ckpt["async"])
-    try:
-        with StopRequest() as stop:
-            run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints,
-                       MetricsLog(workdir / "metrics.jsonl", parallel.is_primary()), stop,
-                       frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout)
-            state, position = _resume(run, state)
-            return _epochs(run, state, position, evaluate)
-    finally:
-        checkpoints.close()
-        if lock:
-            lock.release()
+    with contextlib.ExitStack() as cleanup:
+        if parallel.is_primary():
+            cleanup.enter_context(WorkdirLock(workdir))
+        checkpoints = Checkpoints(workdir / "checkpoints", keep=ckpt["keep"], best_metric=ckpt["best_metric"],
+                                  best_mode=ckpt["best_mode"], async_save=ckpt["async"])
+        cleanup.callback(checkpoints.close)  # waits for the last asynchronous save
+        stop = cleanup.enter_context(StopRequest())
+        run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints,
+                   MetricsLog(workdir / "metrics.jsonl", parallel.is_primary()), stop,
+                   frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout)
+        state, position = _resume(run, state)
+        return _epochs(run, state, position, evaluate)
 
 
 def _resume(run: _Run, state):
@@ -156,7 +157,7 @@ def _train_epoch(run: _Run, state, position: dict):
     """Steps from `position` to the end of its epoch or to an agreed stop: (state, position, stopped)."""
     epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
     frozen = tuple(run.frozen_at_epoch(epoch))
-    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream)
+    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream, enabled=parallel.is_primary())
     interval = _Interval(empty_metrics(), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
@@ -212,7 +213,7 @@ def _stop_agreed(run: _Run, at_log: bool) -> bool:
 
 def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Progress) -> None:
     """Read the accumulator (the one host sync per interval), check it, log it, start a new one."""
-    host = jax.device_get(interval.metrics)
+    host = parallel.to_host(interval.metrics)
     if int(host["nonfinite_step"]) >= 0:
         _raise_nonfinite(run, int(host["nonfinite_step"]) + 1, position["epoch"])
     steps = int(host["steps"])
@@ -241,10 +242,10 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
     epoch = position["epoch"]
     metrics = {"train_loss": position["loss_sum"] / max(position["loss_steps"], 1)}
     if evaluate is not None:
-        metrics.update({k: _scalar(v) for k, v in evaluate(state).items()})
+        metrics.update({k: _host_value(v) for k, v in evaluate(state).items()})
         run.log.append({"step": _step(state), "epoch": epoch + 1, "split": "val",
                         **{k: v for k, v in metrics.items() if k != "train_loss"}})
-        _say(run, f"epoch {epoch + 1} eval: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        _say(run, f"epoch {epoch + 1} eval: {_summary(metrics, run.ckpt['best_metric'])}")
     position = _start(epoch + 1)
     _save(run, state, position, metrics)
     return state, position
@@ -306,12 +307,26 @@ def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
 
 
 def _step(state) -> int:
-    return int(jax.device_get(state.step))
+    return int(parallel.to_host(state.step))
 
 
-def _scalar(value) -> Any:
-    array = np.asarray(parallel.to_host(value))
-    return array.item() if array.size == 1 else array.tolist()
+def _host_value(value) -> Any:
+    """An evaluation value as plain JSON data: device arrays read back, scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {k: _host_value(v) for k, v in value.items()}
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        array = np.asarray(parallel.to_host(value))
+        return array.item() if array.size == 1 else array.tolist()
+    return value
+
+
+def _summary(metrics: dict, first: str | None, most: int = 6) -> str:
+    """A few scalar metrics for the console, the checkpoint's ranking metric first; the rest are in
+    metrics.jsonl (per-class accuracies can number in the hundreds)."""
+    names = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    names = sorted(names, key=lambda k: (k != first, k != "train_loss"))[:most]
+    more = len(metrics) - len(names)
+    return ", ".join(f"{k} {metrics[k]:.4g}" for k in names) + (f" (+{more} more in metrics.jsonl)" if more > 0 else "")
 
 
 def _say(run: _Run, text: str) -> None:

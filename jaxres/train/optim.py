@@ -173,5 +173,6 @@ def validate(optim_config: dict) -> dict:
             raise ConfigError(f"optim.{key} names {bad}, which are not groups; groups are {list(GROUPS)}")
     not_frozen = [g for g in cfg["unfreeze"] if g not in cfg["frozen"]]
     if not_frozen:
-        raise ConfigError(f"optim.unfreeze names {not_frozen}, which optim.frozen does not freeze; add them to optim.frozen")
+        raise ConfigError(f"optim.unfreeze names {not_frozen}, which optim.frozen does not freeze; "
+                          "add them to optim.frozen")
     return cfg

@@ -30,7 +30,8 @@ class Progress:
     """Progress of one epoch: `update(done, loss, images_per_s)`, then `close(summary)`."""
 
     def __init__(self, epoch: int, epochs: int, total: int, start: int = 0, stream: IO[str] | None = None,
-                 interactive: bool | None = None):
+                 interactive: bool | None = None, enabled: bool = True):
+        self.enabled = enabled  # only one process of a multi-host run draws
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.epoch, self.epochs, self.total, self.start = epoch, epochs, total, start
@@ -47,6 +48,8 @@ class Progress:
         return f"{head} {done}/{self.total} loss {loss:.4f} {images_per_s:.1f} img/s ETA {format_duration(eta)}"
 
     def update(self, done: int, loss: float, images_per_s: float) -> None:
+        if not self.enabled:
+            return
         text = self.line(done, loss, images_per_s)
         if self.interactive:
             self.stream.write("\r" + text + "\033[K")
@@ -55,6 +58,8 @@ class Progress:
         self.stream.flush()
 
     def close(self, summary: str = "") -> None:
+        if not self.enabled:
+            return
         took = format_duration(time.perf_counter() - self.started)
         end = f"epoch {self.epoch + 1}/{self.epochs} done in {took}" + (f": {summary}" if summary else "")
         self.stream.write(("\r" + end + "\033[K\n") if self.interactive else end + "\n")

@@ -36,7 +36,8 @@ class StopRequest:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
-        self.stream.write(f"\n{signal.Signals(signum).name} received: finishing the current step, then saving a checkpoint\n")
+        name = signal.Signals(signum).name
+        self.stream.write(f"\n{name} received: finishing the current step, then saving a checkpoint\n")
         self.stream.flush()
 
     def __enter__(self) -> "StopRequest":

@@ -1,8 +1,8 @@
 """The compiled train and eval steps: pure functions of (state, batch), jitted once.
 
-`train_step(state, batch, metrics, frozen) -> (state, metrics)` (all positional) also folds the loss into a small
-on-device accumulator, so the loop never reads a value back per step: it reads the accumulator
-once per log interval. `frozen` is static: one compilation per set of frozen stages, reused for
+`train_step(state, batch, metrics, frozen) -> (state, metrics)` (arguments positional: jit with
+shardings takes no keywords) also folds the loss into a small on-device accumulator, so the loop
+never reads a value back per step: it reads the accumulator once per log interval. `frozen` is static: one compilation per set of frozen stages, reused for
 every step of those epochs. With a mesh, the state is replicated and the batch split over "data";
 XLA then all-reduces gradients and BatchNorm statistics over the global batch by itself.
 """
@@ -45,7 +45,8 @@ def default_prepare(model) -> Callable[[Mapping[str, jax.Array]], jax.Array]:
     return prepare
 
 
-def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None, prepare=None):
+def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None,
+                    prepare=None):
     """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated."""
     prepare = prepare or default_prepare(model)
 

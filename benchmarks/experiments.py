@@ -1,0 +1,204 @@
+"""The experiments behind docs/BENCHMARKS.md's "closing the gap" section, re-runnable.
+
+    python -m benchmarks.experiments --list
+    python -m benchmarks.experiments baseline ynn_off maxpool_argmax --setting face --batch 16 --threads 1
+    python -m benchmarks.experiments --gradients conv1x1_dot maxpool_argmax
+
+All the named experiments are compiled in ONE process (XLA flags are passed per compilation as
+`compiler_options`, model variants are patched in while a step is traced) and their train steps
+are timed round-robin together with the PyTorch eager step: baseline, variant A, variant B, ...,
+torch, baseline, ... On a machine shared with other jobs this is what makes two variants
+comparable: each round sees the same load. Reported per experiment: median images/s, the ratio to
+PyTorch (torch time / jaxres time, > 1 means jaxres is faster) and the speed-up over the baseline
+(the first experiment named). Every experiment states its prediction before it was run;
+docs/BENCHMARKS.md records the outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_YNN = "xla_cpu_experimental_ynn_fusion_type"
+_CONV = "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"
+_ALL = ("conv_small_im2col", "maxpool_argmax", "conv1x1_dot")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    prediction: str
+    options: dict = field(default_factory=dict)  # XLA debug options for this compilation
+    variants: tuple[str, ...] = ()
+    donate: bool = True
+
+
+EXPERIMENTS = {e.name: e for e in [
+    Experiment("baseline", "reference point: the library as it is, XLA's defaults"),
+    Experiment("ynn_off", "XLA:CPU hands convolutions to YNNPACK by default; without it they go to Eigen's "
+               "spatial convolution: expected slower (YNNPACK is the newer, tuned path)", {_YNN: ""}),
+    Experiment("xnn_off", "--xla_cpu_use_xnnpack=false: XNNPACK is not what runs the convolutions here; ~0",
+               {"xla_cpu_use_xnnpack": False}),
+    Experiment("ynn_fuse_eltwise", "YNNPACK fusions may also take the elementwise ops around dots/convs "
+               "(BatchNorm affine, ReLU), saving one memory pass per conv: +0-5%",
+               {_YNN: f"{_CONV},LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_ELTWISE"}),
+    Experiment("onednn_custom_call", "oneDNN (PyTorch's library) for convolutions via the custom-call rewriter: "
+               "only if this jaxlib was built with it (XLA_ONEDNN/INTEL_MKL); otherwise no change",
+               {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_custom_call": True}),
+    Experiment("onednn_dot", "oneDNN for dots (a library fusion type this jaxlib has): no conv is a dot, so ~0 "
+               "alone; matters with conv1x1_dot",
+               {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}),
+    Experiment("xnn_graph_greedy", "XNNPACK graph fusion of eligible subgraphs: likely ~0 for convs",
+               {"xla_cpu_experimental_xnn_graph_fusion_mode": "XNN_GRAPH_FUSION_MODE_GREEDY"}),
+    Experiment("vector512", "LLVM codegen at 512-bit vectors (the CPU has AVX-512): faster elementwise/BatchNorm "
+               "fusions, which are ~5-10% of the step: +0-5%", {"xla_cpu_prefer_vector_width": 512}),
+    Experiment("fast_math", "fast-math in XLA's own kernels: only elementwise code (rsqrt, divides): <=2%, and it "
+               "changes numerics, so it could not be kept anyway", {"xla_cpu_enable_fast_math": True}),
+    Experiment("no_concurrency_scheduler", "the concurrency-optimised scheduler runs independent thunks at once; "
+               "on 2 cores that may fight the intra-op threads: +-5%",
+               {"xla_cpu_enable_concurrency_optimized_scheduler": False}),
+    Experiment("conv1x1_dot", "1x1 convolutions as dot_general: the backward becomes two matmuls with no transposed "
+               "activation copies; ResNet-50 (2/3 of its convs are 1x1) +15-30%, ResNet-18 (3 downsample convs) ~0",
+               variants=("conv1x1_dot",)),
+    Experiment("conv1x1_dot_onednn", "conv1x1_dot with the matmuls in oneDNN instead of YNNPACK: +-10% on top "
+               "(CAUTION: oneDNN fusions can abort the process, see docs/BENCHMARKS.md)",
+               {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"},
+               variants=("conv1x1_dot",)),
+    Experiment("maxpool_argmax", "max-pool gradient through the remembered argmax instead of XLA's select-and-scatter "
+               "(4 int32 index arrays of the padded input): ~10% of the ResNet-18 224 step saved",
+               variants=("maxpool_argmax",)),
+    Experiment("both_variants", "conv1x1_dot + maxpool_argmax together: the sum of the two",
+               variants=("conv1x1_dot", "maxpool_argmax")),
+    Experiment("conv_small_im2col", "3x3 convolutions whose input or output map is smaller than the kernel "
+               "(ResNet-50's layer4 at 64x64 input: 2x2) as im2col + one matmul; XLA runs those in a generic "
+               "Eigen loop at ~1 GFLOP/s (5 of them take 2.7 s of the 4 s SIGNS step): SIGNS 3-4x faster, "
+               "224-pixel settings unchanged (no map that small)", variants=("conv_small_im2col",)),
+    Experiment("recommended", "conv_small_im2col + maxpool_argmax: the changes proposed for jaxres/models",
+               variants=("conv_small_im2col", "maxpool_argmax")),
+    Experiment("recommended_1x1dot", "recommended + conv1x1_dot", variants=("conv_small_im2col", "maxpool_argmax",
+                                                                              "conv1x1_dot")),
+    Experiment("copy_region_analysis", "the step copies every donated parameter and Adam moment (70M floats for "
+               "ResNet-50, single-threaded copies) because copy insertion cannot prove the in-place update comes "
+               "after the last read; region-based analysis may drop them: +3-5%",
+               {"xla_cpu_copy_insertion_use_region_analysis": True}, variants=_ALL),
+    Experiment("no_donation", "the same step jitted without donating the state: no aliasing, so no defensive "
+               "copies; fresh output buffers instead: +3-5%, more memory", variants=_ALL, donate=False),
+    Experiment("all_three", "conv_small_im2col + maxpool_argmax + conv1x1_dot (reference for the two above)",
+               variants=_ALL),
+    Experiment("proposed", "the three model changes and copy_region_analysis",
+               {"xla_cpu_copy_insertion_use_region_analysis": True}, variants=_ALL),
+    Experiment("ynn_off_proposed", "the finding that YNNPACK convolutions run on ONE thread (1 vs 2 threads: same "
+               "time) while XLA's Eigen convolutions use both: at 2 threads ynn_off should win by ~1.5-2x on every "
+               "convolution; with the model changes and copy_region_analysis on top",
+               {_YNN: "", "xla_cpu_copy_insertion_use_region_analysis": True}, variants=_ALL),
+    Experiment("eigen_conv", "YNNPACK for matmuls only (the fusion types are INDIVIDUAL_CONVOLUTION and "
+               "INDIVIDUAL_DOT by default; keep the dot): spatial convolutions in Eigen (multi-threaded), 1x1 and tiny "
+               "convolutions as YNNPACK matmuls (multi-threaded, fast at small sizes), region analysis on: the best of "
+               "both on every setting",
+               {_YNN: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "xla_cpu_copy_insertion_use_region_analysis": True},
+               variants=_ALL),
+    Experiment("eigen_conv_no1x1dot", "eigen_conv without conv1x1_dot (1x1 convolutions in Eigen too)",
+               {_YNN: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "xla_cpu_copy_insertion_use_region_analysis": True},
+               variants=("conv_small_im2col", "maxpool_argmax")),
+    *[Experiment(f"eigen_conv_im2col{n}", f"eigen_conv, and 3x3 convolutions with outputs of <= {n} pixels as "
+                 "im2col + YNNPACK matmul: small maps are where Eigen's convolution is weakest",
+                 {_YNN: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "xla_cpu_copy_insertion_use_region_analysis": True},
+                 variants=(f"conv_im2col_le{n}", "maxpool_argmax", "conv1x1_dot")) for n in (16, 64, 256)],
+    *[Experiment(f"ynn_im2col{n}", f"YNNPACK defaults (+ region analysis), 3x3 convolutions with outputs of <= {n} "
+                 "pixels as im2col + matmul", {"xla_cpu_copy_insertion_use_region_analysis": True},
+                 variants=(f"conv_im2col_le{n}", "maxpool_argmax", "conv1x1_dot")) for n in (16, 64, 256)],
+    Experiment("ynn_off_recommended", "ynn_off + conv_small_im2col + maxpool_argmax (+ region analysis), without "
+               "conv1x1_dot: whether the 1x1-as-matmul still pays when convolutions are Eigen's",
+               {_YNN: "", "xla_cpu_copy_insertion_use_region_analysis": True},
+               variants=("conv_small_im2col", "maxpool_argmax")),
+]}
+
+
+def build(name: str, setting):
+    from benchmarks import common, variants
+
+    exp = EXPERIMENTS[name]
+    undo = variants.apply(exp.variants)
+    try:
+        return common.jax_train_step(setting, compiler_options=exp.options, donate=exp.donate)
+    finally:
+        undo()
+
+
+def measure(names, setting, repeats: int) -> list[dict]:
+    from benchmarks import common
+
+    common.set_torch_threads()
+    steps = {name: build(name, setting) for name in names}
+    runs = {name: step.run for name, step in steps.items()}
+    runs["torch"] = common.torch_train_step(setting)
+    timing = common.interleaved(runs, repeats=repeats)
+    torch_s = timing["torch"]["median_s"]
+    base_s = timing[names[0]]["median_s"]
+    out = []
+    for name in names:
+        t = timing[name]
+        out.append({
+            "experiment": name, "setting": setting.name, "batch": setting.batch,
+            "threads": len(os.sched_getaffinity(0)),
+            "img_s": round(setting.batch / t["median_s"], 2),
+            "vs_torch": round(torch_s / t["median_s"], 3),
+            "vs_baseline": round(base_s / t["median_s"], 3),
+            "times_s": t["times_s"], "torch_s": timing["torch"]["times_s"],
+            "compile_s": round(steps[name].compile_s, 1),
+            "gflop_per_step": round((steps[name].flops or 0) / 1e9, 1),
+            "load": t["load"],
+        })
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--setting", default="face")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frozen", action="store_true", help="the fine-tuning step: stem..layer3 frozen")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="run on this many CPUs (XLA sizes its pool from the affinity mask; torch follows)")
+    parser.add_argument("--gradients", nargs="*", metavar="VARIANT",
+                        help="check the variants' gradients against torchvision's (float64 reference)")
+    args = parser.parse_args(argv)
+    if args.threads:  # before JAX starts
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.threads])
+    from benchmarks import common
+
+    if args.gradients is not None:
+        from benchmarks import variants
+
+        print(json.dumps(variants.check_gradients(args.gradients)))
+        return
+    if args.list or not args.names:
+        for exp in EXPERIMENTS.values():
+            what = ", ".join(f"{k}={v}" for k, v in exp.options.items()) or ", ".join(exp.variants) or "-"
+            print(f"{exp.name:26s} {what}\n    prediction: {exp.prediction}")
+        return
+    unknown = [n for n in args.names if n not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"unknown experiments {unknown}; see --list")
+    setting = common.SETTINGS[args.setting]
+    if args.batch:
+        setting = setting.with_(batch=args.batch)
+    if args.frozen:
+        setting = setting.with_(frozen=common.FROZEN)
+    start = time.perf_counter()
+    for row in measure(args.names, setting, args.repeats):
+        print(json.dumps(row), flush=True)
+    print(f"# {time.perf_counter() - start:.0f} s, load {common.load()}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

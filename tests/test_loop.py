@@ -1,0 +1,127 @@
+"""The loop's outputs (metrics.jsonl, progress, curves, result), mixed precision, evaluation,
+signals and the compilation cache."""
+
+import io
+import json
+import os
+import pathlib
+import signal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import train_helpers as H
+from jaxres import models
+from jaxres.train import cache, loop, parallel, steps
+from jaxres.train import state as state_lib
+from jaxres.train.progress import MetricsLog, Progress
+from jaxres.train.signals import StopRequest
+
+
+def test_metrics_jsonl_history_and_curves():
+    workdir, result, output = H.reference_run()
+    records = [json.loads(line) for line in pathlib.Path(workdir, "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"]
+    val = [r for r in records if r["split"] == "val"]
+    assert [r["step"] for r in train] == [2, 3, 5, 6] and [r["epoch"] for r in train] == [1, 1, 2, 2]
+    assert all(np.isfinite(r["loss"]) and r["lr"] > 0 and "images_per_s" in r for r in train)
+    assert val == [{"step": 3, "epoch": 1, "split": "val", "top1": 0.7}, {"step": 6, "epoch": 2, "split": "val", "top1": 0.4}]
+    assert result.history == records and result.best_step == 3 and result.position == {
+        "epoch": 2, "batch": 0, "loss_sum": 0.0, "loss_steps": 0}
+    assert "epoch 1 eval: top1 0.7, train_loss " in output
+    charts = loop.curve_series(records)
+    assert set(charts) == {"loss", "metrics"} and charts["metrics"]["val top1"] == [(3, 0.7), (6, 0.4)]
+    if hasattr(__import__("jaxres").viz, "plot_curves"):
+        assert os.path.getsize(os.path.join(workdir, "loss.png")) > 0
+
+
+def test_a_finished_run_is_not_trained_again():
+    workdir, reference, _ = H.reference_run()
+    before = pathlib.Path(workdir, "metrics.jsonl").read_text()
+    stream = io.StringIO()
+    again = H.fit_run(workdir, stream=stream)
+    assert isinstance(again, loop.Completed) and again.step == reference.step
+    assert H.tree_equal(again.state.params, reference.state.params)
+    assert pathlib.Path(workdir, "metrics.jsonl").read_text() == before
+    assert "nothing to train" in stream.getvalue()
+
+
+def test_progress_lines_for_files_and_terminals():
+    plain = io.StringIO()
+    progress = Progress(0, 3, 10, stream=plain, interactive=False)
+    progress.update(4, 0.5, 123.4)
+    progress.close("loss 0.5")
+    lines = plain.getvalue().splitlines()
+    assert lines[0].startswith("epoch 1/3 4/10 loss 0.5000 123.4 img/s ETA ") and "\r" not in plain.getvalue()
+    assert lines[1].startswith("epoch 1/3 done in ") and lines[1].endswith("loss 0.5")
+    tty = io.StringIO()
+    Progress(1, 3, 10, stream=tty, interactive=True).update(5, 0.25, 10.0)
+    assert tty.getvalue().startswith("\repoch 2/3 [############............] 5/10 loss 0.2500")
+
+
+def test_metrics_log_keeps_the_newest_record_of_a_step(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append({"step": 2, "epoch": 1, "split": "train", "loss": 1.0})
+    log.append({"step": 4, "epoch": 1, "split": "train", "loss": 0.8})
+    log.append({"step": 4, "epoch": 1, "split": "train", "loss": 0.7})  # repeated after a crash
+    log.append({"step": 4, "epoch": 1, "split": "val", "top1": 0.3})
+    assert [r.get("loss", r.get("top1")) for r in log.read()] == [1.0, 0.7, 0.3]
+    MetricsLog(tmp_path / "off.jsonl", enabled=False).append({"step": 1})
+    assert not (tmp_path / "off.jsonl").exists()
+
+
+def test_bfloat16_compute_keeps_float32_state():
+    _, variables = H.model_and_variables()
+    model = models.create("resnet18", num_outputs=H.CLASSES, dtype=jnp.bfloat16)
+    opt = H.optimizer("staged", H.SPE, H.EPOCHS)
+    step = steps.make_train_step(model, H.cross_entropy, opt.tx, mesh=H.mesh())
+    state = state_lib.create(variables, opt.tx, 0, H.mesh())
+    batch = next(H.batch_source(H.dataset(8), 8, H.mesh())(0, 0))
+    state, metrics = step(state, batch, steps.empty_metrics(), opt.frozen_at_epoch(0))
+    floats = [x for x in jax.tree.leaves((state.params, state.batch_stats, state.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert floats and all(x.dtype == jnp.float32 for x in floats)
+    assert metrics["loss_sum"].dtype == jnp.float32 and np.isfinite(float(metrics["loss_sum"]))
+    assert not H.tree_equal(state.params["fc"], variables["params"]["fc"])
+
+
+def test_eval_step_reduces_on_device():
+    model, variables = H.model_and_variables()
+    state = state_lib.create(variables, H.optimizer("staged", H.SPE, H.EPOCHS).tx, 0, H.mesh())
+
+    def predict(outputs, batch):
+        return {"logits": outputs, "correct": jnp.sum(jnp.argmax(outputs, -1) == batch["label"])}
+
+    eval_step = steps.make_eval_step(model, predict, mesh=H.mesh())
+    data = H.dataset(16)
+    out = eval_step(state, parallel.shard_batch(data, H.mesh()))
+    assert out["logits"].shape == (16, H.CLASSES) and len(out["logits"].addressable_shards) == 8
+    host = parallel.to_host(out)
+    assert int(host["correct"]) == int(np.sum(np.argmax(host["logits"], -1) == data["label"]))
+
+
+def test_stop_request_records_signals_and_restores_handlers():
+    before = signal.getsignal(signal.SIGINT)
+    with StopRequest(stream=io.StringIO()) as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested and stop.name == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait for the step
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_compilation_cache_switch(tmp_path, monkeypatch):
+    previous = jax.config.jax_compilation_cache_dir
+    try:
+        monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "from-env"))
+        assert cache.default_cache_dir() == tmp_path / "from-env"
+        assert cache.enable_compilation_cache() == tmp_path / "from-env"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "from-env")
+        monkeypatch.delenv(cache.ENV_VAR)
+        assert cache.default_cache_dir() == pathlib.Path("~/.cache/jaxres/xla").expanduser().resolve()
+        assert cache.enable_compilation_cache(tmp_path / "explicit").is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
