@@ -4,8 +4,7 @@ Each case must end with exit status 2 and exactly one non-empty line on stderr t
 and row (or line, or the config key / flag), no traceback anywhere, nothing left behind that looks
 complete (no predictions.csv, no exported file, no config.json or checkpoint from a refused
 training), and it must fail before training starts: in seconds, without a compile of the train step
-(one exception: a truncated JPEG passes the header-only validation and fails at its first decode,
-still before any step runs).
+(a truncated JPEG or PNG is found from its last bytes, so it too fails in the validation pass).
 
 Most cases call `jaxres.cli.main` in this process; a handful run `python -m tasks.<task>` to check
 the real exit status of the module.
@@ -263,10 +262,8 @@ def test_truncated_jpeg(tmp_path):
     truncated_jpeg(tmp_path / "data" / "2.jpg")
     workdir = tmp_path / "wd"
     result = run("tshirt", ["train", "--workdir", workdir, *SMALL, "--data", csv])
-    # The header-only validation pass cannot see a cut-off body: it fails when the first batch is
-    # decoded (before the train step is compiled or run), still at the CSV row.
-    refused(result, f"{csv}:3", "2.jpg", "truncated", before_training=False)
-    assert not (workdir / "checkpoints").exists() or not any((workdir / "checkpoints").iterdir())
+    refused(result, f"{csv}:3", "2.jpg", "truncated")
+    nothing_trained(workdir)
 
 
 def test_keypoints_far_outside_their_image(tmp_path):

@@ -177,11 +177,42 @@ def _truncated_jpeg(path) -> str:
 def test_truncated_jpeg_is_an_error_not_grey(tmp_path):
     path = _truncated_jpeg(tmp_path / "cut.jpg")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
-    assert image_size(path) == (160, 120)  # the header alone is intact...
-    with pytest.raises(DataError, match="truncated") as err:  # ...but the pixels are not
-        load_image(path)
-    assert str(err.value).startswith(f"{path}:")
-    assert "\n" not in str(err.value)
+    for read in (image_size, load_image):  # the header is intact; the end marker and pixels are not
+        with pytest.raises(DataError, match="truncated") as err:
+            read(path)
+        assert str(err.value).startswith(f"{path}:")
+        assert "\n" not in str(err.value)
+
+
+def test_cut_jpeg_damaged_in_its_body_is_still_found_by_decoding(tmp_path):
+    """A file cut and then padded (a partial download filled with zeros up to the expected size)
+    keeps no end marker either; a body damaged in the middle is left to the decoder."""
+    path = _truncated_jpeg(tmp_path / "cut.jpg")
+    with open(path, "ab") as f:
+        f.write(bytes(10_000))
+    with pytest.raises(DataError, match="truncated"):
+        image_size(path)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("JPEG", "jpg"), ("PNG", "png")])
+def test_complete_files_with_trailing_bytes_pass_the_end_check(tmp_path, fmt, suffix):
+    """Some cameras and editors append bytes after the end marker; such files are complete."""
+    pixels = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    path = tmp_path / f"padded.{suffix}"
+    Image.fromarray(pixels).save(path, fmt)
+    assert image_size(path) == (160, 120)
+    with open(path, "ab") as f:
+        f.write(b"\x00" * 100 + b"trailer")
+    assert image_size(path) == (160, 120) and load_image(path).shape == (120, 160, 3)
+
+
+def test_truncated_png_is_found_from_its_header_pass(tmp_path):
+    path = tmp_path / "cut.png"
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save(buffer, "PNG")
+    path.write_bytes(buffer.getvalue()[:-20])
+    with pytest.raises(DataError, match="PNG file is truncated"):
+        image_size(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"filename,points\n1.jpg,'[1, 2]'\n", b"\x89PNG\r\n\x1a\n garbage"])
@@ -201,11 +232,14 @@ def test_a_folder_is_not_an_image(tmp_path):
 
 
 def test_image_size_reads_only_the_header(tmp_path):
-    # A PNG cut after its header: any pixel decode would fail, so a size proves no decode happened.
+    # A PNG whose pixel data is zeroed in the middle: any decode would fail, so a size proves no
+    # decode happened (its end is intact, so the end-marker check passes).
     noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
     path = _save(Image.fromarray(noise), tmp_path / "big.png")
-    data = open(path, "rb").read()
-    open(path, "wb").write(data[: len(data) // 3])
+    data = bytearray(open(path, "rb").read())
+    third = len(data) // 3
+    data[third:2 * third] = bytes(third)
+    open(path, "wb").write(bytes(data))
     assert image_size(path) == (300, 200)
     with pytest.raises(DataError):
         load_image(path)

@@ -79,7 +79,7 @@ def test_bfloat16_compute_keeps_float32_state():
     step = steps.make_train_step(model, H.cross_entropy, opt.tx, mesh=H.mesh())
     state = state_lib.create(variables, opt.tx, 0, H.mesh())
     batch = next(H.batch_source(H.dataset(8), 8, H.mesh())(0, 0))
-    state, metrics = step(state, batch, steps.empty_metrics(), opt.frozen_at_epoch(0))
+    state, metrics = step(state, batch, steps.empty_metrics(state.step.sharding), opt.frozen_at_epoch(0))
     floats = [x for x in jax.tree.leaves((state.params, state.batch_stats, state.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and all(x.dtype == jnp.float32 for x in floats)
     assert metrics["loss_sum"].dtype == jnp.float32 and np.isfinite(float(metrics["loss_sum"]))
@@ -125,3 +125,16 @@ def test_compilation_cache_switch(tmp_path, monkeypatch):
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def test_the_step_compiles_once_per_frozen_set(tmp_path):
+    """The loop's accumulator must carry the sharding the step returns, or jit compiles the whole
+    step twice for the first frozen set (the first call would see an unplaced accumulator)."""
+    model, _ = H.model_and_variables()
+    opt = H.optimizer("staged", H.SPE, H.EPOCHS)
+    step = steps.make_train_step(model, H.cross_entropy, opt.tx, mesh=H.mesh())
+    loop.fit(H.fresh_state(), step, H.batch_source(H.dataset(H.SPE * H.BATCH), H.BATCH, H.mesh()),
+             steps_per_epoch=H.SPE, config=H.RUN_CONFIG, workdir=tmp_path, frozen_at_epoch=opt.frozen_at_epoch,
+             stream=io.StringIO())
+    assert {opt.frozen_at_epoch(0), opt.frozen_at_epoch(1)} == {H.BACKBONE, H.BACKBONE[:4]}
+    assert step._cache_size() == 2  # one compilation per frozen set, log intervals included

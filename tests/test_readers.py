@@ -10,7 +10,7 @@ from PIL import Image
 
 from jaxres.data import readers
 from jaxres.data.validate import validate
-from jaxres.errors import UserError
+from jaxres.errors import DataError, UserError
 
 
 def _jpeg(path, size=(32, 24)):
@@ -346,10 +346,30 @@ def test_tfds_tiny_builder(tmp_path):
         TinySketchForTest(data_dir=str(tmp_path), file_format="array_record").download_and_prepare()
     except Exception as err:  # e.g. array_record missing on this platform
         pytest.skip(f"cannot build a local TFDS set here: {err}")
+    with pytest.raises(DataError, match=r"no split 'validation'; the set has \['test'\]"):
+        readers.read_tfds("tfds:tiny_sketch_for_test", "validation", data_dir=tmp_path)
     ds = readers.read_tfds("tfds:tiny_sketch_for_test", "test", data_dir=tmp_path)
     assert ds.classes == ("n01", "n02") and len(ds) == 3
     by_id = {r.meta["id"]: r for r in ds.records}
     assert by_id["im2"].image.shape == (6, 5, 3) and by_id["im2"].label == 0 and by_id["im1"].label == 1
+
+
+def test_tfds_mock_imagenet_sketch_by_name():
+    """TFDS's own mock data for the registered `imagenet_sketch` builder: read by name, offline."""
+    tfds = pytest.importorskip("tensorflow_datasets", reason="tensorflow-datasets is an optional extra (jaxres[tfds])")
+    with tfds.testing.mock_data(num_examples=5):
+        ds = readers.read_tfds("tfds:imagenet_sketch", "train")
+    assert len(ds) == 5 and len(ds.classes) == 1000 and ds.source == "tfds:imagenet_sketch/train"
+    for record in ds.records:
+        assert record.image.dtype == np.uint8 and record.image.ndim == 3 and record.image.shape[2] == 3
+        assert 0 <= record.label < 1000 and isinstance(record.meta["id"], str)
+
+
+def test_tfds_set_not_prepared_says_how_to_build_it(tmp_path):
+    pytest.importorskip("tensorflow_datasets", reason="tensorflow-datasets is an optional extra (jaxres[tfds])")
+    with pytest.raises(DataError, match=r"not prepared in .*tfds build imagenet_sketch") as err:
+        readers.read_tfds("tfds:imagenet_sketch", "train", data_dir=tmp_path)
+    assert str(err.value).startswith("tfds:imagenet_sketch/train:")
 
 
 def test_readers_import_without_jax_or_tfds():

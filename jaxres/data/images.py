@@ -54,17 +54,37 @@ def load_image(src: str | os.PathLike | np.ndarray, mode: str = "RGB") -> np.nda
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) of the image as `load_image` returns it, reading only the file header.
 
-    Fast enough to check every file of a data set before training; a truncated body is only found by
-    `load_image`.
+    Fast enough to check every file of a data set before training. A JPEG or PNG cut short (an
+    interrupted copy or download) is also found, from the file's last bytes; other damage to the
+    body is only found by `load_image`.
     """
     path = os.fspath(path)
     try:
         with Image.open(_existing(path)) as img:
             w, h = img.size
             orientation = _orientation(img)
+            image_format = img.format
     except _DECODE_ERRORS as err:
         raise DataError(f"cannot read image header ({_reason(err)})", where=path) from None
+    if not _ends_complete(path, image_format):
+        raise DataError(f"{image_format} file is truncated (its end marker is missing)", where=path)
     return (h, w) if orientation in _SWAPS_AXES else (w, h)
+
+
+# How a complete file of each format ends, and how far from the end to look for it. Writers may
+# pad after a JPEG's end-of-image marker; inside the compressed data a 0xFF byte is always followed
+# by 0x00 or a restart marker, so FF D9 there means the end. A PNG ends with its IEND chunk.
+_END_MARKERS = {"JPEG": (b"\xff\xd9", 4096), "MPO": (b"\xff\xd9", 4096), "PNG": (b"IEND\xaeB`\x82", 4096)}
+
+
+def _ends_complete(path: str, image_format: str | None) -> bool:
+    marker, window = _END_MARKERS.get(image_format or "", (None, 0))
+    if marker is None:
+        return True
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(f.tell() - window, 0))
+        return marker in f.read()
 
 
 def _orientation(img: Image.Image) -> int:

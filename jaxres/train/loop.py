@@ -158,7 +158,7 @@ def _train_epoch(run: _Run, state, position: dict):
     epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
     frozen = tuple(run.frozen_at_epoch(epoch))
     progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream, enabled=parallel.is_primary())
-    interval = _Interval(empty_metrics(), _step(state))  # the epoch's one sync before its steps
+    interval = _Interval(empty_metrics(state.step.sharding), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
         state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
@@ -228,7 +228,7 @@ def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Prog
         record["lr"] = float(run.learning_rate(interval.step - 1))
     run.log.append(record)
     progress.update(position["batch"], loss, images_per_s)
-    interval.metrics, interval.pending = empty_metrics(), 0
+    interval.metrics, interval.pending = empty_metrics(interval.metrics["steps"].sharding), 0
     interval.timed, interval.since = 0, time.perf_counter()
 
 

@@ -24,8 +24,17 @@ from jaxres.train.state import TrainState
 LossFn = Callable[[Any, Mapping[str, jax.Array]], jax.Array]
 
 
-def empty_metrics() -> dict[str, jax.Array]:
-    """The train accumulator: loss sum and count since the last read, first non-finite step (-1: none)."""
+def empty_metrics(sharding: jax.sharding.Sharding | None = None) -> dict[str, jax.Array]:
+    """The train accumulator: loss sum and count since the last read, first non-finite step (-1: none).
+
+    Pass the state's sharding: the step returns its accumulator with that sharding, and a first
+    accumulator placed differently would make jit compile the whole step a second time. Built by a
+    jitted function so that it works with a mesh spanning several processes too.
+    """
+    return jax.jit(_zero_metrics, out_shardings=sharding)()
+
+
+def _zero_metrics() -> dict[str, jax.Array]:
     return {
         "loss_sum": jnp.zeros((), jnp.float32),
         "steps": jnp.zeros((), jnp.int32),

@@ -27,16 +27,12 @@ def read_tfds(name: str, split: str, data_dir: str | os.PathLike | None = None, 
     name = name.removeprefix(PREFIX)
     where = f"{PREFIX}{name}"
     builder = _builder(tfds, name, data_dir, where)
-    if not builder.is_prepared():
-        if not download:
-            raise DataError(
-                f"not prepared in {builder.data_dir_root}; run `tfds build {name}` or pass download=True", where=where
-            )
+    if not builder.is_prepared() and download:
         builder.download_and_prepare()
     image_key, label_key = _feature_keys(tfds, builder.info.features, where)
     classes = tuple(builder.info.features[label_key].names)
     records = []
-    for i, example in enumerate(_examples(tfds, builder, split, f"{where}/{split}")):
+    for i, example in enumerate(_examples(tfds, builder, name, split, f"{where}/{split}")):
         meta = {"id": _stem(example["file_name"])} if "file_name" in example else {}
         image, label = np.asarray(example[image_key]), int(example[label_key])
         records.append(Record(image=image, source=f"{where}/{split}[{i}]", label=label, meta=meta))
@@ -69,12 +65,22 @@ def _feature_keys(tfds, features, where: str) -> tuple[str, str]:
     return images[0], labels[0]
 
 
-def _examples(tfds, builder, split: str, where: str):
-    """Dicts of numpy values, without TensorFlow when the set is stored as array_record."""
+def _examples(tfds, builder, name: str, split: str, where: str):
+    """Dicts of numpy values, without TensorFlow when the set is stored as array_record.
+
+    The random-access data source is tried first whatever the builder says of its files: it is
+    what TFDS's mock data (`tfds.testing.mock_data`) replaces, for a set that was never prepared.
+    """
+    try:
+        return builder.as_data_source(split=split)
+    except Exception:  # tfrecord files (tf.data below), nothing prepared or no such split (checked next)
+        pass
+    if not builder.is_prepared():
+        raise DataError(
+            f"not prepared in {builder.data_dir_root}; run `tfds build {name}` or pass download=True", where=where
+        )
     if split.split("[")[0] not in builder.info.splits:  # "train[:10%]" slices are fine
         raise DataError(f"no split {split!r}; the set has {sorted(builder.info.splits)}", where=where)
-    if str(builder.info.file_format).lower().endswith("array_record"):
-        return builder.as_data_source(split=split)
     try:
         return tfds.as_numpy(builder.as_dataset(split=split))
     except ImportError:
