@@ -248,7 +248,8 @@ def test_keypoint_csv_without_a_header(tmp_path):
 def test_missing_image_file(tmp_path):
     csv = points_csv(tmp_path / "data", good_rows(), images=10)
     (tmp_path / "data" / "4.jpg").unlink()
-    train_refused("tshirt", tmp_path, ["--data", csv], f"{csv}:5", "4.jpg")
+    line = train_refused("tshirt", tmp_path, ["--data", csv], f"{csv}:5", "4.jpg", "image file not found")
+    assert line.count("4.jpg") == 1, line
 
 
 def test_image_that_is_not_an_image(tmp_path):
@@ -380,14 +381,14 @@ def test_weights_of_another_architecture(tmp_path):
     variables = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     path = tmp_path / "resnet34.pth"
     weights.save_torchvision(variables, model, path)
-    line = train_refused("face", tmp_path, ["--weights", path], path)
+    line = train_refused("face", tmp_path, ["--weights", path], path, "holds a resnet34, the model is a resnet18")
     assert "layer1.2" in line or "layer3.5" in line  # a key resnet18 has no place for
 
 
 def test_weights_file_that_is_not_a_state_dict(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_text("these are not weights\n")
-    train_refused("face", tmp_path, ["--weights", path], path)
+    train_refused("face", tmp_path, ["--weights", path], path, "is not a PyTorch file")
 
 
 # ------------------------------------------------------------------------------ batch and resume

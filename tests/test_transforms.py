@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxres.data import flip_maps, transforms as T
+from jaxres.data import affine as A
+from jaxres.data import flip_maps, photometric
+from jaxres.data import transforms as T
 from jaxres.data.records import Record
 from jaxres.data.synthetic import faces
 from jaxres.errors import ConfigError
@@ -22,7 +24,7 @@ def _face_record(w=120, h=100, angle=0.0):
     """A mirror-symmetric face template placed in a w×h noise image, with its landmark box."""
     pts = faces.landmarks() * 25 + np.array([w / 2, h / 2])
     if angle:
-        pts = T.apply_points(pts, T.compose(T.translate(-w / 2, -h / 2), T.rotate(angle), T.translate(w / 2, h / 2)))
+        pts = A.apply_points(pts, A.compose(A.translate(-w / 2, -h / 2), A.rotate(angle), A.translate(w / 2, h / 2)))
     box = np.concatenate([pts.min(0), pts.max(0)])
     image = _noise_image(np.random.default_rng(0), w, h)
     return Record(image=image, source="test:0", keypoints=pts.astype(np.float32), box=box.astype(np.float32))
@@ -111,22 +113,22 @@ def test_warp_and_apply_points_agree(seed):
     rng = np.random.default_rng(seed)
     w, h = 120, 90
     x, y = int(rng.integers(30, 90)), int(rng.integers(25, 65))
-    m = T.compose(T.resize_full(w, h, S),
-                  T.random_affine(rng, (S / 2, S / 2), 30.0, (0.8, 1.5), 0.1))
+    m = A.compose(A.resize_full(w, h, S),
+                  A.random_affine(rng, (S / 2, S / 2), 30.0, (0.8, 1.5), 0.1))
     if seed % 2:
-        m = T.compose(m, T.hflip(S))
-    out = T.warp_image(_dot_image(w, h, x, y), m, S)[:, :, 0]
+        m = A.compose(m, A.hflip(S))
+    out = A.warp_image(_dot_image(w, h, x, y), m, S)[:, :, 0]
     row, col = np.unravel_index(np.argmax(out), out.shape)
-    (u, v), = T.apply_points([[x + 0.5, y + 0.5]], m)  # the dot's centre, in the pixel-edge convention
+    (u, v), = A.apply_points([[x + 0.5, y + 0.5]], m)  # the dot's centre, in the pixel-edge convention
     assert abs(col + 0.5 - u) <= 1.0 and abs(row + 0.5 - v) <= 1.0
 
 
 def test_warp_identity_is_exact_and_shrinking_keeps_thin_lines():
     img = _noise_image(np.random.default_rng(1), 40, 30)
-    np.testing.assert_array_equal(T.warp_image(img, np.eye(3), (40, 30)), img)
+    np.testing.assert_array_equal(A.warp_image(img, np.eye(3), (40, 30)), img)
     lines = np.full((400, 400, 1), 255, np.uint8)
     lines[:, ::8] = 0  # 1-px lines every 8 px; plain bilinear at 1/8 would hit or miss them all
-    small = T.warp_image(lines, T.scale(64 / 400), 64)
+    small = A.warp_image(lines, A.scale(64 / 400), 64)
     assert small.std() < 12  # evenly gray: the lines were averaged, not aliased
 
 
@@ -153,20 +155,20 @@ def test_flipped_box_is_the_box_of_the_flipped_pixels(seed):
 def test_crop_to_box_pads_where_the_box_leaves_the_image():
     w, h = 100, 80
     img = np.full((h, w, 3), 200, np.uint8)
-    m = T.crop_to_box([0, 0, 30, 30], S, margin=0.25)  # top-left corner: the crop hangs off two edges
-    out = T.warp_image(img, m, S)
-    x0, y0, x1, y1 = T.apply_box([0, 0, w, h], m)[0:4]
+    m = A.crop_to_box([0, 0, 30, 30], S, margin=0.25)  # top-left corner: the crop hangs off two edges
+    out = A.warp_image(img, m, S)
+    x0, y0, x1, y1 = A.apply_box([0, 0, w, h], m)[0:4]
     assert x0 > 1 and y0 > 1  # the image starts inside the output
     assert (out[: int(y0) - 1] == 0).all() and (out[:, : int(x0) - 1] == 0).all()
     assert (out[int(y0) + 1:, int(x0) + 1:] == 200).all()
-    np.testing.assert_allclose(T.apply_points([[15, 15]], m), [[S / 2, S / 2]])  # box centre -> centre
+    np.testing.assert_allclose(A.apply_points([[15, 15]], m), [[S / 2, S / 2]])  # box centre -> centre
 
 
 def test_resize_full_letterbox_and_stretch():
-    m = T.resize_full(200, 100, 64)
-    np.testing.assert_allclose(T.apply_box([0, 0, 200, 100], m), [0, 16, 64, 48])
-    m = T.resize_full(200, 100, 64, keep_aspect=False)
-    np.testing.assert_allclose(T.apply_box([0, 0, 200, 100], m), [0, 0, 64, 64])
+    m = A.resize_full(200, 100, 64)
+    np.testing.assert_allclose(A.apply_box([0, 0, 200, 100], m), [0, 16, 64, 48])
+    m = A.resize_full(200, 100, 64, keep_aspect=False)
+    np.testing.assert_allclose(A.apply_box([0, 0, 200, 100], m), [0, 0, 64, 64])
 
 
 def test_samples_are_deterministic_per_seed():
@@ -195,7 +197,7 @@ def test_eval_transforms_draw_nothing():
     assert rng.bit_generator.state == state
     assert out["image"].shape == (S, S, 3) and out["label"] == 1
     # Shorter side 80 -> round(64 / 0.875) = 73, then the central 64 square: the centre stays put.
-    np.testing.assert_allclose(T.apply_points([[50, 40]], out["matrix"]), [[32, 32]], atol=1.0)
+    np.testing.assert_allclose(A.apply_points([[50, 40]], out["matrix"]), [[32, 32]], atol=1.0)
 
 
 def test_random_resized_crop_stays_inside():
@@ -208,7 +210,7 @@ def test_random_resized_crop_stays_inside():
 def test_grayscale_matches_pil_and_channels_follow_the_request():
     img = _noise_image(np.random.default_rng(3), 33, 17)
     expected = np.asarray(Image.fromarray(img).convert("L"))
-    np.testing.assert_array_equal(T.to_grayscale(img)[:, :, 0], expected)
+    np.testing.assert_array_equal(photometric.to_grayscale(img)[:, :, 0], expected)
     rec = _face_record()
     out = T.keypoint_sample(rec, None, out_size=S, channels=1, crop="box")
     assert out["image"].shape == (S, S, 1) and out["image"].dtype == np.uint8
@@ -217,6 +219,6 @@ def test_grayscale_matches_pil_and_channels_follow_the_request():
 
 def test_color_jitter_keeps_shape_and_zero_is_identity():
     img = _noise_image(np.random.default_rng(4), 20, 10)
-    np.testing.assert_array_equal(T.color_jitter(np.random.default_rng(0), img), img)
-    out = T.color_jitter(np.random.default_rng(0), img, 0.5, 0.5, 0.5)
+    np.testing.assert_array_equal(photometric.color_jitter(np.random.default_rng(0), img), img)
+    out = photometric.color_jitter(np.random.default_rng(0), img, 0.5, 0.5, 0.5)
     assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img)

@@ -35,8 +35,28 @@ def test_missing_and_renamed_keys_fail_naming_each_key():
 
 
 def test_checkpoint_of_another_architecture_is_refused():
-    with pytest.raises(WeightsError, match="missing key.*unknown key|does not fit"):
+    with pytest.raises(WeightsError, match=r"^state dict: holds a resnet18, the model is a resnet50: \d+ missing key"):
         weights.load_torchvision(resnet18_state(), models.create("resnet50"))
+
+
+@pytest.mark.parametrize("content,reason", [
+    ({"epoch": 3, "note": "no tensors"}, r"holds a dict without tensors \(keys: epoch, note\)"),
+    ([1, 2, 3], "holds a list, not a state dict"),
+])
+def test_pth_without_a_state_dict_says_what_it_holds(tmp_path, content, reason):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "other.pth"
+    torch.save(content, path)
+    with pytest.raises(WeightsError, match=reason):
+        weights.load_torchvision(path, models.create("resnet18"))
+
+
+def test_file_that_is_no_pytorch_file_is_named_as_such(tmp_path):
+    pytest.importorskip("torch")
+    path = tmp_path / "notes.pth"
+    path.write_text("hello\n")
+    with pytest.raises(WeightsError, match=r"is not a PyTorch file \(it starts with b'hell'"):
+        weights.load_torchvision(path, models.create("resnet18"))
 
 
 def test_shape_mismatch_is_named():

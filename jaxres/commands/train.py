@@ -99,6 +99,9 @@ def _checked_splits(task, path, config, skip_bad: bool):
 
 
 def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
+    """Refuse a resume that changes the model's shape before anything is built or config.json is
+    rewritten. The checkpoint's own check (`Checkpoints.restore`) compares every array, for callers
+    of `fit` that do not come through the command line."""
     if not (workdir / experiment.CONFIG_FILE).is_file():
         return
     saved = experiment.load_workdir_config(workdir)

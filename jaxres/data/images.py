@@ -58,9 +58,9 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     interrupted copy or download) is also found, from the file's last bytes; other damage to the
     body is only found by `load_image`.
     """
-    path = os.fspath(path)
+    path = _existing(os.fspath(path))  # outside the try: a DataError is a ValueError, not a decode error
     try:
-        with Image.open(_existing(path)) as img:
+        with Image.open(path) as img:
             w, h = img.size
             orientation = _orientation(img)
             image_format = img.format
@@ -113,8 +113,9 @@ def _existing(path: str) -> str:
 
 def _open_decoded(path: str) -> Image.Image:
     """Open and fully decode (the lazy `Image.open` alone would not notice a truncated body)."""
+    path = _existing(path)
     try:
-        with Image.open(_existing(path)) as img:
+        with Image.open(path) as img:
             img.load()
             return ImageOps.exif_transpose(img)
     except _DECODE_ERRORS as err:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxres.data.affine import (  # noqa: F401  (re-exported)
+from jaxres.data.affine import (
     apply_box,
     apply_points,
     compose,
@@ -25,14 +25,13 @@ from jaxres.data.affine import (  # noqa: F401  (re-exported)
     invert,
     random_affine,
     resize_full,
-    rotate,
     scale,
     translate,
     warp_image,
 )
 from jaxres.data.flip_maps import check_flip_map
 from jaxres.data.images import load_image
-from jaxres.data.photometric import color_jitter, jitter_amounts, to_grayscale  # noqa: F401
+from jaxres.data.photometric import color_jitter, jitter_amounts
 from jaxres.data.records import Record
 from jaxres.errors import ConfigError, DataError
 

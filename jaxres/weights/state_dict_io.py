@@ -52,13 +52,31 @@ def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
         import torch
     except ImportError as err:
         raise WeightsError("reading .pth files needs PyTorch: pip install 'jaxres[torch]'", where=str(path)) from err
+    _check_torch_file(path)
     obj = torch.load(path, map_location="cpu", weights_only=True)
     for key in _WRAPPER_KEYS:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
     if not isinstance(obj, Mapping):
         raise WeightsError(f"holds a {type(obj).__name__}, not a state dict", where=str(path))
-    return {k: v.detach().cpu().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+    tensors = {k: v.detach().cpu().numpy() for k, v in obj.items() if hasattr(v, "detach")}
+    if not tensors:
+        keys = ", ".join(map(str, list(obj)[:5])) or "none"
+        raise WeightsError(f"holds a dict without tensors (keys: {keys}), not a state dict", where=str(path))
+    return tensors
+
+
+# torch.save writes a zip archive; files from torch < 1.6 are a pickle stream (protocol byte 0x80).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _check_torch_file(path: pathlib.Path) -> None:
+    """torch.load's own error for a file of another kind is an opaque byte value ("101")."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(_TORCH_MAGIC):
+        raise WeightsError(f"is not a PyTorch file (it starts with {head!r}, not a zip archive or pickle)",
+                           where=str(path))
 
 
 def _strip_prefix(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -105,7 +123,7 @@ def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:
         import torch
     except ImportError as err:
         raise WeightsError("writing .pth files needs PyTorch: pip install 'jaxres[torch]'") from err
-    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, tmp)
+    torch.save({k: torch.from_numpy(np.array(v, order="C", copy=True)) for k, v in state.items()}, tmp)  # writable
 
 
 def _first_line(err: Exception) -> str:

@@ -19,6 +19,7 @@ from flax import traverse_util
 
 from jaxres.errors import WeightsError
 from jaxres.models import ResNet, init, variable_shapes
+from jaxres.models.factory import ARCHS
 from jaxres.weights import torchvision_names as names
 from jaxres.weights.state_dict_io import read_state_dict, write_state_dict
 
@@ -105,10 +106,23 @@ def _check_keys(state: dict, expected: dict, *, skip_head: bool, source: str) ->
     ]
     problems = [p for p in problems if p]
     if problems:
-        raise WeightsError(
-            "does not fit the model: " + "; ".join(problems) + " (is it a checkpoint of another architecture?)",
-            where=source,
-        )
+        theirs, ours = architecture_of(state), architecture_of(expected)
+        if theirs and ours and theirs != ours:  # the usual mistake, said first: the key lists are long
+            raise WeightsError(f"holds a {theirs}, the model is a {ours}: " + "; ".join(problems), where=source)
+        raise WeightsError("does not fit the model: " + "; ".join(problems)
+                           + " (is it a checkpoint of another architecture?)", where=source)
+
+
+def architecture_of(keys) -> str | None:
+    """The torchvision ResNet name whose state-dict keys these are, from the blocks per stage."""
+    blocks = [0, 0, 0, 0]
+    for key in keys:
+        parts = key.split(".")
+        if len(parts) > 2 and parts[0] in ("layer1", "layer2", "layer3", "layer4") and parts[1].isdigit():
+            stage = int(parts[0][-1]) - 1
+            blocks[stage] = max(blocks[stage], int(parts[1]) + 1)
+    block = "bottleneck" if any(".conv3." in key for key in keys) else "basic"
+    return next((name for name, spec in ARCHS.items() if spec == (block, tuple(blocks))), None)
 
 
 def _listing(kind: str, keys: list[str]) -> str:
