@@ -14,7 +14,9 @@ def get_config() -> dict:
             "loss_options": {"beta": 0.05},
         },
         "data": {"path": None, "images": None, "val_fraction": 0.1, "eval_split": "test", "workers": None,
-                 "skip_bad": False},
+                 "skip_bad": False,
+                 # Image paths in the annotation file may leave its folder only when this is true.
+                 "allow_absolute_paths": False},
         "train": {"epochs": 30, "batch_size": 32, "seed": 0, "log_every": 20},
         "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},
         "checkpoint": {"keep": 2, "best_metric": "mean_iou", "best_mode": "max"},

@@ -18,7 +18,9 @@ def get_config() -> dict:
             "outline": None,
         },
         "data": {"path": None, "images": None, "val_fraction": 0.1, "eval_split": "test", "workers": None,
-                 "skip_bad": False},
+                 "skip_bad": False,
+                 # Image paths in the annotation file may leave its folder only when this is true.
+                 "allow_absolute_paths": False},
         "train": {"epochs": 30, "batch_size": 64, "seed": 0, "log_every": 20},
         "optim": {"name": "adam", "lr": 1e-4},
         "checkpoint": {"keep": 2, "best_metric": "nme_io", "best_mode": "min"},

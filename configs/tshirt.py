@@ -22,7 +22,9 @@ def get_config() -> dict:
             "outline": OUTLINE,
         },
         "data": {"path": None, "images": None, "val_fraction": 0.15, "eval_split": "test", "workers": None,
-                 "skip_bad": False},
+                 "skip_bad": False,
+                 # Image paths in the annotation file may leave its folder only when this is true.
+                 "allow_absolute_paths": False},
         "train": {"epochs": 40, "batch_size": 16, "seed": 0, "log_every": 10},
         "optim": {"name": "adam", "lr": 1e-4},
         "checkpoint": {"keep": 2, "best_metric": "mean_error_px", "best_mode": "min"},

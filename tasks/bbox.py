@@ -16,11 +16,11 @@ from jaxres.task import Task
 
 
 def read(path: pathlib.Path, split: str, config: dict):
-    images = config["data"].get("images")
-    if path.is_file():
-        return readers.read_box_csv(path, images_dir=images) if split == "train" else None
-    csv = path / f"{split}.csv"
-    return readers.read_box_csv(csv, images_dir=images) if csv.is_file() else None
+    images, trusted = config["data"].get("images"), bool(config["data"]["allow_absolute_paths"])
+    csv = path if path.is_file() else path / f"{split}.csv"
+    if (path.is_file() and split != "train") or not csv.is_file():
+        return None
+    return readers.read_box_csv(csv, images, allow_absolute_paths=trusted)
 
 
 def synthesize(root: pathlib.Path, config: dict) -> pathlib.Path:

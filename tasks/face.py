@@ -23,13 +23,14 @@ SUBSETS_300W = ("afw", "helen", "lfpw", "ibug")
 
 
 def read(path: pathlib.Path, split: str, config: dict):
+    trusted = bool(config["data"]["allow_absolute_paths"])
     if path.is_file():
-        return _read_file(path) if split == "train" else None
+        return _read_file(path, trusted) if split == "train" else None
     if split not in ("train", "test"):
         return None  # val is held out from train by seed; there is no other split
     xml = first_existing(path, TRAIN_XML if split == "train" else TEST_XML)
     if xml is not None:
-        return readers.read_dlib_xml(xml)
+        return readers.read_dlib_xml(xml, allow_absolute_paths=trusted)
     if any((path / name).is_dir() for name in SUBSETS_300W):
         return readers.read_300w_tree(path, "train" if split == "train" else "full")
     if split == "train":
@@ -38,11 +39,11 @@ def read(path: pathlib.Path, split: str, config: dict):
     return None
 
 
-def _read_file(path: pathlib.Path):
+def _read_file(path: pathlib.Path, trusted: bool):
     if path.suffix.lower() == ".json":
-        return readers.read_coco_keypoints(path)
+        return readers.read_coco_keypoints(path, allow_absolute_paths=trusted)
     if path.suffix.lower() == ".xml":
-        return readers.read_dlib_xml(path)
+        return readers.read_dlib_xml(path, allow_absolute_paths=trusted)
     raise DataError("expected a dlib XML, a COCO keypoint JSON or a data folder", where=str(path))
 
 

@@ -18,14 +18,15 @@ VAL_CSV = "points_24_val.csv"
 
 
 def read(path: pathlib.Path, split: str, config: dict):
-    images = config["data"].get("images")
+    images, trusted = config["data"].get("images"), bool(config["data"]["allow_absolute_paths"])
     if path.is_file():
-        return readers.read_keypoint_csv(path, images_dir=images) if split == "train" else None
+        return readers.read_keypoint_csv(path, images, allow_absolute_paths=trusted) if split == "train" else None
     if split == "train":
-        return readers.read_keypoint_folder(path) if images is None else readers.read_keypoint_csv(
-            path / "points_24.csv", images_dir=images)
+        if images is None:
+            return readers.read_keypoint_folder(path, allow_absolute_paths=trusted)
+        return readers.read_keypoint_csv(path / "points_24.csv", images, allow_absolute_paths=trusted)
     if split == "val" and (path / VAL_CSV).is_file():
-        return readers.read_keypoint_csv(path / VAL_CSV, images_dir=images)
+        return readers.read_keypoint_csv(path / VAL_CSV, images, allow_absolute_paths=trusted)
     return None
 
 

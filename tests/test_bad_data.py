@@ -1,6 +1,7 @@
 """Bad data must fail fast with a DataError whose one-line message names the file and the row."""
 
 import io
+import os
 import shutil
 import time
 
@@ -284,6 +285,20 @@ def test_box_csv_bad_rows(tmp_path, row, reason):
     csv = tmp_path / "b.csv"
     csv.write_text(f"i,path,x,y,h,w\n0,ok.jpg,1,2,3,4\n{row}\n")
     _raises(readers.read_box_csv, csv, where=f"{csv}:3", match=reason)
+
+
+@pytest.mark.parametrize("name", ["../outside.jpg", "/etc/passwd", "sub/../../x.jpg"])
+def test_csv_image_paths_stay_in_the_data_folder_unless_allowed(tmp_path, name):
+    data = tmp_path / "data"
+    data.mkdir()
+    points, boxes = data / "points.csv", data / "boxes.csv"
+    points.write_text(f'filename,points\nok.jpg,"[1, 2]"\n{name},"[3, 4]"\n')
+    boxes.write_text(f"i,path,x,y,h,w\n0,ok.jpg,1,2,3,4\n1,{name},1,2,3,4\n")
+    for read, csv in ((readers.read_keypoint_csv, points), (readers.read_box_csv, boxes)):
+        err = _raises(read, csv, where=f"{csv}:3", match="leaves the data folder")
+        assert "--set data.allow_absolute_paths=true" in str(err)
+        trusted = read(csv, allow_absolute_paths=True)
+        assert trusted.records[1].image == os.path.abspath(os.path.join(data, name))
 
 
 def test_box_csv_too_few_columns(tmp_path):

@@ -312,6 +312,15 @@ def test_xml_path_escaping_the_data_root(tmp_path):
     train_refused("face", tmp_path, ["--data", xml], f"{xml}:3", "leaves the data folder")
 
 
+def test_csv_path_escaping_the_data_root(tmp_path):
+    jpeg(tmp_path / "outside.jpg")
+    rows = good_rows()
+    rows[2] = rows[2].replace("3.jpg", "../outside.jpg")
+    csv = points_csv(tmp_path / "data", rows)
+    train_refused("tshirt", tmp_path, ["--data", csv], f"{csv}:4", "leaves the data folder",
+                  "--set data.allow_absolute_paths=true")
+
+
 def test_coco_json_malformed(tmp_path):
     data = tmp_path / "faces.json"
     data.write_text('{"images": [{"id": 1, "file_name": "a.png"}], "annotations": [\n')

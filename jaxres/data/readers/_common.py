@@ -76,8 +76,8 @@ def resolve_image_path(root: str, name: str, where: str, *, allow_absolute: bool
     inside = os.path.commonpath([root_abs, os.path.abspath(joined)]) == root_abs
     if os.path.isabs(name) or not inside:
         raise DataError(
-            f"image path {name!r} leaves the data folder {root_abs}; pass allow_absolute_paths=True "
-            "if the file is trusted",
+            f"image path {name!r} leaves the data folder {root_abs}; if the file is trusted, allow it with "
+            "--set data.allow_absolute_paths=true (Python: allow_absolute_paths=True)",
             where=where,
         )
     return os.path.abspath(joined)

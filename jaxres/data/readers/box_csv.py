@@ -2,7 +2,7 @@
 
 Columns, by position (the header, if any, is not trusted for meaning):
     0: an index (kept in meta["index"])
-    1: the image path, relative to `images_dir` (absolute paths are kept as they are)
+    1: the image path, relative to `images_dir` (absolute paths and `..` only with allow_absolute_paths)
     2: x       left edge, pixels
     3: y       top edge, pixels
     4: HEIGHT  pixels   <- note: height comes BEFORE width, the original project's convention
@@ -19,15 +19,17 @@ import os
 
 import numpy as np
 
-from jaxres.data.readers._common import is_blank, read_csv_strings, to_float
+from jaxres.data.readers._common import is_blank, read_csv_strings, resolve_image_path, to_float
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
 _NUMERIC = ("x", "y", "height", "width")
 
 
-def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | None = None) -> Dataset:
-    """One record per row; images_dir defaults to the CSV's folder."""
+def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | None = None, *,
+                 allow_absolute_paths: bool = False) -> Dataset:
+    """One record per row; images_dir defaults to the CSV's folder, and image paths stay inside it
+    unless `allow_absolute_paths` (a CSV from elsewhere must not make us read arbitrary files)."""
     csv_path = os.path.abspath(os.fspath(csv_path))
     images_dir = os.path.abspath(os.fspath(images_dir)) if images_dir is not None else os.path.dirname(csv_path)
     table = read_csv_strings(csv_path, header=None)
@@ -41,7 +43,7 @@ def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | No
     for i in range(first, len(rows)):
         if is_blank(rows[i]):
             continue
-        records.append(_record(rows[i], images_dir, f"{csv_path}:{i + 1}"))
+        records.append(_record(rows[i], images_dir, f"{csv_path}:{i + 1}", allow_absolute_paths))
     if not records:
         raise DataError("no box rows in the CSV", where=csv_path)
     return Dataset(records, source=csv_path)
@@ -60,7 +62,7 @@ def _is_number(text) -> bool:
     return True
 
 
-def _record(row: tuple, images_dir: str, where: str) -> Record:
+def _record(row: tuple, images_dir: str, where: str, allow_absolute: bool) -> Record:
     x, y, height, width = (to_float(v, where, name) for v, name in zip(row[2:6], _NUMERIC))
     if width <= 0 or height <= 0:
         raise DataError(f"box width {width:g} and height {height:g} must both be positive", where=where)
@@ -68,7 +70,7 @@ def _record(row: tuple, images_dir: str, where: str) -> Record:
     if not name:
         raise DataError("empty image path in column 2", where=where)
     return Record(
-        image=os.path.abspath(os.path.join(images_dir, name)),
+        image=resolve_image_path(images_dir, name, where, allow_absolute=allow_absolute),
         source=where,
         box=np.asarray([x, y, x + width, y + height], dtype=np.float32),
         meta={"index": str(row[0]).strip()},

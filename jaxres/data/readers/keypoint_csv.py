@@ -19,7 +19,14 @@ import re
 
 import numpy as np
 
-from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, is_blank, read_csv_strings, to_float
+from jaxres.data.readers._common import (
+    IMAGE_EXTENSIONS,
+    csv_line,
+    is_blank,
+    read_csv_strings,
+    resolve_image_path,
+    to_float,
+)
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -28,8 +35,10 @@ _DEFAULT_CSV = "points_24.csv"
 _SEPARATORS = re.compile(r"[,;\s]+")
 
 
-def read_keypoint_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | None = None) -> Dataset:
-    """Read either layout; image paths are joined to `images_dir`.
+def read_keypoint_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | None = None, *,
+                      allow_absolute_paths: bool = False) -> Dataset:
+    """Read either layout; image paths are joined to `images_dir` and must stay inside it unless
+    `allow_absolute_paths`.
 
     Default `images_dir`: `<csv folder>/t-shirt_resized_train` when it exists (the original
     project's layout), else the CSV's folder.
@@ -52,13 +61,13 @@ def read_keypoint_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike
         where = f"{csv_path}:{csv_line(i)}"
         values = parse(row[1:], where)
         num_values = _check_count(values, num_values, where)
-        records.append(_record(row[0], values, images_dir, where))
+        records.append(_record(row[0], values, images_dir, where, allow_absolute_paths))
     if not records:
         raise DataError("the CSV has a header but no rows", where=csv_path)
     return Dataset(records, source=csv_path)
 
 
-def read_keypoint_folder(root: str | os.PathLike) -> Dataset:
+def read_keypoint_folder(root: str | os.PathLike, *, allow_absolute_paths: bool = False) -> Dataset:
     """Read a folder holding `points_24.csv` (or exactly one *.csv) and its image folder."""
     root = os.path.abspath(os.fspath(root))
     if not os.path.isdir(root):
@@ -72,7 +81,7 @@ def read_keypoint_folder(root: str | os.PathLike) -> Dataset:
                 f"expected {_DEFAULT_CSV} or exactly one *.csv file, found {names or 'none'}", where=root
             )
         csv_path = found[0]
-    return read_keypoint_csv(csv_path, _folder_images_dir(root))
+    return read_keypoint_csv(csv_path, _folder_images_dir(root), allow_absolute_paths=allow_absolute_paths)
 
 
 def _default_images_dir(csv_path: str) -> str:
@@ -124,9 +133,10 @@ def _check_count(values: list[float], expected: int | None, where: str) -> int:
     return len(values)
 
 
-def _record(filename, values: list[float], images_dir: str, where: str) -> Record:
+def _record(filename, values: list[float], images_dir: str, where: str, allow_absolute: bool) -> Record:
     filename = str(filename).strip()
     if not filename:
         raise DataError("empty filename", where=where)
     points = np.asarray(values, dtype=np.float32).reshape(-1, 2)
-    return Record(image=os.path.abspath(os.path.join(images_dir, filename)), source=where, keypoints=points)
+    image = resolve_image_path(images_dir, filename, where, allow_absolute=allow_absolute)
+    return Record(image=image, source=where, keypoints=points)
