@@ -112,6 +112,28 @@ def test_stop_request_records_signals_and_restores_handlers():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written():
+    """Interrupting orbax mid-save can hang its writer threads at exit: the save finishes first."""
+    events = []
+    with StopRequest(stream=io.StringIO()) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            with stop.saving():
+                os.kill(os.getpid(), signal.SIGINT)
+                events.append("save finished")  # reached: the second Ctrl-C was held
+        assert events == ["save finished"]
+        with pytest.raises(KeyboardInterrupt):  # outside a save it interrupts at once
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_freed_host_memory_is_returned_on_glibc():
+    from jaxres.train.host_memory import release_freed_memory
+
+    import platform
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert release_freed_memory() is expected
+
+
 def test_compilation_cache_switch(tmp_path, monkeypatch):
     previous = jax.config.jax_compilation_cache_dir
     try:

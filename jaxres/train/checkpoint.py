@@ -53,6 +53,9 @@ class Checkpoints:
             preservation_policy=policies.AnyPreservationPolicy(keep_policy),
             best_fn=score if best_metric else None,
             best_mode="max",  # `score` already negates a "min" metric
+            # A save killed mid-write leaves its temporary directory; orbax never takes it as a step,
+            # and the workdir lock means no other writer can own it, so it is removed on start.
+            cleanup_tmp_directories=True,
         )
         handlers = {"state": ocp.StandardCheckpointHandler(), **{k: ocp.JsonCheckpointHandler() for k in ITEMS[1:]}}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)

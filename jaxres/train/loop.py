@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
+from jaxres.train.host_memory import release_freed_memory
 from jaxres.train.lock import WorkdirLock
 from jaxres.train.progress import MetricsLog, Progress
 from jaxres.train.signals import StopRequest
@@ -248,18 +249,22 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
         _say(run, f"epoch {epoch + 1} eval: {_summary(metrics, run.ckpt['best_metric'])}")
     position = _start(epoch + 1)
     _save(run, state, position, metrics)
+    release_freed_memory()
     return state, position
 
 
 def _save(run: _Run, state, position: dict, metrics: dict | None = None, wait: bool = False,
           step: int | None = None) -> None:
-    if not run.checkpoints.save(state, position=position, config=run.config, metrics=metrics, wait=wait):
+    with run.stop.saving():
+        saved = run.checkpoints.save(state, position=position, config=run.config, metrics=metrics, wait=wait)
+    if not saved:
         _raise_nonfinite(run, _step(state) if step is None else step, position["epoch"])
 
 
 def _preempted(run: _Run, state, position: dict, saved: bool = False) -> Preempted:
     if saved:
-        run.checkpoints.wait()
+        with run.stop.saving():
+            run.checkpoints.wait()
     else:
         _save(run, state, position, wait=True)
     result = Preempted(state, _step(state), position, run.workdir, run.checkpoints.best_step(),

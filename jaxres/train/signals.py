@@ -3,11 +3,13 @@
 The handler only records the request; the loop finishes the step in flight, saves a checkpoint
 synchronously and returns a `Preempted` result. Killing mid-step would leave the donated state's
 buffers half-consumed, so a first signal never interrupts; a second Ctrl-C does (KeyboardInterrupt),
-for a person who really wants out now.
+for a person who really wants out now, except inside `saving()`: a KeyboardInterrupt in the middle
+of an orbax save can leave its writer threads hung at exit, so it waits until the save is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -23,6 +25,8 @@ class StopRequest:
         self.stream = stream or sys.stderr
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._saving = False
+        self._interrupt_pending = False
 
     @property
     def requested(self) -> bool:
@@ -32,8 +36,25 @@ class StopRequest:
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
+    @contextlib.contextmanager
+    def saving(self):
+        """A second Ctrl-C inside this block is held until the block ends, then raised."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+            if self._interrupt_pending:
+                self._interrupt_pending = False
+                raise KeyboardInterrupt
+
     def _handle(self, signum, frame) -> None:
         if self.signum is not None and signum == signal.SIGINT:
+            if self._saving:
+                self._interrupt_pending = True
+                self.stream.write("\nSIGINT received again: exiting as soon as the checkpoint is written\n")
+                self.stream.flush()
+                return
             raise KeyboardInterrupt
         self.signum = signum
         name = signal.Signals(signum).name
