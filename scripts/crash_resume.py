@@ -215,7 +215,6 @@ def inspect(directory: pathlib.Path) -> tuple[int | None, str]:
     """(the step the engine would resume from, "" or why that step is not a complete checkpoint)."""
     if not directory.is_dir():
         return None, ""
-    import orbax.checkpoint as ocp
 
     from jaxres.train.checkpoint import Checkpoints
 
@@ -229,7 +228,7 @@ def inspect(directory: pathlib.Path) -> tuple[int | None, str]:
             return latest, f"{step_dir.name} has no commit_success.txt"
         try:
             checkpoints.read_json(latest, "position")
-            ocp.StandardCheckpointer().restore(step_dir / "state")
+            restore_here(step_dir / "state")
         except Exception as err:  # noqa: BLE001 -- any failure to read it back is the finding
             return latest, f"step {latest} does not restore: {err}"
         return latest, ""
@@ -284,16 +283,29 @@ def kill(launch: Launch, mode: str, rng: random.Random, reference: Reference, di
     return kill_after_steps(launch, target, extra=rng.uniform(0, 0.3), timeout=timeout)
 
 
+def restore_here(state_dir: pathlib.Path):
+    """A saved train state on this process's first device, whatever mesh the child saved it from
+    (with --devices 8 the children shard over 8 fake devices; this process has one)."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    checkpointer = ocp.StandardCheckpointer()
+    saved = checkpointer.metadata(state_dir)
+    tree = getattr(getattr(saved, "item_metadata", saved), "tree", saved)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), tree)
+    return checkpointer.restore(state_dir, target)
+
+
 def latest_state(workdir: pathlib.Path) -> tuple[int | None, dict]:
     """The latest checkpoint's whole train state as {"params/fc/kernel": numpy array}."""
     import jax
     import numpy as np
-    import orbax.checkpoint as ocp
 
     step, _ = inspect(workdir / "checkpoints")
     if step is None:
         return None, {}
-    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "state")
+    restored = restore_here(workdir / "checkpoints" / str(step) / "state")
     leaves = jax.tree_util.tree_flatten_with_path(restored)[0]
     return step, {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
 
