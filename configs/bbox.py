@@ -20,8 +20,11 @@ def get_config() -> dict:
         "train": {"epochs": 30, "batch_size": 32, "seed": 0, "log_every": 20},
         "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},
         "checkpoint": {"keep": 2, "best_metric": "mean_iou", "best_mode": "max"},
+        # The embedded default run: ResNet-18 at 48 px with batch 16, so 16 epochs fit in a few CPU
+        # minutes (mean IoU 0.65 against the mean box's 0.19; 64 px, batch 32, 10 epochs gave 0.45).
         "synthetic": {
             "generator": {"n_train": 320, "n_val": 64, "size": 128},
-            "overrides": {"model.arch": "resnet18", "objective.image_size": 64, "train.epochs": 10},
+            "overrides": {"model.arch": "resnet18", "objective.image_size": 48, "train.epochs": 16,
+                          "train.batch_size": 16},
         },
     }

@@ -24,10 +24,15 @@ def get_config() -> dict:
         "train": {"epochs": 30, "batch_size": 64, "seed": 0, "log_every": 20},
         "optim": {"name": "adam", "lr": 1e-4},
         "checkpoint": {"keep": 2, "best_metric": "nme_io", "best_mode": "min"},
-        # The embedded default run: small enough for a few CPU minutes, same code path.
+        # The embedded default run: small enough for a few CPU minutes, same code path. From random
+        # weights, landmark regression needs steps more than pixels: 48 px runs ~3x faster than 64 px,
+        # batch 16 doubles the updates per epoch, the cosine decay settles the noisy last epochs, and
+        # L1 keeps pulling on small errors where MSE's gradient fades (NME 0.05, MSE 0.066, against
+        # the mean shape's 0.17; README, "Default runs").
         "synthetic": {
             "generator": {"n_train": 320, "n_val": 64, "size": 128},
-            "overrides": {"objective.image_size": 64, "train.epochs": 12, "train.batch_size": 32,
-                          "optim.lr": 1e-3, "objective.augment.rotate": 5.0},
+            "overrides": {"objective.image_size": 48, "train.epochs": 16, "train.batch_size": 16,
+                          "optim.lr": 1e-3, "optim.schedule": "cosine", "objective.loss": "l1",
+                          "objective.augment.rotate": 5.0},
         },
     }

@@ -26,10 +26,16 @@ def get_config() -> dict:
             "group_lr": {"layer4": 0.002, "layer3": 0.0008},
         },
         "checkpoint": {"keep": 2, "best_metric": "top1", "best_mode": "max"},
+        # The embedded default run starts from random weights when no ImageNet file is cached, and a
+        # frozen random backbone gives features a head cannot use (top-1 0.43 in 6 epochs): it trains
+        # every layer from the first step. Random crops down to 8% often cut a whole drawing away, so
+        # they keep at least 35% of it. It reports on the held-out test/ split, not the one that
+        # chose the checkpoint.
         "synthetic": {
             "generator": {"n_train": 480, "n_val": 120, "size": 64},
-            "overrides": {"model.arch": "resnet18", "objective.image_size": 64, "train.epochs": 6,
-                          "train.batch_size": 32, "optim.unfreeze": {"layer4": 2, "layer3": 4},
-                          "optim.restart_epochs": 3, "optim.lr": 0.05},
+            "overrides": {"model.arch": "resnet18", "objective.image_size": 64, "train.epochs": 8,
+                          "train.batch_size": 32, "optim.frozen": [], "optim.unfreeze": {}, "optim.group_lr": {},
+                          "optim.schedule": "cosine", "optim.warmup_epochs": 1, "optim.lr": 0.05,
+                          "objective.augment.rrc_scale": [0.35, 1.0], "data.eval_split": "test"},
         },
     }

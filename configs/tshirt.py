@@ -28,9 +28,13 @@ def get_config() -> dict:
         "train": {"epochs": 40, "batch_size": 16, "seed": 0, "log_every": 10},
         "optim": {"name": "adam", "lr": 1e-4},
         "checkpoint": {"keep": 2, "best_metric": "mean_error_px", "best_mode": "min"},
+        # The embedded default run: ResNet-18 at 48 px, batch 16 for more updates per CPU minute, and
+        # L1, whose pull does not fade as points near the truth: with MSE the run stalled at 12 px
+        # against the mean shape's 19 px, with L1 it reaches 7 px (README, "Default runs").
         "synthetic": {
             "generator": {"n_train": 320, "n_val": 64, "size": 224},
-            "overrides": {"model.arch": "resnet18", "objective.image_size": 64, "train.epochs": 10,
-                          "train.batch_size": 32, "optim.lr": 1e-3},
+            "overrides": {"model.arch": "resnet18", "objective.image_size": 48, "train.epochs": 16,
+                          "train.batch_size": 16, "optim.lr": 1e-3, "optim.schedule": "cosine",
+                          "objective.loss": "l1"},
         },
     }

@@ -1,8 +1,10 @@
 """One object per image on a textured background, written like the box-regression project's CSV.
 
 Layout of the folder `make` returns:
-    train.csv, val.csv      header index,path,x,y,height,width (height BEFORE width, as the original);
-                            path relative to the folder; x, y the top-left corner, integer pixels
+    train.csv, val.csv, test.csv
+                            header index,path,x,y,height,width (height BEFORE width, as the original);
+                            path relative to the folder; x, y the top-left corner, integer pixels.
+                            val.csv chooses the checkpoint, so the final evaluation uses test.csv
     images/00000.jpg ...
 
 The object is a filled rectangle or ellipse in a colour far from the background's, between 15% and
@@ -23,8 +25,9 @@ from jaxres.data.synthetic.store import build_once
 
 TRAIN_CSV = "train.csv"
 VAL_CSV = "val.csv"
+TEST_CSV = "test.csv"
 COLUMNS = ("index", "path", "x", "y", "height", "width")
-VERSION = 1
+VERSION = 2  # 2: test.csv
 
 
 def _background(rng, size, color):
@@ -59,19 +62,25 @@ def _write_csv(path: Path, rows) -> None:
             writer.writerow([i, file, x, y, h, w])
 
 
-def make(root, *, n_train: int = 400, n_val: int = 100, seed: int = 0, size: int = 128) -> Path:
-    """Write (or find) the box set in `root`; returns `root` (see the module doc for the layout)."""
-    params = {"n_train": n_train, "n_val": n_val, "seed": seed, "size": size}
+def make(root, *, n_train: int = 400, n_val: int = 100, seed: int = 0, size: int = 128,
+         n_test: int | None = None) -> Path:
+    """Write (or find) the box set in `root`; returns `root` (see the module doc for the layout).
+
+    `n_test` defaults to `n_val`.
+    """
+    n_test = n_val if n_test is None else n_test
+    params = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed, "size": size}
 
     def build(folder: Path) -> None:
         rng = np.random.default_rng(seed)
         rows = []
-        for i in range(n_train + n_val):
+        for i in range(n_train + n_val + n_test):
             img, box = _one_image(rng, size)
             file = f"images/{i:05d}.jpg"
             draw.save_jpeg(img, folder / file)
             rows.append((file, box))
         _write_csv(folder / TRAIN_CSV, rows[:n_train])
-        _write_csv(folder / VAL_CSV, rows[n_train:])
+        _write_csv(folder / VAL_CSV, rows[n_train:n_train + n_val])
+        _write_csv(folder / TEST_CSV, rows[n_train + n_val:])
 
     return build_once(root, "jaxres.synthetic.boxes", VERSION, params, build)

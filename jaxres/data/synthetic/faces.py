@@ -91,7 +91,7 @@ def _render(rng, size, pts, outline, face_scale):
     d = ImageDraw.Draw(img)
     dark = tuple(int(c * 0.55) for c in skin)
     hair = draw.random_color(rng, 10, 90)
-    lw = max(1, int(round(face_scale * 0.05)))
+    lw = max(1, round(face_scale * 0.05))
     d.polygon(draw.xy(np.concatenate([pts[:17], outline])), fill=skin)
     d.line(draw.xy(pts[:17]), fill=dark, width=lw)
     d.line(draw.xy(pts[17:22]), fill=hair, width=lw * 2)

@@ -18,6 +18,7 @@ change size and line width, and a couple of stray strokes add clutter.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from pathlib import Path
 
@@ -61,8 +62,8 @@ def strokes(name: str) -> list[np.ndarray]:
 def _wobble(rng, line: np.ndarray, amount: float) -> np.ndarray:
     """Subdivide each segment and jitter the points smoothly: a hand-drawn look."""
     pts = [line[0]]
-    for a, b in zip(line[:-1], line[1:]):
-        steps = max(1, int(math.ceil(np.linalg.norm(b - a) / 0.25)))
+    for a, b in itertools.pairwise(line):
+        steps = max(1, math.ceil(np.linalg.norm(b - a) / 0.25))
         pts += [a + (b - a) * s for s in np.arange(1, steps + 1) / steps]
     pts = np.array(pts)
     noise = rng.normal(0.0, amount, size=pts.shape)
@@ -75,7 +76,7 @@ def _one_sketch(rng, name: str, size: int) -> Image.Image:
     d = ImageDraw.Draw(img)
     scale, angle = rng.uniform(0.25, 0.4) * size, rng.uniform(-25, 25)
     center = rng.uniform(0.4, 0.6, size=2) * size
-    width = max(1, int(round(rng.uniform(0.02, 0.045) * size)))
+    width = max(1, round(rng.uniform(0.02, 0.045) * size))
     for line in strokes(name):
         d.line(draw.xy(draw.pose(_wobble(rng, line, 0.04), scale, angle, center)), fill=0, width=width,
                joint="curve")

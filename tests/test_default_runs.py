@@ -1,0 +1,39 @@
+"""The default run's promise, cheaply: training on the embedded synthetic set learns something.
+
+`python -m tasks.<task>` with no arguments must beat its trivial baseline (README, "Default runs").
+The full runs take minutes, so this checks the same path (command line, synthetic set, training,
+final evaluation against the baseline) on SIGNS at a fraction of the work: 100 steps of a ResNet-18
+at 48 px on 360 hands. Six balanced classes put the majority-class baseline at 1/6, and a model that
+learned nothing stays there; 1/6 + MARGIN on 60 test images is over 5 standard deviations above
+chance, so the test fails on a broken loss, optimizer, data order or label mapping, and on a
+generator whose classes cannot be told apart.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import run_module, use_session_cache
+
+# Top-1 above the majority class. Seeds 0, 1, 2 measured 0.63, 0.68, 0.58 against 0.17.
+MARGIN = 0.25
+
+SMALL_SIGNS = [
+    "--epochs", "5", "--batch-size", "16", "--set", "optim.schedule=cosine",
+    "--set", "synthetic.generator.n_train=360", "--set", "synthetic.generator.n_val=60",
+]
+# One CPU device, as a user's run has: the 8 fake devices the other tests shard over make these
+# small convolutions about ten times slower.
+ONE_DEVICE = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+
+
+@pytest.fixture
+def session_cache(monkeypatch, tmp_path_factory):
+    return use_session_cache(monkeypatch, tmp_path_factory)
+
+
+def test_small_synthetic_signs_run_beats_the_majority_class(session_cache, tmp_path):
+    result = run_module("signs", ["train", "--workdir", tmp_path / "signs", *SMALL_SIGNS], env=ONE_DEVICE)
+    assert result.rc == 0, f"train failed ({result.rc}):\n{result.err}\n{result.out[-2000:]}"
+    final = result.last_json()
+    model, baseline = final["top1"], final["baseline"]["top1"]
+    assert model >= baseline + MARGIN, f"top-1 {model:.3f} vs majority class {baseline:.3f}: it did not learn"
