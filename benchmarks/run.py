@@ -16,8 +16,8 @@ Every measurement runs in its own subprocess (thread settings and RSS stay per m
 frameworks on the same CPUs with the same thread count (XLA sizes its pool from the affinity mask,
 torch.set_num_threads follows it). Within a subprocess the jaxres and PyTorch steps alternate, and
 the numbers are medians over repeats after a warm-up; the load average is recorded with each.
-"jaxres" is the library as it is; "jaxres+rec" is the library with the changes recommended in
-docs/BENCHMARKS.md applied from `benchmarks/variants.py` (CPU only), until the library adopts them.
+"jaxres" is the library as shipped: its convolution dispatch, max-pool and per-step XLA options
+(the changes docs/BENCHMARKS.md's experiments found) are its defaults, nothing is patched in.
 
 On a GPU the same command measures jaxres in bfloat16 and PyTorch with channels_last and
 bfloat16 autocast, and records the device.
@@ -83,20 +83,10 @@ def worker_peak(args) -> dict:
             "torch_mm_gflops": round(flop / timing["torch"]["min_s"] / 1e9, 1)}
 
 
-def _jax_steps(setting, kind: str, recommended: bool) -> dict:
-    """{"jaxres": step, "jaxres+rec": step} for kind "train" or "eval"."""
-    from benchmarks import variants
-
+def _jax_steps(setting, kind: str) -> dict:
+    """{"jaxres": step} for kind "train" or "eval": the library's step, with the library's XLA options."""
     build = common.jax_train_step if kind == "train" else common.jax_eval_step
-    steps = {"jaxres": build(setting)}
-    if recommended:
-        undo = variants.apply(variants.RECOMMENDED_VARIANTS)
-        try:
-            options = variants.recommended_options(setting.arch, len(os.sched_getaffinity(0)), common.backend())
-            steps["jaxres+rec"] = build(setting, compiler_options=options)
-        finally:
-            undo()
-    return steps
+    return {"jaxres": build(setting)}
 
 
 def _summarise(setting, steps: dict, timing: dict) -> dict:
@@ -113,25 +103,24 @@ def _summarise(setting, steps: dict, timing: dict) -> dict:
 
 
 def worker_setting(args) -> dict:
-    """Train (and infer) for one setting: jaxres, jaxres+rec and PyTorch, interleaved."""
+    """Train (and infer) for one setting: jaxres and PyTorch, interleaved."""
     if args.cache_dir:
         from jaxres.train import cache
 
         cache.enable_compilation_cache(args.cache_dir, min_compile_secs=0)
     setting = _setting(args)
     threads = common.set_torch_threads()
-    recommended = common.backend() == "cpu" and not args.shipped_only
     result = {"setting": setting.name, "arch": setting.arch, "size": setting.size, "batch": setting.batch,
               "channels": setting.channels, "frozen": list(setting.frozen), "threads": threads,
               "backend": common.backend(), "torch_device": common.torch_device()}
     if "train" in args.parts:
-        steps = _jax_steps(setting, "train", recommended)
+        steps = _jax_steps(setting, "train")
         runs = {name: step.run for name, step in steps.items()}
         runs["torch"] = common.torch_train_step(setting)
         result["train"] = _summarise(setting, steps, common.interleaved(runs, args.repeats, args.warmup))
         del steps, runs
     if "infer" in args.parts:
-        steps = _jax_steps(setting, "eval", recommended)
+        steps = _jax_steps(setting, "eval")
         runs = {name: step.run for name, step in steps.items()}
         runs["torch"] = common.torch_eval_step(setting)
         result["infer"] = _summarise(setting, steps, common.interleaved(runs, args.repeats, args.warmup))
@@ -205,8 +194,6 @@ def spawn(kind: str, args, timeout: float = 1200, **extra) -> dict:
            "--matmul-size", str(args.matmul_size), "--pipeline-n", str(args.pipeline_n)]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
-    if args.shipped_only:
-        cmd += ["--shipped-only"]
     for key, value in extra.items():
         flag = "--" + key.replace("_", "-")
         cmd += [flag, *value] if isinstance(value, (list, tuple)) else [flag, str(value)]
@@ -327,16 +314,15 @@ def render(results: dict) -> str:
         if not rows:
             return
         lines.extend([f"### {title}", "",
-                      "| setting | model · input · batch | jaxres img/s | jaxres+rec img/s | PyTorch img/s | "
-                      "jaxres / PyTorch | jaxres+rec / PyTorch | XLA GFLOP/img | GFLOP/s jaxres · +rec · PyTorch "
-                      "(% of peak) | load |",
-                      "|---|---|---|---|---|---|---|---|---|---|"])
+                      "| setting | model · input · batch | jaxres img/s | PyTorch img/s | jaxres / PyTorch | "
+                      "XLA GFLOP/img | GFLOP/s jaxres · PyTorch (% of peak) | load |",
+                      "|---|---|---|---|---|---|---|---|"])
         for name, r in rows:
             if "error" in r:
-                lines.append(f"| {name} | error: {r['error']} |" + " |" * 8)
+                lines.append(f"| {name} | error: {r['error']} |" + " |" * 6)
                 continue
             d = r[kind]
-            jax_r, rec, tor = d.get("jaxres", {}), d.get("jaxres+rec", {}), d.get("torch", {})
+            jax_r, tor = d.get("jaxres", {}), d.get("torch", {})
             flop = jax_r.get("gflop_per_step")
             per_img = flop / r["batch"] if flop else None
 
@@ -353,9 +339,8 @@ def render(results: dict) -> str:
 
             desc = f"{r['arch']} · {r['channels']}×{r['size']}² · {r['batch']}"
             desc += " · frozen to layer3" if r["frozen"] else ""
-            lines.append(f"| {name} | {desc} | {_f(jax_r.get('img_s'))} | {_f(rec.get('img_s'))} | "
-                         f"{_f(tor.get('img_s'))} | **{ratio(jax_r)}** | **{ratio(rec)}** | {_f(per_img, 2)} | "
-                         f"{gflops(jax_r)} · {gflops(rec)} · {gflops(tor)} | {d.get('load')} |")
+            lines.append(f"| {name} | {desc} | {_f(jax_r.get('img_s'))} | {_f(tor.get('img_s'))} | "
+                         f"**{ratio(jax_r)}** | {_f(per_img, 2)} | {gflops(jax_r)} · {gflops(tor)} | {d.get('load')} |")
         lines.append("")
 
     table("train", "Training step (images/s, median; ratio > 1: jaxres faster)")
@@ -367,7 +352,7 @@ def render(results: dict) -> str:
             f_t, u_t = ft["train"], full["train"]
             lines.append("Frozen vs full step (same setting): " + ", ".join(
                 f"{name} time {f_t[name]['median_s'] / u_t[name]['median_s']:.2f}×"
-                for name in ("jaxres", "jaxres+rec", "torch") if name in f_t and name in u_t)
+                for name in ("jaxres", "torch") if name in f_t and name in u_t)
                 + (f"; XLA FLOPs {f_t['jaxres']['gflop_per_step'] / u_t['jaxres']['gflop_per_step']:.2f}× "
                    f"({f_t['jaxres']['gflop_per_step']:.0f} vs {u_t['jaxres']['gflop_per_step']:.0f} GFLOP)"
                    if u_t.get("jaxres", {}).get("gflop_per_step") else "") + ".")
@@ -448,7 +433,6 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, help="override every setting's batch size")
     parser.add_argument("--threads", type=int, default=0, help="CPUs for every measurement (default: all)")
-    parser.add_argument("--shipped-only", action="store_true", help="skip the jaxres+rec column")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     parser.add_argument("--write", action="store_true", help="write docs/BENCHMARKS.md even with --quick")
     parser.add_argument("--json", help="also write the raw results here")

@@ -13,28 +13,12 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxres.models.batch_norm import BatchNorm
-
-# torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), an untruncated normal.
-CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+from jaxres.models.conv import Conv2d
 
 
-def conv(features: int, kernel: int, stride: int, name: str, dtype: Any) -> nn.Conv:
-    """A bias-free conv padded like torchvision: (k - 1) // 2 on every side, never 'SAME'.
-
-    'SAME' pads (0, 1) on even inputs with stride 2, which shifts every output by half a pixel.
-    """
-    pad = (kernel - 1) // 2
-    return nn.Conv(
-        features,
-        (kernel, kernel),
-        strides=(stride, stride),
-        padding=((pad, pad), (pad, pad)),
-        use_bias=False,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        kernel_init=CONV_INIT,
-        name=name,
-    )
+def conv(features: int, kernel: int, stride: int, name: str, dtype: Any) -> Conv2d:
+    """A bias-free conv padded like torchvision; the algorithm (matmul, im2col, convolution) follows its shape."""
+    return Conv2d(features, kernel, stride, dtype, name=name)
 
 
 def batch_norm(name: str, use_running_average: bool, dtype: Any) -> BatchNorm:
@@ -53,7 +37,7 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
-        bn = lambda name: batch_norm(name, use_running_average, self.dtype)  # noqa: E731
+        bn = lambda name: batch_norm(name, use_running_average, self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, "conv1", self.dtype)(x)))
         y = bn("bn2")(conv(self.width, 3, 1, "conv2", self.dtype)(y))
         shortcut = x
@@ -73,7 +57,7 @@ class Bottleneck(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
-        bn = lambda name: batch_norm(name, use_running_average, self.dtype)  # noqa: E731
+        bn = lambda name: batch_norm(name, use_running_average, self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 1, 1, "conv1", self.dtype)(x)))
         y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, "conv2", self.dtype)(y)))
         y = bn("bn3")(conv(self.width * 4, 1, 1, "conv3", self.dtype)(y))

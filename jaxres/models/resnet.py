@@ -6,7 +6,8 @@ Parameter names mirror torchvision's state-dict keys (`conv1`, `bn1`, `layer1_0/
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxres.models.blocks import BasicBlock, Bottleneck, batch_norm, conv
 from jaxres.models.heads import apply_head
+from jaxres.models.max_pool import max_pool
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 GROUPS = STAGES + ("head",)
@@ -55,7 +57,7 @@ class ResNet(nn.Module):
         x = conv(64, 7, 2, "conv1", self.dtype)(x)
         x = batch_norm("bn1", not train or "stem" in frozen, self.dtype)(x)
         x = nn.relu(x)
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = max_pool(x, 3, 2, 1)  # nn.max_pool's values, PyTorch's cheaper gradient (see max_pool.py)
         x = _maybe_stop_gradient(x, "stem", frozen)
         features["stem"] = x
 

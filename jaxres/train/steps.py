@@ -17,7 +17,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxres.models import normalize
-from jaxres.train import parallel
+from jaxres.train import compiler_options, parallel
 from jaxres.train.optim import group_of
 from jaxres.train.state import TrainState
 
@@ -79,13 +79,15 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *,
         )
         return new_state, _accumulate(metrics, loss, state.step)
 
+    options = compiler_options.for_this_process(model)
     if mesh is None:
-        return jax.jit(train_step, static_argnums=3, donate_argnums=(0, 2))
+        return jax.jit(train_step, static_argnums=3, donate_argnums=(0, 2), compiler_options=options)
     repl, data = parallel.replicated(mesh), parallel.batch_sharding(mesh)
     return jax.jit(
         train_step,
         static_argnums=3,
         donate_argnums=(0, 2),
+        compiler_options=options,
         in_shardings=(repl, data, repl),
         out_shardings=(repl, repl),
     )
@@ -119,6 +121,8 @@ def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | No
         outputs = model.apply(state.variables(), prepare(batch), train=False)
         return predict_fn(outputs, batch)
 
+    options = compiler_options.for_this_process(model)
     if mesh is None:
-        return jax.jit(eval_step)
-    return jax.jit(eval_step, in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)))
+        return jax.jit(eval_step, compiler_options=options)
+    return jax.jit(eval_step, in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)),
+                   compiler_options=options)

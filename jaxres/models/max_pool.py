@@ -1,0 +1,86 @@
+"""torchvision's max-pool (padding with -inf) with PyTorch's gradient rule, at a fraction of XLA's cost.
+
+The gradient of `lax.reduce_window(max)` is a select-and-scatter, which XLA:CPU lowers to a
+variadic reduce-window carrying four int32 index arrays of the padded input: 0.40 s of a 16-image
+ResNet-18 step, against 0.01-0.05 s for PyTorch's `max_pool2d_with_indices` backward. Like PyTorch,
+the forward here keeps the index of the winning window tap (int8), and the backward routes the
+gradient there (docs/BENCHMARKS.md, experiment 14: the stem's max-pool fwd+bwd 395 -> 86 ms).
+
+Ties: the FIRST maximum of a window in row-major order wins and gets the whole gradient, as in
+PyTorch's CPU kernel and in XLA's select-and-scatter (`ge`): no splitting between equal values.
+NaN wins over everything and propagates, as in both (`reduce_window` max and PyTorch's `isnan`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from jaxres.models.conv import output_size, window_taps
+
+
+def max_pool(x, window: int = 3, stride: int = 2, pad: int = 1):
+    """(N, H, W, C) -> max over window x window, stride `stride`, `pad` rows/columns of -inf each side."""
+    return _max_pool(x, window, stride, pad)
+
+
+def _pool_with_index(x, window: int, stride: int, pad: int):
+    """The max and the int8 index (i * window + j) of the tap it came from."""
+    assert window * window <= 127, "the tap index is stored as int8"
+    xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=-jnp.inf)
+    out_h, out_w = output_size(x.shape[1], window, stride, pad), output_size(x.shape[2], window, stride, pad)
+    taps = window_taps(xp, window, stride, out_h, out_w)
+    best = next(taps)
+    index = jnp.zeros(best.shape, jnp.int8)
+    for k, tap in enumerate(taps, start=1):
+        # Strict '>': an equal later value does not take over (first maximum wins); a later NaN does,
+        # as in PyTorch. (XLA recomputes this chain in the backward instead of storing the index; the
+        # ways tried to make it store it were slower: experiment 15.)
+        better = (tap > best) | jnp.isnan(tap)
+        best, index = jnp.where(better, tap, best), jnp.where(better, jnp.int8(k), index)
+    return best, index
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_pool(x, window, stride, pad):
+    return _pool_with_index(x, window, stride, pad)[0]
+
+
+def _max_pool_fwd(x, window, stride, pad):
+    y, index = _pool_with_index(x, window, stride, pad)
+    return y, (index, x.shape)
+
+
+def _max_pool_bwd(window, stride, pad, residual, g):
+    """Each output's gradient to its winning tap, built one stride phase of the padded input at a time.
+
+    Padded row P = stride * a + i is fed by output row a through tap row i. The rows of one phase
+    (P mod stride = i mod stride) form a dense plane fed by the taps i = phase, phase + stride, ...,
+    each shifted by i // stride. The planes are then interleaved by a reshape: every pass is dense
+    and output-sized, with no scatter and no interior padding.
+    """
+    index, (n, h, w, c) = residual
+    out_h, out_w = g.shape[1], g.shape[2]
+    reach = (window - 1) // stride
+    zero = jnp.zeros((), g.dtype)
+
+    def plane(phase_i, phase_j):
+        total = jnp.zeros((n, out_h + reach, out_w + reach, c), g.dtype)
+        for i in range(phase_i, window, stride):
+            for j in range(phase_j, window, stride):
+                di, dj = i // stride, j // stride
+                won = jnp.where(index == i * window + j, g, zero)
+                total = total + jnp.pad(won, ((0, 0), (di, reach - di), (dj, reach - dj), (0, 0)))
+        return total
+
+    rows = [jnp.stack([plane(pi, pj) for pj in range(stride)], axis=3) for pi in range(stride)]
+    dxp = jnp.stack(rows, axis=2).reshape(n, (out_h + reach) * stride, (out_w + reach) * stride, c)
+    # Padded rows past the last window get no gradient; they may be missing from the planes.
+    short_h, short_w = max(0, pad + h - dxp.shape[1]), max(0, pad + w - dxp.shape[2])
+    dxp = jnp.pad(dxp, ((0, 0), (0, short_h), (0, short_w), (0, 0)))
+    return (dxp[:, pad:pad + h, pad:pad + w, :],)
+
+
+_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
