@@ -2,13 +2,15 @@
 
 `train_step(state, batch, metrics, frozen) -> (state, metrics)` (arguments positional: jit with
 shardings takes no keywords) also folds the loss into a small on-device accumulator, so the loop
-never reads a value back per step: it reads the accumulator once per log interval. `frozen` is static: one compilation per set of frozen stages, reused for
-every step of those epochs. With a mesh, the state is replicated and the batch split over "data";
-XLA then all-reduces gradients and BatchNorm statistics over the global batch by itself.
+never reads a value back per step: it reads the accumulator once per log interval. `frozen` is
+static: one compilation per set of frozen stages, reused for every step of those epochs. With a
+mesh, the state is replicated and the batch split over "data"; XLA then all-reduces gradients and
+BatchNorm statistics over the global batch by itself.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
 import jax
@@ -31,7 +33,13 @@ def empty_metrics(sharding: jax.sharding.Sharding | None = None) -> dict[str, ja
     accumulator placed differently would make jit compile the whole step a second time. Built by a
     jitted function so that it works with a mesh spanning several processes too.
     """
-    return jax.jit(_zero_metrics, out_shardings=sharding)()
+    return _zeros_on(sharding)()
+
+
+@functools.lru_cache(maxsize=None)
+def _zeros_on(sharding):
+    """One jitted constructor per sharding, so that each log interval reuses it instead of re-tracing."""
+    return jax.jit(_zero_metrics, out_shardings=sharding)
 
 
 def _zero_metrics() -> dict[str, jax.Array]:
