@@ -52,13 +52,22 @@ def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str, str]]:
     return ops
 
 
-def jax_category(name: str, info: tuple[str, str, str]) -> str:
+def leading_dim(shape: str) -> int | None:
+    """The first dimension of an HLO result shape such as `f32[64,56,56,64]{3,2,1,0}`."""
+    dims = re.match(r"\(?\w+\[(\d+)", shape)
+    return int(dims.group(1)) if dims else None
+
+
+def jax_category(name: str, info: tuple[str, str, str], batch: int = 0) -> str:
+    """The operation's category; convolutions and matmuls (1x1 convolutions run as `dot`, as does the
+    head) are one group, as in PyTorch, and their backward ops are split by what they produce: an
+    input gradient has the batch as its leading dimension, a filter gradient has the kernel's shape."""
     shape, op, root = info
     backward = "transpose(" in op
-    if root == "convolution" or name.startswith(("ynn_fusion", "xnn_fusion", "convolution")):
-        return "conv backward" if backward else "conv forward"
-    if root == "dot" or name.startswith("dot"):
-        return "matmul (dot) backward" if backward else "matmul (dot) forward"
+    if root in ("convolution", "dot") or name.startswith(("ynn_fusion", "xnn_fusion", "convolution", "dot")):
+        if not backward:
+            return "conv forward"
+        return "conv backward: input gradient" if leading_dim(shape) == batch else "conv backward: filter gradient"
     if "reduce_window" in op or "reduce-window" in name or "select-and-scatter" in name or "iota" in name:
         return "max-pool (incl. its gradient)"
     if "transpose" in name:
@@ -103,8 +112,8 @@ def profile_jax(setting, steps: int, hlo_out: str | None = None, options: dict |
 
 
 def torch_category(name: str) -> str:
-    if "convolution_backward" in name:
-        return "conv backward"
+    if "convolution_backward" in name:  # one operator computes both gradients
+        return "conv backward: input + filter gradient"
     if "convolution" in name:
         return "conv forward"
     if "batch_norm_backward" in name:
@@ -118,8 +127,8 @@ def torch_category(name: str) -> str:
     if name in ("aten::addcdiv_", "aten::addcmul_", "aten::lerp_", "aten::sqrt", "aten::mul_", "aten::div",
                 "aten::_foreach_add_", "aten::add_") or "Adam" in name:
         return "optimizer & grad accumulation"
-    if name in ("aten::mm", "aten::addmm"):
-        return "matmul (dot)"
+    if name in ("aten::mm", "aten::addmm"):  # the fc head; jaxres counts it with the convolutions too
+        return "conv forward"
     return "other (copies, fills, allocation, autograd)"
 
 
@@ -168,7 +177,7 @@ def main(argv=None) -> None:
     jax_prof = profile_jax(setting, args.steps, args.hlo_out, json.loads(args.options))
     jax_cat = collections.Counter()
     for name, ms in jax_prof["ops"].items():
-        jax_cat[jax_category(name, jax_prof["info"].get(name, ("", "", "")))] += ms
+        jax_cat[jax_category(name, jax_prof["info"].get(name, ("", "", "")), setting.batch)] += ms
     torch_cat = collections.Counter()
     if not args.no_torch:
         for name, ms in profile_torch(setting, args.steps).items():
@@ -177,13 +186,17 @@ def main(argv=None) -> None:
           f"ms per step (sum of per-op minima over {args.steps} steps; all threads), load {common.load()}")
     for cat in sorted(set(jax_cat) | set(torch_cat), key=lambda c: -max(jax_cat[c], torch_cat[c])):
         print(f"  {cat:45s} jaxres {jax_cat[cat]:9.1f}   torch {torch_cat[cat]:9.1f}")
+    backward = [c for c in set(jax_cat) | set(torch_cat) if c.startswith("conv backward")]
+    print(f"  {'conv backward, both gradients':45s} jaxres {sum(jax_cat[c] for c in backward):9.1f}   "
+          f"torch {sum(torch_cat[c] for c in backward):9.1f}")
     print(f"  {'total':45s} jaxres {sum(jax_cat.values()):9.1f}   torch {sum(torch_cat.values()):9.1f}")
     if args.top:
         print("slowest jaxres operations (ms per step):")
         rows = sorted(jax_prof["ops"].items(), key=lambda kv: -kv[1])
         if args.category:
             info = jax_prof["info"]
-            rows = [(n, ms) for n, ms in rows if jax_category(n, info.get(n, ("", "", ""))) == args.category]
+            rows = [(n, ms) for n, ms in rows
+                    if jax_category(n, info.get(n, ("", "", "")), setting.batch) == args.category]
         for name, ms in rows[: args.top]:
             shape, op, root = jax_prof["info"].get(name, ("?", "", ""))
             print(f"  {ms:8.1f}  {name:30s} {root:14s} {shape[:34]:34s} {op[-60:]}")

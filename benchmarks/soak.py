@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -43,24 +44,59 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+class RssSampler(threading.Thread):
+    """Reads a process's RSS every `period` seconds into `samples` [(monotonic time, MB)] until it exits."""
+
+    def __init__(self, pid: int, period: float = 0.02):
+        super().__init__(daemon=True)
+        self.pid, self.period, self.samples = pid, period, []
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.samples.append((time.monotonic(), rss_mb(self.pid)))
+            except (OSError, RuntimeError):  # the process has exited (or is a zombie without VmRSS)
+                return
+            time.sleep(self.period)
+
+
+def per_epoch_range(samples: list[tuple[float, float]], ends: dict[int, float]) -> dict[int, tuple[float, float]]:
+    """{epoch: (lowest, highest RSS MB)} over the samples from the previous epoch's eval line to its own."""
+    ranges, start = {}, float("-inf")
+    for epoch in sorted(ends):
+        inside = [mb for t, mb in samples if start < t <= ends[epoch]]
+        if inside:
+            ranges[epoch] = (min(inside), max(inside))
+        start = ends[epoch]
+    return ranges
+
+
 def train_watching_memory(workdir: pathlib.Path, epochs: int, log: pathlib.Path, overrides: list[str]
-                          ) -> tuple[int, dict[int, float], dict[int, float]]:
-    """(exit status, {epoch: RSS MB at its end}, {epoch: seconds since the previous epoch's end})."""
+                          ) -> tuple[int, dict[int, float], dict[int, float], dict[int, tuple[float, float]]]:
+    """(exit status, {epoch: RSS MB at its end}, {epoch: seconds since the previous epoch's end},
+    {epoch: (lowest, highest) RSS MB during it})."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAXRES_CACHE": str(log.parent / "jaxres-cache")}
     env.setdefault("JAXRES_COMPILATION_CACHE", str(REPO / ".jax_cache"))
     command = [sys.executable, "-m", "tasks.signs", "train", "--workdir", str(workdir), "--epochs", str(epochs),
                *SETTINGS, *(arg for item in overrides for arg in ("--set", item))]
-    rss, wall = {}, {}
+    rss, wall, ends = {}, {}, {}
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as child, log.open("w") as out:
+        sampler = RssSampler(child.pid)
+        sampler.start()
         last = time.monotonic()
         for line in child.stdout:
             out.write(line)
             done = EPOCH_END.match(line)
             if done:
                 epoch, now = int(done[1]), time.monotonic()
-                rss[epoch], wall[epoch], last = rss_mb(child.pid), now - last, now
-    return child.returncode, rss, wall
+                rss[epoch], wall[epoch], ends[epoch], last = rss_mb(child.pid), now - last, now, now
+    sampler.join()
+    start = sampler.samples[0][0] if sampler.samples else 0.0
+    (log.parent / "rss.json").write_text(json.dumps({  # the whole curve, for plots: seconds since start
+        "samples": [(round(t - start, 3), round(mb, 1)) for t, mb in sampler.samples],
+        "epoch_ends": {epoch: round(t - start, 3) for epoch, t in ends.items()}}))
+    return child.returncode, rss, wall, per_epoch_range(sampler.samples, ends)
 
 
 def step_times(workdir: pathlib.Path) -> dict[int, float]:
@@ -78,11 +114,13 @@ def slope_per_epoch(values: dict[int, float]) -> float:
     return statistics.linear_regression(epochs, [values[e] for e in epochs]).slope
 
 
-def report(rss: dict[int, float], steps: dict[int, float], wall: dict[int, float], loads: list[float]) -> bool:
-    print("epoch  rss_mb  step_ms  epoch_s")
+def report(rss: dict[int, float], steps: dict[int, float], wall: dict[int, float],
+           ranges: dict[int, tuple[float, float]], loads: list[float]) -> bool:
+    print("epoch  rss_mb  low_mb  high_mb  step_ms  epoch_s")
     for epoch in sorted(rss):
-        step = steps.get(epoch)
-        print(f"{epoch:>5}  {rss[epoch]:6.0f}  {step * 1000 if step else float('nan'):7.0f}  {wall[epoch]:7.1f}")
+        step, (low, high) = steps.get(epoch), ranges.get(epoch, (float("nan"),) * 2)
+        print(f"{epoch:>5}  {rss[epoch]:6.0f}  {low:6.0f}  {high:7.0f}  {step * 1000 if step else float('nan'):7.0f}"
+              f"  {wall[epoch]:7.1f}")
     first, end = rss[min(rss)], rss[max(rss)]
     growth = (end - first) / first
     times = [1000 * t for t in steps.values()]
@@ -108,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         root.mkdir(parents=True, exist_ok=True)
         workdir, log = root / "run", root / "soak.log"
         loads, start = [os.getloadavg()[0]], time.monotonic()
-        rc, rss, wall = train_watching_memory(workdir, args.epochs, log, args.set)
+        rc, rss, wall, ranges = train_watching_memory(workdir, args.epochs, log, args.set)
         loads.append(os.getloadavg()[0])
         if rc != 0 or len(rss) != args.epochs:
             print(f"training failed ({rc}) after {len(rss)} epochs; see {log}")
             return 1
         print(f"{args.epochs} epochs in {time.monotonic() - start:.0f} s")
-        return 0 if report(rss, step_times(workdir), wall, loads) else 1
+        return 0 if report(rss, step_times(workdir), wall, ranges, loads) else 1
 
 
 if __name__ == "__main__":

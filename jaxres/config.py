@@ -1,7 +1,7 @@
 """Configs are plain nested dicts returned by `configs/<task>.py:get_config()`.
 
 `--set key.sub=value` overrides a key that already exists; the value is parsed as a Python literal
-and must keep the default's type (an int where a float is expected is fine). Unknown keys and wrong
+(`true`/`false` in any case are booleans too, as a shell user writes them) and must keep the default's type (an int where a float is expected is fine). Unknown keys and wrong
 types are `ConfigError`s naming the key, so a typo never silently trains something else.
 """
 
@@ -43,6 +43,8 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
 
 
 def parse_value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -74,7 +76,8 @@ def _checked(key: str, default: Any, value: Any) -> Any:
         return type(default)(value)
     elif isinstance(value, type(default)):
         return value
-    raise ConfigError(f"config key {key!r} takes a {type(default).__name__}, got {value!r}")
+    kind = type(default).__name__
+    raise ConfigError(f"config key {key!r} takes {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {value!r}")
 
 
 def get_path(config: dict, dotted: str, default: Any = None) -> Any:

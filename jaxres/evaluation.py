@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxres import experiment, viz
 from jaxres.data.records import Dataset
-from jaxres.train import parallel
+from jaxres.train import compiler_options, parallel
 from jaxres.train.steps import default_prepare
 
 PICTURES = "pictures"
@@ -24,7 +24,9 @@ _BASELINE_SAMPLE = 512
 @functools.lru_cache(maxsize=8)
 def _apply_fn(model):
     prepare = default_prepare(model)
-    return jax.jit(lambda variables, batch: model.apply(variables, prepare(batch), train=False))
+    # the train and eval steps' options: the same convolution library choice for the same model
+    return jax.jit(lambda variables, batch: model.apply(variables, prepare(batch), train=False),
+                   compiler_options=compiler_options.for_this_process(model))
 
 
 def run_outputs(model, variables, objective, dataset: Dataset, config: dict, mesh=None, keys=("matrix",)):

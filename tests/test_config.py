@@ -14,12 +14,19 @@ def test_overrides_parse_literals_and_keep_types():
     assert BASE["optim"]["lr"] == 0.1  # the defaults are not mutated
 
 
+@pytest.mark.parametrize("text, value", [("true", True), ("false", False), ("TRUE", True), ("False", False)])
+def test_shell_style_booleans(text, value):
+    # the README's own example is --set data.allow_absolute_paths=true
+    assert apply_overrides(BASE, [f"train.bf16={text}"])["train"]["bf16"] is value
+
+
 @pytest.mark.parametrize(
     "item, match",
     [
         ("optim.lrr=1", "unknown config key 'optim.lrr'"),
         ("nope.x=1", "unknown config key 'nope.x'"),
-        ("train.epochs=many", "'train.epochs' takes a int"),
+        ("train.epochs=many", "'train.epochs' takes an int"),
+        ("train.epochs=true", "'train.epochs' takes an int"),
         ("train.bf16=1", "'train.bf16' takes a bool"),
         ("optim.lr", "key=value"),
     ],

@@ -139,6 +139,10 @@ class Checkpoints:
             where=str(self.directory),
         )
 
+    def saving(self) -> bool:
+        """Whether an asynchronous save is still being written."""
+        return self._manager.is_saving_in_progress()
+
     def wait(self) -> None:
         self._manager.wait_until_finished()
 
