@@ -68,8 +68,11 @@ def jax_category(name: str, info: tuple[str, str, str], batch: int = 0) -> str:
         if not backward:
             return "conv forward"
         return "conv backward: input gradient" if leading_dim(shape) == batch else "conv backward: filter gradient"
-    if "reduce_window" in op or "reduce-window" in name or "select-and-scatter" in name or "iota" in name:
+    if "select-and-scatter" in name or "max_pool" in op or "maxpool" in op.lower():
         return "max-pool (incl. its gradient)"
+    if "reduce_window" in op or "reduce-window" in name:
+        # XLA:CPU rewrites a large reduction (BatchNorm's mean and variance) into reduce-window trees
+        return "BN statistics (reduce-window trees)"
     if "transpose" in name:
         return "layout transposes (+ fused elementwise)"
     if "adam" in op.lower() or "optax" in op.lower() or "/update" in op:

@@ -134,7 +134,7 @@ def test_freed_host_memory_is_returned_on_glibc():
     assert release_freed_memory() is expected
 
 
-def test_heap_is_trimmed_once_per_save_after_it_finishes(tmp_path, monkeypatch):
+def test_heap_is_trimmed_when_saves_finish(tmp_path, monkeypatch):
     # an asynchronous save frees its host copies only when written: trimming earlier returns nothing
     from jaxres.train.checkpoint import Checkpoints
 
@@ -148,9 +148,9 @@ def test_heap_is_trimmed_once_per_save_after_it_finishes(tmp_path, monkeypatch):
     monkeypatch.setattr(Checkpoints, "saving", saving)
     monkeypatch.setattr(loop, "release_freed_memory", lambda: trims.append(len(polls)))
     H.fit_run(str(tmp_path / "run"))
-    # epoch 1's save: polled at its end and at epoch 2's steps, trimmed at the first idle poll;
-    # epoch 2's save: busy at its end, trimmed once the run has waited for it
-    assert polls[:3] == [True, True, False] and trims == [3, len(polls)]
+    # after each epoch's save starts (what the previous save freed); at the first idle poll after
+    # epoch 1's save; and once the run has waited for the last save
+    assert polls[:3] == [True, True, False] and trims == [0, 3, len(polls), len(polls)]
 
 
 def test_compilation_cache_switch(tmp_path, monkeypatch):

@@ -252,7 +252,7 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
         _say(run, f"epoch {epoch + 1} eval: {_summary(metrics, run.ckpt['best_metric'])}")
     position = _start(epoch + 1)
     _save(run, state, position, metrics)
-    _trim_after_save(run)
+    release_freed_memory()  # what the previous save freed: orbax waited for it before starting this one
     return state, position
 
 
@@ -269,8 +269,9 @@ def _trim_after_save(run: _Run, finished: bool = False) -> None:
     """Hand the heap pages a finished save freed back to the OS (a cheap check until it has finished).
 
     The asynchronous save's host copies and write buffers, ~2x the state, are freed on orbax's
-    threads; glibc keeps them, and the next epoch runs ~200-300 MB higher than the first
-    (benchmarks/soak.py). Trimming when the save is done, not when it starts, returns them."""
+    threads; glibc keeps them, and an epoch runs ~200 MB higher than the first (benchmarks/soak.py).
+    Trimming when the save is done returns them for the rest of the epoch; the trim after each
+    save starts (`_end_epoch`) covers saves that outlast an epoch."""
     if run.trim_pending and (finished or not run.checkpoints.saving()):
         release_freed_memory()
         run.trim_pending = False
