@@ -34,7 +34,26 @@ def value_and_grads(fn, *args):
 
 
 def primitives(fn, *args) -> set[str]:
-    return {eqn.primitive.name for eqn in jax.make_jaxpr(fn)(*args).eqns}
+    """Every primitive of fn's jaxpr, inside custom-gradient and other sub-jaxprs too."""
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            yield eqn.primitive.name
+            for value in eqn.params.values():
+                inner = getattr(value, "jaxpr", value)
+                if hasattr(inner, "eqns"):
+                    yield from walk(inner)
+    return set(walk(jax.make_jaxpr(fn)(*args).jaxpr))
+
+
+def test_1x1_filter_gradient_reads_the_activations_in_place():
+    # autodiff's filter gradient made XLA:CPU copy the output gradient into a (channels, pixels)
+    # layout first; the written-out gradient contracts both operands as they lie (BENCHMARKS row 25)
+    x, kernel = jnp.ones((4, 8, 8, 16)), jnp.ones((1, 1, 16, 32))
+    dy = jnp.ones((4, 8, 8, 32))
+    grads = jax.jit(jax.grad(lambda a, b, g: jnp.sum(conv2d(a, b, 1) * g), argnums=(0, 1)))
+    hlo = grads.lower(x, kernel, dy).compile().as_text()
+    entry = hlo[hlo.index("ENTRY"):]
+    assert "f32[32,256]" not in entry and "f32[16,256]" not in entry  # no transposed (C, N*H*W) copy
 
 
 @pytest.mark.parametrize("k, stride, size, path", [
