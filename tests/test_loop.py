@@ -153,6 +153,15 @@ def test_heap_is_trimmed_when_saves_finish(tmp_path, monkeypatch):
     assert polls[:3] == [True, True, False] and trims == [0, 3, len(polls), len(polls)]
 
 
+def test_checkpoint_async_setting():
+    from jaxres.errors import ConfigError
+
+    assert loop.async_saves(None) is (jax.default_backend() != "cpu")  # foreground saves on CPU
+    assert loop.async_saves(True) is True and loop.async_saves(False) is False
+    with pytest.raises(ConfigError, match="'checkpoint.async' takes true, false or None, got 'yes'"):
+        loop.async_saves("yes")
+
+
 def test_compilation_cache_switch(tmp_path, monkeypatch):
     previous = jax.config.jax_compilation_cache_dir
     try:

@@ -21,6 +21,7 @@ from typing import IO, Any, Callable, Iterator
 import jax
 import numpy as np
 
+from jaxres.errors import ConfigError
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
 from jaxres.train.host_memory import release_freed_memory
@@ -30,7 +31,8 @@ from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
 
 TRAIN_DEFAULTS = {"epochs": 1, "batch_size": 1, "log_every": 20}
-CHECKPOINT_DEFAULTS = {"keep": 2, "best_metric": None, "best_mode": "max", "every_steps": 0, "async": True}
+# async None: background saves on accelerators, foreground saves on CPU (see `async_saves`)
+CHECKPOINT_DEFAULTS = {"keep": 2, "best_metric": None, "best_mode": "max", "every_steps": 0, "async": None}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -111,7 +113,7 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
         if parallel.is_primary():
             cleanup.enter_context(WorkdirLock(workdir))
         checkpoints = Checkpoints(workdir / "checkpoints", keep=ckpt["keep"], best_metric=ckpt["best_metric"],
-                                  best_mode=ckpt["best_mode"], async_save=ckpt["async"])
+                                  best_mode=ckpt["best_mode"], async_save=async_saves(ckpt["async"]))
         cleanup.callback(checkpoints.close)  # waits for the last asynchronous save
         stop = cleanup.enter_context(StopRequest())
         run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints,
@@ -119,6 +121,20 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
                    frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout)
         state, position = _resume(run, state)
         return _epochs(run, state, position, evaluate)
+
+
+def async_saves(setting) -> bool:
+    """`checkpoint.async`: true, false, or None to choose by backend.
+
+    An accelerator keeps training while the host writes. On CPU the writer takes the cores the
+    training uses, and what it allocates beside the training steps kept the process's memory
+    ~250 MB (+40 %) above the first epoch's for the rest of the run, against flat with foreground
+    saves (docs/BENCHMARKS.md, Soak); so None means foreground saves on CPU."""
+    if setting is None:
+        return jax.default_backend() != "cpu"
+    if isinstance(setting, bool):
+        return setting
+    raise ConfigError(f"config key 'checkpoint.async' takes true, false or None, got {setting!r}")
 
 
 def _resume(run: _Run, state):
