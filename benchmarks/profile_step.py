@@ -17,6 +17,7 @@ import argparse
 import collections
 import glob
 import json
+import math
 import os
 import re
 import sys
@@ -48,26 +49,29 @@ def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str, str]]:
         called = re.search(r"calls=%?([\w.\-]+)", line)
         root = roots.get(called.group(1), m.group(3)) if called else m.group(3)
         op_name = meta.group(1) if meta else (root_meta.get(called.group(1), "") if called else "")
-        ops[m.group(1)] = (m.group(2), op_name, root)
+        operands = re.findall(r"%([\w.\-]+)", line.split("(", 1)[1].split(")", 1)[0]) if "(" in line else []
+        ops[m.group(1)] = (m.group(2), op_name, root, operands)
     return ops
 
 
-def leading_dim(shape: str) -> int | None:
-    """The first dimension of an HLO result shape such as `f32[64,56,56,64]{3,2,1,0}`."""
-    dims = re.match(r"\(?\w+\[(\d+)", shape)
-    return int(dims.group(1)) if dims else None
+def elements(shape: str) -> int:
+    """Element count of an HLO array shape such as `f32[64,56,56,64]{3,2,1,0}` (0 if not an array)."""
+    dims = re.match(r"\(?\w+\[([\d,]*)\]", shape)
+    return 0 if dims is None else math.prod(int(d) for d in dims.group(1).split(",") if d)
 
 
-def jax_category(name: str, info: tuple[str, str, str], batch: int = 0) -> str:
+def jax_category(name: str, info: tuple, ops: dict | None = None) -> str:
     """The operation's category; convolutions and matmuls (1x1 convolutions run as `dot`, as does the
-    head) are one group, as in PyTorch, and their backward ops are split by what they produce: an
-    input gradient has the batch as its leading dimension, a filter gradient has the kernel's shape."""
-    shape, op, root = info
+    head) are one group, as in PyTorch, and their backward ops are split by what they produce: a
+    filter gradient is smaller than each of its operands (two activations), an input gradient is not
+    (one operand is the filter)."""
+    shape, op, root, operands = (*info, [])[:4]
     backward = "transpose(" in op
     if root in ("convolution", "dot") or name.startswith(("ynn_fusion", "xnn_fusion", "convolution", "dot")):
-        if not backward:
-            return "conv forward"
-        return "conv backward: input gradient" if leading_dim(shape) == batch else "conv backward: filter gradient"
+        sizes = [elements((ops or {}).get(o, ("",))[0]) for o in operands]
+        if sizes and all(elements(shape) < size for size in sizes):  # also when XLA left no op_name
+            return "conv backward: filter gradient"
+        return "conv backward: input gradient" if backward else "conv forward"
     if "select-and-scatter" in name or "max_pool" in op or "maxpool" in op.lower():
         return "max-pool (incl. its gradient)"
     if "reduce_window" in op or "reduce-window" in name:
@@ -180,7 +184,7 @@ def main(argv=None) -> None:
     jax_prof = profile_jax(setting, args.steps, args.hlo_out, json.loads(args.options))
     jax_cat = collections.Counter()
     for name, ms in jax_prof["ops"].items():
-        jax_cat[jax_category(name, jax_prof["info"].get(name, ("", "", "")), setting.batch)] += ms
+        jax_cat[jax_category(name, jax_prof["info"].get(name, ("", "", "")), jax_prof["info"])] += ms
     torch_cat = collections.Counter()
     if not args.no_torch:
         for name, ms in profile_torch(setting, args.steps).items():
@@ -199,9 +203,9 @@ def main(argv=None) -> None:
         if args.category:
             info = jax_prof["info"]
             rows = [(n, ms) for n, ms in rows
-                    if jax_category(n, info.get(n, ("", "", "")), setting.batch) == args.category]
+                    if jax_category(n, info.get(n, ("", "", "")), info) == args.category]
         for name, ms in rows[: args.top]:
-            shape, op, root = jax_prof["info"].get(name, ("?", "", ""))
+            shape, op, root = jax_prof["info"].get(name, ("?", "", ""))[:3]
             print(f"  {ms:8.1f}  {name:30s} {root:14s} {shape[:34]:34s} {op[-60:]}")
     print(json.dumps({"jaxres": dict(jax_cat), "torch": dict(torch_cat)}))
 
