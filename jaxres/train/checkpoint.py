@@ -2,8 +2,8 @@
 
 One step directory holds four items (orbax composite): `state` (StandardSave, every array of the
 TrainState), and `config`, `position` ({"epoch", "batch"}: the next batch to train on) and
-`metrics` as JSON. Saves are asynchronous; kept are the last `keep` steps plus the best one by a
-chosen metric. A state is checked for finiteness on device before it is written, so a NaN state
+`metrics` as JSON. Saves are asynchronous when `async_save` (the loop chooses: `loop.async_saves`);
+kept are the last `keep` steps plus the best one by a chosen metric. A state is checked for finiteness on device before it is written, so a NaN state
 can never become "latest" or "best".
 """
 
