@@ -27,8 +27,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str, str]]:
-    """instruction name -> (result shape, op_name metadata, the called computation's root opcode)."""
+def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str, str, list[str]]]:
+    """instruction name -> (result shape, op_name metadata, the called computation's root opcode,
+    operand names)."""
     roots, root_meta = {}, {}
     current = None
     for line in hlo_text.splitlines():
@@ -54,6 +55,9 @@ def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str, str]]:
     return ops
 
 
+UNKNOWN = ("", "", "", [])  # an operation missing from the HLO text
+
+
 def elements(shape: str) -> int:
     """Element count of an HLO array shape such as `f32[64,56,56,64]{3,2,1,0}` (0 if not an array)."""
     dims = re.match(r"\(?\w+\[([\d,]*)\]", shape)
@@ -65,7 +69,7 @@ def jax_category(name: str, info: tuple, ops: dict | None = None) -> str:
     head) are one group, as in PyTorch, and their backward ops are split by what they produce: a
     filter gradient is smaller than each of its operands (two activations), an input gradient is not
     (one operand is the filter)."""
-    shape, op, root, operands = (*info, [])[:4]
+    shape, op, root, operands = info
     backward = "transpose(" in op
     if root in ("convolution", "dot") or name.startswith(("ynn_fusion", "xnn_fusion", "convolution", "dot")):
         sizes = [elements((ops or {}).get(o, ("",))[0]) for o in operands]
@@ -184,7 +188,7 @@ def main(argv=None) -> None:
     jax_prof = profile_jax(setting, args.steps, args.hlo_out, json.loads(args.options))
     jax_cat = collections.Counter()
     for name, ms in jax_prof["ops"].items():
-        jax_cat[jax_category(name, jax_prof["info"].get(name, ("", "", "")), jax_prof["info"])] += ms
+        jax_cat[jax_category(name, jax_prof["info"].get(name, UNKNOWN), jax_prof["info"])] += ms
     torch_cat = collections.Counter()
     if not args.no_torch:
         for name, ms in profile_torch(setting, args.steps).items():
@@ -203,9 +207,9 @@ def main(argv=None) -> None:
         if args.category:
             info = jax_prof["info"]
             rows = [(n, ms) for n, ms in rows
-                    if jax_category(n, info.get(n, ("", "", "")), info) == args.category]
+                    if jax_category(n, info.get(n, UNKNOWN), info) == args.category]
         for name, ms in rows[: args.top]:
-            shape, op, root = jax_prof["info"].get(name, ("?", "", ""))[:3]
+            shape, op, root = jax_prof["info"].get(name, ("?", *UNKNOWN[1:]))[:3]
             print(f"  {ms:8.1f}  {name:30s} {root:14s} {shape[:34]:34s} {op[-60:]}")
     print(json.dumps({"jaxres": dict(jax_cat), "torch": dict(torch_cat)}))
 

@@ -1,8 +1,9 @@
 """Configs are plain nested dicts returned by `configs/<task>.py:get_config()`.
 
 `--set key.sub=value` overrides a key that already exists; the value is parsed as a Python literal
-(`true`/`false` in any case are booleans too, as a shell user writes them) and must keep the default's type (an int where a float is expected is fine). Unknown keys and wrong
-types are `ConfigError`s naming the key, so a typo never silently trains something else.
+(`true`/`false` in any case are booleans too, as a shell user writes them) and must keep the
+default's type (an int where a float is expected is fine). Unknown keys and wrong types are
+`ConfigError`s naming the key, so a typo never silently trains something else.
 """
 
 from __future__ import annotations

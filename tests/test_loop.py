@@ -147,7 +147,8 @@ def test_heap_is_trimmed_when_saves_finish(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Checkpoints, "saving", saving)
     monkeypatch.setattr(loop, "release_freed_memory", lambda: trims.append(len(polls)))
-    H.fit_run(str(tmp_path / "run"))
+    background = {**H.RUN_CONFIG, "checkpoint": {**H.RUN_CONFIG["checkpoint"], "async": True}}
+    H.fit_run(str(tmp_path / "run"), config=background)
     # after each epoch's save starts (what the previous save freed); at the first idle poll after
     # epoch 1's save; and once the run has waited for the last save
     assert polls[:3] == [True, True, False] and trims == [0, 3, len(polls), len(polls)]

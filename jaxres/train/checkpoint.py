@@ -3,8 +3,8 @@
 One step directory holds four items (orbax composite): `state` (StandardSave, every array of the
 TrainState), and `config`, `position` ({"epoch", "batch"}: the next batch to train on) and
 `metrics` as JSON. Saves are asynchronous when `async_save` (the loop chooses: `loop.async_saves`);
-kept are the last `keep` steps plus the best one by a chosen metric. A state is checked for finiteness on device before it is written, so a NaN state
-can never become "latest" or "best".
+kept are the last `keep` steps plus the best one by a chosen metric. A state is checked for
+finiteness on device before it is written, so a NaN state can never become "latest" or "best".
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Checkpoints:
             raise ConfigError(f"checkpoint.best_mode {best_mode!r} is not 'min' or 'max'")
         self.directory = pathlib.Path(directory).expanduser().resolve()
         self.best_metric, self.best_mode = best_metric, best_mode
+        self.async_save = async_save
         score = self._score
         keep_policy: list = [policies.LatestN(n=max(int(keep), 1))]
         if best_metric:

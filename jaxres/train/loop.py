@@ -278,7 +278,7 @@ def _save(run: _Run, state, position: dict, metrics: dict | None = None, wait: b
         saved = run.checkpoints.save(state, position=position, config=run.config, metrics=metrics, wait=wait)
     if not saved:
         _raise_nonfinite(run, _step(state) if step is None else step, position["epoch"])
-    run.trim_pending = True
+    run.trim_pending = run.checkpoints.async_save  # a foreground save is written: `_end_epoch` trims
 
 
 def _trim_after_save(run: _Run, finished: bool = False) -> None:
