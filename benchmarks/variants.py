@@ -15,6 +15,10 @@ What is left to patch in is what was tried and not adopted:
   per-chunk filter gradients over batch chunks of N images, by a custom VJP. YNNPACK's filter
   gradient costs more per image as the batch grows (experiment 19: layer1, batch 64, 495 ms as one
   convolution, 193-207 ms in chunks of 8-16); experiment 22 measures it in the whole step.
+- `matmul_autodiff`: the 1x1 (and im2col) matmul with autodiff's gradient, as before experiment 25
+  (XLA:CPU copies the output gradient into a (channels, pixels) layout for the filter gradient).
+- `conv_tapwise_dw`: the filter gradient of every XLA convolution as one in-place dot per kernel
+  tap (3x3) or one im2col dot (larger kernels), the input gradient left to XLA (experiment 26).
 
 A variant keeps the parameter tree (names, shapes) of the original, so `check_gradients` can
 compare it against torchvision's gradients with the same weights.
@@ -31,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 VARIANTS = ("conv_im2col_le16", "conv_im2col_le64", "conv_im2col_le256", "conv_chunked_dw4", "conv_chunked_dw8",
-            "conv_chunked_dw16")
+            "conv_chunked_dw16", "matmul_autodiff", "conv_tapwise_dw")
 ADOPTED = ("conv1x1_dot", "maxpool_argmax", "conv_small_im2col")  # the library's defaults now
 
 
@@ -46,7 +50,7 @@ def apply(names) -> Callable[[], None]:
     unknown = set(names) - set(VARIANTS) - set(ADOPTED)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; known: {VARIANTS + ADOPTED}")
-    saved, saved_xla_conv = conv.uses_im2col, conv.xla_conv
+    saved, saved_xla_conv, saved_matmul = conv.uses_im2col, conv.xla_conv, conv._matmul
     limits = [int(n.rsplit("le", 1)[1]) for n in names if n.startswith("conv_im2col_le")]
     if limits:
         def uses_im2col(in_h, in_w, out_h, out_w, k):
@@ -56,9 +60,13 @@ def apply(names) -> Callable[[], None]:
     chunks = [int(n.rsplit("dw", 1)[1]) for n in names if n.startswith("conv_chunked_dw")]
     if chunks:
         conv.xla_conv = chunked_filter_gradient(saved_xla_conv, min(chunks))
+    if "conv_tapwise_dw" in names:
+        conv.xla_conv = tapwise_filter_gradient(saved_xla_conv)
+    if "matmul_autodiff" in names:
+        conv._matmul = lambda x, w: jax.lax.dot_general(x, w, (((x.ndim - 1,), (0,)), ((), ())))
 
     def undo():
-        conv.uses_im2col, conv.xla_conv = saved, saved_xla_conv
+        conv.uses_im2col, conv.xla_conv, conv._matmul = saved, saved_xla_conv, saved_matmul
 
     return undo
 
@@ -82,6 +90,40 @@ def chunked_filter_gradient(xla_conv, chunk: int):
 
         parts = [kernel_grad(x[i:i + chunk], g[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
         return dx, functools.reduce(jnp.add, parts)
+
+    conv.defvjp(fwd, bwd)
+    return conv
+
+
+def tapwise_filter_gradient(xla_conv):
+    """`xla_conv(x, kernel, stride)` whose kernel gradient contracts each tap's view of the input with
+    the output gradient in one dot (3x3), or all taps' views at once, im2col-style (larger kernels)."""
+    from jaxres.models import conv as conv_lib
+
+    def filter_gradient(x, g, k, stride):
+        pad = (k - 1) // 2
+        xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        rows = g.reshape(-1, g.shape[-1])
+        taps = list(conv_lib.window_taps(xp, k, stride, g.shape[1], g.shape[2]))
+        contract = (((0,), (0,)), ((), ()))
+        if k > 3:
+            patches = jnp.concatenate(taps, axis=-1)
+            dw = jax.lax.dot_general(patches.reshape(-1, patches.shape[-1]), rows, contract)
+        else:
+            dw = jnp.stack([jax.lax.dot_general(t.reshape(-1, x.shape[-1]), rows, contract) for t in taps])
+        return dw.reshape(k, k, x.shape[-1], g.shape[-1])
+
+    @partial(jax.custom_vjp, nondiff_argnums=(2,))
+    def conv(x, kernel, stride):
+        return xla_conv(x, kernel, stride)
+
+    def fwd(x, kernel, stride):
+        return xla_conv(x, kernel, stride), (x, kernel)
+
+    def bwd(stride, residual, g):
+        x, kernel = residual
+        dx = jax.vjp(lambda x_: xla_conv(x_, kernel, stride), x)[1](g)[0]
+        return dx, filter_gradient(x, g, kernel.shape[0], stride)
 
     conv.defvjp(fwd, bwd)
     return conv
