@@ -43,7 +43,6 @@ if __package__ in (None, ""):
 from benchmarks import common  # noqa: E402
 
 DOC = common.REPO / "docs" / "BENCHMARKS.md"
-START, END = "<!-- benchmarks.run: results start -->", "<!-- benchmarks.run: results end -->"
 JSON_RE = re.compile(r"<!-- results-json\n(.*?)\n-->", re.S)
 SECTIONS = ("peak", "train", "infer", "finetune", "compile", "pipeline")
 # compile/memory subprocesses run a full step or two; on 2 cores the ResNet-50 224 one is left out
@@ -65,10 +64,13 @@ def worker_peak(args) -> dict:
 
     threads = common.set_torch_threads()
     n = args.matmul_size
-    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
-    jdot = jax.jit(jnp.dot).lower(a, a).compile()
     device = common.torch_device()
-    t = torch.randn(n, n, device=device)
+    # The steps compute in bfloat16 on a GPU, so that is the peak to compare them with (a float32
+    # jnp.dot would run in TF32 there and torch.mm would not: two different peaks).
+    dtype = "bfloat16" if device == "cuda" else "float32"
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32), dtype=dtype)
+    jdot = jax.jit(jnp.dot).lower(a, a).compile()
+    t = torch.randn(n, n, device=device, dtype=getattr(torch, dtype))
 
     def torch_mm():
         torch.mm(t, t)
@@ -78,7 +80,7 @@ def worker_peak(args) -> dict:
     timing = common.interleaved({"jax": lambda: jdot(a, a).block_until_ready(), "torch": torch_mm},
                                 repeats=args.repeats + 2)
     flop = 2 * n**3
-    return {"n": n, "threads": threads, "load": timing["jax"]["load"],
+    return {"n": n, "dtype": dtype, "threads": threads, "load": timing["jax"]["load"],
             "jax_dot_gflops": round(flop / timing["jax"]["min_s"] / 1e9, 1),
             "torch_mm_gflops": round(flop / timing["torch"]["min_s"] / 1e9, 1)}
 
@@ -188,6 +190,12 @@ WORKERS = {"peak+pipeline": worker_peak_and_pipeline, "setting": worker_setting,
 
 
 # ====================================================================================== orchestration
+def worker_env() -> dict:
+    """A worker's environment. Both frameworks share one process, so on a GPU JAX must not take the
+    75% of its memory it preallocates by default: each gets under half (no effect on CPU)."""
+    return {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.45", **os.environ}
+
+
 def spawn(kind: str, args, timeout: float = 1200, **extra) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.run", "--worker", kind, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--threads", str(args.threads),
@@ -199,7 +207,7 @@ def spawn(kind: str, args, timeout: float = 1200, **extra) -> dict:
         cmd += [flag, *value] if isinstance(value, (list, tuple)) else [flag, str(value)]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, timeout=timeout, env=worker_env())
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     if proc.returncode != 0:
@@ -304,7 +312,7 @@ def render(results: dict) -> str:
               f"torch {v['torch']}, numpy {v['numpy']}. XLA_FLAGS=`{m['xla_flags'] or '(none)'}`.", ""]
     if results.get("peak"):
         p = results["peak"]
-        lines += [f"Float32 matmul peak ({p.get('n')}x{p.get('n')}, best of repeats, {p.get('threads')} threads, "
+        lines += [f"{p.get('dtype', 'float32').capitalize()} matmul peak ({p.get('n')}x{p.get('n')}, best of repeats, {p.get('threads')} threads, "
                   f"load {p.get('load')}): jnp.dot **{_f(p.get('jax_dot_gflops'))} GFLOP/s**, torch.mm "
                   f"**{_f(p.get('torch_mm_gflops'))} GFLOP/s**." if "error" not in p else f"Peak: {p['error']}", ""]
 
@@ -390,23 +398,44 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
+def markers(device: str) -> tuple[str, str]:
+    """The comments around a device's results: a GPU run gets its own block and leaves the CPU's alone."""
+    tag = "results" if device in ("cpu", "?") else f"{device} results"
+    return f"<!-- benchmarks.run: {tag} start -->", f"<!-- benchmarks.run: {tag} end -->"
+
+
+def _device(results: dict) -> str:
+    return results.get("machine", {}).get("jax_device", "cpu")
+
+
 def write_doc(results: dict, text: str) -> None:
     doc = DOC.read_text() if DOC.exists() else ""
-    block = f"{START}\n{text}\n<!-- results-json\n{json.dumps(results, indent=None)}\n-->\n{END}"
-    if START in doc and END in doc:
-        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END):]
+    device = _device(results)
+    start, end = markers(device)
+    block = f"{start}\n{text}\n<!-- results-json\n{json.dumps(results, indent=None)}\n-->\n{end}"
+    cpu_end = markers("cpu")[1]
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    elif device != "cpu" and cpu_end in doc:  # a first GPU run: its section goes after the CPU results
+        at = doc.index(cpu_end) + len(cpu_end)
+        doc = doc[:at] + f"\n\n## Results on a GPU\n\n{block}" + doc[at:]
     else:
         doc = ("# Benchmarks: jaxres and PyTorch side by side\n\n"
                "Regenerate the results with `python -m benchmarks.run` (see benchmarks/run.py).\n\n"
                f"## Results\n\n{block}\n" + doc)
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(doc)
+    tmp = DOC.with_suffix(".md.tmp")
+    tmp.write_text(doc)
+    tmp.replace(DOC)
 
 
-def previous_results() -> dict | None:
-    if not DOC.exists():
+def previous_results(device: str) -> dict | None:
+    """The results last written for `device` (to merge a partial run into), or None."""
+    doc = DOC.read_text() if DOC.exists() else ""
+    start, end = markers(device)
+    if start not in doc or end not in doc:
         return None
-    match = JSON_RE.search(DOC.read_text())
+    match = JSON_RE.search(doc[doc.index(start): doc.index(end)])
     return json.loads(match.group(1)) if match else None
 
 
@@ -469,7 +498,7 @@ def main(argv=None) -> None:
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
     write = (args.write or not args.quick) and not args.no_write
-    final = merge(previous_results(), results) if (write and args.only) else results
+    final = merge(previous_results(_device(results)), results) if (write and args.only) else results
     text = render(final)
     print(text)
     print(f"\n(total {results['machine']['run_s']} s)", file=sys.stderr)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxres.models.conv import Conv2d, conv2d
+from jaxres.models.conv import Conv2d, conv2d, cpu_conv2d
 from jaxres.models.max_pool import max_pool
 
 
@@ -70,13 +70,30 @@ def test_conv_matches_xla_convolution(k, stride, size, path):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((2, size, size + 1 if k > 1 else size, 5)), jnp.float32)
     kernel = jnp.asarray(rng.standard_normal((k, k, 5, 4)), jnp.float32)
-    assert path in primitives(lambda a, b: conv2d(a, b, stride), x, kernel)
+    assert path in primitives(lambda a, b: cpu_conv2d(a, b, stride), x, kernel)
     out, (dx, dk) = value_and_grads(lambda a, b: conv2d(a, b, stride), x, kernel)
     ref, (rdx, rdk) = value_and_grads(lambda a, b: reference_conv(a, b, stride), x, kernel)
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(dx, rdx, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(dk, rdk, rtol=1e-5, atol=1e-5)
+
+
+def lowered(fn, platform: str, *args) -> str:
+    """fn's StableHLO as lowered for `platform` (lowering for cuda needs no GPU)."""
+    return jax.jit(fn).trace(*args).lower(lowering_platforms=(platform,)).as_text()
+
+
+@pytest.mark.parametrize("k, stride, size", [(1, 2, 7), (3, 1, 6), (3, 2, 4), (7, 2, 5)])
+def test_each_platform_gets_its_own_form_of_the_convolution(k, stride, size):
+    """CPU: the shape rules (matmul for 1x1 and tiny maps). CUDA: XLA's convolution for every shape;
+    on an H100 XLA:GPU's Triton GEMM fusion aborted the compiler on the im2col form (jaxlib 0.11.2)."""
+    x, kernel = jnp.ones((2, size, size, 5)), jnp.ones((k, k, 5, 4))
+    fn = lambda a, b: conv2d(a, b, stride)  # noqa: E731
+    cpu, cuda = lowered(fn, "cpu", x, kernel), lowered(fn, "cuda", x, kernel)
+    assert "stablehlo.convolution" in cuda and "dot_general" not in cuda
+    assert ("dot_general" in cpu) == (k == 1 or size < k or (size + 2 * ((k - 1) // 2) - k) // stride + 1 < k)
+    assert ("stablehlo.convolution" in cpu) != ("dot_general" in cpu)
 
 
 def test_conv_parameter_is_nn_conv_kernel():

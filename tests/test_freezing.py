@@ -66,8 +66,12 @@ def test_optimizer_state_keeps_structure_and_moments(trajectory):
     assert all(np.all(t == 0) for t in l3_trace)  # weight decay never reached a frozen stage
 
 
-def flops(compiled) -> float:
-    analysis = compiled.cost_analysis()
+def flops(lowered) -> float:
+    """FLOPs of the program JAX emits, before XLA: device-independent (XLA:GPU's compiled count
+    leaves out the convolutions it hands to cuDNN), and what stop_gradient must already have pruned."""
+    analysis = lowered.cost_analysis()
+    if analysis is None:  # XLA:GPU counts nothing before compiling (jax 0.11.2 on an H100)
+        pytest.skip("this backend gives no FLOP count for a lowered program")
     analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
     return float(analysis["flops"])
 
@@ -80,8 +84,8 @@ def test_frozen_prefix_has_no_backward_pass():
     state = state_lib.create(variables, opt.tx, 0, H.mesh())
     batch = H.batch_source(H.dataset(8), BATCH, H.mesh())(0, 0).__next__()
     metrics = steps.empty_metrics()
-    full = flops(step.lower(state, batch, metrics, ()).compile())
-    frozen = flops(step.lower(state, batch, metrics, H.BACKBONE).compile())
+    full = flops(step.lower(state, batch, metrics, ()))
+    frozen = flops(step.lower(state, batch, metrics, H.BACKBONE))
     print(f"\nresnet18 {H.IMAGE}x{H.IMAGE} batch {BATCH}: full step {full / 1e9:.3f} GFLOP, "
           f"frozen backbone {frozen / 1e9:.3f} GFLOP ({frozen / full:.2f})")
     assert frozen < 0.45 * full

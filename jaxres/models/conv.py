@@ -19,6 +19,7 @@ and only in float32 summation order (docs/BENCHMARKS.md, experiments 16, 18 and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -47,7 +48,19 @@ class Conv2d(nn.Module):
 
 
 def conv2d(x, kernel, stride: int):
-    """x (N, H, W, C) * kernel (k, k, C, K), stride `stride`, torchvision's padding (k - 1) // 2."""
+    """x (N, H, W, C) * kernel (k, k, C, K), stride `stride`, torchvision's padding (k - 1) // 2.
+
+    The shape rules above are XLA:CPU's. Other platforms (cuDNN on a GPU) take XLA's convolution for
+    every shape: there the matmul forms only cost copies, and XLA:GPU's Triton GEMM fusion (jaxlib
+    0.11.2) aborts the compiler on the im2col one. `platform_dependent` picks per platform at
+    lowering, so one exported artifact (lowered for cpu and cuda at once) gets each its own form.
+    """
+    return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride),
+                                      default=partial(xla_conv, stride=stride))
+
+
+def cpu_conv2d(x, kernel, stride: int):
+    """`conv2d` as XLA:CPU runs it fastest (module docstring)."""
     k = kernel.shape[0]
     pad = (k - 1) // 2
     if k == 1:
