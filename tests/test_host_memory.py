@@ -1,0 +1,73 @@
+"""The malloc policy of the task programs: one arena when JAX trains on the CPU, glibc's default otherwise.
+
+Why one arena: benchmarks/soak.py (docs/BENCHMARKS.md, "Soak"). The check here is what glibc itself
+reports: `malloc_info` lists one <heap> per arena, and four threads that allocate at once would get
+four new arenas under glibc's default.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from jaxres.train import host_memory
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+# Imports the tasks package as `python -m tasks.<task>` does, then has four threads allocate at once
+# and prints how many arenas glibc has.
+COUNT_ARENAS = r"""
+import ctypes, os, tempfile, threading
+import tasks
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.fopen.restype = ctypes.c_void_p
+barrier = threading.Barrier(4)
+def allocate():
+    libc.malloc(4096)
+    barrier.wait()
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+path = tempfile.mktemp()
+stream = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(stream))
+libc.fclose(ctypes.c_void_p(stream))
+print(open(path).read().count("<heap nr="))
+os.remove(path)
+"""
+
+
+def arenas_after_import(**env) -> int:
+    environment = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "JAX_PLATFORMS")}
+    proc = subprocess.run([sys.executable, "-c", COUNT_ARENAS], cwd=REPO, env={**environment, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or host_memory._libc_mallopt() is None,
+                    reason="glibc only")
+def test_task_programs_use_one_arena_on_cpu_and_the_default_elsewhere():
+    assert arenas_after_import(JAX_PLATFORMS="cpu") == 1
+    assert arenas_after_import(JAX_PLATFORMS="cuda") >= 4  # each thread its own arena, as glibc does
+    assert arenas_after_import(JAX_PLATFORMS="cpu", MALLOC_ARENA_MAX="3") == 3  # the user's setting stands
+
+
+def test_jax_platforms_decides_when_set(monkeypatch):
+    for value, cpu_only in [("cpu", True), ("cuda", False), ("cpu,cuda", False), (" cpu ,", True), ("tpu", False)]:
+        monkeypatch.setenv("JAX_PLATFORMS", value)
+        assert host_memory.jax_uses_cpu_only() is cpu_only, value
+
+
+def test_an_installed_accelerator_plugin_means_not_cpu_only(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    assert host_memory.jax_uses_cpu_only() is (not host_memory.accelerator_plugins())
+    plugin = tmp_path / "jax_plugins" / "xla_cuda12"  # where jax-cuda12-plugin installs itself
+    plugin.mkdir(parents=True)
+    (plugin / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "xla_cuda12" in host_memory.accelerator_plugins()
+    assert host_memory.jax_uses_cpu_only() is False
