@@ -16,10 +16,11 @@ from jaxres.train import host_memory
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
-# Imports the tasks package as `python -m tasks.<task>` does, then has four threads allocate at once
-# and prints how many arenas glibc has.
+# Imports the tasks package as `python -m tasks.<task> ARGS` does (argv[0] is "-m" meanwhile), then
+# has four threads allocate at once and prints how many arenas glibc has.
 COUNT_ARENAS = r"""
-import ctypes, os, tempfile, threading
+import ctypes, os, sys, tempfile, threading
+sys.argv = ["-m", *sys.argv[1:]]
 import tasks
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
@@ -40,9 +41,9 @@ os.remove(path)
 """
 
 
-def arenas_after_import(**env) -> int:
+def arenas_after_import(*args: str, **env) -> int:
     environment = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "JAX_PLATFORMS")}
-    proc = subprocess.run([sys.executable, "-c", COUNT_ARENAS], cwd=REPO, env={**environment, **env},
+    proc = subprocess.run([sys.executable, "-c", COUNT_ARENAS, *args], cwd=REPO, env={**environment, **env},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return int(proc.stdout.split()[-1])
@@ -50,10 +51,29 @@ def arenas_after_import(**env) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or host_memory._libc_mallopt() is None,
                     reason="glibc only")
-def test_task_programs_use_one_arena_on_cpu_and_the_default_elsewhere():
-    assert arenas_after_import(JAX_PLATFORMS="cpu") == 1
-    assert arenas_after_import(JAX_PLATFORMS="cuda") >= 4  # each thread its own arena, as glibc does
-    assert arenas_after_import(JAX_PLATFORMS="cpu", MALLOC_ARENA_MAX="3") == 3  # the user's setting stands
+def test_cpu_trainings_use_one_arena_and_everything_else_the_default():
+    assert arenas_after_import(JAX_PLATFORMS="cpu") == 1  # `python -m tasks.face` trains
+    assert arenas_after_import("train", "--epochs", "3", JAX_PLATFORMS="cpu") == 1
+    assert arenas_after_import("train", JAX_PLATFORMS="cuda") >= 4  # each thread its own arena, as glibc does
+    assert arenas_after_import("eval", "--workdir", "w", JAX_PLATFORMS="cpu") >= 4  # short: compiles faster
+    assert arenas_after_import("train", JAX_PLATFORMS="cpu", MALLOC_ARENA_MAX="3") == 3  # the user's setting stands
+
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["--epochs", "2"], ["eval", "--workdir", "w"], ["predict"],
+                                  ["export"], ["--help"], ["-h"]])
+def test_runs_train_agrees_with_the_command_line(argv):
+    import tasks
+    from jaxres import cli
+    from jaxres.errors import UserError
+    from tasks import face
+
+    try:
+        command = cli.parse(face.TASK, argv).command
+    except SystemExit:  # --help printed the usage
+        command = None
+    except UserError:  # a usage error (e.g. predict without --out): the command is the first word
+        command = argv[0]
+    assert tasks.runs_train(argv) == (command == "train"), argv
 
 
 def test_jax_platforms_decides_when_set(monkeypatch):

@@ -8,8 +8,9 @@ pages; it costs tens of milliseconds, once per epoch. Elsewhere than glibc it do
 Trimming returns whole free pages only. What stays is fragmentation spread over the arenas glibc
 gives each thread (XLA's, orbax's and tensorstore's): with foreground saves the soak still sat 10-23%
 above its first epoch. One arena for the whole process (`use_one_malloc_arena`, what
-MALLOC_ARENA_MAX=1 does) keeps a CPU training flat: +4.0% after 30 epochs, same step time on 2
-cores (docs/BENCHMARKS.md, "Soak").
+MALLOC_ARENA_MAX=1 does) keeps a CPU training flat: +4.6% after 60 epochs, same step time on 2
+cores, ~25% more time in a cold XLA compile, whose threads then share one lock (docs/BENCHMARKS.md,
+"Soak").
 """
 
 from __future__ import annotations
