@@ -71,8 +71,9 @@ def apply(names) -> Callable[[], None]:
     return undo
 
 
-def chunked_filter_gradient(xla_conv, chunk: int):
-    """`xla_conv(x, kernel, stride)` whose kernel gradient is summed over batch chunks of `chunk` images."""
+def with_filter_gradient(xla_conv, filter_gradient):
+    """`xla_conv(x, kernel, stride)` with its input gradient from autodiff and its kernel gradient
+    from `filter_gradient(x, g, kernel, stride)`: the scaffold the filter-gradient variants share."""
 
     @partial(jax.custom_vjp, nondiff_argnums=(2,))
     def conv(x, kernel, stride):
@@ -84,15 +85,23 @@ def chunked_filter_gradient(xla_conv, chunk: int):
     def bwd(stride, residual, g):
         x, kernel = residual
         dx = jax.vjp(lambda x_: xla_conv(x_, kernel, stride), x)[1](g)[0]
+        return dx, filter_gradient(x, g, kernel, stride)
 
+    conv.defvjp(fwd, bwd)
+    return conv
+
+
+def chunked_filter_gradient(xla_conv, chunk: int):
+    """`xla_conv(x, kernel, stride)` whose kernel gradient is summed over batch chunks of `chunk` images."""
+
+    def filter_gradient(x, g, kernel, stride):
         def kernel_grad(xs, gs):
             return jax.vjp(lambda k_: xla_conv(xs, k_, stride), kernel)[1](gs)[0]
 
         parts = [kernel_grad(x[i:i + chunk], g[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
-        return dx, functools.reduce(jnp.add, parts)
+        return functools.reduce(jnp.add, parts)
 
-    conv.defvjp(fwd, bwd)
-    return conv
+    return with_filter_gradient(xla_conv, filter_gradient)
 
 
 def tapwise_filter_gradient(xla_conv):
@@ -100,7 +109,8 @@ def tapwise_filter_gradient(xla_conv):
     the output gradient in one dot (3x3), or all taps' views at once, im2col-style (larger kernels)."""
     from jaxres.models import conv as conv_lib
 
-    def filter_gradient(x, g, k, stride):
+    def filter_gradient(x, g, kernel, stride):
+        k = kernel.shape[0]
         pad = (k - 1) // 2
         xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
         rows = g.reshape(-1, g.shape[-1])
@@ -113,20 +123,7 @@ def tapwise_filter_gradient(xla_conv):
             dw = jnp.stack([jax.lax.dot_general(t.reshape(-1, x.shape[-1]), rows, contract) for t in taps])
         return dw.reshape(k, k, x.shape[-1], g.shape[-1])
 
-    @partial(jax.custom_vjp, nondiff_argnums=(2,))
-    def conv(x, kernel, stride):
-        return xla_conv(x, kernel, stride)
-
-    def fwd(x, kernel, stride):
-        return xla_conv(x, kernel, stride), (x, kernel)
-
-    def bwd(stride, residual, g):
-        x, kernel = residual
-        dx = jax.vjp(lambda x_: xla_conv(x_, kernel, stride), x)[1](g)[0]
-        return dx, filter_gradient(x, g, kernel.shape[0], stride)
-
-    conv.defvjp(fwd, bwd)
-    return conv
+    return with_filter_gradient(xla_conv, filter_gradient)
 
 
 def torch_gradients(arch: str, size: int, batch: int, seed: int = 0, double: bool = False):

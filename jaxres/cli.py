@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from jaxres.errors import UserError
-from jaxres.task import Task
+
+if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` before numpy starts
+    from jaxres.task import Task
 
 COMMANDS = ("train", "eval", "predict", "export")
 EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors")
@@ -62,10 +65,18 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     return parser
 
 
+def command_of(argv: list[str]) -> str | None:
+    """The command these arguments run: the first word when it is one, else `train` (`python -m
+    tasks.face` trains); None for --help."""
+    if argv and argv[0] in ("-h", "--help"):
+        return None
+    return argv[0] if argv and argv[0] in COMMANDS else "train"
+
+
 def parse(task: Task, argv: list[str]) -> argparse.Namespace:
     argv = list(argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
-        argv.insert(0, "train")  # `python -m tasks.face` trains
+    if command_of(argv) == "train" and argv[:1] != ["train"]:
+        argv.insert(0, "train")
     return build_parser(task).parse_args(argv)
 
 
@@ -74,7 +85,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = parse(task, argv)
-        from jaxres.commands import run  # imported late: `--help` and usage errors stay instant
+        # imported late: `--help` and usage errors stay instant
+        from jaxres.commands import run
 
         return run(task, args)
     except UserError as err:

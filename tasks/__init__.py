@@ -9,15 +9,9 @@ runs keep glibc's default (`jaxres.train.host_memory`, docs/BENCHMARKS.md "Soak"
 
 import sys
 
+from jaxres.cli import command_of
 from jaxres.train import host_memory
 
-
-def runs_train(argv: list[str]) -> bool:
-    """Whether `jaxres.cli.parse` will run `train` for these arguments (it does unless another
-    command or --help comes first)."""
-    return not argv or argv[0] not in ("eval", "predict", "export", "-h", "--help")
-
-
 # sys.argv[0] is "-m" only while `python -m tasks.<task>` imports its package (not under pytest)
-if sys.argv[:1] == ["-m"] and runs_train(sys.argv[1:]) and host_memory.jax_uses_cpu_only():
+if sys.argv[:1] == ["-m"] and command_of(sys.argv[1:]) == "train" and host_memory.jax_uses_cpu_only():
     host_memory.use_one_malloc_arena()

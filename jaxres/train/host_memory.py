@@ -27,19 +27,11 @@ M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
 
 
 @functools.cache
-def _libc_malloc_trim():
+def _libc(function: str):
+    """glibc's `function` through ctypes, or None where the C library has none (macOS, musl)."""
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-@functools.cache
-def _libc_mallopt():
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).mallopt if name else None
+        return getattr(ctypes.CDLL(name), function) if name else None
     except (OSError, AttributeError):
         return None
 
@@ -53,7 +45,7 @@ def use_one_malloc_arena() -> bool:
     the command line, after numpy, +12%). A MALLOC_ARENA_MAX in the environment is the user's
     choice, which glibc has already applied: then nothing changes here.
     """
-    mallopt = _libc_mallopt()
+    mallopt = _libc("mallopt")
     if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     return bool(mallopt(M_ARENA_MAX, 1))
@@ -85,7 +77,7 @@ def accelerator_plugins() -> list[str]:
 
 def release_freed_memory() -> bool:
     """Trim the heap; True when glibc's `malloc_trim` ran."""
-    trim = _libc_malloc_trim()
+    trim = _libc("malloc_trim")
     if trim is None:
         return False
     trim(0)
