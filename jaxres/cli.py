@@ -16,7 +16,7 @@ from jaxres.errors import UserError
 if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` before numpy starts
     from jaxres.task import Task
 
-COMMANDS = ("train", "eval", "predict", "export")
+COMMANDS = ("train", "eval", "predict", "export", "cache")
 EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors")
 
 
@@ -32,18 +32,7 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train (resumes a checkpoint in --workdir), then evaluate")
-    train.add_argument("--data", help="the data set in its usual layout (default: the embedded synthetic set)")
-    train.add_argument("--workdir", default=f"runs/{task.name}")
-    train.add_argument("--config", help="a Python file with get_config() replacing the task's defaults")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    train.add_argument("--weights", help="imagenet | none | PATH to a .pth/.safetensors/.npz state dict")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--skip-bad", action="store_true", help="drop unusable records (listed) instead of failing")
-    train.add_argument("--coordinator", help="multi-host: host:port of process 0 (automatic on TPU/SLURM/MPI)")
-    train.add_argument("--num-processes", type=int)
-    train.add_argument("--process-id", type=int)
+    _training_options(train, task)
 
     evaluate = sub.add_parser("eval", help="evaluate the best checkpoint; metrics as JSON on the last line")
     evaluate.add_argument("--workdir", required=True)
@@ -60,9 +49,29 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--out", required=True)
 
-    for p in (train, evaluate, predict, export):
+    cache = sub.add_parser("cache", help="decode every split into the frame cache ahead of train: "
+                                         "the same options as the train command it prepares")
+    _training_options(cache, task)
+
+    for p in (train, evaluate, predict, export, cache):
         p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
+
+
+def _training_options(parser: argparse.ArgumentParser, task: Task) -> None:
+    parser.add_argument("--data", help="the data set in its usual layout (default: the embedded synthetic set)")
+    parser.add_argument("--workdir", default=f"runs/{task.name}")
+    parser.add_argument("--config", help="a Python file with get_config() replacing the task's defaults")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    parser.add_argument("--weights", help="imagenet | none | PATH to a .pth/.safetensors/.npz state dict")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--skip-bad", action="store_true", help="drop unusable records (listed) instead of failing")
+    parser.add_argument("--coordinator", help="multi-host: host:port of process 0 (automatic on TPU/SLURM/MPI)")
+    parser.add_argument("--num-processes", type=int)
+    parser.add_argument("--process-id", type=int)
+
 
 
 def command_of(argv: list[str]) -> str | None:

@@ -22,24 +22,36 @@ _BASELINE_SAMPLE = 512
 
 
 @functools.lru_cache(maxsize=8)
-def _apply_fn(model):
+def _apply_fn(model, transform=None):
     prepare = default_prepare(model)
+
+    def apply(variables, batch):
+        if transform is not None:
+            batch = transform(batch, jax.random.key(0))
+        return model.apply(variables, prepare(batch), train=False)
+
     # the train and eval steps' options: the same convolution library choice for the same model
-    return jax.jit(lambda variables, batch: model.apply(variables, prepare(batch), train=False),
-                   compiler_options=compiler_options.for_this_process(model))
+    return jax.jit(apply, compiler_options=compiler_options.for_this_process(model))
 
 
-def run_outputs(model, variables, objective, dataset: Dataset, config: dict, mesh=None, keys=("matrix",)):
-    """(outputs (N, ...), {key: (N, ...)}) for every record of `dataset`, in order."""
+def make_loader(objective, dataset: Dataset, config: dict, mesh=None, frames=None):
+    """The evaluation loader of `dataset` (build it once to run it every epoch)."""
     batch_size = experiment.eval_batch_size(config, len(dataset))
-    loader = experiment.make_loader(objective, dataset, config, train=False, mesh=mesh, batch_size=batch_size)
-    apply = _apply_fn(model)
+    return experiment.make_loader(objective, dataset, config, train=False, mesh=mesh, batch_size=batch_size,
+                                  frames=frames)
+
+
+def run_outputs(model, variables, objective, dataset: Dataset, config: dict, mesh=None, keys=("matrix",),
+                loader=None):
+    """(outputs (N, ...), {key: (N, ...)}) for every record of `dataset`, in order."""
+    loader = loader or make_loader(objective, dataset, config, mesh)
+    apply = _apply_fn(model, experiment.input_transform(objective, config, train=False))
     outputs, extras = [], {k: [] for k in keys}
     iterator = loader.epoch(0)
     try:
         for batch in iterator:
             mask = np.asarray(parallel.to_host(batch["mask"]), bool)
-            out = parallel.to_host(apply(variables, {k: v for k, v in batch.items() if k != "mask"}))
+            out = parallel.to_host(apply(variables, {k: v for k, v in batch.items() if k not in keys + ("mask",)}))
             outputs.append(np.asarray(out)[mask])
             for k in keys:
                 extras[k].append(np.asarray(parallel.to_host(batch[k]))[mask])

@@ -13,10 +13,11 @@ import pathlib
 import jax
 import numpy as np
 
-from jaxres import models, objectives
+from jaxres import cache_paths, models, objectives
+from jaxres.data import framed
 from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
-from jaxres.errors import DataError, UserError
+from jaxres.errors import ConfigError, DataError, UserError
 from jaxres.task import Task
 from jaxres.train.precision import resolve_dtype
 
@@ -24,7 +25,7 @@ CONFIG_FILE = "config.json"
 
 
 def synthetic_root(task: Task) -> pathlib.Path:
-    return pathlib.Path(os.environ.get("JAXRES_CACHE", "~/.cache/jaxres")).expanduser() / "data" / task.name
+    return cache_paths.root() / "data" / task.name
 
 
 def resolve_data_path(task: Task, config: dict) -> pathlib.Path:
@@ -105,14 +106,55 @@ def resolve_model_options(config: dict, objective, train: Dataset) -> dict:
     return config
 
 
-def make_loader(objective, dataset: Dataset, config: dict, *, train: bool, mesh=None, batch_size=None) -> Loader:
+PIPELINES = ("device", "host")
+# pipeline: see `on_device`; cache_dir: where decoded frames live (None: `$JAXRES_CACHE/frames`).
+DATA_DEFAULTS = {"pipeline": "device", "cache_dir": None}
+
+
+def on_device(config: dict) -> bool:
+    """`data.pipeline`: "device" (decode once into the frame cache, augment in the step; the default)
+    or "host" (decode and augment every example on the host, each epoch)."""
+    choice = config["data"].get("pipeline", "device")
+    if choice not in PIPELINES:
+        raise ConfigError(f"config key 'data.pipeline' takes one of {PIPELINES}, got {choice!r}")
+    return choice == "device"
+
+
+def input_transform(objective, config: dict, *, train: bool):
+    """The jitted steps' `transform` for the device path (None on the host path)."""
+    if not on_device(config):
+        return None
+    return framed.transform(objective, int(config["objective"].get("channels", 3)), train)
+
+
+def load_frames(objective, records, config: dict, *, log=None):
+    """The records' decoded frames from the cache (decoding what is missing); every process of a
+    multi-host run decodes its share and reads the others' from a shared cache folder."""
+    from jaxres.data import frame_cache
+    from jaxres.train import parallel
+
+    return frame_cache.load_or_build(
+        records, objective.frame_spec(), objective.frame_of, root=cache_paths.frames_dir(config["data"].get("cache_dir")),
+        workers=config["data"].get("workers"), process_index=jax.process_index(), process_count=jax.process_count(),
+        barrier=parallel.barrier, log=log)
+
+
+def make_loader(objective, dataset: Dataset, config: dict, *, train: bool, mesh=None, batch_size=None,
+                frames=None, log=None) -> Loader:
+    """Batches of `dataset`: gathered cached frames for the device path (`frames`, else loaded here),
+    decoded and augmented examples for the host path."""
     from jaxres.train import parallel
 
     records = dataset.records
     size = batch_size or int(config["train"]["batch_size"])
+    if on_device(config):
+        frames = frames if frames is not None else load_frames(objective, records, config, log=log)
+        source = {"make_batch": framed.build(objective, records, frames, train=train).batch}
+    else:
+        source = {"make_example": lambda i, rng: _example(objective, records[i], rng, train)}
     return Loader(
         len(records),
-        lambda i, rng: _example(objective, records[i], rng, train),
+        **source,
         batch_size=size,
         seed=int(config["train"]["seed"]),
         shuffle=train,

@@ -1,4 +1,4 @@
-"""The four commands behind `jaxres.cli`; each takes (task, parsed arguments) and returns an exit code."""
+"""The commands behind `jaxres.cli`; each takes (task, parsed arguments) and returns an exit code."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def run(task: Task, args: argparse.Namespace) -> int:
         from jaxres.commands.predict import predict
 
         return predict(task, args)
+    if args.command == "cache":
+        from jaxres.commands.cache import cache_command
+
+        return cache_command(task, args)
     from jaxres.commands.export import export_command
 
     return export_command(task, args)

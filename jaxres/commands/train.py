@@ -44,8 +44,10 @@ def train(task, args) -> int:
     steps_per_epoch = len(train_set) // batch_size
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), mesh)
-    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh)
-    loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh)
+    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh,
+                           transform=experiment.input_transform(objective, config, train=True))
+    loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh, log=_say)
+    val_loader = evaluation.make_loader(objective, val_set, config, mesh)
     # Only now: a refused run must not leave a config.json that a corrected run's resume check
     # would hold against it (a bad --weights or batch size is not a trained model.arch).
     experiment.save_config(workdir, config)
@@ -53,7 +55,8 @@ def train(task, args) -> int:
          f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
 
     def validate_metrics(current_state):
-        outputs, extras = evaluation.run_outputs(model, current_state.variables(), objective, val_set, config, mesh)
+        outputs, extras = evaluation.run_outputs(model, current_state.variables(), objective, val_set, config, mesh,
+                                                 loader=val_loader)
         return objective.evaluate(objective.decode(outputs, extras), val_set)
 
     result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
@@ -83,6 +86,7 @@ def _with_engine_defaults(config: dict) -> dict:
     config["optim"] = {**OPTIM_DEFAULTS, **config.get("optim", {})}
     config["train"] = {**TRAIN_DEFAULTS, **config.get("train", {})}
     config["checkpoint"] = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
+    config["data"] = {**experiment.DATA_DEFAULTS, **config.get("data", {})}
     return config
 
 

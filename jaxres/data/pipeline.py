@@ -31,6 +31,7 @@ import numpy as np
 
 Example = Mapping[str, np.ndarray]
 MakeExample = Callable[[int, np.random.Generator], Example]
+MakeBatch = Callable[[np.ndarray], Example]
 
 THREAD_PREFIX = "jaxres-data"
 
@@ -61,7 +62,9 @@ class Loader:
     """Deterministic, threaded, multi-host batches of `make_example(index, rng)` outputs.
 
     Usage: `for batch in loader.epoch(epoch, start_batch): ...`; the loader is also callable as
-    `loader(epoch, start_batch)`. A batch is a dict of arrays with a leading global batch axis: numpy
+    `loader(epoch, start_batch)`. Give either `make_example(index, rng)` (one example at a time, in
+    threads) or `make_batch(indices)` (a whole batch of rows at once, e.g. a gather of cached frames
+    whose randomness is left to the device; one thread per batch in flight). A batch is a dict of arrays with a leading global batch axis: numpy
     arrays holding this process's rows when `sharding` is None, otherwise global `jax.Array`s laid
     out by `sharding` (e.g. `NamedSharding(mesh, P("data"))`).
     """
@@ -69,8 +72,9 @@ class Loader:
     def __init__(
         self,
         num_examples: int,
-        make_example: MakeExample,
+        make_example: MakeExample | None = None,
         *,
+        make_batch: MakeBatch | None = None,
         batch_size: int,
         seed: int,
         shuffle: bool = True,
@@ -82,7 +86,10 @@ class Loader:
         process_count: int | None = None,
     ):
         self.num_examples = num_examples
+        if (make_example is None) == (make_batch is None):
+            raise ValueError("give exactly one of make_example and make_batch")
         self.make_example = make_example
+        self.make_batch = make_batch
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
@@ -181,7 +188,8 @@ class Loader:
                 batch = next(upcoming, None)
                 if batch is not None:  # refill first, so the workers stay busy while we wait
                     pending.append(self._submit(pool, epoch, order, batch))
-                out = _stack([future.result() for future in futures], indices)
+                out = (dict(futures[0].result()) if self.make_batch is not None
+                       else _stack([future.result() for future in futures], indices))
                 if not self.drop_last:
                     if "mask" in out:
                         raise ValueError("make_example returned a 'mask' key, which the loader reserves for "
@@ -196,6 +204,8 @@ class Loader:
 
     def _submit(self, pool, epoch: int, order: np.ndarray, batch: int):
         indices, mask = self._rows(order, batch)
+        if self.make_batch is not None:
+            return indices, mask, [pool.submit(self.make_batch, indices)]
         return indices, mask, [pool.submit(self.example, epoch, index) for index in indices]
 
     def _placed(self, batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict]:

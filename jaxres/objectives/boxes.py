@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import pandas as pd
 
 from jaxres import metrics, viz
-from jaxres.data import transforms
+from jaxres.data import device_augment as dev
+from jaxres.data import framing, transforms
+from jaxres.data.affine import apply_box
+from jaxres.data.frame_cache import FrameSpec
+from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.objectives.common import augment_options, mean_target_baseline, record_name
 from jaxres.train import losses
@@ -42,6 +47,54 @@ class BoxObjective:
             train=train,
             **augment_options(self.options, train),
         )
+
+    # --- the decode-once, augment-on-device path -------------------------------------------------
+
+    def _augment(self) -> dict:
+        augment = self.options.get("augment", {})
+        return {"zoom": framing.scale_range(augment.get("scale", 0.0)), "translate": float(augment.get("translate", 0.0)),
+                "flip_prob": float(augment.get("flip_prob", 0.0)), "jitter": jitter_amounts(augment.get("jitter"))}
+
+    def frame_spec(self) -> FrameSpec:
+        a = self._augment()
+        settings = {"kind": "box", "size": self.size, "zoom": a["zoom"],
+                    "keep_aspect": bool(self.options.get("keep_aspect", True))}
+        return FrameSpec(side=framing.whole_side(self.size, a["zoom"]), channels=self.channels, settings=settings)
+
+    def _frames_of(self, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        return framing.whole(w, h, self.size, bool(self.options.get("keep_aspect", True)), self.frame_spec().side)
+
+    def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
+        return self._frames_of(w, h)[1]
+
+    def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
+        """The base frame in the cache ("frame"), the box in base-output pixels (unclipped: clipping
+        follows the augmentation), and (evaluation) the matrix predictions are mapped back through."""
+        base, frame = (np.stack(m) for m in zip(*(self._frames_of(int(w), int(h)) for w, h in sizes)))
+        boxes = np.stack([np.zeros(4) if r.box is None else np.asarray(r.box, np.float64) for r in records])
+        out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
+               "box": apply_box(boxes, base).astype(np.float32)}
+        if not train:
+            out["matrix"] = base.astype(np.float32)
+        return out
+
+    def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
+        """Scale, shift and flip (never rotate: it would inflate the box), resample, box clipped to the frame."""
+        a, size = self._augment(), self.size
+        to_frame, box = example["frame"], example["box"]
+        out = dict(example)
+        if train:
+            k_geometry, k_flip, k_colour = jax.random.split(key, 3)
+            aug = dev.random_affine(k_geometry, size, 0.0, a["zoom"], a["translate"])
+            aug = jax.numpy.where(dev.random_flip(k_flip, a["flip_prob"]), dev.hflip(size) @ aug, aug)
+            to_frame = to_frame @ jax.numpy.linalg.inv(aug)
+            box = dev.apply_box(box, aug)
+        image = dev.warp(example["image"], to_frame, size)
+        if train and any(a["jitter"]):
+            image = dev.color_jitter(k_colour, image, *a["jitter"])
+        out.update(image=image, box=jax.numpy.clip(box, 0.0, size) / size)
+        del out["frame"]
+        return out
 
     def loss(self, outputs, batch):
         return self.loss_fn(outputs, batch["box"])

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import math
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from jaxres import metrics, viz
-from jaxres.data import transforms
+from jaxres.data import device_augment as dev
+from jaxres.data import framing, transforms
+from jaxres.data.frame_cache import FrameSpec
+from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.objectives.common import record_name
 from jaxres.train import losses
@@ -43,6 +50,53 @@ class ClassificationObjective:
             jitter=augment.get("jitter"),
             resize_ratio=self.options.get("resize_ratio", 0.875),
         )
+
+    # --- the decode-once, augment-on-device path -------------------------------------------------
+
+    def _augment(self) -> dict:
+        augment = self.options.get("augment", {})
+        return {"area": tuple(float(v) for v in augment.get("rrc_scale", (0.08, 1.0))),
+                "ratio": tuple(float(v) for v in augment.get("rrc_ratio", (3 / 4, 4 / 3))),
+                "flip_prob": float(augment.get("flip_prob", 0.5)), "jitter": jitter_amounts(augment.get("jitter"))}
+
+    def frame_spec(self) -> FrameSpec:
+        """The whole image stretched onto a square (`framing.classification_side`)."""
+        a = self._augment()
+        side = framing.classification_side(self.size, float(self.options.get("resize_ratio", 0.875)), a["area"][0])
+        return FrameSpec(side=side, channels=self.channels, settings={"kind": "classification"})
+
+    def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
+        return framing.stretched(w, h, self.frame_spec().side)
+
+    def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
+        """The evaluation frame in the cache ("frame"); for random crops the original-to-cache matrix and
+        the original size; the label (-1 for unlabelled prediction inputs)."""
+        side, ratio = self.frame_spec().side, float(self.options.get("resize_ratio", 0.875))
+        cache = np.stack([framing.stretched(int(w), int(h), side) for w, h in sizes])
+        base = np.stack([transforms.center_crop(int(w), int(h), self.size, ratio) for w, h in sizes])
+        labels = np.array([-1 if r.label is None else r.label for r in records], np.int32)
+        out = {"frame": (cache @ np.linalg.inv(base)).astype(np.float32), "label": labels}
+        if train:
+            out.update(cache=cache.astype(np.float32), size=np.asarray(sizes, np.float32))
+        else:
+            out["matrix"] = base.astype(np.float32)
+        return out
+
+    def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
+        """Random-resized crop and flip (train) or the centre crop, resampled from the cached frame."""
+        a, size = self._augment(), self.size
+        out = {k: v for k, v in example.items() if k not in ("frame", "cache", "size")}
+        to_frame = example["frame"]
+        if train:
+            k_crop, k_flip, k_colour = jax.random.split(key, 3)
+            crop = dev.crop_matrix(dev.random_resized_crop(k_crop, example["size"], a["area"], a["ratio"]), size)
+            crop = jnp.where(dev.random_flip(k_flip, a["flip_prob"]), dev.hflip(size) @ crop, crop)
+            to_frame = example["cache"] @ jnp.linalg.inv(crop)
+        image = dev.warp(example["image"], to_frame, size)
+        if train and any(a["jitter"]):
+            image = dev.color_jitter(k_colour, image, *a["jitter"])
+        out["image"] = image
+        return out
 
     def loss(self, outputs, batch):
         return self.loss_fn(outputs, batch["label"])

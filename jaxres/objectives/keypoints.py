@@ -10,11 +10,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from jaxres import metrics, viz
-from jaxres.data import flip_maps, transforms
+from jaxres.data import device_augment as dev
+from jaxres.data import flip_maps, framing, transforms
+from jaxres.data.affine import apply_points
+from jaxres.data.frame_cache import FrameSpec
+from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
 from jaxres.objectives.common import augment_options, mean_target_baseline, record_name, record_size
@@ -53,6 +59,81 @@ class KeypointObjective:
             train=train,
             **augment_options(self.options, train),
         )
+
+    # --- the decode-once, augment-on-device path -------------------------------------------------
+
+    def _augment(self) -> dict:
+        augment = self.options.get("augment", {})
+        return {"rotate": float(augment.get("rotate", 0.0)), "zoom": framing.scale_range(augment.get("scale", 0.0)),
+                "translate": float(augment.get("translate", 0.0)), "flip_prob": float(augment.get("flip_prob", 0.0)),
+                "jitter": jitter_amounts(augment.get("jitter"))}
+
+    def _crops_box(self, record: Record) -> bool:
+        return self.options.get("crop", "full") == "box" and record.box is not None
+
+    def _side(self) -> int:
+        a = self._augment()
+        if self.options.get("crop", "full") == "box":
+            return framing.box_crop_side(self.size, a["rotate"], a["zoom"], a["translate"])
+        return framing.whole_side(self.size, a["zoom"])
+
+    def frame_spec(self) -> FrameSpec:
+        a = self._augment()
+        if a["flip_prob"] > 0 and self.flip_spec is None:
+            raise ConfigError("objective.augment.flip_prob > 0 needs objective.flip_map (which keypoints swap "
+                              "when mirrored)")
+        settings = {"kind": "keypoints", "size": self.size, "crop": self.options.get("crop", "full"),
+                    "margin": float(self.options.get("margin", 0.25)), "rotate": a["rotate"], "zoom": a["zoom"],
+                    "translate": a["translate"], "keep_aspect": bool(self.options.get("keep_aspect", True))}
+        return FrameSpec(side=self._side(), channels=self.channels, settings=settings)
+
+    def _frames_of(self, record: Record, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """(base, cached frame) matrices of one record: the evaluation frame and the cache's."""
+        side = self._side()
+        if self._crops_box(record):
+            zoom = self._augment()["zoom"]
+            return framing.box_crop(record.box, self.size, float(self.options.get("margin", 0.25)), side,
+                                    framing.density(zoom))
+        return framing.whole(w, h, self.size, bool(self.options.get("keep_aspect", True)), side)
+
+    def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
+        return self._frames_of(record, w, h)[1]
+
+    def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
+        """Per-record arrays the device path ships: the base frame in the cache ("frame"), the targets
+        in base-output pixels, and (evaluation) the matrix predictions are mapped back through."""
+        bases, frames = zip(*(self._frames_of(r, int(w), int(h)) for r, (w, h) in zip(records, sizes)))
+        base, frame = np.stack(bases), np.stack(frames)
+        k = int(self.options.get("num_keypoints") or len(records[0].keypoints))
+        points = np.stack([np.zeros((k, 2)) if r.keypoints is None else np.asarray(r.keypoints, np.float64)
+                           for r in records])
+        out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
+               "keypoints": apply_points(points, base).astype(np.float32)}
+        if not train:
+            out["matrix"] = base.astype(np.float32)
+        return out
+
+    def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
+        """One example on the device: augment (train), resample the cached frame, targets in [0, 1]."""
+        a, size = self._augment(), self.size
+        to_frame, points = example["frame"], example["keypoints"]
+        out = dict(example)
+        if train:
+            k_geometry, k_flip, k_colour = jax.random.split(key, 3)
+            aug = dev.random_affine(k_geometry, size, a["rotate"], a["zoom"], a["translate"])
+            flipped = dev.random_flip(k_flip, a["flip_prob"])
+            aug = jnp.where(flipped, dev.hflip(size) @ aug, aug)
+            to_frame = to_frame @ jnp.linalg.inv(aug)
+            points = dev.apply_points(points, aug)
+            flip_map = _flip_map(self.flip_spec, points.shape[0])
+            if flip_map is not None and a["flip_prob"] > 0:
+                points = jnp.where(flipped, points[np.asarray(flip_map)], points)
+        image = dev.warp(example["image"], to_frame, size)
+        if train and any(a["jitter"]):
+            image = dev.color_jitter(k_colour, image, *a["jitter"])
+        out.update(image=image, keypoints=points / size)
+        del out["frame"]
+        return out
 
     def loss(self, outputs, batch):
         return self.loss_fn(outputs, batch["keypoints"])

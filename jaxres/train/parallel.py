@@ -128,6 +128,14 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(get, tree)
 
 
+def barrier(name: str) -> None:
+    """Wait until every process has reached the barrier `name` (nothing to wait for with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def is_primary() -> bool:
     """Whether this process writes the shared files (logs, lock, plots)."""
     return jax.process_index() == 0

@@ -63,11 +63,18 @@ def default_prepare(model) -> Callable[[Mapping[str, jax.Array]], jax.Array]:
 
 
 def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None,
-                    prepare=None):
-    """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated."""
+                    prepare=None, transform=None):
+    """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated.
+
+    `transform(batch, key) -> batch`, when given, runs first inside the step (the device path's
+    augmentation), with a key of the step (`state.step_key("augment")`), so resumed runs redraw it.
+    """
     prepare = prepare or default_prepare(model)
 
     def train_step(state: TrainState, batch, metrics, frozen: tuple[str, ...] = ()):
+        if transform is not None:
+            batch = transform(batch, state.step_key("augment"))
+
         def loss_of(params):
             outputs, updates = model.apply(
                 {"params": params, "batch_stats": state.batch_stats},
@@ -116,16 +123,20 @@ def _accumulate(metrics, loss, step):
     }
 
 
-def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, prepare=None):
+def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, prepare=None,
+                   transform=None):
     """Jitted `eval_step(state, batch) -> predict_fn(outputs, batch)` (default: the raw outputs).
 
     `predict_fn` can reduce on device (e.g. return correct-count sums) so that evaluation, too,
-    reads back little; per-example outputs stay split over "data" like the batch.
+    reads back little; per-example outputs stay split over "data" like the batch. `transform` is the
+    deterministic device transform (it gets a fixed key and must not draw from it).
     """
     prepare = prepare or default_prepare(model)
     predict_fn = predict_fn or (lambda outputs, batch: outputs)
 
     def eval_step(state: TrainState, batch):
+        if transform is not None:
+            batch = transform(batch, jax.random.key(0))
         outputs = model.apply(state.variables(), prepare(batch), train=False)
         return predict_fn(outputs, batch)
 

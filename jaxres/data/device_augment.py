@@ -1,0 +1,159 @@
+"""Random geometry, colour and resampling as jnp functions, run inside the jitted step.
+
+The host ships each example's cached frame (uint8) and matrices; everything random happens here,
+drawn from a key per example (`example_keys`: the step's key folded with the example's index), so
+the batch a step sees depends on (seed, step, example index) only: not on hosts, devices, threads,
+or whether the run was resumed.
+
+Matrices follow `jaxres.data.affine`: 3×3, original pixels -> output pixels, pixel i covers [i, i+1).
+`warp` samples like Pillow's affine BILINEAR transform (sample point outside the source: fill 0;
+neighbours clamped at the border), so the device path reproduces the host path to interpolation
+tolerance. Every function here works on ONE example; objectives `jax.vmap` them over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+
+def example_keys(step_key: jax.Array, index: jax.Array) -> jax.Array:
+    """One key per example: the step's key folded with each example's index in its data set."""
+    return jax.vmap(lambda i: jax.random.fold_in(step_key, i))(index.astype(jnp.uint32))
+
+
+def translate(tx, ty) -> jax.Array:
+    one, zero = jnp.ones_like(tx), jnp.zeros_like(tx)
+    return jnp.stack([jnp.stack([one, zero, tx]), jnp.stack([zero, one, ty]), jnp.stack([zero, zero, one])])
+
+
+def scale(sx, sy) -> jax.Array:
+    one, zero = jnp.ones_like(sx), jnp.zeros_like(sx)
+    return jnp.stack([jnp.stack([sx, zero, zero]), jnp.stack([zero, sy, zero]), jnp.stack([zero, zero, one])])
+
+
+def rotate(degrees) -> jax.Array:
+    """Counter-clockwise on screen (y points down), as `affine.rotate`."""
+    t = jnp.deg2rad(degrees)
+    c, s = jnp.cos(t), jnp.sin(t)
+    one, zero = jnp.ones_like(t), jnp.zeros_like(t)
+    return jnp.stack([jnp.stack([c, s, zero]), jnp.stack([-s, c, zero]), jnp.stack([zero, zero, one])])
+
+
+def compose(*matrices) -> jax.Array:
+    """The matrix applying `matrices` in the order given (first argument first)."""
+    out = jnp.eye(3, dtype=jnp.float32)
+    for m in matrices:
+        out = m @ out
+    return out
+
+
+def hflip(out_w: float) -> jax.Array:
+    return jnp.array([[-1.0, 0.0, float(out_w)], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], jnp.float32)
+
+
+def apply_points(points: jax.Array, matrix: jax.Array) -> jax.Array:
+    """(K, 2) points through a 3×3 matrix (NaN stays NaN)."""
+    return points @ matrix[:2, :2].T + matrix[:2, 2]
+
+
+def apply_box(box: jax.Array, matrix: jax.Array) -> jax.Array:
+    """(4,) corners (x0, y0, x1, y1) through a matrix, back to the min/max extent of the four corners."""
+    x0, y0, x1, y1 = box
+    corners = jnp.stack([jnp.stack([x0, y0]), jnp.stack([x1, y0]), jnp.stack([x1, y1]), jnp.stack([x0, y1])])
+    mapped = apply_points(corners, matrix)
+    return jnp.concatenate([mapped.min(0), mapped.max(0)])
+
+
+def random_affine(key, out_size: int, rotate_deg: float, scale_range, translate_frac: float) -> jax.Array:
+    """Rotate ±rotate_deg and scale (log-uniform in scale_range) about the frame's centre, then shift by
+    ±translate_frac of the frame: the draw `affine.random_affine` makes on the host, in the output frame."""
+    k_angle, k_scale, k_shift = jax.random.split(key, 3)
+    half = out_size / 2.0
+    lo, hi = scale_range
+    angle = jax.random.uniform(k_angle, (), minval=-1.0, maxval=1.0) * rotate_deg
+    s = jnp.exp(jax.random.uniform(k_scale, (), minval=math.log(lo), maxval=math.log(hi)))
+    shift = jax.random.uniform(k_shift, (2,), minval=-1.0, maxval=1.0) * translate_frac * out_size
+    centre = jnp.float32(half)
+    return compose(translate(-centre, -centre), rotate(angle), scale(s, s),
+                   translate(centre + shift[0], centre + shift[1]))
+
+
+def random_flip(key, flip_prob: float) -> jax.Array:
+    """A boolean scalar, True with probability flip_prob."""
+    return jax.random.uniform(key, ()) < flip_prob
+
+
+def random_resized_crop(key, size: jax.Array, area_range, ratio_range, tries: int = 10) -> jax.Array:
+    """torchvision's RandomResizedCrop window (left, top, width, height) in original pixels of a
+    (w, h) image: `tries` candidates drawn at once, the first that fits, else the central fallback."""
+    w, h = size[0], size[1]
+    k_area, k_ratio, k_x, k_y = jax.random.split(key, 4)
+    area = w * h * jax.random.uniform(k_area, (tries,), minval=area_range[0], maxval=area_range[1])
+    ratio = jnp.exp(jax.random.uniform(k_ratio, (tries,), minval=math.log(ratio_range[0]),
+                                       maxval=math.log(ratio_range[1])))
+    cw, ch = jnp.round(jnp.sqrt(area * ratio)), jnp.round(jnp.sqrt(area / ratio))
+    fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    first = jnp.argmax(fits)
+    left = jnp.floor(jax.random.uniform(k_x, (tries,)) * (w - cw + 1))[first]
+    top = jnp.floor(jax.random.uniform(k_y, (tries,)) * (h - ch + 1))[first]
+    found = jnp.stack([left, top, cw[first], ch[first]])
+    return jnp.where(fits.any(), found, _central_crop(w, h, ratio_range))
+
+
+def _central_crop(w, h, ratio_range) -> jax.Array:
+    ratio = w / h
+    cw = jnp.where(ratio < ratio_range[0], w, jnp.where(ratio > ratio_range[1], jnp.round(h * ratio_range[1]), w))
+    ch = jnp.where(ratio < ratio_range[0], jnp.round(w / ratio_range[0]), h)
+    return jnp.stack([jnp.floor((w - cw) / 2), jnp.floor((h - ch) / 2), cw, ch])
+
+
+def crop_matrix(window: jax.Array, out_size: int) -> jax.Array:
+    """Original pixels -> output: the window (left, top, width, height) stretched onto the output."""
+    left, top, cw, ch = window
+    return compose(translate(-left, -top), scale(out_size / cw, out_size / ch))
+
+
+def warp(image: jax.Array, out_to_source: jax.Array, out_size: int) -> jax.Array:
+    """Bilinear resample of a (H, W, C) image at the output's pixel centres mapped by `out_to_source`:
+    float32 (out_size, out_size, C) in 0..255. A sample point outside the source is 0 (black)."""
+    h, w = image.shape[0], image.shape[1]
+    centres = jnp.arange(out_size, dtype=jnp.float32) + 0.5
+    xs, ys = jnp.meshgrid(centres, centres)
+    u = out_to_source[0, 0] * xs + out_to_source[0, 1] * ys + out_to_source[0, 2]
+    v = out_to_source[1, 0] * xs + out_to_source[1, 1] * ys + out_to_source[1, 2]
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    x, y = u - 0.5, v - 0.5
+    x0, y0 = jnp.floor(x), jnp.floor(y)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    xa, xb = jnp.clip(x0, 0, w - 1).astype(jnp.int32), jnp.clip(x0 + 1, 0, w - 1).astype(jnp.int32)
+    ya, yb = jnp.clip(y0, 0, h - 1).astype(jnp.int32), jnp.clip(y0 + 1, 0, h - 1).astype(jnp.int32)
+    pixels = image.astype(jnp.float32)
+    top = pixels[ya, xa] * (1 - fx) + pixels[ya, xb] * fx
+    bottom = pixels[yb, xa] * (1 - fx) + pixels[yb, xb] * fx
+    return jnp.where(inside[..., None], top * (1 - fy) + bottom * fy, 0.0)
+
+
+def color_jitter(key, image: jax.Array, brightness: float, contrast: float, saturation: float) -> jax.Array:
+    """torchvision-style jitter on a 0..255 float image, as `photometric.color_jitter` (without its
+    uint8 rounding): each factor uniform in [1 - amount, 1 + amount], applied in that order."""
+    amounts = jnp.array([brightness, contrast, saturation], jnp.float32)
+    fb, fc, fs = 1.0 + jax.random.uniform(key, (3,), minval=-1.0, maxval=1.0) * amounts
+    img = image
+    if brightness:
+        img = img * fb
+    if contrast:
+        mean = _gray(jnp.clip(img, 0, 255)).mean()
+        img = (img - mean) * fc + mean
+    if saturation and img.shape[-1] == 3:
+        gray = _gray(jnp.clip(img, 0, 255))
+        img = (img - gray) * fs + gray
+    return jnp.clip(img, 0, 255)
+
+
+def _gray(image: jax.Array) -> jax.Array:
+    if image.shape[-1] == 1:
+        return image
+    return image[..., 0:1] * 0.299 + image[..., 1:2] * 0.587 + image[..., 2:3] * 0.114

@@ -1,0 +1,366 @@
+"""Decode each image once into a cache of pre-framed uint8 pixels on disk, shared by splits and runs.
+
+Why: decoding and resampling an image is most of the host's work per example. Augmentation runs on
+the device, so the host only needs every image once, in a fixed frame, with the matrix from original
+pixels into that frame (the device composes its random geometry after it).
+
+Contract: `load_or_build(records, spec, frame_of, root=...)` returns `Frames` whose row i is record
+i's image warped by `frame_of(record, w, h)` into a side x side frame (bilinear, 0 outside the
+image). A record is decoded only when its key is missing. The key covers everything that shapes the
+pixels: the spec (with `_FORMAT`, bumped whenever decoding changes), the image (absolute path, byte
+size and mtime_ns of a file; the bytes, shape and dtype of an array) and the record's box and
+keypoints. So an edited row or a touched file is decoded again and a frame is never stale; labels
+and meta are not in the key and are always read from the records.
+
+Layout: root/<spec digest>/ holds segments. A segment is a raw file of rows (`seg-*.bin`) and its
+index (`seg-*.npz`: keys, matrices, sizes, frame shape, the data file's byte size). Both are written
+under temporary names, fsynced and renamed, data first: the index is the commit marker, so a writer
+killed at any point leaves nothing a reader trusts. Disk per image: side * side * channels bytes of
+data + 120 bytes of index (32-byte key + 72-byte matrix + 16-byte size), + ~1 KB per segment.
+
+Several processes (`process_count` > 1) must call `load_or_build` together: each decodes its share
+of the missing records, all meet at `barrier`, then each decodes whatever it still cannot see (on
+local disks, everything the others did).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import re
+import socket
+import time
+import uuid
+import zipfile
+from typing import Callable, Sequence
+
+import numpy as np
+
+from jaxres.data import affine, images
+from jaxres.data.records import Record
+from jaxres.errors import DataError
+
+FrameOf = Callable[[Record, int, int], np.ndarray]
+"""(record, width, height of its original image as load_image returns it, i.e. after EXIF orientation) -> float64 3x3
+matrix from original-image pixels to cached-frame pixels (jaxres.data.affine conventions: pixel i covers [i, i+1))."""
+
+_FORMAT = 1  # part of every key: bump it when decoding changes, so old frames are never reused
+_MODES = {1: "L", 3: "RGB"}
+_DATA, _INDEX, _TEMP = ".bin", ".npz", ".tmp"
+_STALE_SECONDS = 60.0  # an unfinished file this old has lost its writer
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameSpec:
+    side: int  # every cached frame is side x side
+    channels: int  # 1 (gray, "L") or 3 ("RGB")
+    settings: dict  # JSON-able: everything else that shapes the frame (the objective's framing parameters)
+
+    def __post_init__(self):
+        if self.channels not in _MODES or self.side < 1:
+            raise ValueError(f"a frame needs side >= 1 and 1 or 3 channels, got {self.side}, {self.channels}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.side, self.side, self.channels)
+
+
+class Frames:
+    """A split's decoded frames, memory-mapped (or in memory), in the order of the records given."""
+
+    def __init__(self, spec: FrameSpec, matrices: np.ndarray, sizes: np.ndarray,
+                 segments: Sequence[np.ndarray], segment_of: np.ndarray, row_of: np.ndarray):
+        self.spec, self.matrices, self.sizes = spec, matrices, sizes
+        self._segments, self._segment_of, self._row_of = list(segments), segment_of, row_of
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """(len(indices), side, side, channels) uint8, a fresh array; one gather per segment."""
+        indices = np.asarray(indices, np.int64).reshape(-1)
+        out = np.empty((len(indices), *self.spec.shape), np.uint8)
+        segments, rows = self._segment_of[indices], self._row_of[indices]
+        for s in np.unique(segments):
+            where = np.flatnonzero(segments == s)
+            where = where[np.argsort(rows[where], kind="stable")]  # ascending offsets: sequential reads
+            out[where] = self._segments[s][rows[where]]
+        return out
+
+
+def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """(pixels uint8 (side, side, C), matrix float64 3x3, (w, h)) of one record.
+
+    A JPEG much larger than its frame is decoded at 1/2, 1/4 or 1/8 scale: the largest one at which
+    the frame still samples at most one frame pixel per decoded pixel, so nothing is lost.
+    """
+    with _at(record):
+        w, h = _original_size(record.image)
+        matrix = np.asarray(frame_of(record, w, h), np.float64)
+        image, reduction = images.load_image_reduced(record.image, _MODES[spec.channels], _max_reduction(matrix))
+        pixels = affine.warp_image(image, matrix @ np.linalg.inv(reduction), spec.side)
+    return pixels, matrix, (w, h)
+
+
+def in_memory(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, workers: int | None = None) -> Frames:
+    """The frames of `records` decoded into memory, nothing on disk (predicting on a few images)."""
+    rows = np.empty((len(records), *spec.shape), np.uint8)
+    matrices, sizes = _decode_into(rows, records, spec, frame_of, workers)
+    return Frames(spec, matrices, sizes, [rows], np.zeros(len(records), np.int64), np.arange(len(records)))
+
+
+def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, root: pathlib.Path,
+                  workers: int | None = None, process_index: int = 0, process_count: int = 1,
+                  barrier: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None) -> Frames:
+    """The frames of `records` from the cache under `root`, decoding (and caching) only those missing.
+
+    With process_count > 1 every process must call it with the same records: process i decodes the
+    missing records at positions i::process_count of the distinct keys, then calls
+    `barrier("frame_cache:<digest>")`, then decodes whatever it still does not find.
+    """
+    directory = _spec_dir(pathlib.Path(root), spec)
+    keys = [_record_key(r, directory.name) for r in records]
+    distinct = _first_of_each(keys)
+
+    def decode(indices: list[int]) -> int:
+        return _write_segment(directory, [records[i] for i in indices], [keys[i] for i in indices],
+                              spec, frame_of, workers)
+
+    catalog, decoded = _Catalog.read(directory, spec), 0
+    if process_count > 1:  # shares by position among all distinct keys: the same whatever each process sees
+        shares = distinct[process_index::process_count]
+        decoded += decode([i for i in shares if keys[i] not in catalog.where])
+        if barrier is not None:
+            barrier(f"frame_cache:{directory.name}")
+        catalog = _Catalog.read(directory, spec)
+    rest = [i for i in distinct if keys[i] not in catalog.where]
+    if rest:
+        decoded += decode(rest)
+        catalog = _Catalog.read(directory, spec)
+    if decoded and log is not None:
+        log(f"frame cache: {decoded} of {len(records)} records decoded ({len(records) - decoded} reused) "
+            f"into {directory} ({catalog.data_bytes / 1e6:.1f} MB)")
+    return catalog.frames(keys, spec)
+
+
+@contextlib.contextmanager
+def _at(record: Record):
+    """Report a DataError at the record's file and row (an image can fail only when decoded)."""
+    try:
+        yield
+    except DataError as err:
+        if not record.source or str(err).startswith(f"{record.source}:"):
+            raise
+        raise DataError(str(err), where=record.source) from None
+
+
+def _first_of_each(keys: Sequence[str]) -> list[int]:
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    return list(first.values())
+
+
+def _original_size(image) -> tuple[int, int]:
+    if isinstance(image, np.ndarray):
+        return int(image.shape[1]), int(image.shape[0])
+    return images.image_size(image)
+
+
+def _max_reduction(matrix: np.ndarray) -> int:
+    """The largest r in {1, 2, 4, 8} with r * (the strongest per-axis scale of `matrix`) <= 1."""
+    strongest = float(np.linalg.norm(matrix[:2, :2], axis=0).max())
+    return max((r for r in (2, 4, 8) if r * strongest <= 1.0 + 1e-9), default=1)
+
+
+def _decode_into(rows: np.ndarray, records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
+                 workers: int | None, done: Callable[[], None] = lambda: None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode record i into rows[i] on a thread pool (Pillow decodes outside the GIL), calling `done`
+    after each; rows are written as they finish, so a memory-mapped `rows` is never all in memory."""
+    matrices, sizes = np.empty((len(records), 3, 3)), np.empty((len(records), 2), np.int64)
+
+    def one(i: int) -> None:
+        rows[i], matrices[i], sizes[i] = decode_frame(records[i], spec, frame_of)
+
+    with concurrent.futures.ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
+        for _ in pool.map(one, range(len(records))):  # the first error cancels what has not started
+            done()
+    return matrices, sizes
+
+
+def _spec_dir(root: pathlib.Path, spec: FrameSpec) -> pathlib.Path:
+    described = json.dumps({"format": _FORMAT, "side": spec.side, "channels": spec.channels,
+                            "settings": spec.settings}, sort_keys=True)
+    directory = root / hashlib.blake2b(described.encode(), digest_size=10).hexdigest()
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "spec.json").exists():  # for people looking at the cache; never read
+        _write_atomic(directory / "spec.json", lambda f: f.write(described.encode()))
+    return directory
+
+
+def _record_key(record: Record, spec_digest: str) -> str:
+    digest = hashlib.blake2b(spec_digest.encode(), digest_size=16)
+    if isinstance(record.image, np.ndarray):
+        array = np.ascontiguousarray(record.image)
+        digest.update(f"array {array.shape} {array.dtype.str}".encode())
+        digest.update(array.tobytes())
+    else:
+        path = os.path.abspath(record.image)
+        try:
+            stat = os.stat(path)
+        except OSError as err:
+            raise DataError(f"{path}: cannot read the image file ({err.strerror})", where=record.source) from None
+        digest.update(f"file {path} {stat.st_size} {stat.st_mtime_ns}".encode())
+    for name, value in (("box", record.box), ("keypoints", record.keypoints)):
+        values = None if value is None else np.asarray(value, np.float64)
+        digest.update(f" {name} {None if values is None else values.shape} ".encode())
+        digest.update(b"" if values is None else values.tobytes())
+    return digest.hexdigest()
+
+
+def _write_segment(directory: pathlib.Path, records: Sequence[Record], keys: Sequence[str], spec: FrameSpec,
+                   frame_of: FrameOf, workers: int | None) -> int:
+    """Decode `records` into a new committed segment of `directory`; return how many."""
+    if not records:
+        return 0
+    name = f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}-{_host()}"
+    data_temp = directory / f".{name}{_DATA}{_TEMP}"
+    try:
+        rows = np.memmap(data_temp, np.uint8, "w+", shape=(len(records), *spec.shape))
+        matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, _Freshener(data_temp))
+        rows.flush()
+        del rows
+        _commit(data_temp, directory / f"{name}{_DATA}")
+    finally:
+        data_temp.unlink(missing_ok=True)
+    index = {"keys": np.array(keys, "S32"), "matrices": matrices, "sizes": sizes, "shape": np.array(spec.shape),
+             "data_bytes": np.array(len(records) * int(np.prod(spec.shape)))}
+    _write_atomic(directory / f"{name}{_INDEX}", lambda f: np.savez(f, **index))
+    return len(records)
+
+
+class _Freshener:
+    """Touch a file being written every few seconds, so that a reader elsewhere (which cannot see
+    whether this process runs) never takes a long build for an abandoned one."""
+
+    def __init__(self, path: pathlib.Path):
+        self.path, self.last = path, time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last > _STALE_SECONDS / 6:
+            os.utime(self.path)
+            self.last = time.monotonic()
+
+
+def _write_atomic(path: pathlib.Path, write: Callable) -> None:
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{_TEMP}")
+    try:
+        with open(temp, "wb") as f:
+            write(f)
+        _commit(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _commit(temp: pathlib.Path, path: pathlib.Path) -> None:
+    """fsync `temp`, rename it to `path`, fsync the folder: after this `path` is complete or absent."""
+    with open(temp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+@dataclasses.dataclass
+class _Segment:
+    data: pathlib.Path
+    keys: np.ndarray
+    matrices: np.ndarray
+    sizes: np.ndarray
+
+
+@dataclasses.dataclass
+class _Catalog:
+    """The committed segments of a spec folder, and where each key's row is."""
+
+    segments: list[_Segment]
+    where: dict[str, tuple[int, int]]  # key -> (segment, row)
+    data_bytes: int
+
+    @classmethod
+    def read(cls, directory: pathlib.Path, spec: FrameSpec) -> _Catalog:
+        _sweep(directory)
+        segments = [s for p in sorted(directory.glob(f"seg-*{_INDEX}")) if (s := _read_segment(p, spec))]
+        where = {key.decode(): (s, row) for s, seg in enumerate(segments) for row, key in enumerate(seg.keys)}
+        return cls(segments, where, sum(len(s.keys) for s in segments) * int(np.prod(spec.shape)))
+
+    def frames(self, keys: Sequence[str], spec: FrameSpec) -> Frames:
+        where = np.array([self.where[k] for k in keys], np.int64).reshape(-1, 2)
+        used, segment_of = np.unique(where[:, 0], return_inverse=True)
+        matrices, sizes = np.empty((len(keys), 3, 3)), np.empty((len(keys), 2), np.int64)
+        for s in used:
+            rows = where[:, 0] == s
+            matrices[rows], sizes[rows] = self.segments[s].matrices[where[rows, 1]], self.segments[s].sizes[where[rows, 1]]
+        mapped = [np.memmap(self.segments[s].data, np.uint8, "r", shape=(len(self.segments[s].keys), *spec.shape))
+                  for s in used]
+        return Frames(spec, matrices, sizes, mapped, segment_of.reshape(-1), where[:, 1])
+
+
+def _read_segment(index: pathlib.Path, spec: FrameSpec) -> _Segment | None:
+    """The segment committed by `index`, or None (and removed once old) where anything disagrees."""
+    data = index.with_suffix(_DATA)
+    try:
+        with np.load(index, allow_pickle=False) as z:
+            segment = _Segment(data, z["keys"], z["matrices"], z["sizes"])
+            expected = int(z["data_bytes"])
+            fits = tuple(z["shape"]) == spec.shape and expected == len(segment.keys) * int(np.prod(spec.shape))
+        fits = fits and data.stat().st_size == expected and len(segment.matrices) == len(segment.sizes) == len(segment.keys)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # an unreadable index, missing data
+        fits = False
+    if fits:
+        return segment
+    if _age(index) > _STALE_SECONDS:
+        index.unlink(missing_ok=True)
+        data.unlink(missing_ok=True)
+    return None
+
+
+def _sweep(directory: pathlib.Path) -> None:
+    """Remove temporary files and data without an index whose writer is gone (or slower than a minute)."""
+    for path in directory.iterdir():
+        unfinished = path.name.endswith(_TEMP) or (path.suffix == _DATA and not path.with_suffix(_INDEX).exists())
+        if unfinished and (_age(path) > _STALE_SECONDS or _writer_gone(path.name)):
+            path.unlink(missing_ok=True)
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the file's writer was a process of this host that no longer runs."""
+    parts = name.lstrip(".").split(".")[0].split("-", 3)  # seg-<pid>-<uuid>-<host>
+    if len(parts) != 4 or not parts[1].isdigit() or parts[3] != _host():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname())
+
+
+def _age(path: pathlib.Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0

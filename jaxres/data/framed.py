@@ -1,0 +1,56 @@
+"""A split ready for the device path: decoded frames plus the small per-record arrays its target kind
+ships, gathered a whole batch at a time, and the jitted transform that turns them into model inputs.
+
+The host's work per batch is one gather of cached rows and a few fancy-indexed arrays; the random
+geometry, colour, resampling and normalisation run in `transform` on the device. The target kind
+(an objective) supplies `frame_spec`, `frame_of`, `host_arrays` and `device_example`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import numpy as np
+
+from jaxres.data import device_augment
+from jaxres.models import normalize
+
+
+class FramedSet:
+    """`batch(indices)` -> {"image": uint8 cached frames, "index": int32 row numbers, per-record arrays}."""
+
+    def __init__(self, frames, arrays: dict[str, np.ndarray]):
+        self.frames = frames
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        indices = np.asarray(indices)
+        out = {key: value[indices] for key, value in self.arrays.items()}
+        out["image"] = self.frames.take(indices)
+        out["index"] = indices.astype(np.int32)
+        return out
+
+
+def build(objective, records, frames, *, train: bool) -> FramedSet:
+    return FramedSet(frames, objective.host_arrays(records, frames.sizes, train))
+
+
+def transform(objective, channels: int, train: bool) -> Callable[[dict, jax.Array], dict]:
+    """`(batch, step_key) -> batch` for the jitted step: each example through `objective.device_example`
+    with its own key (from the step's key and the example's index), then normalised as torchvision does.
+    Keys the objective does not use (the padding mask) pass through."""
+
+    def apply(batch: dict, step_key: jax.Array) -> dict:
+        keys = device_augment.example_keys(step_key, batch["index"])
+        per_example = {k: v for k, v in batch.items() if k != "mask"}
+        out = jax.vmap(lambda example, key: objective.device_example(example, key, train))(per_example, keys)
+        out["image"] = normalize(out["image"], channels)
+        if "mask" in batch:
+            out["mask"] = batch["mask"]
+        return out
+
+    return apply

@@ -1,0 +1,87 @@
+"""Where each record's pixels are cached, and how densely: the geometry of the decode-once frames.
+
+A cached frame holds the part of the original image that any augmented output can show (its
+"reach"), at a density (cache pixels per output pixel) that lets the device resample it with plain
+bilinear sampling: at least the largest zoom-in (no upsampled detail is lost) and at most 4/3 at the
+largest zoom-out (a shrink below 0.75 would alias, which is why `affine.warp_image` pre-resizes).
+
+Three framings cover the target kinds:
+- `box_crop`: a square around a box (faces by their detector box), grown by the rotation, scale and
+  shift the augmentation may apply;
+- `whole`: the whole image, stretched onto the frame (T-shirts, boxes; the output letterboxes it);
+- `stretched`: the whole image stretched onto the square (classification: random-resized-crop can
+  take any part; see `classification_side`).
+All matrices map original pixels to frame pixels (`affine` conventions).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from jaxres.data.affine import compose, crop_to_box, resize_full, scale, translate
+
+_MAX_SHRINK = 4.0 / 3.0  # cache pixels per output pixel beyond which bilinear sampling aliases
+
+
+def scale_range(value) -> tuple[float, float]:
+    """A (lo, hi) pair, or one number a meaning (1 - a, 1 + a)."""
+    if isinstance(value, (int, float)):
+        return 1.0 - float(value), 1.0 + float(value)
+    lo, hi = value
+    return float(lo), float(hi)
+
+
+def density(zoom: tuple[float, float]) -> float:
+    """Cache pixels per output pixel: the largest zoom-in, capped where the largest zoom-out aliases."""
+    lo, hi = zoom
+    return max(1.0, min(hi, lo * _MAX_SHRINK))
+
+
+def reach(rotate_deg: float, zoom: tuple[float, float], translate_frac: float) -> float:
+    """Side of the square (in output frames) around the output's centre that an augmented output can
+    show: the output square mapped back through the largest zoom-out, rotation and shift."""
+    t = math.radians(abs(rotate_deg))
+    turn = abs(math.cos(t)) + abs(math.sin(t)) if rotate_deg else 1.0
+    return (1.0 + 2.0 * abs(translate_frac)) * turn / zoom[0]
+
+
+def box_crop_side(out_size: int, rotate_deg: float, zoom, translate_frac: float) -> int:
+    return int(math.ceil(out_size * reach(rotate_deg, zoom, translate_frac) * density(zoom)))
+
+
+def box_crop(box, out_size: int, margin: float, side: int, per_output_pixel: float) -> tuple[np.ndarray, np.ndarray]:
+    """(base, frame): the output's square around `box` (as `affine.crop_to_box`), and the cached
+    frame: the same centre, `per_output_pixel` cache pixels per output pixel, `side` pixels wide."""
+    base = crop_to_box(box, out_size, margin)
+    return base, compose(base, translate(-out_size / 2.0, -out_size / 2.0), scale(per_output_pixel),
+                         translate(side / 2.0, side / 2.0))
+
+
+def whole_side(out_size: int, zoom) -> int:
+    return int(math.ceil(out_size * density(zoom)))
+
+
+def whole(w: int, h: int, out_size: int, keep_aspect: bool, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(base, frame): the whole image into the output (letterboxed unless keep_aspect=False), and
+    stretched over the whole cached frame: a letterboxed cache would blend its image edge with the
+    black band, where the output's own letterbox edge must stay sharp."""
+    return resize_full(w, h, out_size, keep_aspect), stretched(w, h, side)
+
+
+_MAX_CLASSIFICATION_SCALE = 1.5
+
+
+def classification_side(out_size: int, resize_ratio: float, min_area: float) -> int:
+    """Enough pixels for the evaluation resize (out / resize_ratio) and for the smallest random crop
+    (out / sqrt(min_area)) to be sampled without upsampling, capped at 1.5 × out: training crops
+    upsampled from a coarse cache would be blurrier than the sharp evaluation frames the model is
+    judged on, while tiny crops of big photos are upsampled by every pipeline anyway."""
+    crop = min(1.0 / math.sqrt(max(min_area, 1e-6)), _MAX_CLASSIFICATION_SCALE)
+    return int(math.ceil(out_size * max(1.0 / resize_ratio, crop)))
+
+
+def stretched(w: int, h: int, side: int) -> np.ndarray:
+    """The whole image stretched onto a side×side frame (its matrix keeps the aspect exactly)."""
+    return scale(side / w, side / h)
