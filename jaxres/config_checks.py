@@ -51,7 +51,7 @@ REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "data", "che
 WORKDIR_REQUIRED = ("model.arch", "model.resolved", "objective.kind", "objective.image_size", "checkpoint")
 
 
-def check_config(config: Any, where: str = "config", required=REQUIRED) -> dict:
+def check_config(config: Any, where: str | None = None, required=REQUIRED) -> dict:
     """Return `config` unchanged, or raise a ConfigError for the first key out of type or range."""
     if not isinstance(config, dict):
         raise ConfigError(f"a config must be a dict of sections, got {type(config).__name__}", where=where)

@@ -28,7 +28,7 @@ SHAPE_KEYS = ("model.arch", "model.resolved", "model.head_options", "objective.k
 
 def train(task, args) -> int:
     check_process(args.num_processes, args.process_id)
-    config = check_config(build_config(task, args), where=args.config or "config")
+    config = check_config(build_config(task, args), where=args.config)
     _distributed(args)
     workdir = guards.training_workdir(args.workdir, getattr(args, "force", False))
     if parallel.is_primary():

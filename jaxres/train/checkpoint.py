@@ -19,7 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxres.errors import ConfigError
+from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 
@@ -116,12 +116,26 @@ class Checkpoints:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         self._manager.wait_until_finished()
         target = state_lib.abstract(like)
-        self._check_shapes(step, target, config)
-        items = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
-            position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
+        try:
+            self._check_shapes(step, target, config)
+            items = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
+                position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
+        except UserError:
+            raise
+        except Exception as err:  # noqa: BLE001 - orbax/tensorstore/OS errors on a step's files: damaged
+            raise self._damaged(step, err) from err
         return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
                         dict(items["metrics"] or {}))
+
+    def _damaged(self, step: int, err: Exception) -> UserError:
+        """One line naming the damaged step and the intact-looking one before it, if any."""
+        earlier = [s for s in self.all_steps() if s < step]
+        fix = (f"move {self.directory / str(step)} away to resume from step {earlier[-1]}" if earlier
+               else "train into a new --workdir (or delete the checkpoints folder to start over)")
+        detail = (str(err).splitlines() or [""])[0][:160]
+        return UserError(f"checkpoint step {step} is damaged ({type(err).__name__}: {detail}); {fix}",
+                         where=str(self.directory / str(step)))
 
     def _check_shapes(self, step: int, target, config: dict | None) -> None:
         saved = flat_shapes(self._manager.item_metadata(step)["state"])
