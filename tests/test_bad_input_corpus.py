@@ -369,3 +369,13 @@ def test_a_split_without_a_class_keeps_the_training_labels():
 
 def name_of(argv) -> str:
     return " ".join(map(str, argv))[:120]
+
+
+def test_a_full_disk_during_a_save_is_one_line_naming_the_folder(tmp_path):
+    import errno
+
+    from jaxres.train.checkpoint import _write_failed
+
+    err = _write_failed(OSError(errno.ENOSPC, "No space left on device"), tmp_path / "checkpoints", 40)
+    assert str(tmp_path / "checkpoints") in str(err) and "resume from step 40" in str(err)
+    assert _write_failed(ValueError("a bug"), tmp_path, 40) is None  # not the user's to fix: status 1

@@ -9,6 +9,7 @@ finiteness on device before it is written, so a NaN state can never become "late
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import pathlib
@@ -96,9 +97,12 @@ class Checkpoints:
             metrics=ocp.args.JsonSave(jsonable(metrics or {})),
         )
         best = jsonable(metrics) if metrics and self.best_metric in metrics else None
-        self._manager.save(step, args=args, metrics=best, force=True)
-        if wait:
-            self._manager.wait_until_finished()
+        try:
+            self._manager.save(step, args=args, metrics=best, force=True)
+            if wait:
+                self._manager.wait_until_finished()
+        except Exception as err:  # noqa: BLE001 - only a full or read-only disk is the user's to fix
+            raise _write_failed(err, self.directory, self.latest_step()) or err
         return True
 
     def read_json(self, step: int, item: str) -> dict:
@@ -164,6 +168,19 @@ class Checkpoints:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _write_failed(err: Exception, directory: pathlib.Path, last: int | None) -> UserError | None:
+    """A UserError for a save that failed on a full or read-only disk (the OSError may be wrapped by
+    orbax or tensorstore); None for anything else."""
+    text = f"{err} {err.__cause__ or ''}"
+    known = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES)
+    if not (known or "No space left" in text or "Read-only file system" in text):
+        return None
+    resume = f"step {last}" if last is not None else "the start (no checkpoint was written)"
+    return UserError(f"cannot write a checkpoint ({(str(err).splitlines() or [''])[0][:120]}); free space or "
+                     f"make it writable, then run the same train command to resume from {resume}",
+                     where=str(directory))
 
 
 def flat_shapes(tree) -> dict[str, tuple]:
