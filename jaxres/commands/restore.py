@@ -49,7 +49,8 @@ def _first_intact(directory: pathlib.Path, config: dict) -> dict:
         try:
             variables = _restore_variables(directory / str(step) / "state")
         except Exception as err:  # noqa: BLE001 - orbax, tensorstore and OS errors all mean "damaged"
-            damaged.append(f"{directory / str(step)} ({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''})")
+            detail = (str(err).splitlines() or [""])[0][:160]
+            damaged.append(f"{directory / str(step)} ({type(err).__name__}: {detail})")
             continue
         for line in damaged:
             print(f"warning: skipped a damaged checkpoint: {line}; using step {step}", file=sys.stderr)

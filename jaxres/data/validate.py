@@ -4,7 +4,8 @@ It checks what a reader cannot without opening the images: every image exists an
 header (one header read per file, even when an image holds twenty faces; `full_decode=True` also
 decodes every pixel, which finds truncated files at the cost of a real decode), keypoints are finite
 and not far outside their image, every record has the data set's one keypoint count (the most
-common; a 19-point `.pts` among 68-point ones is named instead of failing mid-epoch), boxes are finite with a positive size, labels are in range.
+common; a 19-point `.pts` among 68-point ones is named instead of failing mid-epoch), boxes are
+finite with a positive size, labels are in range.
 
 "Far outside" is more than `max_outside` x the image's width (for x) or height (for y) beyond the
 border: points just outside the frame are normal (a face cut by the border), but a point 3 images
