@@ -11,9 +11,9 @@ from jaxres import evaluation, experiment, models, weights
 from jaxres.commands import guards
 from jaxres.commands.evaluate import print_result
 from jaxres.commands.restore import load_trained
+from jaxres.commands.splits import training_splits
 from jaxres.config import apply_overrides, load_config_file
 from jaxres.config_checks import check_config, check_process
-from jaxres.commands.splits import training_splits
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
