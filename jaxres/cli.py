@@ -55,6 +55,8 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
 
     for p in (train, evaluate, predict, export, cache):
         p.add_argument("--debug", action="store_true", help="show tracebacks")
+    for p in (train, predict, export):
+        p.add_argument("--force", action="store_true", help="replace earlier outputs (see README, Exit status)")
     return parser
 
 

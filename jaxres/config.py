@@ -22,6 +22,9 @@ def load_config_file(path: str | pathlib.Path) -> dict:
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConfigError("config file not found", where=str(path))
+    if path.suffix != ".py":
+        raise ConfigError("a config file is Python with a get_config() function (configs/<task>.py shows one); "
+                          "for a few keys use --set key=value", where=str(path))
     spec = importlib.util.spec_from_file_location(f"_jaxres_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -30,7 +33,13 @@ def load_config_file(path: str | pathlib.Path) -> dict:
         raise ConfigError(f"cannot import: {type(err).__name__}: {err}", where=str(path)) from err
     if not hasattr(module, "get_config"):
         raise ConfigError("has no get_config() function", where=str(path))
-    return module.get_config()
+    try:
+        config = module.get_config()
+    except Exception as err:
+        raise ConfigError(f"get_config() failed: {type(err).__name__}: {err}", where=str(path)) from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"get_config() must return a dict, got {type(config).__name__}", where=str(path))
+    return config
 
 
 def apply_overrides(config: dict, overrides: list[str]) -> dict:

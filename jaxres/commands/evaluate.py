@@ -8,6 +8,7 @@ import pathlib
 
 from jaxres import evaluation, experiment
 from jaxres.commands.restore import load_trained
+from jaxres.commands.splits import eval_splits
 
 
 def evaluate_command(task, args) -> int:
@@ -15,8 +16,7 @@ def evaluate_command(task, args) -> int:
     if args.data:
         config["data"]["path"] = args.data
     path = experiment.resolve_data_path(task, config)
-    split, dataset = experiment.eval_split(task, path, config, args.split)
-    train, _ = experiment.train_val_split(task, path, config)
+    split, dataset, train = eval_splits(task, path, config, args.split)  # validated, labelled like the model
     result, predictions = evaluation.evaluate(model, variables, objective, dataset, train, config)
     evaluation.write_pictures(pathlib.Path(args.workdir), objective, dataset, predictions)
     print_result({"split": split, **result})

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pathlib
 
 from jaxres import export as exporters
+from jaxres.commands import guards
 from jaxres.commands.restore import load_trained
 
 
 def export_command(task, args) -> int:
-    config, model, objective, variables = load_trained(args.workdir)
     out = pathlib.Path(args.out)
+    guards.export_target(out, pathlib.Path(args.workdir), args.format, getattr(args, "force", False))
+    config, model, objective, variables = load_trained(args.workdir)
     options = {}
     if args.format == "stablehlo":
         options = {

@@ -15,7 +15,8 @@ from jaxres import evaluation, viz
 from jaxres.commands.restore import load_trained
 from jaxres.data.readers import read_flat_folder
 from jaxres.data.records import Dataset, Record
-from jaxres.errors import DataError
+from jaxres.commands import guards
+from jaxres.errors import DataError, UserError
 from jaxres.objectives.common import record_name
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -24,16 +25,27 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
 def predict(task, args) -> int:
     config, model, objective, variables = load_trained(args.workdir)
     dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], config)
+    out, csv_path = pathlib.Path(args.out), pathlib.Path(args.out) / "predictions.csv"
+    overlays = [out / f"{pathlib.Path(record_name(record)).stem}_pred.png" for record in dataset.records]
+    _check_targets(args, out, [csv_path, *overlays], [r.source for r in dataset.records])
     outputs, extras = evaluation.run_outputs(model, variables, objective, dataset, config)
     predictions = objective.decode(outputs, extras)
-    out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "predictions.csv"
     _write_csv(objective.table(dataset, predictions), csv_path)
-    for record, prediction in zip(dataset.records, predictions):
-        viz.save_png(objective.picture(record, prediction), out / f"{pathlib.Path(record_name(record)).stem}_pred.png")
+    for record, prediction, overlay in zip(dataset.records, predictions, overlays):
+        viz.save_png(objective.picture(record, prediction), overlay)
     print(f"wrote {csv_path} ({len(dataset)} rows) and {len(dataset)} overlay PNGs in {out}")
     return 0
+
+
+def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources: list[str]) -> None:
+    """Before any compute: not into the workdir, one overlay per input, no earlier file replaced
+    without --force."""
+    guards.outside_workdir(out, pathlib.Path(args.workdir))
+    if out.exists() and not out.is_dir():
+        raise UserError("--out must be a folder, but it is a file", where=str(out))
+    guards.distinct_names([t.name for t in targets[1:]], sources, "the overlay")
+    guards.new_outputs(targets, getattr(args, "force", False), "a prediction file")
 
 
 def _inputs(task, paths: list[pathlib.Path], config: dict) -> Dataset:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxres import experiment
+from jaxres.config_checks import WORKDIR_REQUIRED, check_config
 from jaxres.errors import UserError
 from jaxres.train.checkpoint import Checkpoints
 
@@ -19,27 +22,70 @@ def checkpoint_dir(workdir: pathlib.Path) -> pathlib.Path:
 
 
 def load_trained(workdir: str | pathlib.Path):
-    """(config, model, objective, variables) of the workdir's best checkpoint (else its latest)."""
+    """(config, model, objective, variables) of the workdir's best checkpoint (else its latest).
+
+    A damaged step (truncated, overwritten or half-deleted files) is skipped for the next intact one,
+    newest first, and named on stderr; with none intact the error names the folder and what to do.
+    """
     workdir = pathlib.Path(workdir)
-    config = experiment.load_workdir_config(workdir)
+    if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
+        raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")
+    where = str(workdir / experiment.CONFIG_FILE)
+    config = check_config(experiment.load_workdir_config(workdir), where=where, required=WORKDIR_REQUIRED)
     model = experiment.build_model(config)
     objective = experiment.build_objective(config)
     directory = checkpoint_dir(workdir)
     if not directory.is_dir():
         raise UserError("holds no checkpoint yet; train first", where=str(workdir))
-    manager = Checkpoints(directory, best_metric=config["checkpoint"].get("best_metric"),
-                          best_mode=config["checkpoint"].get("best_mode", "max"), async_save=False)
+    return config, model, objective, _first_intact(directory, config)
+
+
+def _first_intact(directory: pathlib.Path, config: dict) -> dict:
+    steps = checkpoint_steps(directory, config)
+    if not steps:
+        raise UserError("holds no complete checkpoint; train first", where=str(directory.parent))
+    damaged = []
+    for step in steps:
+        try:
+            variables = _restore_variables(directory / str(step) / "state")
+        except Exception as err:  # noqa: BLE001 - orbax, tensorstore and OS errors all mean "damaged"
+            detail = (str(err).splitlines() or [""])[0][:160]
+            damaged.append(f"{directory / str(step)} ({type(err).__name__}: {detail})")
+            continue
+        for line in damaged:
+            print(f"warning: skipped a damaged checkpoint: {line}; using step {step}", file=sys.stderr)
+        return variables
+    raise UserError(f"every checkpoint is damaged, first {damaged[0]}; train again (delete {directory} "
+                    "or use a new --workdir)", where=str(directory))
+
+
+def checkpoint_steps(directory: pathlib.Path, config: dict) -> list[int]:
+    """The steps to try, best first, then the others newest first; [] when there are none."""
     try:
-        step = manager.best_step() or manager.latest_step()
-        if step is None:
-            raise UserError("holds no complete checkpoint; train first", where=str(workdir))
-        variables = _restore_variables(directory / str(step) / "state")
+        manager = Checkpoints(directory, best_metric=config["checkpoint"].get("best_metric"),
+                              best_mode=config["checkpoint"].get("best_mode", "max"), async_save=False)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise UserError(f"unreadable checkpoint folder ({type(err).__name__}: {err}); train again into a new "
+                        "--workdir", where=str(directory)) from None
+    try:
+        steps = sorted(manager.all_steps(), reverse=True)
+        try:
+            best = manager.best_step()
+        except Exception:  # noqa: BLE001 - a damaged metrics file: fall back to newest first
+            best = None
     finally:
         manager.close()
-    return config, model, objective, variables
+    return ([best] if best in steps else []) + [s for s in steps if s != best]
 
 
 def _restore_variables(path: pathlib.Path) -> dict:
     """Only params and batch_stats: evaluation needs neither optimizer state nor RNG."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"no state folder {path.name}")
     restored = ocp.StandardCheckpointer().restore(path.resolve())
-    return jax.device_get({"params": restored["params"], "batch_stats": restored["batch_stats"]})
+    variables = jax.device_get({"params": restored["params"], "batch_stats": restored["batch_stats"]})
+    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree_util.tree_leaves(variables)):
+        raise ValueError("holds NaN or infinity")
+    return variables

@@ -8,10 +8,12 @@ import sys
 import jax
 
 from jaxres import evaluation, experiment, models, weights
+from jaxres.commands import guards
 from jaxres.commands.evaluate import print_result
 from jaxres.commands.restore import load_trained
+from jaxres.commands.splits import training_splits
 from jaxres.config import apply_overrides, load_config_file
-from jaxres.data.validate import validate
+from jaxres.config_checks import check_config, check_process
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
@@ -25,11 +27,15 @@ SHAPE_KEYS = ("model.arch", "model.resolved", "model.head_options", "objective.k
 
 
 def train(task, args) -> int:
+    check_process(args.num_processes, args.process_id)
+    config = check_config(build_config(task, args), where=args.config)
     _distributed(args)
-    config = build_config(task, args)
-    workdir = pathlib.Path(args.workdir)
+    workdir = guards.training_workdir(args.workdir, getattr(args, "force", False))
+    if parallel.is_primary():
+        guards.refuse_if_locked(workdir)
     path = experiment.resolve_data_path(task, config)
-    train_set, val_set = _checked_splits(task, path, config, args.skip_bad)
+    splits = training_splits(task, path, config, args.skip_bad)  # every split, before the first step
+    train_set, val_set = splits.train, splits.val
     objective = experiment.build_objective(config)
     config = experiment.resolve_model_options(config, objective, train_set)
     _check_resume_compatible(workdir, config)
@@ -50,7 +56,10 @@ def train(task, args) -> int:
     val_loader = evaluation.make_loader(objective, val_set, config, mesh)
     # Only now: a refused run must not leave a config.json that a corrected run's resume check
     # would hold against it (a bad --weights or batch size is not a trained model.arch).
-    experiment.save_config(workdir, config)
+    if parallel.is_primary():
+        guards.save_config_locked(workdir, config, experiment.save_config)
+    else:
+        experiment.save_config(workdir, config)
     _say(f"training {config['model']['arch']} on {len(train_set)} records ({len(val_set)} validation), "
          f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
 
@@ -64,7 +73,7 @@ def train(task, args) -> int:
     if isinstance(result, Preempted):
         print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
         return 0
-    return _final_evaluation(task, workdir, path, train_set)
+    return _final_evaluation(workdir, splits)
 
 
 def build_config(task, args) -> dict:
@@ -88,18 +97,6 @@ def _with_engine_defaults(config: dict) -> dict:
     config["checkpoint"] = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
     config["data"] = {**experiment.DATA_DEFAULTS, **config.get("data", {})}
     return config
-
-
-def _checked_splits(task, path, config, skip_bad: bool):
-    skip = skip_bad or bool(config["data"].get("skip_bad", False))
-    train_set, val_set = experiment.train_val_split(task, path, config)
-    checked = []
-    for name, dataset in (("train", train_set), ("val", val_set)):
-        good, bad = validate(dataset, skip_bad=skip)
-        if bad:
-            _say(f"skipped {len(bad)} bad {name} record(s):\n  " + "\n  ".join(bad[:20]))
-        checked.append(good)
-    return checked
 
 
 def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
@@ -141,11 +138,11 @@ def initial_variables(model, config: dict, synthetic: bool) -> dict:
     return variables
 
 
-def _final_evaluation(task, workdir: pathlib.Path, path, train_set) -> int:
+def _final_evaluation(workdir: pathlib.Path, splits) -> int:
     """The best checkpoint on the evaluation split, with the baseline; pictures; the JSON line."""
     config, model, objective, variables = load_trained(workdir)
-    split, dataset = experiment.eval_split(task, path, config, None)
-    result, predictions = evaluation.evaluate(model, variables, objective, dataset, train_set, config)
+    split, dataset = splits.eval_name, splits.eval
+    result, predictions = evaluation.evaluate(model, variables, objective, dataset, splits.train, config)
     evaluation.write_pictures(workdir, objective, dataset, predictions)
     print_result({"split": split, **result})
     return 0

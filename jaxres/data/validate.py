@@ -3,7 +3,9 @@
 It checks what a reader cannot without opening the images: every image exists and has a readable
 header (one header read per file, even when an image holds twenty faces; `full_decode=True` also
 decodes every pixel, which finds truncated files at the cost of a real decode), keypoints are finite
-and not far outside their image, boxes are finite with a positive size, labels are in range.
+and not far outside their image, every record has the data set's one keypoint count (the most
+common; a 19-point `.pts` among 68-point ones is named instead of failing mid-epoch), boxes are
+finite with a positive size, labels are in range.
 
 "Far outside" is more than `max_outside` x the image's width (for x) or height (for y) beyond the
 border: points just outside the frame are normal (a face cut by the border), but a point 3 images
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxres.data.consistency import point_count_problem, usual_point_count
 from jaxres.data.images import image_size, load_image
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
@@ -34,9 +37,11 @@ def validate(
     if len(dataset) == 0:
         raise DataError("the data set has no records", where=dataset.source or "<dataset>")
     sizes: dict[str, tuple[int, int] | str] = {}  # per call only: path -> (w, h) or the read error
+    points = usual_point_count(dataset)
     good, bad = [], []
     for record in dataset.records:
         reason = _problem(record, dataset.classes, sizes, check_images, full_decode, max_outside)
+        reason = reason or point_count_problem(record, points)
         if reason is None:
             good.append(record)
         else:

@@ -9,6 +9,7 @@ finiteness on device before it is written, so a NaN state can never become "late
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import pathlib
@@ -19,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxres.errors import ConfigError
+from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 
@@ -96,9 +97,12 @@ class Checkpoints:
             metrics=ocp.args.JsonSave(jsonable(metrics or {})),
         )
         best = jsonable(metrics) if metrics and self.best_metric in metrics else None
-        self._manager.save(step, args=args, metrics=best, force=True)
-        if wait:
-            self._manager.wait_until_finished()
+        try:
+            self._manager.save(step, args=args, metrics=best, force=True)
+            if wait:
+                self._manager.wait_until_finished()
+        except Exception as err:  # noqa: BLE001 - only a full or read-only disk is the user's to fix
+            raise _write_failed(err, self.directory, self.latest_step()) or err
         return True
 
     def read_json(self, step: int, item: str) -> dict:
@@ -116,12 +120,26 @@ class Checkpoints:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         self._manager.wait_until_finished()
         target = state_lib.abstract(like)
-        self._check_shapes(step, target, config)
-        items = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
-            position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
+        try:
+            self._check_shapes(step, target, config)
+            items = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
+                position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
+        except UserError:
+            raise
+        except Exception as err:  # noqa: BLE001 - orbax/tensorstore/OS errors on a step's files: damaged
+            raise self._damaged(step, err) from err
         return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
                         dict(items["metrics"] or {}))
+
+    def _damaged(self, step: int, err: Exception) -> UserError:
+        """One line naming the damaged step and the intact-looking one before it, if any."""
+        earlier = [s for s in self.all_steps() if s < step]
+        fix = (f"move {self.directory / str(step)} away to resume from step {earlier[-1]}" if earlier
+               else "train into a new --workdir (or delete the checkpoints folder to start over)")
+        detail = (str(err).splitlines() or [""])[0][:160]
+        return UserError(f"checkpoint step {step} is damaged ({type(err).__name__}: {detail}); {fix}",
+                         where=str(self.directory / str(step)))
 
     def _check_shapes(self, step: int, target, config: dict | None) -> None:
         saved = flat_shapes(self._manager.item_metadata(step)["state"])
@@ -150,6 +168,19 @@ class Checkpoints:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _write_failed(err: Exception, directory: pathlib.Path, last: int | None) -> UserError | None:
+    """A UserError for a save that failed on a full or read-only disk (the OSError may be wrapped by
+    orbax or tensorstore); None for anything else."""
+    text = f"{err} {err.__cause__ or ''}"
+    known = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES)
+    if not (known or "No space left" in text or "Read-only file system" in text):
+        return None
+    resume = f"step {last}" if last is not None else "the start (no checkpoint was written)"
+    return UserError(f"cannot write a checkpoint ({(str(err).splitlines() or [''])[0][:120]}); free space or "
+                     f"make it writable, then run the same train command to resume from {resume}",
+                     where=str(directory))
 
 
 def flat_shapes(tree) -> dict[str, tuple]:

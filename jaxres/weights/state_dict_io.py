@@ -14,6 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from jaxres.errors import WeightsError
+from jaxres.weights.tensor_checks import checked_tensors
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 # Training scripts often save {"state_dict": …} or {"model": …}, and DataParallel adds "module.".
@@ -44,7 +45,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise
     except Exception as err:  # any reader's failure means: not a weights file of that kind
         raise WeightsError(f"cannot read as {suffix} weights: {_first_line(err)}", where=str(path)) from err
-    return _strip_prefix(state)
+    return checked_tensors(_strip_prefix(state), str(path))
 
 
 def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:

@@ -2,7 +2,10 @@
 
 `images`: [{id, file_name, width, height}], `annotations`: [{image_id, keypoints: [x, y, v] * K,
 bbox: [x, y, w, h]}]. One record per annotation; box converted to corners (x, y, x + w, y + h);
-the visibility flags v go to meta["visibility"] so a loss can mask unlabelled points (v = 0).
+the visibility flags v go to meta["visibility"]. A point with v = 0 is "not labelled" (stored as
+(0, 0)); the keypoint losses and metrics do not mask points, so such an annotation is refused, naming
+the point, instead of training a landmark at the image corner. Ids must be integers or strings and
+unique: a duplicate image id would silently give its annotations the last entry's file.
 Crowd annotations (`iscrowd: 1`) describe groups, not one object, and are skipped.
 `source` is "<json>:annotations[i]" (a JSON file has no meaningful rows).
 """
@@ -55,6 +58,8 @@ def _load_json(path: str) -> dict:
     try:
         with open(path, "rb") as f:
             doc = json.loads(f.read())
+    except RecursionError:
+        raise DataError("JSON nested too deeply to be a COCO file", where=path) from None
     except json.JSONDecodeError as err:
         raise DataError(f"not a JSON file ({err.msg}, column {err.colno})", where=f"{path}:{err.lineno}") from None
     except (UnicodeDecodeError, OSError) as err:
@@ -77,17 +82,33 @@ def _image_files(doc: dict, path: str, images_dir: str, allow_absolute: bool) ->
         where = f"{path}:images[{i}]"
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise DataError("an image entry needs 'id' and 'file_name'", where=where)
+        _check_id(image["id"], "id", where)
+        if not isinstance(image["file_name"], str):
+            raise DataError(f"'file_name' must be a string, got {type(image['file_name']).__name__}", where=where)
+        if image["id"] in files:
+            raise DataError(f"image id {image['id']!r} appears twice in 'images'; ids must be unique", where=where)
         files[image["id"]] = resolve_image_path(images_dir, image["file_name"], where, allow_absolute=allow_absolute)
     return files
 
 
+def _check_id(value, key: str, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DataError(f"{key!r} must be an integer or a string, got {type(value).__name__} {str(value)[:40]}",
+                        where=where)
+
+
 def _record(ann: dict, files: dict, where: str) -> Record:
+    _check_id(ann.get("image_id"), "image_id", where)
     if ann.get("image_id") not in files:
         raise DataError(f"image_id {ann.get('image_id')!r} is not in 'images'", where=where)
     flat = _numbers(ann.get("keypoints"), "keypoints", where)
     if not flat or len(flat) % 3:
         raise DataError(f"keypoints must be [x, y, v] * K, got {len(flat)} numbers", where=where)
     triples = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
+    unlabelled = np.flatnonzero(triples[:, 2] == 0)
+    if unlabelled.size:
+        raise DataError(f"keypoint {unlabelled[0]} has visibility 0 (not labelled; {unlabelled.size} such points): "
+                        "jaxres trains only fully labelled annotations; drop this annotation", where=where)
     x, y, w, h = _box(ann, where)
     meta = {"visibility": triples[:, 2].astype(np.int32), "image_id": ann["image_id"], "annotation_id": ann.get("id")}
     return Record(

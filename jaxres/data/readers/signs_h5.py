@@ -8,6 +8,11 @@ Labels: when `list_classes` holds numbers (SIGNS: 0..5), a stored y is a class V
 its position in `list_classes`; when it holds names (the cat/non-cat files: b'non-cat', b'cat'),
 y is already the index. Without `list_classes` the classes are 0..max(y).
 `source` is "<file>[<x key>][<row>]".
+
+Structure is checked before any array is read: every key must be a dataset stored in this file
+(external and soft links are refused: they point at other files), and a dataset whose declared
+size is far beyond the bytes the file stores (a 10 KB file declaring 4 million images) is refused
+instead of allocated.
 """
 
 from __future__ import annotations
@@ -34,9 +39,12 @@ def read_signs_h5(path: str | os.PathLike, split: str | None = None) -> Dataset:
         raise DataError(f"not an HDF5 file ({str(err).splitlines()[0]})", where=path) from None
     with handle:
         x_key, y_key = _keys(handle, path, split)
-        images = _images(handle, x_key, path)
-        values = _labels(handle, y_key, path, len(images))
-        classes, labels = _classes(handle, values, path, y_key)
+        try:
+            images = _images(handle, x_key, path)
+            values = _labels(handle, y_key, path, len(images))
+            classes, labels = _classes(handle, values, path, y_key)
+        except (OSError, KeyError, RuntimeError, TypeError) as err:
+            raise DataError(f"unreadable HDF5 data ({type(err).__name__}: {str(err)[:160]})", where=path) from None
     records = [
         Record(image=images[i], source=f"{path}[{x_key}][{i}]", label=int(labels[i]), meta={"index": i})
         for i in range(len(images))
@@ -53,7 +61,7 @@ def _h5py():
 def _keys(handle, path: str, split: str | None) -> tuple[str, str]:
     if split is not None and split not in _SPLITS:
         raise DataError(f"unknown split {split!r}; the file format has {list(_SPLITS)}", where=path)
-    present = [s for s in _SPLITS if f"{s}_set_x" in handle]
+    present = [s for s in _SPLITS if _has(handle, f"{s}_set_x")]
     if split is None:
         if len(present) != 1:
             raise DataError(
@@ -64,20 +72,47 @@ def _keys(handle, path: str, split: str | None) -> tuple[str, str]:
         split = present[0]
     x_key, y_key = f"{split}_set_x", f"{split}_set_y"
     for key in (x_key, y_key):
-        if key not in handle:
+        if not _has(handle, key):
             raise DataError(f"missing key {key!r} (keys present: {sorted(handle.keys())})", where=path)
     return x_key, y_key
 
 
+# A stored dataset may be compressed, but not by more than this (uint8 photos compress ~2-10x).
+_MAX_RATIO, _SMALL = 1000, 64 << 20
+
+
+def _has(handle, key: str) -> bool:
+    """Whether a link named `key` exists, even one that does not resolve (`in` says False for those)."""
+    return handle.get(key, getlink=True) is not None
+
+
+def _dataset(handle, key: str, path: str):
+    """`handle[key]` after checking it is a dataset in this file of a size the file can hold."""
+    h5py = _h5py()
+    link = handle.get(key, getlink=True)
+    if not isinstance(link, h5py.HardLink):
+        raise DataError(f"{type(link).__name__} to another location; copy the data into this file",
+                        where=f"{path}[{key}]")
+    dataset = handle[key]
+    if not isinstance(dataset, h5py.Dataset):
+        raise DataError("is a group, expected a dataset", where=f"{path}[{key}]")
+    declared = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+    stored = dataset.id.get_storage_size()
+    if declared > _SMALL and declared > _MAX_RATIO * stored:
+        raise DataError(f"declares {dataset.shape} {dataset.dtype} ({declared / 2**30:.1f} GiB) but stores "
+                        f"{stored} bytes: a damaged or hostile file", where=f"{path}[{key}]")
+    return dataset
+
+
 def _images(handle, key: str, path: str) -> np.ndarray:
-    data = np.asarray(handle[key])
+    data = np.asarray(_dataset(handle, key, path))
     if data.ndim != 4 or data.shape[-1] not in (1, 3) or data.dtype != np.uint8:
         raise DataError(f"expected (m, H, W, 3) uint8 images, got {data.shape} {data.dtype}", where=f"{path}[{key}]")
     return data
 
 
 def _labels(handle, key: str, path: str, count: int) -> np.ndarray:
-    data = np.asarray(handle[key])
+    data = np.asarray(_dataset(handle, key, path))
     if data.ndim == 2 and 1 in data.shape:
         data = data.reshape(-1)
     if data.ndim != 1 or not np.issubdtype(data.dtype, np.integer):
@@ -89,9 +124,9 @@ def _labels(handle, key: str, path: str, count: int) -> np.ndarray:
 
 
 def _classes(handle, values: np.ndarray, path: str, y_key: str) -> tuple[tuple[str, ...], np.ndarray]:
-    if "list_classes" not in handle:
+    if not _has(handle, "list_classes"):
         return tuple(str(c) for c in range(int(values.max(initial=-1)) + 1)), values
-    listed = np.asarray(handle["list_classes"]).reshape(-1)
+    listed = np.asarray(_dataset(handle, "list_classes", path)).reshape(-1)
     names = tuple(c.decode() if isinstance(c, bytes) else str(c) for c in listed.tolist())
     if np.issubdtype(listed.dtype, np.number):
         lookup = {v: i for i, v in enumerate(listed.tolist())}

@@ -1,0 +1,76 @@
+"""What the splits of one run must share: one keypoint count, and labels that mean the same class.
+
+A model has one output size, so a data set has one point count; the odd file is named at
+validation instead of failing mid-epoch or at the final evaluation. Labels are indices into a
+split's own `classes`, so a split whose folders or `list_classes` differ from training would be
+scored against the wrong class: `align_classes` maps every label by class NAME onto the training
+classes, and refuses a class the model does not know.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from jaxres.data.records import Dataset, Record
+from jaxres.errors import DataError
+
+
+def usual_point_count(dataset: Dataset) -> int | None:
+    """The most common keypoint count of the set (the first record's on a tie); None without points."""
+    counts = collections.Counter(_count(r) for r in dataset.records if _count(r) is not None)
+    if not counts:
+        return None
+    top = max(counts.values())
+    return next(_count(r) for r in dataset.records if counts.get(_count(r)) == top)
+
+
+def point_count_problem(record: Record, expected: int | None) -> str | None:
+    count = _count(record)
+    if expected is None or count is None or count == expected:
+        return None
+    return (f"{count} keypoints, but the other records of this data set have {expected} "
+            "(one point count per data set: fix or remove this file)")
+
+
+def check_same_points(dataset: Dataset, expected: int | None, split: str) -> None:
+    """Every record of `dataset` (split `split`) has the `expected` (training) point count."""
+    for record in dataset.records:
+        count = _count(record)
+        if expected is not None and count is not None and count != expected:
+            raise DataError(f"{count} keypoints in the {split} split, but the model has {expected} "
+                            "(every split needs the training point count)", where=record.source)
+
+
+def align_classes(dataset: Dataset, classes, split: str) -> Dataset:
+    """`dataset` with labels re-indexed by name onto `classes` (the model's); unchanged without classes."""
+    if not classes or dataset.classes is None or tuple(dataset.classes) == tuple(classes):
+        return dataset
+    index = {str(name): i for i, name in enumerate(classes)}
+    records = []
+    for record in dataset.records:
+        if record.label is None:
+            records.append(record)
+            continue
+        name = _name(dataset.classes, record.label)
+        if name not in index:
+            raise DataError(f"class {name!r} of the {split} split is not one of the model's {len(index)} classes "
+                            f"({', '.join(list(index)[:8])}{', ...' if len(index) > 8 else ''})", where=record.source)
+        records.append(dataclasses.replace(record, label=index[name]))
+    return Dataset(records, classes=tuple(str(c) for c in classes), source=dataset.source)
+
+
+def _name(classes, label) -> str:
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= label < len(classes):
+        return str(classes[label])
+    return f"<label {label!r}>"
+
+
+def _count(record: Record) -> int | None:
+    points = record.keypoints
+    if points is None:
+        return None
+    shape = np.shape(points)
+    return shape[0] if len(shape) == 2 and shape[1] == 2 else None
