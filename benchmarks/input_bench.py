@@ -21,8 +21,8 @@ from other processes hits both alike):
 CPU time (`time.process_time`, `resource.getrusage` for DataLoader workers) is the primary figure:
 wall time moves with whatever else runs on the machine, so every row carries the load average.
 
-Run: `python -m benchmarks.input_bench [--quick] [--no-torch]`; one JSON line per measurement, then
-markdown tables.
+Run: `python -m benchmarks.input_bench [--quick] [--no-torch] [--no-e2e]`; one JSON line per
+measurement, then markdown tables (docs/BENCHMARKS.md, "Decode once, augment on the device").
 """
 
 from __future__ import annotations

@@ -65,18 +65,6 @@ def train_val_split(task: Task, path: pathlib.Path, config: dict) -> tuple[Datas
     return pick(order[n_val:]), pick(order[:n_val])
 
 
-def eval_split(task: Task, path: pathlib.Path, config: dict, split: str | None) -> tuple[str, Dataset]:
-    """The split `eval` reports on: the one asked for, else the config's, else validation."""
-    wanted = split or config["data"].get("eval_split", "test")
-    if wanted != "val":
-        dataset = read_split(task, path, wanted, config)
-        if dataset is not None:
-            return wanted, dataset
-        if split:
-            raise DataError(f"the data set has no split {split!r}", where=str(path))
-    return "val", train_val_split(task, path, config)[1]
-
-
 def build_model(config: dict):
     options = dict(config["model"].get("head_options", {}))
     options.update(config["model"]["resolved"])

@@ -29,7 +29,7 @@ SHAPE_KEYS = ("model.arch", "model.resolved", "model.head_options", "objective.k
 def train(task, args) -> int:
     check_process(args.num_processes, args.process_id)
     config = check_config(build_config(task, args), where=args.config)
-    _distributed(args)
+    join_processes(args)
     workdir = guards.training_workdir(args.workdir, getattr(args, "force", False))
     if parallel.is_primary():
         guards.refuse_if_locked(workdir)
@@ -148,7 +148,7 @@ def _final_evaluation(workdir: pathlib.Path, splits) -> int:
     return 0
 
 
-def _distributed(args) -> None:
+def join_processes(args) -> None:
     if args.coordinator or args.num_processes:
         if args.process_id is None or not args.num_processes or not args.coordinator:
             raise UserError("multi-host needs --coordinator, --num-processes and --process-id together")
