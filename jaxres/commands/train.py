@@ -17,7 +17,7 @@ from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.loop import CHECKPOINT_DEFAULTS, TRAIN_DEFAULTS, Preempted, fit
 from jaxres.train.optim import DEFAULTS as OPTIM_DEFAULTS
-from jaxres.train.optim import make_optimizer
+from jaxres.train.optim import learning_rates, make_optimizer
 from jaxres.train.steps import make_train_step
 
 # Keys whose change makes an existing checkpoint unusable: refused on resume, with the keys named.
@@ -27,6 +27,7 @@ SHAPE_KEYS = ("model.arch", "model.resolved", "model.head_options", "objective.k
 def train(task, args) -> int:
     _distributed(args)
     config = build_config(task, args)
+    _say(config_changes_text(task, config))
     workdir = pathlib.Path(args.workdir)
     path = experiment.resolve_data_path(task, config)
     train_set, val_set = _checked_splits(task, path, config, args.skip_bad)
@@ -57,11 +58,12 @@ def train(task, args) -> int:
         return objective.evaluate(objective.decode(outputs, extras), val_set)
 
     result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
-                 frozen_at_epoch=optimizer.frozen_at_epoch, evaluate=validate_metrics)
+                 frozen_at_epoch=optimizer.frozen_at_epoch, evaluate=validate_metrics, data_stats=loader.stats,
+                 learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
     if isinstance(result, Preempted):
         print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
         return 0
-    return _final_evaluation(task, workdir, path, train_set)
+    return _final_evaluation(task, workdir, path, train_set, result.best_step)
 
 
 def build_config(task, args) -> dict:
@@ -137,12 +139,23 @@ def initial_variables(model, config: dict, synthetic: bool) -> dict:
     return variables
 
 
-def _final_evaluation(task, workdir: pathlib.Path, path, train_set) -> int:
+def config_changes_text(task, config: dict) -> str:
+    """The keys `config` changes from the task's defaults (jaxres.report.config_changes)."""
+    from jaxres.report import config_changes
+
+    synthetic = task.get_config().get("synthetic", {}).get("overrides", {})
+    return config_changes(_with_engine_defaults(task.get_config()), config, synthetic)
+
+
+def _final_evaluation(task, workdir: pathlib.Path, path, train_set, best_step=None) -> int:
     """The best checkpoint on the evaluation split, with the baseline; pictures; the JSON line."""
     config, model, objective, variables = load_trained(workdir)
     split, dataset = experiment.eval_split(task, path, config, None)
     result, predictions = evaluation.evaluate(model, variables, objective, dataset, train_set, config)
-    evaluation.write_pictures(workdir, objective, dataset, predictions)
+    pictures = evaluation.write_pictures(workdir, objective, dataset, predictions)
+    from jaxres.commands.ending import finish_run
+
+    finish_run(workdir, config, {"split": split, **result}, pictures, best_step)
     print_result({"split": split, **result})
     return 0
 
@@ -155,5 +168,5 @@ def _distributed(args) -> None:
 
 
 def _say(text: str) -> None:
-    if parallel.is_primary():
+    if text and parallel.is_primary():
         print(text, file=sys.stdout, flush=True)
