@@ -119,19 +119,20 @@ def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
 
 
 def initial_variables(model, config: dict, synthetic: bool) -> dict:
-    """ImageNet / none / a state-dict path. The embedded run never downloads: it says what it used."""
+    """A weights name (jaxres.weights.named) / none / a state-dict path. The embedded run never
+    downloads: it says what it used."""
     choice = str(config["model"].get("weights", "none"))
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
     if choice == "none":
         _say("weights: random initialisation")
         return models.init(model, seed, image_size=32)
-    if choice == "imagenet":
-        path = weights.imagenet.cached_path(arch)
+    if weights.named.is_named(choice):
+        path = weights.named.cached_path(choice, arch)
         if path is None and synthetic:
-            _say(f"weights: random initialisation (no ImageNet {arch} file in {weights.imagenet.cache_dir()}; "
+            _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice)}; "
                  "the embedded run never downloads)")
             return models.init(model, seed, image_size=32)
-        path = path or weights.imagenet.fetch(arch)
+        path = path or weights.named.fetch(choice, arch)
     else:
         path = pathlib.Path(choice).expanduser()
     variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
