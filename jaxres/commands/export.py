@@ -1,4 +1,4 @@
-"""`export`: the best checkpoint as a StableHLO artifact, a torchvision state dict or safetensors."""
+"""`export`: the best checkpoint as a StableHLO artifact, an ONNX model, a torchvision state dict or safetensors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def export_command(task, args) -> int:
     config, model, objective, variables = load_trained(args.workdir)
     out = pathlib.Path(args.out)
     options = {}
-    if args.format == "stablehlo":
+    if args.format in ("stablehlo", "onnx"):
         options = {
             "image_size": int(config["objective"]["image_size"]),
             "channels": int(config["objective"].get("channels", 3)),
