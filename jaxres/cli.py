@@ -11,13 +11,14 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from jaxres import help_text
 from jaxres.errors import UserError
 
 if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` before numpy starts
     from jaxres.task import Task
 
 COMMANDS = ("train", "eval", "predict", "export", "cache")
-EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors")
+EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,31 +28,41 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
-def build_parser(task: Task) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"python -m tasks.{task.name}", description=task.description)
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser:
+    prog = prog or f"python -m tasks.{task.name}"
+    doc, version = help_text.task_doc(task), help_text.version()
+    parser = _Parser(prog=prog, description=doc, formatter_class=help_text.Formatter,
+                     epilog=help_text.examples(prog, task.name) + f"\n\nwithout a command, {prog} runs train.")
+    parser.add_argument("--version", action="version", version=version)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train,eval,predict,export,cache}")
 
-    train = sub.add_parser("train", help="train (resumes a checkpoint in --workdir), then evaluate")
-    _training_options(train, task)
+    def add(name: str, summary: str, epilog: str = ""):
+        p = sub.add_parser(name, help=summary, description=f"{summary}\n\n{doc}", formatter_class=help_text.Formatter,
+                           epilog="\n\n".join(filter(None, [epilog, help_text.examples(prog, task.name, name)])))
+        p.add_argument("--version", action="version", version=version)
+        return p
 
-    evaluate = sub.add_parser("eval", help="evaluate the best checkpoint; metrics as JSON on the last line")
+    config = task.get_config()
+    train = add("train", "train (resumes a checkpoint in --workdir), then evaluate", help_text.config_help(config))
+    _training_options(train, task, config)
+
+    evaluate = add("eval", "evaluate the best checkpoint; metrics as JSON on the last line")
     evaluate.add_argument("--workdir", required=True)
     evaluate.add_argument("--data")
     evaluate.add_argument("--split")
 
-    predict = sub.add_parser("predict", help="predict on images (or an annotation file); CSV + overlay PNGs")
+    predict = add("predict", "predict on images (or an annotation file); CSV + overlay PNGs")
     predict.add_argument("--workdir", required=True)
     predict.add_argument("--out", required=True)
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
 
-    export = sub.add_parser("export", help="export the best checkpoint")
+    export = add("export", "export the best checkpoint (onnx needs the onnx extra)")
     export.add_argument("--workdir", required=True)
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--out", required=True)
 
-    cache = sub.add_parser("cache", help="decode every split into the frame cache ahead of train: "
-                                         "the same options as the train command it prepares")
-    _training_options(cache, task)
+    cache = add("cache", "decode every split into the frame cache ahead of train (same options as train)")
+    _training_options(cache, task, config)
 
     for p in (train, evaluate, predict, export, cache):
         p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -60,42 +71,45 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     return parser
 
 
-def _training_options(parser: argparse.ArgumentParser, task: Task) -> None:
-    parser.add_argument("--data", help="the data set in its usual layout (default: the embedded synthetic set)")
-    parser.add_argument("--workdir", default=f"runs/{task.name}")
+def _training_options(parser: argparse.ArgumentParser, task: Task, config: dict) -> None:
+    """The options of `train`, which `cache` takes too (it prepares what that train will read)."""
+    parser.add_argument("--data", help="the data set in a layout above (default: the embedded synthetic set)")
+    parser.add_argument("--workdir", default=f"runs/{task.name}", help="checkpoints, metrics, curves, pictures, TensorBoard")
     parser.add_argument("--config", help="a Python file with get_config() replacing the task's defaults")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    parser.add_argument("--weights", help="imagenet | none | PATH to a .pth/.safetensors/.npz state dict")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (repeatable; alias --config.KEY=VALUE)")
+    parser.add_argument("--weights", help=f"imagenet (torchvision V1) | imagenet_v2 | hf-hub:timm/NAME | none | PATH to a "
+                                         f".pth/.safetensors/.npz state dict ({help_text.default_of(config, 'model.weights')})")
+    parser.add_argument("--epochs", type=int, help=help_text.default_of(config, "train.epochs"))
+    parser.add_argument("--batch-size", type=int, help=help_text.default_of(config, "train.batch_size"))
+    parser.add_argument("--seed", type=int, help=help_text.default_of(config, "train.seed"))
     parser.add_argument("--skip-bad", action="store_true", help="drop unusable records (listed) instead of failing")
     parser.add_argument("--coordinator", help="multi-host: host:port of process 0 (automatic on TPU/SLURM/MPI)")
     parser.add_argument("--num-processes", type=int)
     parser.add_argument("--process-id", type=int)
 
 
-
 def command_of(argv: list[str]) -> str | None:
     """The command these arguments run: the first word when it is one, else `train` (`python -m
     tasks.face` trains); None for --help."""
-    if argv and argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help", "--version"):
         return None
     return argv[0] if argv and argv[0] in COMMANDS else "train"
 
 
-def parse(task: Task, argv: list[str]) -> argparse.Namespace:
-    argv = list(argv)
+def parse(task: Task, argv: list[str], prog: str | None = None) -> argparse.Namespace:
+    argv = help_text.expand_config_alias(list(argv))
     if command_of(argv) == "train" and argv[:1] != ["train"]:
         argv.insert(0, "train")
-    return build_parser(task).parse_args(argv)
+    return build_parser(task, prog).parse_args(argv)
 
 
-def main(task: Task, argv: list[str] | None = None) -> int:
+def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run one command line; `prog` is how the user called it (`jaxres face` for the console command)."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        args = parse(task, argv)
+        args = parse(task, argv, prog)
         # imported late: `--help` and usage errors stay instant
         from jaxres.commands import run
 

@@ -5,6 +5,8 @@
   (not even Flax), and any batch size works because the batch dimension is symbolic.
 - `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`; `torchvision_recipe`
   says how to build the module it fits when the model is not a stock torchvision one.
+- `onnx`: the same inference function as an ONNX graph, for onnxruntime and other runtimes
+  (`jaxres.export_onnx`; needs the `onnx` extra).
 - `safetensors`: the Flax variables themselves under flat `collection/module/…/leaf` keys, for
   another JAX program (or a later jaxres) to read back bit for bit.
 
@@ -30,7 +32,7 @@ from jaxres.errors import UserError
 
 log = logging.getLogger("jaxres.export")
 
-FORMATS = ("stablehlo", "torchvision", "safetensors")
+FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 # Lowering for CUDA needs no GPU: one artifact then serves CPU and GPU hosts alike.
 PLATFORMS = ("cpu", "cuda")
 TORCHVISION_SUFFIXES = (".pth", ".pt", ".safetensors")
@@ -270,6 +272,7 @@ _OPTIONS = {
     "stablehlo": {"image_size", "channels", "postprocess", "platforms", "metadata"},
     "torchvision": set(),
     "safetensors": set(),
+    "onnx": {"image_size", "channels", "metadata"},
 }
 
 
@@ -287,6 +290,10 @@ def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:
         return export_stablehlo(model, variables, path, **options)
     if fmt == "torchvision":
         return export_torchvision(model, variables, path)
+    if fmt == "onnx":
+        from jaxres.export_onnx import export_onnx
+
+        return export_onnx(model, variables, path, **options)
     return export_safetensors(variables, path)
 
 

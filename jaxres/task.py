@@ -7,7 +7,9 @@ Everything else (model, loss, metrics, pictures, predictions) follows from the c
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import pathlib
+import types
 from typing import Callable
 
 from jaxres.data.records import Dataset
@@ -25,3 +27,13 @@ class Task:
     read: Reader
     synthesize: Synthesizer
     description: str = ""
+
+
+def task_config(package: str | None, name: str) -> types.ModuleType:
+    """The config module `configs.<name>` that sits beside the caller's `tasks` package.
+
+    In the repository both are top level (`python -m tasks.face` reads `configs/face.py`); installed,
+    they are `jaxres.tasks` and `jaxres.configs`, so site-packages holds no generic `tasks` or
+    `configs` that a user's own folder of that name would shadow or be shadowed by."""
+    root = (package or "").rpartition(".")[0]
+    return importlib.import_module(f"{root}.configs.{name}" if root else f"configs.{name}")

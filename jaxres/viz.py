@@ -248,13 +248,25 @@ def plot_curves(history: Mapping[str, Sequence], path, title: str = "", *,
     legend, written to `path` as PNG. Non-finite values are skipped; series with a few points get
     markers so per-epoch validation values stay visible.
     """
+    canvas = draw_chart(history, title, size=size, xlabel=xlabel, ylabel=ylabel)
+    save_png(canvas, path)
+    return canvas
+
+
+def draw_chart(history: Mapping[str, Sequence], title: str = "", *, size: tuple[int, int] = (800, 480),
+               xlabel: str = "step", ylabel: str = "value", hlines: Mapping[str, float] | None = None,
+               mark_x: float | None = None, mark_label: str = "best") -> Image.Image:
+    """`plot_curves`'s chart as an image; `hlines` {name: y} are dashed reference lines (a baseline),
+    `mark_x` a vertical line at one step (the chosen checkpoint). Both widen the axes to show."""
     series = {name: _series(values) for name, values in history.items()}
     series = {name: data for name, data in series.items() if len(data)}
     if not series:
         raise ValueError(f"plot_curves: no finite (step, value) points in {list(history)}")
+    refs = {k: float(v) for k, v in (hlines or {}).items() if v is not None and math.isfinite(float(v))}
     every = np.concatenate(list(series.values()))
-    axes = _Axes((72, 40, size[0] - 20, size[1] - 50), nice_ticks(every[:, 0].min(), every[:, 0].max()),
-                 nice_ticks(every[:, 1].min(), every[:, 1].max()))
+    xs = np.append(every[:, 0], [] if mark_x is None else [mark_x])
+    ys = np.append(every[:, 1], list(refs.values()))
+    axes = _Axes((72, 40, size[0] - 20, size[1] - 50), nice_ticks(xs.min(), xs.max()), nice_ticks(ys.min(), ys.max()))
     canvas = Image.new("RGB", size, BACKGROUND)
     _draw_axes(canvas, axes, xlabel, ylabel, title)
     draw, entries = ImageDraw.Draw(canvas), []
@@ -267,9 +279,40 @@ def plot_curves(history: Mapping[str, Sequence], path, title: str = "", *,
             for px, py in points:
                 draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=color)
         entries.append((name, color))
+    for j, (name, value) in enumerate(refs.items()):
+        color = PALETTE[(len(series) + j) % len(PALETTE)]
+        _dashed(draw, (axes.box[0], axes.y_px(value)), (axes.box[2], axes.y_px(value)), color)
+        entries.append((name, color))
+    if mark_x is not None:
+        px = axes.x_px(mark_x)
+        _dashed(draw, (px, axes.box[1]), (px, axes.box[3]), INK)
+        draw.text((px + 4, axes.box[3] - 4), mark_label, fill=INK, font=_font(12), anchor="lb")
     _draw_legend(canvas, axes.box, entries)
-    save_png(canvas, path)
     return canvas
+
+
+def _dashed(draw: ImageDraw.ImageDraw, start, end, color, dash: float = 8.0) -> None:
+    (x0, y0), (x1, y1) = start, end
+    length = math.hypot(x1 - x0, y1 - y0)
+    for a in np.arange(0.0, length, 2 * dash):
+        b = min(a + dash, length)
+        t0, t1 = a / length, b / length
+        draw.line((x0 + t0 * (x1 - x0), y0 + t0 * (y1 - y0), x0 + t1 * (x1 - x0), y0 + t1 * (y1 - y0)), fill=color, width=2)
+
+
+def plot_panels(history: Mapping[str, Sequence], path, title: str = "", *,
+                baselines: Mapping[str, float] | None = None, best_step: float | None = None,
+                panel_size: tuple[int, int] = (520, 320), cols: int = 2,
+                baseline_label: str = "baseline") -> Image.Image:
+    """One chart per metric, each on its own axis (NME's 0-1 and pixel errors never share one),
+    with the metric's baseline as a dashed line and the best checkpoint's step marked; `path` PNG."""
+    baselines = baselines or {}
+    panels = [draw_chart({name: values}, f"{title}: {name}" if title else name, size=panel_size,
+                         hlines={baseline_label: baselines.get(name)}, mark_x=best_step)
+              for name, values in history.items() if len(_series(values))]
+    if not panels:
+        raise ValueError(f"plot_panels: no finite (step, value) points in {list(history)}")
+    return contact_sheet(panels, cols=min(cols, len(panels)), path=path)
 
 
 # --- confusion matrix ----------------------------------------------------------------------------

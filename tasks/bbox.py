@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pathlib
 
-from configs import bbox as bbox_config
 from jaxres.cli import main
 from jaxres.data import readers
 from jaxres.data.synthetic import boxes as synthetic_boxes
-from jaxres.task import Task
+from jaxres.task import Task, task_config
+
+bbox_config = task_config(__package__, "bbox")  # configs/bbox.py, beside this package
 
 
 def read(path: pathlib.Path, split: str, config: dict):

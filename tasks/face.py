@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pathlib
 
-from configs import face as face_config
 from jaxres.cli import main
 from jaxres.data import readers
 from jaxres.data.layout import first_existing
 from jaxres.data.synthetic import faces as synthetic_faces
 from jaxres.errors import DataError
-from jaxres.task import Task
+from jaxres.task import Task, task_config
+
+face_config = task_config(__package__, "face")  # configs/face.py, beside this package
 
 TRAIN_XML = ("labels_ibug_300W_train.xml", "training_with_face_landmarks.xml")
 TEST_XML = ("labels_ibug_300W_test.xml", "testing_with_face_landmarks.xml")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pathlib
 
-from configs import signs as signs_config
 from jaxres.cli import main
 from jaxres.data import readers
 from jaxres.data.synthetic import signs as synthetic_signs
-from jaxres.task import Task
+from jaxres.task import Task, task_config
+
+signs_config = task_config(__package__, "signs")  # configs/signs.py, beside this package
 
 FILES = {"train": "train_signs.h5", "test": "test_signs.h5"}
 

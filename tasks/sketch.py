@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pathlib
 
-from configs import sketch as sketch_config
 from jaxres.cli import main
 from jaxres.data import readers
 from jaxres.data.readers.folders import has_split
 from jaxres.data.synthetic import sketches as synthetic_sketches
-from jaxres.task import Task
+from jaxres.task import Task, task_config
+
+sketch_config = task_config(__package__, "sketch")  # configs/sketch.py, beside this package
 
 
 def read(path: pathlib.Path, split: str, config: dict):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pathlib
 
-from configs import tshirt as tshirt_config
 from jaxres.cli import main
 from jaxres.data import readers
 from jaxres.data.synthetic import tshirts as synthetic_tshirts
-from jaxres.task import Task
+from jaxres.task import Task, task_config
+
+tshirt_config = task_config(__package__, "tshirt")  # configs/tshirt.py, beside this package
 
 VAL_CSV = "points_24_val.csv"
 

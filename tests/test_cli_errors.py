@@ -159,8 +159,8 @@ def test_unknown_option_of_train(tmp_path):
 
 
 def test_wrong_export_format(tmp_path):
-    out = tmp_path / "model.onnx"
-    refused(run("face", ["export", "--workdir", tmp_path, "--format", "onnx", "--out", out]), "--format", "onnx")
+    out = tmp_path / "model.tflite"
+    refused(run("face", ["export", "--workdir", tmp_path, "--format", "tflite", "--out", out]), "--format", "tflite")
     assert not out.exists()
 
 
@@ -464,7 +464,7 @@ def test_export_to_a_suffix_the_format_does_not_write(tmp_path, face_workdir):
     "task, args, names",
     [
         ("face", ["--set", "model.archh=resnet34"], ["model.archh"]),
-        ("face", ["export", "--workdir", "{tmp}", "--format", "onnx", "--out", "{tmp}/m.onnx"], ["--format"]),
+        ("face", ["export", "--workdir", "{tmp}", "--format", "tflite", "--out", "{tmp}/m.tflite"], ["--format"]),
         ("bbox", ["train", "--data", "{tmp}/nowhere.csv"], ["{tmp}/nowhere.csv"]),
         ("signs", ["train", "--data", "{tmp}/train_signs.h5"], ["{tmp}/train_signs.h5", "HDF5"]),
         ("sketch", ["train", "--config", "{tmp}/missing_config.py"], ["{tmp}/missing_config.py"]),

@@ -195,8 +195,8 @@ def test_a_failed_reexport_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def test_unknown_format_and_option_are_user_errors(tmp_path):
     model = models.create("resnet18", num_outputs=3)
-    with pytest.raises(UserError, match=r"unknown export format 'onnx'.*stablehlo, torchvision, safetensors"):
-        export.export("onnx", model, {}, tmp_path / "m.onnx")
+    with pytest.raises(UserError, match=r"unknown export format 'tflite'.*stablehlo, torchvision, safetensors, onnx"):
+        export.export("tflite", model, {}, tmp_path / "m.tflite")
     with pytest.raises(UserError, match=r"unknown export option.*'imagesize'"):
         export.export("stablehlo", model, {}, tmp_path / "m.hlo", imagesize=32)
     assert list(tmp_path.iterdir()) == []

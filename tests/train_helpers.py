@@ -117,12 +117,12 @@ def fit_run(workdir, on_batch=None, state=None, config=None, **kwargs):
     from jaxres.train import loop
 
     opt = optimizer("staged", SPE, EPOCHS)
+    kwargs.setdefault("learning_rate", optim.group_schedule(STAGED, "head", SPE, EPOCHS))
     return loop.fit(
         fresh_state() if state is None else state, train_step("staged", SPE, EPOCHS),
         batch_source(dataset(SPE * BATCH), BATCH, mesh(), on_batch=on_batch),
         steps_per_epoch=SPE, config=config or RUN_CONFIG, workdir=workdir,
-        frozen_at_epoch=opt.frozen_at_epoch, evaluate=fake_top1,
-        learning_rate=optim.group_schedule(STAGED, "head", SPE, EPOCHS), **kwargs)
+        frozen_at_epoch=opt.frozen_at_epoch, evaluate=fake_top1, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,4 +1,4 @@
-"""`export`: the best checkpoint as a StableHLO artifact, a torchvision state dict or safetensors."""
+"""`export`: the best checkpoint as a StableHLO artifact, an ONNX model, a torchvision state dict or safetensors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def export_command(task, args) -> int:
     guards.export_target(out, pathlib.Path(args.workdir), args.format, getattr(args, "force", False))
     config, model, objective, variables = load_trained(args.workdir)
     options = {}
-    if args.format == "stablehlo":
+    if args.format in ("stablehlo", "onnx"):
         options = {
             "image_size": int(config["objective"]["image_size"]),
             "channels": int(config["objective"].get("channels", 3)),

@@ -19,7 +19,7 @@ from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.loop import CHECKPOINT_DEFAULTS, TRAIN_DEFAULTS, Preempted, fit
 from jaxres.train.optim import DEFAULTS as OPTIM_DEFAULTS
-from jaxres.train.optim import make_optimizer
+from jaxres.train.optim import learning_rates, make_optimizer
 from jaxres.train.steps import make_train_step
 
 # Keys whose change makes an existing checkpoint unusable: refused on resume, with the keys named.
@@ -30,6 +30,7 @@ def train(task, args) -> int:
     check_process(args.num_processes, args.process_id)
     config = check_config(build_config(task, args), where=args.config)
     join_processes(args)
+    _say(config_changes_text(task, config))
     workdir = guards.training_workdir(args.workdir, getattr(args, "force", False))
     if parallel.is_primary():
         guards.refuse_if_locked(workdir)
@@ -69,11 +70,12 @@ def train(task, args) -> int:
         return objective.evaluate(objective.decode(outputs, extras), val_set)
 
     result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
-                 frozen_at_epoch=optimizer.frozen_at_epoch, evaluate=validate_metrics)
+                 frozen_at_epoch=optimizer.frozen_at_epoch, evaluate=validate_metrics, data_stats=loader.stats,
+                 learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
     if isinstance(result, Preempted):
         print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
         return 0
-    return _final_evaluation(workdir, splits)
+    return _final_evaluation(workdir, splits, result.best_step)
 
 
 def build_config(task, args) -> dict:
@@ -118,19 +120,20 @@ def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
 
 
 def initial_variables(model, config: dict, synthetic: bool) -> dict:
-    """ImageNet / none / a state-dict path. The embedded run never downloads: it says what it used."""
+    """A weights name (jaxres.weights.named) / none / a state-dict path. The embedded run never
+    downloads: it says what it used."""
     choice = str(config["model"].get("weights", "none"))
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
     if choice == "none":
         _say("weights: random initialisation")
         return models.init(model, seed, image_size=32)
-    if choice == "imagenet":
-        path = weights.imagenet.cached_path(arch)
+    if weights.named.is_named(choice):
+        path = weights.named.cached_path(choice, arch)
         if path is None and synthetic:
-            _say(f"weights: random initialisation (no ImageNet {arch} file in {weights.imagenet.cache_dir()}; "
+            _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice)}; "
                  "the embedded run never downloads)")
             return models.init(model, seed, image_size=32)
-        path = path or weights.imagenet.fetch(arch)
+        path = path or weights.named.fetch(choice, arch)
     else:
         path = pathlib.Path(choice).expanduser()
     variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
@@ -138,12 +141,23 @@ def initial_variables(model, config: dict, synthetic: bool) -> dict:
     return variables
 
 
-def _final_evaluation(workdir: pathlib.Path, splits) -> int:
-    """The best checkpoint on the evaluation split, with the baseline; pictures; the JSON line."""
+def config_changes_text(task, config: dict) -> str:
+    """The keys `config` changes from the task's defaults (jaxres.report.config_changes)."""
+    from jaxres.report import config_changes
+
+    synthetic = task.get_config().get("synthetic", {}).get("overrides", {})
+    return config_changes(_with_engine_defaults(task.get_config()), config, synthetic)
+
+
+def _final_evaluation(workdir: pathlib.Path, splits, best_step=None) -> int:
+    """The best checkpoint on the evaluation split, with the baseline; pictures; the ending; the JSON line."""
+    from jaxres.commands.ending import finish_run
+
     config, model, objective, variables = load_trained(workdir)
     split, dataset = splits.eval_name, splits.eval
     result, predictions = evaluation.evaluate(model, variables, objective, dataset, splits.train, config)
-    evaluation.write_pictures(workdir, objective, dataset, predictions)
+    pictures = evaluation.write_pictures(workdir, objective, dataset, predictions)
+    finish_run(workdir, config, {"split": split, **result}, pictures, best_step)
     print_result({"split": split, **result})
     return 0
 
@@ -156,5 +170,5 @@ def join_processes(args) -> None:
 
 
 def _say(text: str) -> None:
-    if parallel.is_primary():
+    if text and parallel.is_primary():
         print(text, file=sys.stdout, flush=True)

@@ -26,11 +26,13 @@ from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
 from jaxres.train.host_memory import release_freed_memory
 from jaxres.train.lock import WorkdirLock
-from jaxres.train.progress import MetricsLog, Progress
+from jaxres.train.progress import MetricsLog, Progress, RunClock
+from jaxres.train.tensorboard import Board
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
 
-TRAIN_DEFAULTS = {"epochs": 1, "batch_size": 1, "log_every": 20}
+# tensorboard: event files in the workdir beside metrics.jsonl (jaxres.train.tensorboard)
+TRAIN_DEFAULTS = {"epochs": 1, "batch_size": 1, "log_every": 20, "tensorboard": True}
 # async None: background saves on accelerators, foreground saves on CPU (see `async_saves`)
 CHECKPOINT_DEFAULTS = {"keep": 2, "best_metric": None, "best_mode": "max", "every_steps": 0, "async": None}
 
@@ -90,19 +92,23 @@ class _Run:
     frozen_at_epoch: Callable[[int], tuple]
     learning_rate: Callable[[int], Any] | None
     stream: IO[str]
+    data_stats: Any = None  # the loader's PipelineStats: its wait share is logged per interval
+    clock: RunClock | None = None
     trim_pending: bool = False  # a save started since the heap was last trimmed
 
 
 def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workdir, frozen_at_epoch=None,
         evaluate: Callable[[Any], dict] | None = None, learning_rate: Callable[[int], Any] | None = None,
-        stream: IO[str] | None = None) -> FitResult:
+        stream: IO[str] | None = None, data_stats=None) -> FitResult:
     """Train `state` for `config["train"]["epochs"]` epochs in `workdir`, resuming what is there.
 
     config["train"]: epochs, batch_size (global, for images/s), log_every (steps).
     config["checkpoint"]: keep, best_metric (a key of `evaluate`'s dict, or "train_loss"),
     best_mode ("min"|"max"), every_steps (0: only after each epoch), async.
     `frozen_at_epoch(epoch)` gives the static frozen set (from `optim.make_optimizer`);
-    `learning_rate(step)` is logged when given; console lines go to `stream` (default stdout).
+    `learning_rate(step)` (a number, or {group: number}) is logged when given, and so is the share of
+    time spent waiting for data when `data_stats` (the loader's `PipelineStats`) is; console lines go
+    to `stream` (default stdout). config["train"]["tensorboard"] also writes TensorBoard event files.
     Returns `Completed` or `Preempted` (SIGTERM/SIGINT: step finished, checkpoint saved); raises
     `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
     """
@@ -116,9 +122,11 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
                                   best_mode=ckpt["best_mode"], async_save=async_saves(ckpt["async"]))
         cleanup.callback(checkpoints.close)  # waits for the last asynchronous save
         stop = cleanup.enter_context(StopRequest())
-        run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints,
-                   MetricsLog(workdir / "metrics.jsonl", parallel.is_primary()), stop,
-                   frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout)
+        board = Board(workdir, enabled=parallel.is_primary() and bool(train["tensorboard"]))
+        cleanup.callback(board.close)
+        log = MetricsLog(workdir / "metrics.jsonl", parallel.is_primary(), sinks=(board.record,))
+        run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints, log, stop,
+                   frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout, data_stats)
         state, position = _resume(run, state)
         return _epochs(run, state, position, evaluate)
 
@@ -155,6 +163,7 @@ def _resume(run: _Run, state):
 
 
 def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
+    run.clock = RunClock(run.train["epochs"] * run.steps_per_epoch, position["epoch"] * run.steps_per_epoch + position["batch"])
     for epoch in range(position["epoch"], run.train["epochs"]):
         state, position, stop = _train_epoch(run, state, position if epoch == position["epoch"] else _start(epoch))
         if stop and position["batch"] < run.steps_per_epoch:
@@ -176,7 +185,8 @@ def _train_epoch(run: _Run, state, position: dict):
     """Steps from `position` to the end of its epoch or to an agreed stop: (state, position, stopped)."""
     epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
     frozen = tuple(run.frozen_at_epoch(epoch))
-    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream, enabled=parallel.is_primary())
+    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream, enabled=parallel.is_primary(),
+                        clock=run.clock)
     interval = _Interval(empty_metrics(state.step.sharding), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
@@ -245,7 +255,10 @@ def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Prog
     record = {"step": interval.step, "epoch": position["epoch"] + 1, "split": "train", "loss": loss,
               "images_per_s": round(images_per_s, 2)}
     if run.learning_rate is not None:
-        record["lr"] = float(run.learning_rate(interval.step - 1))
+        record["lr"] = _host_value(run.learning_rate(interval.step - 1))
+    if run.data_stats is not None:
+        record["data_wait"] = round(float(run.data_stats.wait_fraction), 4)
+        run.data_stats.reset()
     run.log.append(record)
     progress.update(position["batch"], loss, images_per_s)
     interval.metrics, interval.pending = empty_metrics(interval.metrics["steps"].sharding), 0
@@ -311,20 +324,36 @@ def _raise_nonfinite(run: _Run, step: int, epoch: int):
 
 
 def _finish(run: _Run) -> list[dict]:
-    """The run's history; training curves beside it when `jaxres.viz.plot_curves` exists."""
+    """The run's history; training curves beside it (`draw_curves`)."""
     history = run.log.read()
     if parallel.is_primary() and history:
-        try:
-            from jaxres import viz
-        except ImportError:
-            return history
         title = str(run.config.get("name") or run.workdir.name)
-        for name, series in curve_series(history).items():
-            try:
-                viz.plot_curves(series, run.workdir / f"{name}.png", f"{title}: {name}")
-            except Exception as err:  # a plotting problem must not turn a finished run into a failure
-                _say(run, f"warning: could not draw {name}.png: {err}")
+        for problem in draw_curves(history, run.workdir, title, best_step=run.checkpoints.best_step())[1]:
+            _say(run, f"warning: {problem}")
     return history
+
+
+def draw_curves(history: list[dict], workdir: pathlib.Path, title: str, *, baselines: dict | None = None,
+                best_step: int | None = None, baseline_label: str = "baseline") -> tuple[list[pathlib.Path], list[str]]:
+    """loss.png (train and val losses on one chart) and metrics.png (one panel per validation metric,
+    with its baseline and the best step marked): (paths written, problems). A plotting problem must
+    not turn a finished run into a failure, so it is returned, not raised."""
+    from jaxres import viz
+
+    written, problems = [], []
+    for name, series in curve_series(history).items():
+        path = pathlib.Path(workdir) / f"{name}.png"
+        try:
+            if name == "metrics":
+                panels = {key.split(" ", 1)[-1]: values for key, values in series.items()}
+                viz.plot_panels(panels, path, title, baselines=baselines, best_step=best_step,
+                                baseline_label=baseline_label)
+            else:
+                viz.plot_curves(series, path, f"{title}: {name}")
+            written.append(path)
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"could not draw {path.name}: {err}")
+    return written, problems
 
 
 def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
@@ -336,7 +365,7 @@ def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
     charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
     for record in records:
         for key, value in record.items():
-            if key in ("step", "epoch", "split", "images_per_s", "lr") or not isinstance(value, (int, float)):
+            if key in ("step", "epoch", "split", "images_per_s", "lr", "data_wait") or not isinstance(value, (int, float)):
                 continue
             chart = "loss" if "loss" in key else "metrics"
             charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))

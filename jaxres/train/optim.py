@@ -133,6 +133,20 @@ def make_optimizer(optim_config: dict, steps_per_epoch: int, epochs: int | None 
     return Optimizer(tx, frozen_at_epoch)
 
 
+def learning_rates(optim_config: dict, steps_per_epoch: int, epochs: int | None = None) -> Callable[[int], dict]:
+    """`step -> {group: learning rate}` as the optimizer applies it (0 while a stage is frozen), for
+    the logs: staged unfreezing shows as a group's rate leaving zero."""
+    cfg = validate(optim_config)
+    spe = int(steps_per_epoch)
+    schedules = {g: group_schedule(cfg, g, spe, epochs) for g in GROUPS}
+    open_steps = {g: _open_step(g, cfg, spe) for g in GROUPS}
+
+    def at(step: int) -> dict:
+        return {g: float(schedules[g](step)) if step >= open_steps[g] else 0.0 for g in GROUPS}
+
+    return at
+
+
 def group_schedule(cfg: dict, group: str, steps_per_epoch: int, epochs: int | None) -> Schedule:
     """The learning-rate schedule of one group (its peak: `group_lr[group]`, else `lr`)."""
     cfg = validate(cfg)

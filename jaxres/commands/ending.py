@@ -1,0 +1,43 @@
+"""The end of `train`, after the final evaluation: curves with baselines, pictures in TensorBoard, the table.
+
+The final evaluation is the first moment the baseline is known, so metrics.png is redrawn here with
+it; the JSON line (`evaluate.print_result`) is printed after this, as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from jaxres import report
+from jaxres.train import parallel
+from jaxres.train.loop import draw_curves
+from jaxres.train.progress import MetricsLog
+from jaxres.train.tensorboard import Board, event_files
+
+
+def finish_run(workdir: pathlib.Path, config: dict, result: dict, pictures: list, best_step: int | None) -> None:
+    """Print the ending table (primary process only); `result` is the evaluation with its baseline."""
+    if not parallel.is_primary():
+        return
+    workdir = pathlib.Path(workdir)
+    history = MetricsLog(workdir / "metrics.jsonl").read()
+    best = report.best_epoch(history, best_step)
+    baselines = {k: v for k, v in (result.get("baseline") or {}).items() if isinstance(v, (int, float))}
+    curves, problems = draw_curves(history, workdir, str(config.get("name") or workdir.resolve().name),
+                                   baselines=baselines, best_step=best_step,
+                                   baseline_label=f"baseline ({result.get('split', 'eval')})") if history else ([], [])
+    for problem in problems:
+        print(f"warning: {problem}", flush=True)
+    board = Board(workdir, enabled=bool(config.get("train", {}).get("tensorboard", True)))
+    try:
+        board.pictures(pictures, step=best_step or 0)
+    finally:
+        board.close()
+    files = {
+        "checkpoints": [workdir / "checkpoints" / str(best_step)] if best_step is not None else [workdir / "checkpoints"],
+        "curves": curves,
+        "pictures": list(pictures),
+        "tensorboard": [f"tensorboard --logdir {workdir}"] if event_files(workdir) else [],
+    }
+    print(report.ending(result, workdir=workdir, best=best, files=files), file=sys.stdout, flush=True)

@@ -1,0 +1,72 @@
+"""The `jaxres` console command: `jaxres <task> [train|eval|predict|export] ...` from any folder.
+
+The task modules ship inside the package (`jaxres.tasks.<name>`, built from the repository's
+`tasks/`; `configs/` likewise), so an installed jaxres puts no generic `tasks` or `configs` into
+site-packages. Other distributions can add tasks through the `jaxres.tasks` entry-point group
+(`name = "package.module:TASK"`). Like `python -m tasks.<task>`, a CPU training puts every thread
+on one malloc arena, which must happen before numpy is imported: this module imports neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import sys
+
+from jaxres import help_text
+from jaxres.cli import command_of
+from jaxres.errors import UserError
+from jaxres.train import host_memory
+
+BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
+ENTRY_POINTS = "jaxres.tasks"
+
+
+def task_names() -> list[str]:
+    extra = [ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINTS) if ep.name not in BUILTIN]
+    return list(BUILTIN) + sorted(extra)
+
+
+def load_task(name: str):
+    """The `Task` called `name`: built in (installed `jaxres.tasks`, else a checkout's `tasks`), or
+    registered by another distribution."""
+    if name in BUILTIN:
+        for module in (f"jaxres.tasks.{name}", f"tasks.{name}"):
+            try:
+                return importlib.import_module(module).TASK
+            except ModuleNotFoundError as err:
+                if err.name not in (module, module.rpartition(".")[0]):
+                    raise  # the task module exists but something it imports is missing
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        if entry.name == name:
+            return entry.load()
+    raise UserError(f"unknown task {name!r}; tasks: {', '.join(task_names())}")
+
+
+def usage() -> str:
+    return ("usage: jaxres TASK [train|eval|predict|export] [options]\n\n"
+            f"tasks: {', '.join(task_names())}\n"
+            "`jaxres TASK --help` shows the task's data layouts, options and examples.\n\n"
+            "examples:\n  jaxres face\n  jaxres face train --data DATA --workdir runs/face\n"
+            "  jaxres face export --workdir runs/face --format onnx --out face.onnx")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(help_text.version())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if command_of(rest) == "train" and host_memory.jax_uses_cpu_only():
+        host_memory.use_one_malloc_arena()  # before the task module brings numpy (tasks/__init__.py)
+    try:
+        task = load_task(name)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from jaxres.cli import main as run
+
+    return run(task, rest, prog=f"jaxres {name}")

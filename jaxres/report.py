@@ -1,0 +1,78 @@
+"""What a run says to a person at its start and end, beside the JSON line scripts read.
+
+At the start, the config keys that differ from the task's defaults (so a typo'd or forgotten override
+shows before minutes of training). At the end, a short table: each metric for the model and the
+trivial baseline at 4 significant digits, the checkpoint chosen, and where the checkpoints, curves,
+pictures and TensorBoard logs are. The JSON line stays the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+from jaxres.config import get_path
+from jaxres.train.checkpoint import config_diff
+
+MAX_ROWS = 12  # per-class accuracies can number in the hundreds; the JSON line has them all
+
+
+def config_changes(defaults: dict, config: dict, synthetic: dict | None = None) -> str:
+    """'config (differs from the task's defaults):' and one `key: default -> value` line per change;
+    a value that is the embedded synthetic set's override (`synthetic`: {key: value}) is tagged.
+    Empty text when nothing differs."""
+    synthetic = synthetic or {}
+    keys = [k for k in config_diff(defaults, config) if not k.startswith("synthetic.")]
+    if not keys:
+        return ""
+    width = max(len(k) for k in keys)
+    lines = ["config (differs from the task's defaults):"]
+    for key in keys:
+        tag = "  (embedded set)" if key in synthetic and synthetic[key] == get_path(config, key) else ""
+        lines.append(f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}{tag}")
+    return "\n".join(lines)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def metric_rows(result: dict) -> list[tuple[str, str, str]]:
+    """(metric, model, baseline) for every scalar metric of an evaluation result."""
+    baseline = result.get("baseline") or {}
+    rows = []
+    for key, value in result.items():
+        if key in ("split", "n", "baseline") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        rows.append((key, fmt(value), fmt(baseline[key]) if key in baseline else "-"))
+    return rows
+
+
+def ending(result: dict, *, workdir: pathlib.Path, best: tuple[int, int] | None, files: dict[str, list]) -> str:
+    """The table printed before the final JSON line. `best`: (epoch, step) of the checkpoint evaluated;
+    `files`: {label: [paths]} (checkpoints, curves, pictures, tensorboard)."""
+    rows = metric_rows(result)
+    shown, more = rows[:MAX_ROWS], len(rows) - MAX_ROWS
+    head = f"result on {result.get('split', '?')}" + (f" ({result['n']} records)" if "n" in result else "")
+    if best is not None:
+        head += f", best checkpoint: epoch {best[0]}, step {best[1]}"
+    table = [("metric", "model", "baseline"), *shown]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    lines = [head] + [f"  {a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in table]
+    if more > 0:
+        lines.append(f"  (+{more} more in the JSON line below)")
+    label_width = max((len(k) for k in files), default=0)
+    for label, paths in files.items():
+        if paths:
+            lines.append(f"{label:<{label_width}}  " + ", ".join(str(p) for p in paths))
+    return "\n".join(lines)
+
+
+def best_epoch(history: list[dict], step: int | None) -> tuple[int, int] | None:
+    """(epoch, step) of a checkpoint step, read from the metrics.jsonl records."""
+    if step is None:
+        return None
+    epochs = [r.get("epoch") for r in history if r.get("step") == step and r.get("epoch") is not None]
+    return (int(epochs[0]), int(step)) if epochs else None

@@ -1,0 +1,86 @@
+"""A PyTorch ResNet whose state-dict keys are torchvision's, built from a jaxres model's description.
+
+The ONNX export needs a torch module to trace. torchvision's own `resnet*` would do for a stock
+model, but its package import needs its compiled ops to match the installed torch (on the CPU dev
+machines they do not), and the 1-channel stem and MLP head need changes anyway; this module builds
+exactly the architecture `jaxres.export.torchvision_recipe` describes, with nothing but torch.
+Loading `weights.to_torchvision(...)` into it with `strict=True` checks that every key matches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+STAGE_WIDTHS = (64, 128, 256, 512)
+
+
+def _bn(width: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(width, eps=1e-5)
+
+
+class Block(nn.Module):
+    """torchvision's BasicBlock (two 3×3) or Bottleneck v1.5 (1×1, 3×3 with the stride, 1×1)."""
+
+    def __init__(self, bottleneck: bool, in_width: int, width: int, stride: int, downsample: bool):
+        super().__init__()
+        out_width = width * (4 if bottleneck else 1)
+        if bottleneck:
+            self.conv1, self.bn1 = nn.Conv2d(in_width, width, 1, bias=False), _bn(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), _bn(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, out_width, 1, bias=False), _bn(out_width)
+        else:
+            self.conv1, self.bn1 = nn.Conv2d(in_width, width, 3, stride, 1, bias=False), _bn(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, 1, 1, bias=False), _bn(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (nn.Sequential(nn.Conv2d(in_width, out_width, 1, stride, bias=False), _bn(out_width))
+                           if downsample else None)
+        self.bottleneck = bottleneck
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.bottleneck:
+            out = self.bn3(self.conv3(self.relu(out)))
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Module):
+    """conv1/bn1/maxpool, layer1-4, global average pool, `fc` (Linear, or Linear-ReLU-Dropout-Linear)."""
+
+    def __init__(self, block: str, stage_sizes, num_outputs: int, in_channels: int = 3, head: str = "linear",
+                 hidden: int = 1000, dropout: float = 0.0):
+        super().__init__()
+        bottleneck = block == "bottleneck"
+        self.conv1, self.bn1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), _bn(64)
+        self.relu, self.maxpool = nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        in_width = 64
+        for index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, stage_sizes)):
+            layers = []
+            for b in range(blocks):
+                stride = 2 if (b == 0 and index > 0) else 1
+                out_width = width * (4 if bottleneck else 1)
+                layers.append(Block(bottleneck, in_width, width, stride, b == 0 and (stride != 1 or in_width != out_width)))
+                in_width = out_width
+            setattr(self, f"layer{index + 1}", nn.Sequential(*layers))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = (nn.Sequential(nn.Linear(in_width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                 nn.Linear(hidden, num_outputs))
+                   if head == "mlp" else nn.Linear(in_width, num_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def from_jaxres(model, variables) -> ResNet:
+    """The torch twin of a jaxres `ResNet` with its variables loaded strictly, in eval mode."""
+    from jaxres import weights
+
+    net = ResNet(model.block, model.stage_sizes, model.num_outputs, model.in_channels, model.head,
+                 model.hidden, model.dropout)
+    state = {k: torch.from_numpy(v.copy()) for k, v in weights.to_torchvision(variables, model).items()}
+    net.load_state_dict(state, strict=True)
+    return net.eval()

@@ -1,0 +1,82 @@
+"""TensorBoard event files in the workdir, so `tensorboard --logdir runs/` shows every run side by side.
+
+tensorboardX writes the event format without TensorFlow. The loop hands every record it appends to
+metrics.jsonl to `Board.record` as well, so the two logs never disagree; only the primary process
+writes (as it does metrics.jsonl). Tags: `train/loss`, `train/images_per_s`, `train/data_wait`
+(share of step time spent waiting for the input pipeline), `lr/<group>` (one per parameter group,
+0 while its stage is frozen), `val/<metric>`, and `pictures/<name>` for the prediction pictures.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any, Iterable
+
+import numpy as np
+
+SKIPPED = ("step", "epoch", "split")
+
+
+def scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The tag -> value pairs of one metrics.jsonl record: nested dicts flattened with '/', lists and
+    strings left out (per-class tables belong in metrics.jsonl, not in hundreds of charts)."""
+    split = record.get("split", "train")
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if key in SKIPPED:
+            continue
+        prefix = key if key == "lr" else f"{split}/{key}"
+        out.update(_flat(prefix, value))
+    return out
+
+
+def _flat(prefix: str, value) -> dict[str, float]:
+    if isinstance(value, dict):
+        return {k: v for name, inner in value.items() for k, v in _flat(f"{prefix}/{name}", inner).items()}
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return {prefix: float(value)}
+    return {}
+
+
+class Board:
+    """A tensorboardX writer for one run; a no-op when disabled (other processes, or turned off)."""
+
+    def __init__(self, logdir: str | os.PathLike, enabled: bool = True):
+        self.logdir = pathlib.Path(logdir)
+        self._writer = None
+        if enabled:
+            from tensorboardX import SummaryWriter  # a core dependency; imported here to keep startup light
+
+            self._writer = SummaryWriter(logdir=str(self.logdir), flush_secs=30)
+
+    @property
+    def enabled(self) -> bool:
+        return self._writer is not None
+
+    def record(self, record: dict[str, Any]) -> None:
+        if self._writer is None:
+            return
+        step = int(record.get("step", 0))
+        for tag, value in scalars(record).items():
+            self._writer.add_scalar(tag, value, step)
+
+    def pictures(self, paths: Iterable[str | os.PathLike], step: int) -> None:
+        """PNG files as images under `pictures/<file stem>`."""
+        if self._writer is None:
+            return
+        from PIL import Image
+
+        for path in paths:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"))
+            self._writer.add_image(f"pictures/{pathlib.Path(path).stem}", array, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def event_files(logdir: str | os.PathLike) -> list[pathlib.Path]:
+    return sorted(pathlib.Path(logdir).glob("events.out.tfevents.*"))
