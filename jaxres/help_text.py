@@ -58,6 +58,8 @@ def examples(prog: str, task_name: str, command: str | None = None) -> str:
         "export": [f"{prog} export --workdir {run} --format onnx --out {task_name}.onnx",
                    f"{prog} export --workdir {run} --format torchvision --out {task_name}.pth",
                    f"{prog} export --workdir {run} --format stablehlo --out {task_name}.stablehlo"],
+        "cache": [f"{prog} cache --data DATA    # decode every split once, e.g. on a login node",
+                  f"{prog} cache --data DATA --set data.cache_dir=/scratch/frames --set objective.image_size=320"],
     }[command]
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
