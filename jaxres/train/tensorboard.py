@@ -40,37 +40,42 @@ def _flat(prefix: str, value) -> dict[str, float]:
 
 
 class Board:
-    """A tensorboardX writer for one run; a no-op when disabled (other processes, or turned off)."""
+    """A tensorboardX writer for one run; a no-op when disabled (other processes, or turned off).
+
+    The event file is opened with the first record, so a run refused before its first step (a
+    damaged checkpoint, a locked workdir) leaves the workdir as it found it.
+    """
 
     def __init__(self, logdir: str | os.PathLike, enabled: bool = True):
         self.logdir = pathlib.Path(logdir)
+        self.enabled = enabled
         self._writer = None
-        if enabled:
+
+    def _open(self):
+        if self._writer is None:
             from tensorboardX import SummaryWriter  # a core dependency; imported here to keep startup light
 
             self._writer = SummaryWriter(logdir=str(self.logdir), flush_secs=30)
-
-    @property
-    def enabled(self) -> bool:
-        return self._writer is not None
+        return self._writer
 
     def record(self, record: dict[str, Any]) -> None:
-        if self._writer is None:
+        if not self.enabled:
             return
-        step = int(record.get("step", 0))
+        step, writer = int(record.get("step", 0)), self._open()
         for tag, value in scalars(record).items():
-            self._writer.add_scalar(tag, value, step)
+            writer.add_scalar(tag, value, step)
 
     def pictures(self, paths: Iterable[str | os.PathLike], step: int) -> None:
         """PNG files as images under `pictures/<file stem>`."""
-        if self._writer is None:
+        if not self.enabled:
             return
         from PIL import Image
 
+        writer = self._open()
         for path in paths:
             with Image.open(path) as image:
                 array = np.asarray(image.convert("RGB"))
-            self._writer.add_image(f"pictures/{pathlib.Path(path).stem}", array, step, dataformats="HWC")
+            writer.add_image(f"pictures/{pathlib.Path(path).stem}", array, step, dataformats="HWC")
 
     def close(self) -> None:
         if self._writer is not None:
