@@ -178,8 +178,9 @@ CASES["5-coco_image_id_is_a_list"] = _coco_case(lambda d: d["images"][2].update(
 CASES["5-coco_image_id_is_a_float"] = _coco_case(lambda d: d["annotations"][1].update(image_id=1.5),
                                                  "annotations[1]", "image_id")
 CASES["5-coco_duplicate_image_id"] = _coco_case(lambda d: d["images"][3].update(id=1), "images[3]", "twice")
-CASES["5-coco_visibility_zero"] = _coco_case(lambda d: d["annotations"][5]["keypoints"].__setitem__(5, 0),
-                                             "annotations[5]", "visibility 0")
+CASES["5-coco_no_labelled_point"] = _coco_case(
+    lambda d: d["annotations"][5].update(keypoints=[0] * len(d["annotations"][5]["keypoints"])),
+    "annotations[5]", "visibility 0")
 
 
 @case(5)

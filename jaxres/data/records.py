@@ -14,7 +14,8 @@ class Record:
 
     image:     absolute path of an image file, or an (H, W, C) uint8 array (HDF5 sets).
     source:    where it came from, "file:row" / "file:line", used in every error message.
-    keypoints: (K, 2) float32 (x, y) pixels, or None.
+    keypoints: (K, 2) float32 (x, y) pixels, or None. A point the annotation leaves unlabelled (COCO
+               visibility 0, flagged in meta["visibility"]) is NaN: masked in the loss and metrics.
     box:       (4,) float32 corners (x0, y0, x1, y1) pixels, or None. For faces: the face box used for
                cropping; for box regression: the target.
     label:     class index, or None.

@@ -11,11 +11,13 @@ import numpy as np
 
 
 def mean_target(train_targets) -> np.ndarray:
-    """Mean of the training targets over samples: one target's shape, e.g. (K, 2) or (4,)."""
+    """Mean of the training targets over samples: one target's shape, e.g. (K, 2) or (4,).
+    Unlabelled (NaN) entries are left out; an entry no sample labels stays NaN."""
     train_targets = np.asarray(train_targets, dtype=np.float64)
     if train_targets.ndim < 1 or train_targets.shape[0] == 0:
         raise ValueError(f"need at least one training target; got shape {train_targets.shape}")
-    return train_targets.mean(axis=0)
+    finite = np.isfinite(train_targets)
+    return np.where(finite, train_targets, 0.0).sum(axis=0) / np.where(finite.any(axis=0), finite.sum(axis=0), np.nan)
 
 
 def repeat(target, n: int) -> np.ndarray:

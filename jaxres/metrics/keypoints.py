@@ -6,7 +6,8 @@ reference length (inter-ocular distance, box size, image diagonal), so that the 
 PCK and the CED/AUC/failure-rate triple that 300-W papers report.
 
 The normaliser always comes from the ground truth: a prediction must not be able to shrink its own
-error by moving the eyes together.
+error by moving the eyes together. A true point that is NaN is unlabelled (COCO visibility 0): it is
+left out of every mean; a NaN prediction at a labelled point stays NaN, so a diverged model shows.
 """
 
 from __future__ import annotations
@@ -53,14 +54,25 @@ def _per_sample(value, n: int, name: str) -> np.ndarray:
 
 
 def point_errors(pred, true) -> np.ndarray:
-    """Euclidean distance of every predicted point to its true point: (N, K), in pixels."""
+    """Euclidean distance of every predicted point to its true point: (N, K), in pixels (NaN where
+    the true point is unlabelled)."""
     pred, true = _points(pred, true)
     return np.linalg.norm(pred - true, axis=-1)
 
 
+def labelled(true) -> np.ndarray:
+    """(N, K) True where the true point is labelled (finite)."""
+    return np.isfinite(np.asarray(true, dtype=np.float64)).all(axis=-1)
+
+
+def _mean_labelled(errors: np.ndarray, mask: np.ndarray, axis=None) -> np.ndarray:
+    """Mean of `errors` over the labelled entries (a NaN error at a labelled point propagates)."""
+    return np.where(mask, errors, 0.0).sum(axis=axis) / np.maximum(mask.sum(axis=axis), 1)
+
+
 def mean_point_error(pred, true) -> float:
-    """Mean point-to-point distance in pixels over all samples and points."""
-    return float(point_errors(pred, true).mean())
+    """Mean point-to-point distance in pixels over all samples and labelled points."""
+    return float(_mean_labelled(point_errors(pred, true), labelled(true)))
 
 
 # --- reference lengths (computed from the ground truth) -------------------------------------------
@@ -132,7 +144,7 @@ def nme(pred, true, norm) -> np.ndarray:
     `norm` is a scalar or (N,) reference length in pixels, e.g. `inter_ocular(true)`.
     """
     errors = point_errors(pred, true)
-    return errors.mean(axis=1) / _per_sample(norm, errors.shape[0], "norm")
+    return _mean_labelled(errors, labelled(true), axis=1) / _per_sample(norm, errors.shape[0], "norm")
 
 
 def nme_inter_ocular(pred, true, indices: Sequence[int] = IBUG68_OUTER_EYE_CORNERS) -> np.ndarray:
@@ -155,7 +167,7 @@ def pck(pred, true, ref_length, alpha: float) -> float:
         raise ValueError(f"PCK alpha must be > 0; got {alpha!r}")
     errors = point_errors(pred, true)
     ref = _per_sample(ref_length, errors.shape[0], "ref_length")
-    return float((errors <= alpha * ref[:, None]).mean())
+    return float(_mean_labelled(errors <= alpha * ref[:, None], labelled(true)))
 
 
 # --- cumulative error distribution -------------------------------------------------------------

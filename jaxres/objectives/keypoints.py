@@ -27,6 +27,7 @@ from jaxres.objectives.common import augment_options, mean_target_baseline, reco
 from jaxres.train import losses
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
+_REFERENCES = {"inter_ocular": metrics.inter_ocular, "inter_pupil": metrics.inter_pupil}
 _SHORT = {"inter_ocular": "io", "inter_pupil": "ip"}
 
 
@@ -37,7 +38,8 @@ class KeypointObjective:
         self.options = options
         self.size = int(options["image_size"])
         self.channels = int(options.get("channels", 3))
-        self.loss_fn = losses.get(options.get("loss", "mse"), **options.get("loss_options", {}))
+        # masked: unlabelled points (NaN, COCO visibility 0) add nothing to the loss
+        self.loss_fn = losses.masked(losses.get(options.get("loss", "mse"), **options.get("loss_options", {})))
         self.flip_spec = options.get("flip_map")
 
     def model_options(self, dataset: Dataset) -> dict:
@@ -160,13 +162,17 @@ class KeypointObjective:
     def _nme(self, norm: str, pred, true, dataset: Dataset, with_curve: bool) -> dict:
         if norm not in _NORMALISERS:
             raise ConfigError(f"unknown NME normaliser {norm!r}; expected one of {sorted(_NORMALISERS)}")
-        per_sample = _NORMALISERS[norm](pred, true)
+        # a sample whose reference points are unlabelled has no normaliser: it is left out of the NME
+        scored = np.isfinite(_REFERENCES[norm](true))
         name = f"nme_{_SHORT[norm]}"
+        if not scored.any():
+            return {}
+        per_sample = _NORMALISERS[norm](pred[scored], true[scored])
         out = {name: float(per_sample.mean())}
         if with_curve:
             out["auc@0.08"] = metrics.auc(per_sample, 0.08)
             out["fr@0.08"] = metrics.failure_rate(per_sample, 0.08)
-        subsets = np.array([r.meta.get("subset", "") for r in dataset.records])
+        subsets = np.array([r.meta.get("subset", "") for r in dataset.records])[scored]
         for subset in sorted(set(subsets) - {""}):
             out[f"{name}_{subset}"] = float(per_sample[subsets == subset].mean())
         return out

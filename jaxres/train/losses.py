@@ -29,6 +29,21 @@ def _f32(pred, target) -> tuple[jnp.ndarray, jnp.ndarray]:
     return pred, target
 
 
+def masked(loss: Callable) -> Callable:
+    """`loss` over the targets' finite elements only: NaN targets (unlabelled keypoints) add nothing
+    to it or to its gradient, and the mean is over the labelled elements, so a sample with missing
+    points weighs its labelled ones as a complete sample does. Exact for the element-wise means here."""
+
+    def apply(pred, target, **kwargs):
+        pred, target = _f32(pred, target)
+        labelled = jnp.isfinite(target)
+        count = jnp.maximum(labelled.sum(), 1)
+        value = loss(jnp.where(labelled, pred, 0.0), jnp.where(labelled, target, 0.0), **kwargs)
+        return value * (target.size / count)
+
+    return apply
+
+
 def mse(pred, target) -> jnp.ndarray:
     """Mean squared error (torch `MSELoss`)."""
     return jnp.mean(optax.squared_error(*_f32(pred, target)))

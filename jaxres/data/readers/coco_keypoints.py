@@ -2,9 +2,9 @@
 
 `images`: [{id, file_name, width, height}], `annotations`: [{image_id, keypoints: [x, y, v] * K,
 bbox: [x, y, w, h]}]. One record per annotation; box converted to corners (x, y, x + w, y + h);
-the visibility flags v go to meta["visibility"]. A point with v = 0 is "not labelled" (stored as
-(0, 0)); the keypoint losses and metrics do not mask points, so such an annotation is refused, naming
-the point, instead of training a landmark at the image corner. Ids must be integers or strings and
+the visibility flags v go to meta["visibility"]. A point with v = 0 is "not labelled" (COCO stores it
+as (0, 0)): it becomes NaN, which the keypoint loss and metrics mask out, instead of a landmark
+trained at the image corner; an annotation with no labelled point is refused. Ids must be integers or strings and
 unique: a duplicate image id would silently give its annotations the last entry's file.
 Crowd annotations (`iscrowd: 1`) describe groups, not one object, and are skipped.
 `source` is "<json>:annotations[i]" (a JSON file has no meaningful rows).
@@ -105,16 +105,17 @@ def _record(ann: dict, files: dict, where: str) -> Record:
     if not flat or len(flat) % 3:
         raise DataError(f"keypoints must be [x, y, v] * K, got {len(flat)} numbers", where=where)
     triples = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
-    unlabelled = np.flatnonzero(triples[:, 2] == 0)
-    if unlabelled.size:
-        raise DataError(f"keypoint {unlabelled[0]} has visibility 0 (not labelled; {unlabelled.size} such points): "
-                        "jaxres trains only fully labelled annotations; drop this annotation", where=where)
+    if (triples[:, 2] == 0).all():
+        raise DataError("every keypoint has visibility 0 (not labelled): nothing to learn; drop this annotation",
+                        where=where)
+    points = triples[:, :2].copy()
+    points[triples[:, 2] == 0] = np.nan  # not labelled: masked out of the loss and the metrics
     x, y, w, h = _box(ann, where)
     meta = {"visibility": triples[:, 2].astype(np.int32), "image_id": ann["image_id"], "annotation_id": ann.get("id")}
     return Record(
         image=files[ann["image_id"]],
         source=where,
-        keypoints=triples[:, :2].copy(),
+        keypoints=points,
         box=np.asarray([x, y, x + w, y + h], dtype=np.float32),
         meta=meta,
     )
