@@ -7,6 +7,7 @@ key (a traceback only with --debug); 1 anything else.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 from typing import TYPE_CHECKING
@@ -16,6 +17,11 @@ from jaxres.errors import UserError
 
 if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` before numpy starts
     from jaxres.task import Task
+
+# Writes that fail for the user's disk, not for a bug: wherever they happen (a checkpoint, metrics.jsonl,
+# a picture, an export), they end as one line naming the file, exit status 2.
+_DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 
 COMMANDS = ("train", "eval", "predict", "export", "cache")
 EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
@@ -122,6 +128,15 @@ def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> 
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if debug:
+            traceback.print_exc()
+        if err.errno not in _DISK_ERRORS:
+            print(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+            return 1
+        print(f"error: {err.filename or 'a file'}: {_DISK_ERRORS[err.errno]}; free space or choose a writable "
+              "folder, then run the same command again (train resumes from its last checkpoint)", file=sys.stderr)
+        return 2
     except Exception as err:  # noqa: BLE001 - the last line of defence: one line, status 1
         if debug:
             traceback.print_exc()
