@@ -18,6 +18,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxres.data import photometric
+
 
 def example_keys(step_key: jax.Array, index: jax.Array) -> jax.Array:
     """One key per example: the step's key folded with each example's index in its data set."""
@@ -137,23 +139,26 @@ def warp(image: jax.Array, out_to_source: jax.Array, out_size: int) -> jax.Array
 
 
 def color_jitter(key, image: jax.Array, brightness: float, contrast: float, saturation: float) -> jax.Array:
-    """torchvision-style jitter on a 0..255 float image, as `photometric.color_jitter` (without its
-    uint8 rounding): each factor uniform in [1 - amount, 1 + amount], applied in that order."""
-    amounts = jnp.array([brightness, contrast, saturation], jnp.float32)
-    fb, fc, fs = 1.0 + jax.random.uniform(key, (3,), minval=-1.0, maxval=1.0) * amounts
-    img = image
-    if brightness:
-        img = img * fb
-    if contrast:
-        mean = _gray(jnp.clip(img, 0, 255)).mean()
-        img = (img - mean) * fc + mean
-    if saturation and img.shape[-1] == 3:
-        gray = _gray(jnp.clip(img, 0, 255))
-        img = (img - gray) * fs + gray
-    return jnp.clip(img, 0, 255)
+    """torchvision-style jitter on a 0..255 float image, the formula of `photometric.apply_jitter`
+    (without the host's uint8 rounding): each factor uniform in [1 - amount, 1 + amount]."""
+    amounts = (brightness, contrast, saturation)
+    factors = 1.0 + jax.random.uniform(key, (3,), minval=-1.0, maxval=1.0) * jnp.array(amounts, jnp.float32)
+    return photometric.apply_jitter(image, factors, amounts, xp=jnp)
 
 
-def _gray(image: jax.Array) -> jax.Array:
-    if image.shape[-1] == 1:
-        return image
-    return image[..., 0:1] * 0.299 + image[..., 1:2] * 0.587 + image[..., 2:3] * 0.114
+def random_output_geometry(key, out_size: int, rotate_deg: float, zoom, translate_frac: float,
+                           flip_prob: float) -> tuple[jax.Array, jax.Array]:
+    """(matrix, flipped): a `random_affine` in the output frame, then a mirror with probability
+    flip_prob; the matrix maps base-output pixels to augmented-output pixels."""
+    k_geometry, k_flip = jax.random.split(key)
+    aug = random_affine(k_geometry, out_size, rotate_deg, zoom, translate_frac)
+    flipped = random_flip(k_flip, flip_prob)
+    return jnp.where(flipped, hflip(out_size) @ aug, aug), flipped
+
+
+def render(image: jax.Array, out_to_source: jax.Array, out_size: int, colour_key=None, jitter=(0.0, 0.0, 0.0)):
+    """The output pixels: the cached frame resampled, then colour-jittered when a key is given."""
+    pixels = warp(image, out_to_source, out_size)
+    if colour_key is not None and any(jitter):
+        pixels = color_jitter(colour_key, pixels, *jitter)
+    return pixels

@@ -35,6 +35,17 @@ class FramedSet:
         return out
 
 
+def frame_arrays(base: np.ndarray, frame: np.ndarray, train: bool, **targets: np.ndarray) -> dict[str, np.ndarray]:
+    """What every target kind ships per record: "frame" (base-output pixels -> cached-frame pixels,
+    which the device composes with its random geometry), the targets, and for evaluation "matrix"
+    (original pixels -> base output), through which predictions go back to original pixels."""
+    out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
+           **{key: value.astype(np.float32) for key, value in targets.items()}}
+    if not train:
+        out["matrix"] = base.astype(np.float32)
+    return out
+
+
 def build(objective, records, frames, *, train: bool) -> FramedSet:
     return FramedSet(frames, objective.host_arrays(records, frames.sizes, train))
 

@@ -18,10 +18,28 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     return luma.astype(np.uint8)[..., None]
 
 
-def _gray_f32(img: np.ndarray) -> np.ndarray:
+def _gray(img):
+    """The luma of a float image (numpy or jax), keeping a channel axis; a gray image is its own."""
     if img.shape[-1] == 1:
         return img
-    return (img[..., 0:1] * 0.299 + img[..., 1:2] * 0.587 + img[..., 2:3] * 0.114).astype(np.float32)
+    return img[..., 0:1] * 0.299 + img[..., 1:2] * 0.587 + img[..., 2:3] * 0.114
+
+
+def apply_jitter(img, factors, amounts, xp=np):
+    """Brightness, contrast and saturation `factors` applied in turn to a 0..255 float image, each
+    only where its amount is non-zero; `xp` is numpy on the host or jax.numpy in the step, so both
+    paths share one formula. Returns floats, clipped to 0..255."""
+    fb, fc, fs = factors
+    brightness, contrast, saturation = amounts
+    if brightness:
+        img = img * fb
+    if contrast:
+        mean = _gray(xp.clip(img, 0, 255)).mean()
+        img = (img - mean) * fc + mean
+    if saturation and img.shape[-1] == 3:
+        gray = _gray(xp.clip(img, 0, 255))
+        img = (img - gray) * fs + gray
+    return xp.clip(img, 0, 255)
 
 
 def color_jitter(
@@ -37,17 +55,10 @@ def color_jitter(
     own gray (a 1-channel image has none). Always draws three numbers so a seed stays reproducible
     whatever the amounts.
     """
-    fb, fc, fs = 1.0 + rng.uniform(-1.0, 1.0, size=3) * np.array([brightness, contrast, saturation])
-    img = np.asarray(image, np.float32)
-    if brightness:
-        img = img * fb
-    if contrast:
-        mean = _gray_f32(np.clip(img, 0, 255)).mean()
-        img = (img - mean) * fc + mean
-    if saturation and img.shape[-1] == 3:
-        gray = _gray_f32(np.clip(img, 0, 255))
-        img = (img - gray) * fs + gray
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    amounts = (brightness, contrast, saturation)
+    factors = (1.0 + rng.uniform(-1.0, 1.0, size=3) * np.array(amounts)).astype(np.float32)
+    img = apply_jitter(np.asarray(image, np.float32), factors, amounts)
+    return np.rint(img).astype(np.uint8)
 
 
 def jitter_amounts(jitter) -> tuple[float, float, float]:

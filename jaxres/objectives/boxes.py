@@ -14,7 +14,7 @@ import pandas as pd
 
 from jaxres import metrics, viz
 from jaxres.data import device_augment as dev
-from jaxres.data import framing, transforms
+from jaxres.data import framed, framing, transforms
 from jaxres.data.affine import apply_box
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
@@ -72,28 +72,19 @@ class BoxObjective:
         follows the augmentation), and (evaluation) the matrix predictions are mapped back through."""
         base, frame = (np.stack(m) for m in zip(*(self._frames_of(int(w), int(h)) for w, h in sizes)))
         boxes = np.stack([np.zeros(4) if r.box is None else np.asarray(r.box, np.float64) for r in records])
-        out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
-               "box": apply_box(boxes, base).astype(np.float32)}
-        if not train:
-            out["matrix"] = base.astype(np.float32)
-        return out
+        return framed.frame_arrays(base, frame, train, box=apply_box(boxes, base))
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         """Scale, shift and flip (never rotate: it would inflate the box), resample, box clipped to the frame."""
         a, size = self._augment(), self.size
-        to_frame, box = example["frame"], example["box"]
-        out = dict(example)
+        to_frame, box, colour_key = example["frame"], example["box"], None
         if train:
-            k_geometry, k_flip, k_colour = jax.random.split(key, 3)
-            aug = dev.random_affine(k_geometry, size, 0.0, a["zoom"], a["translate"])
-            aug = jax.numpy.where(dev.random_flip(k_flip, a["flip_prob"]), dev.hflip(size) @ aug, aug)
-            to_frame = to_frame @ jax.numpy.linalg.inv(aug)
-            box = dev.apply_box(box, aug)
-        image = dev.warp(example["image"], to_frame, size)
-        if train and any(a["jitter"]):
-            image = dev.color_jitter(k_colour, image, *a["jitter"])
-        out.update(image=image, box=jax.numpy.clip(box, 0.0, size) / size)
-        del out["frame"]
+            k_geometry, colour_key = jax.random.split(key)
+            aug, _ = dev.random_output_geometry(k_geometry, size, 0.0, a["zoom"], a["translate"], a["flip_prob"])
+            to_frame, box = to_frame @ jax.numpy.linalg.inv(aug), dev.apply_box(box, aug)
+        out = {k: v for k, v in example.items() if k != "frame"}
+        out.update(image=dev.render(example["image"], to_frame, size, colour_key, a["jitter"]),
+                   box=jax.numpy.clip(box, 0.0, size) / size)
         return out
 
     def loss(self, outputs, batch):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from jaxres import metrics, viz
 from jaxres.data import device_augment as dev
-from jaxres.data import framing, transforms
+from jaxres.data import framed, framing, transforms
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
@@ -74,28 +74,21 @@ class ClassificationObjective:
         side, ratio = self.frame_spec().side, float(self.options.get("resize_ratio", 0.875))
         cache = np.stack([framing.stretched(int(w), int(h), side) for w, h in sizes])
         base = np.stack([transforms.center_crop(int(w), int(h), self.size, ratio) for w, h in sizes])
-        labels = np.array([-1 if r.label is None else r.label for r in records], np.int32)
-        out = {"frame": (cache @ np.linalg.inv(base)).astype(np.float32), "label": labels}
-        if train:
-            out.update(cache=cache.astype(np.float32), size=np.asarray(sizes, np.float32))
-        else:
-            out["matrix"] = base.astype(np.float32)
+        out = framed.frame_arrays(base, cache, train, **({"cache": cache, "size": np.asarray(sizes)} if train else {}))
+        out["label"] = np.array([-1 if r.label is None else r.label for r in records], np.int32)
         return out
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         """Random-resized crop and flip (train) or the centre crop, resampled from the cached frame."""
         a, size = self._augment(), self.size
         out = {k: v for k, v in example.items() if k not in ("frame", "cache", "size")}
-        to_frame = example["frame"]
+        to_frame, k_colour = example["frame"], None
         if train:
             k_crop, k_flip, k_colour = jax.random.split(key, 3)
             crop = dev.crop_matrix(dev.random_resized_crop(k_crop, example["size"], a["area"], a["ratio"]), size)
             crop = jnp.where(dev.random_flip(k_flip, a["flip_prob"]), dev.hflip(size) @ crop, crop)
             to_frame = example["cache"] @ jnp.linalg.inv(crop)
-        image = dev.warp(example["image"], to_frame, size)
-        if train and any(a["jitter"]):
-            image = dev.color_jitter(k_colour, image, *a["jitter"])
-        out["image"] = image
+        out["image"] = dev.render(example["image"], to_frame, size, k_colour, a["jitter"])
         return out
 
     def loss(self, outputs, batch):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from jaxres import metrics, viz
 from jaxres.data import device_augment as dev
-from jaxres.data import flip_maps, framing, transforms
+from jaxres.data import flip_maps, framed, framing, transforms
 from jaxres.data.affine import apply_points
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
@@ -109,32 +109,22 @@ class KeypointObjective:
         k = int(self.options.get("num_keypoints") or len(records[0].keypoints))
         points = np.stack([np.zeros((k, 2)) if r.keypoints is None else np.asarray(r.keypoints, np.float64)
                            for r in records])
-        out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
-               "keypoints": apply_points(points, base).astype(np.float32)}
-        if not train:
-            out["matrix"] = base.astype(np.float32)
-        return out
+        return framed.frame_arrays(base, frame, train, keypoints=apply_points(points, base))
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         """One example on the device: augment (train), resample the cached frame, targets in [0, 1]."""
         a, size = self._augment(), self.size
-        to_frame, points = example["frame"], example["keypoints"]
-        out = dict(example)
+        to_frame, points, colour_key = example["frame"], example["keypoints"], None
         if train:
-            k_geometry, k_flip, k_colour = jax.random.split(key, 3)
-            aug = dev.random_affine(k_geometry, size, a["rotate"], a["zoom"], a["translate"])
-            flipped = dev.random_flip(k_flip, a["flip_prob"])
-            aug = jnp.where(flipped, dev.hflip(size) @ aug, aug)
-            to_frame = to_frame @ jnp.linalg.inv(aug)
-            points = dev.apply_points(points, aug)
+            k_geometry, colour_key = jax.random.split(key)
+            aug, flipped = dev.random_output_geometry(k_geometry, size, a["rotate"], a["zoom"], a["translate"],
+                                                      a["flip_prob"])
+            to_frame, points = to_frame @ jnp.linalg.inv(aug), dev.apply_points(points, aug)
             flip_map = _flip_map(self.flip_spec, points.shape[0])
             if flip_map is not None and a["flip_prob"] > 0:
                 points = jnp.where(flipped, points[np.asarray(flip_map)], points)
-        image = dev.warp(example["image"], to_frame, size)
-        if train and any(a["jitter"]):
-            image = dev.color_jitter(k_colour, image, *a["jitter"])
-        out.update(image=image, keypoints=points / size)
-        del out["frame"]
+        out = {k: v for k, v in example.items() if k != "frame"}
+        out.update(image=dev.render(example["image"], to_frame, size, colour_key, a["jitter"]), keypoints=points / size)
         return out
 
     def loss(self, outputs, batch):
