@@ -115,5 +115,8 @@ def test_a_tasks_training_ends_with_the_table_before_the_json(tmp_path_factory):
     assert table["nme_io"].split() == [f"{json_line['nme_io']:.4g}", f"{json_line['baseline']['nme_io']:.4g}"]
     assert any(line.startswith("tensorboard  tensorboard --logdir ") for line in lines)
     found = tb.scalars(result.workdir)
-    assert {"train/loss", "val/nme_io", "lr/head", "train/data_wait"} <= set(found)
+    assert {"train/loss", "val/nme_io", "lr/head", "train/data_wait", "epoch/data_wait"} <= set(found)
     assert "pictures/predictions" in tb.image_tags(result.workdir)
+    records = [json.loads(line) for line in (result.workdir / "metrics.jsonl").read_text().splitlines()]
+    per_epoch = [r for r in records if r["split"] == "epoch"]
+    assert [r["epoch"] for r in per_epoch] == [1] and 0.0 <= per_epoch[0]["data_wait"] <= 1.0

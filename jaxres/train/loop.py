@@ -92,7 +92,8 @@ class _Run:
     frozen_at_epoch: Callable[[int], tuple]
     learning_rate: Callable[[int], Any] | None
     stream: IO[str]
-    data_stats: Any = None  # the loader's PipelineStats: its wait share is logged per interval
+    data_stats: Any = None  # the loader's PipelineStats: its wait share is logged per interval and epoch
+    epoch_wait: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # this epoch's (wait_s, total_s)
     clock: RunClock | None = None
     trim_pending: bool = False  # a save started since the heap was last trimmed
 
@@ -258,6 +259,8 @@ def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Prog
         record["lr"] = _host_value(run.learning_rate(interval.step - 1))
     if run.data_stats is not None:
         record["data_wait"] = round(float(run.data_stats.wait_fraction), 4)
+        run.epoch_wait[0] += run.data_stats.wait_s
+        run.epoch_wait[1] += run.data_stats.total_s
         run.data_stats.reset()
     run.log.append(record)
     progress.update(position["batch"], loss, images_per_s)
@@ -279,6 +282,11 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
         run.log.append({"step": _step(state), "epoch": epoch + 1, "split": "val",
                         **{k: v for k, v in metrics.items() if k != "train_loss"}})
         _say(run, f"epoch {epoch + 1} eval: {_summary(metrics, run.ckpt['best_metric'])}")
+    if run.data_stats is not None and run.epoch_wait[1] > 0:
+        # the epoch's share of step time spent waiting for the input pipeline, beside its intervals'
+        run.log.append({"step": _step(state), "epoch": epoch + 1, "split": "epoch",
+                        "data_wait": round(run.epoch_wait[0] / run.epoch_wait[1], 4)})
+    run.epoch_wait = [0.0, 0.0]
     position = _start(epoch + 1)
     _save(run, state, position, metrics)
     release_freed_memory()  # what the previous save freed: orbax waited for it before starting this one
