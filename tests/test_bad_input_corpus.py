@@ -380,3 +380,12 @@ def test_a_full_disk_during_a_save_is_one_line_naming_the_folder(tmp_path):
     err = _write_failed(OSError(errno.ENOSPC, "No space left on device"), tmp_path / "checkpoints", 40)
     assert str(tmp_path / "checkpoints") in str(err) and "resume from step 40" in str(err)
     assert _write_failed(ValueError("a bug"), tmp_path, 40) is None  # not the user's to fix: status 1
+
+
+def test_predict_on_an_annotation_file_with_another_point_count(tmp_path, tmp_path_factory, refused_cleanly):
+    """A face model of 68 points asked to predict on a COCO file of 19: the file and annotation are named."""
+    user = tmp_path / "user"
+    path = B.write_json(user / "faces.json", B.coco(user / "faces.json", n=3, k=19))
+    argv = ["predict", "--workdir", trained("face", tmp_path_factory).workdir, "--out", user / "p", path]
+    refused_cleanly("face", argv, ["faces.json:annotations[0]", "19 keypoints", "68"], user, tmp_path / "none",
+                    B.digests(user))

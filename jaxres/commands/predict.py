@@ -13,6 +13,7 @@ import tempfile
 
 from jaxres import evaluation, viz
 from jaxres.commands.restore import load_trained
+from jaxres.data.consistency import align_classes, check_same_points
 from jaxres.data.readers import read_flat_folder
 from jaxres.data.records import Dataset, Record
 from jaxres.commands import guards
@@ -61,10 +62,17 @@ def _inputs(task, paths: list[pathlib.Path], config: dict) -> Dataset:
             dataset = task.read(path, "test", config) or task.read(path, "train", config)
             if dataset is None:
                 raise DataError("not an image, a folder or an annotation file this task reads", where=str(path))
-            records += dataset.records
+            records += _like_the_model(dataset, config).records
     if not records:
         raise DataError("no images found in the inputs", where=", ".join(map(str, paths)))
     return Dataset(records, classes=tuple(config["model"].get("classes") or ()) or None)
+
+
+def _like_the_model(dataset: Dataset, config: dict) -> Dataset:
+    """An annotation file's records with the model's point count and labels mapped by class name onto
+    the model's classes, so the truth drawn beside each prediction means what the model's outputs mean."""
+    check_same_points(dataset, config["objective"].get("num_keypoints"), "input")
+    return align_classes(dataset, config["model"].get("classes"), "input")
 
 
 def _write_csv(frame, path: pathlib.Path) -> None:
