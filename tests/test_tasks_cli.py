@@ -98,6 +98,10 @@ def test_eval_prints_the_same_metrics(trained_task):
     # The same best checkpoint on the same split: the same numbers.
     for key in METRICS[name]:
         assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), key
+    # a table for people before the JSON line: each metric beside the baseline, 4 significant digits
+    first = sorted(METRICS[name])[0]
+    row = next(line.split() for line in evaluated.out.splitlines() if line.split()[:1] == [first])
+    assert row[1:] == [f"{got[first]:.4g}", f"{got['baseline'][first]:.4g}"]
 
 
 # -------------------------------------------------------------------------------------- predict

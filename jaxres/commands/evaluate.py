@@ -1,4 +1,5 @@
-"""`eval`: metrics of the workdir's best checkpoint on a split, as one JSON line."""
+"""`eval`: metrics of the workdir's best checkpoint on a split: a table beside the baseline, then one
+JSON line (the last line of stdout, for scripts)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import math
 import pathlib
 
-from jaxres import evaluation, experiment
+from jaxres import evaluation, experiment, report
 from jaxres.commands.restore import load_trained
 from jaxres.commands.splits import eval_splits
 
@@ -18,7 +19,9 @@ def evaluate_command(task, args) -> int:
     path = experiment.resolve_data_path(task, config)
     split, dataset, train = eval_splits(task, path, config, args.split)  # validated, labelled like the model
     result, predictions = evaluation.evaluate(model, variables, objective, dataset, train, config)
-    evaluation.write_pictures(pathlib.Path(args.workdir), objective, dataset, predictions)
+    pictures = evaluation.write_pictures(pathlib.Path(args.workdir), objective, dataset, predictions)
+    print(report.ending({"split": split, **result}, workdir=pathlib.Path(args.workdir), best=None,
+                        files={"pictures": pictures}), flush=True)
     print_result({"split": split, **result})
     return 0
 
