@@ -55,6 +55,9 @@ def train(task, args) -> int:
                            transform=experiment.input_transform(objective, config, train=True))
     loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh, log=_say)
     val_loader = evaluation.make_loader(objective, val_set, config, mesh)
+    if experiment.on_device(config) and splits.eval is not val_set:
+        # decoded now, not after training: an image whose body is damaged fails before the first step
+        experiment.load_frames(objective, splits.eval.records, config, log=_say)
     # Only now: a refused run must not leave a config.json that a corrected run's resume check
     # would hold against it (a bad --weights or batch size is not a trained model.arch).
     if parallel.is_primary():
