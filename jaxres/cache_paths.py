@@ -1,7 +1,8 @@
 """The one root of everything jaxres keeps between runs: `$JAXRES_CACHE`, default `~/.cache/jaxres`.
 
 Below it: `data/<task>` (the embedded synthetic sets), `frames/` (decoded frames, see
-`jaxres.data.frame_cache`) and `weights/` (downloaded state dicts). Deleting any of them is safe:
+`jaxres.data.frame_cache`), `weights/` (downloaded state dicts) and `xla/` (JAX's compilation cache,
+unless `$JAXRES_COMPILATION_CACHE` says otherwise). Deleting any of them is safe:
 it is rebuilt (or downloaded) on next use.
 """
 

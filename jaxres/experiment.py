@@ -13,7 +13,7 @@ import pathlib
 import jax
 import numpy as np
 
-from jaxres import cache_paths, models, objectives
+from jaxres import cache_paths, files, models, objectives
 from jaxres.data import framed
 from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
@@ -171,10 +171,7 @@ def eval_batch_size(config: dict, n: int) -> int:
 
 
 def save_config(workdir: pathlib.Path, config: dict) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    tmp = workdir / f".{CONFIG_FILE}.tmp"
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
-    os.replace(tmp, workdir / CONFIG_FILE)
+    files.write_text(workdir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True))
 
 
 def load_workdir_config(workdir: pathlib.Path) -> dict:

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pathlib
-import tempfile
 from typing import Callable, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxres import files
 from jaxres.errors import UserError
 
 log = logging.getLogger("jaxres.export")
@@ -75,8 +74,8 @@ def export_stablehlo(
         sidecar = json.dumps(_sidecar(model, exported, channels, postprocess, metadata), indent=2) + "\n"
     except TypeError as err:
         raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
-    _atomic_write(path, _chunks(blob))
-    _atomic_write(sidecar_path(path), [sidecar.encode()])
+    files.write_chunks(path, _chunks(blob))
+    files.write_chunks(sidecar_path(path), [sidecar.encode()])
     return path
 
 
@@ -184,7 +183,6 @@ def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
             f"torchvision export writes {', '.join(TORCHVISION_SUFFIXES)}, not {path.suffix!r}", where=str(path)
         )
     weights.save_torchvision(variables, model, path)
-    os.chmod(path, _file_mode())  # written through mkstemp, so 0600 until now
     stock = model.in_channels == 3 and model.head != "mlp"
     level = logging.INFO if stock else logging.WARNING
     log.log(level, "%s: load it with strict=True into the module this builds:\n%s", path, torchvision_recipe(model))
@@ -230,7 +228,6 @@ def export_safetensors(variables: Mapping, path) -> pathlib.Path:
         raise UserError(f"safetensors export writes a .safetensors file, not {path.suffix!r}", where=str(path))
     flat = {_SEP.join(keys): np.asarray(leaf) for keys, leaf in _flatten(jax.device_get(variables))}
     write_state_dict(flat, path)
-    os.chmod(path, _file_mode())  # written through mkstemp, so 0600 until now
     return path
 
 
@@ -305,33 +302,3 @@ def _chunks(blob, size: int = _CHUNK_BYTES) -> Iterable[bytes]:
     for start in range(0, len(view), size):
         yield view[start : start + size]
 
-
-def _atomic_write(path, chunks: Iterable[bytes]) -> pathlib.Path:
-    """Write into a temp file beside `path`, fsync, rename: readers see the old file or the new one.
-
-    Any failure (an exception in `chunks`, a full disk, Ctrl-C) removes the temp file and re-raises.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, _file_mode())
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _file_mode() -> int:
-    """The mode `open()` would give a new file. mkstemp's 0600 would hide an artifact from a server
-    running as another user."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask

@@ -15,6 +15,7 @@ import pathlib
 import warnings
 from typing import Mapping
 
+from jaxres import files
 from jaxres.errors import UserError
 
 OPSET = 17
@@ -24,7 +25,6 @@ INPUT, OUTPUT = "images", "outputs"
 def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int, int], channels: int | None = None,
                 metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: `images` uint8 (batch, H, W, C) -> `outputs` float32 ((batch, N) or (batch, K, 2))."""
-    from jaxres.export import _atomic_write
     from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
 
     torch, onnx = _imports()
@@ -47,7 +47,7 @@ def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int,
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = str(key), value if isinstance(value, str) else json.dumps(value)
-    return _atomic_write(path, [proto.SerializeToString()])
+    return files.write_chunks(path, [proto.SerializeToString()])
 
 
 def _imports():

@@ -10,16 +10,15 @@ Coordinates are pixels of the image drawn on: keypoints (K, 2) as (x, y), boxes 
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import pathlib
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from jaxres import files
 
 PRED_COLOR = (255, 0, 0)
 TRUE_COLOR = (0, 255, 0)
@@ -36,22 +35,10 @@ HEAT_LOW, HEAT_HIGH = (255, 255, 255), (8, 48, 107)
 
 def save_png(image, path) -> pathlib.Path:
     """Write `image` (PIL image or uint8 array) to `path` as PNG, atomically; returns the path."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = to_image(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a picture is for others to read too
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        image.save(f, format="PNG")
+    return pathlib.Path(path)
 
 
 def to_image(image) -> Image.Image:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from jaxres import export, models
+from jaxres import export, files, models
 from jaxres.errors import UserError
 
 SIZE = 32
@@ -79,7 +79,7 @@ def test_stablehlo_sidecar_describes_the_artifact(artifact):
     assert set(meta["platforms"]) == {"cpu", "cuda"} and meta["arch"] == "resnet18"
     assert meta["metadata"] == {"task": "test"} and meta["jaxres_version"]
     # Readable as any new file would be, not mkstemp's 0600: a server may run as another user.
-    assert artifact.stat().st_mode & 0o777 == export._file_mode()
+    assert artifact.stat().st_mode & 0o777 == files.new_file_mode()
 
 
 def test_stablehlo_runs_in_a_process_with_only_jax_and_numpy(artifact, keypoint_model, tmp_path):
@@ -171,7 +171,7 @@ def test_a_write_failing_midway_leaves_no_file(tmp_path):
         raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        export._atomic_write(target, dies_after_first_chunk())
+        files.write_chunks(target, dies_after_first_chunk())
     assert list(tmp_path.iterdir()) == []
 
 

@@ -382,3 +382,14 @@ def test_readers_import_without_jax_or_tfds():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_folder_of_tiff_images_reads_like_a_single_tiff(tmp_path):
+    """One list of image extensions: `predict` took a .tif file but refused a folder of them."""
+    from PIL import Image
+
+    from jaxres.data.readers import read_flat_folder
+
+    for name in ("a.tif", "b.tiff"):
+        Image.new("RGB", (8, 6), (1, 2, 3)).save(tmp_path / name)
+    assert sorted(r.meta["id"] for r in read_flat_folder(tmp_path).records) == ["a", "b"]

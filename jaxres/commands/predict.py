@@ -6,21 +6,19 @@ INPUT may be image files, folders of images (read flat), or an annotation file o
 
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 
 
-from jaxres import evaluation, viz
+from jaxres import evaluation, files, viz
 from jaxres.commands.restore import load_trained
 from jaxres.data.consistency import align_classes, check_same_points
 from jaxres.data.readers import read_flat_folder
+from jaxres.data.readers._common import IMAGE_EXTENSIONS
 from jaxres.data.records import Dataset, Record
 from jaxres.commands import guards
 from jaxres.errors import DataError, UserError
 from jaxres.objectives.common import record_name
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
 def predict(task, args) -> int:
@@ -56,7 +54,7 @@ def _inputs(task, paths: list[pathlib.Path], config: dict) -> Dataset:
             raise DataError("input does not exist", where=str(path))
         if path.is_dir():
             records += read_flat_folder(path).records
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
+        elif path.suffix.lower() in IMAGE_EXTENSIONS:
             records.append(Record(image=str(path.resolve()), source=str(path), meta={"id": path.stem}))
         else:
             dataset = task.read(path, "test", config) or task.read(path, "train", config)
@@ -76,12 +74,6 @@ def _like_the_model(dataset: Dataset, config: dict) -> Dataset:
 
 
 def _write_csv(frame, path: pathlib.Path) -> None:
-    """Through a temp file and a rename: a killed run never leaves a CSV that looks complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    """Atomically: a killed run never leaves a CSV that looks complete."""
+    with files.atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.3f")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -41,6 +41,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from jaxres import files
 from jaxres.data import affine, images
 from jaxres.data.records import Record
 from jaxres.errors import DataError
@@ -199,7 +200,7 @@ def _spec_dir(root: pathlib.Path, spec: FrameSpec) -> pathlib.Path:
     directory = root / hashlib.blake2b(described.encode(), digest_size=10).hexdigest()
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / "spec.json").exists():  # for people looking at the cache; never read
-        _write_atomic(directory / "spec.json", lambda f: f.write(described.encode()))
+        files.write_text(directory / "spec.json", described)
     return directory
 
 
@@ -229,18 +230,15 @@ def _write_segment(directory: pathlib.Path, records: Sequence[Record], keys: Seq
     if not records:
         return 0
     name = f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}-{_host()}"
-    data_temp = directory / f".{name}{_DATA}{_TEMP}"
-    try:
+    with files.atomic_path(directory / f"{name}{_DATA}") as data_temp:
         rows = np.memmap(data_temp, np.uint8, "w+", shape=(len(records), *spec.shape))
         matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, _Freshener(data_temp))
         rows.flush()
         del rows
-        _commit(data_temp, directory / f"{name}{_DATA}")
-    finally:
-        data_temp.unlink(missing_ok=True)
     index = {"keys": np.array(keys, "S32"), "matrices": matrices, "sizes": sizes, "shape": np.array(spec.shape),
              "data_bytes": np.array(len(records) * int(np.prod(spec.shape)))}
-    _write_atomic(directory / f"{name}{_INDEX}", lambda f: np.savez(f, **index))
+    with files.atomic_path(directory / f"{name}{_INDEX}") as index_temp, open(index_temp, "wb") as f:
+        np.savez(f, **index)
     return len(records)
 
 
@@ -255,28 +253,6 @@ class _Freshener:
         if time.monotonic() - self.last > _STALE_SECONDS / 6:
             os.utime(self.path)
             self.last = time.monotonic()
-
-
-def _write_atomic(path: pathlib.Path, write: Callable) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{_TEMP}")
-    try:
-        with open(temp, "wb") as f:
-            write(f)
-        _commit(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _commit(temp: pathlib.Path, path: pathlib.Path) -> None:
-    """fsync `temp`, rename it to `path`, fsync the folder: after this `path` is complete or absent."""
-    with open(temp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 @dataclasses.dataclass

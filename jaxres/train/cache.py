@@ -12,15 +12,17 @@ import pathlib
 
 import jax
 
+from jaxres import cache_paths
+
 ENV_VAR = "JAXRES_COMPILATION_CACHE"
 
 
 def default_cache_dir() -> pathlib.Path:
-    """`$JAXRES_COMPILATION_CACHE`, else `~/.cache/jaxres/xla`."""
+    """`$JAXRES_COMPILATION_CACHE`, else `xla/` under jaxres's cache root (`jaxres.cache_paths`)."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return pathlib.Path(configured).expanduser().resolve()
-    return pathlib.Path("~/.cache/jaxres/xla").expanduser().resolve()
+    return (cache_paths.root() / "xla").resolve()
 
 
 def enable_compilation_cache(dir: str | os.PathLike | None = None,  # noqa: A002

@@ -15,10 +15,10 @@ import os
 import pathlib
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 
+from jaxres import cache_paths, files
 from jaxres.errors import WeightsError
 
 BASE_URL = "https://download.pytorch.org/models/"
@@ -41,7 +41,7 @@ _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
 def cache_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("JAXRES_CACHE", "~/.cache/jaxres")).expanduser() / "weights"
+    return cache_paths.root() / "weights"
 
 
 def _torch_hub_dir() -> pathlib.Path:
@@ -81,23 +81,18 @@ def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.P
         return found
     url = url_for(arch, version)
     target = cache_dir() / file_name(arch, version)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, out)
-        if not _hash_ok(pathlib.Path(tmp), name=target.name):
-            raise WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target))
-        os.replace(tmp, target)
+        with files.atomic_path(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                shutil.copyfileobj(response, out)
+            if not _hash_ok(tmp, name=target.name):
+                raise WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target))
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise WeightsError(
             f"cannot download ImageNet weights from {url} ({getattr(err, 'reason', err)}); "
             f"download it by hand and put it at {target}",
             where=arch,
         ) from err
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

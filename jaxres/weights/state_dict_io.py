@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 from typing import Mapping
 
 import numpy as np
 
+from jaxres import files
 from jaxres.errors import WeightsError
 from jaxres.weights.tensor_checks import checked_tensors
 
@@ -87,36 +87,23 @@ def _strip_prefix(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> pathlib.Path:
-    """Write through a temp file in the same folder and rename, so a crash never leaves half a file."""
+    """Write atomically (`files.atomic_path`), so a crash never leaves half a file."""
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    if suffix not in TORCH_SUFFIXES + (".safetensors", ".npz"):
+        raise WeightsError(f"unknown weights format {suffix!r}; use .pth, .safetensors or .npz", where=str(path))
+    with files.atomic_path(path) as tmp:
         if suffix in TORCH_SUFFIXES:
             _write_torch(state, tmp)
         elif suffix == ".safetensors":
             from safetensors.numpy import save_file
 
             save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, tmp)
-        elif suffix == ".npz":
+        else:
             with open(tmp, "wb") as f:
                 np.savez(f, **state)
-        else:
-            raise WeightsError(f"unknown weights format {suffix!r}; use .pth, .safetensors or .npz", where=str(path))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a weights file is for sharing
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:

@@ -14,7 +14,8 @@ import pandas as pd
 
 from jaxres.errors import DataError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
+# The one list of image files jaxres reads (folders, 300-W trees, CSV columns, predict inputs).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 
 # A pandas tokenizer error names the physical line: "Expected 3 fields in line 7, saw 4".
 _PANDAS_LINE = re.compile(r"line (\d+)")
