@@ -157,25 +157,23 @@ def jax_eval_step(setting: Setting, dtype=None, model_fn=None, compiler_options=
     import jax.numpy as jnp
 
     from jaxres import models
-    from jaxres.train import optim, state, steps
+    from jaxres.train import steps
 
     dtype = dtype or (jnp.bfloat16 if backend() == "gpu" else jnp.float32)
     model = (model_fn or _create)(setting, dtype)
     variables = models.init(model, 0, setting.size)
-    tx, _ = optim.make_optimizer({"name": "adam", "lr": 1e-4}, steps_per_epoch=100, epochs=1)
-    eval_state = state.create(variables, tx, seed=0)
     step = steps.make_eval_step(model)
     images, _ = synthetic_batch(setting)
     batch = {"image": jnp.asarray(images)}
     start = time.perf_counter()
-    lowered = step.lower(eval_state, batch)
+    lowered = step.lower(variables, batch)
     lowered_at = time.perf_counter()
     compiled = lowered.compile(compiler_options=compiler_options or None)
     compiled_at = time.perf_counter()
     flops, bytes_accessed = _cost(compiled)
 
     def run():
-        jax.block_until_ready(compiled(eval_state, batch))
+        jax.block_until_ready(compiled(variables, batch))
 
     return JaxStep(run, lowered_at - start, compiled_at - lowered_at, flops, bytes_accessed)
 

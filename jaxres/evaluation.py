@@ -9,13 +9,12 @@ from __future__ import annotations
 import functools
 import pathlib
 
-import jax
 import numpy as np
 
 from jaxres import experiment, viz
 from jaxres.data.records import Dataset
-from jaxres.train import compiler_options, parallel
-from jaxres.train.steps import default_prepare
+from jaxres.train import parallel
+from jaxres.train.steps import make_eval_step
 
 PICTURES = "pictures"
 _BASELINE_SAMPLE = 512
@@ -23,15 +22,8 @@ _BASELINE_SAMPLE = 512
 
 @functools.lru_cache(maxsize=8)
 def _apply_fn(model, transform=None):
-    prepare = default_prepare(model)
-
-    def apply(variables, batch):
-        if transform is not None:
-            batch = transform(batch, jax.random.key(0))
-        return model.apply(variables, prepare(batch), train=False)
-
-    # the train and eval steps' options: the same convolution library choice for the same model
-    return jax.jit(apply, compiler_options=compiler_options.for_this_process(model))
+    """One compiled forward per (model, device transform), reused by every evaluation of a run."""
+    return make_eval_step(model, transform=transform)
 
 
 def make_loader(objective, dataset: Dataset, config: dict, mesh=None, frames=None):

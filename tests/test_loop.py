@@ -95,7 +95,7 @@ def test_eval_step_reduces_on_device():
 
     eval_step = steps.make_eval_step(model, predict, mesh=H.mesh())
     data = H.dataset(16)
-    out = eval_step(state, parallel.shard_batch(data, H.mesh()))
+    out = eval_step(state.variables(), parallel.shard_batch(data, H.mesh()))
     assert out["logits"].shape == (16, H.CLASSES) and len(out["logits"].addressable_shards) == 8
     host = parallel.to_host(out)
     assert int(host["correct"]) == int(np.sum(np.argmax(host["logits"], -1) == data["label"]))

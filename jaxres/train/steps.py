@@ -125,19 +125,20 @@ def _accumulate(metrics, loss, step):
 
 def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, prepare=None,
                    transform=None):
-    """Jitted `eval_step(state, batch) -> predict_fn(outputs, batch)` (default: the raw outputs).
+    """Jitted `eval_step(variables, batch) -> predict_fn(outputs, batch)` (default: the raw outputs):
+    the one inference forward, used by validation, `eval`, `predict` and the benchmarks.
 
-    `predict_fn` can reduce on device (e.g. return correct-count sums) so that evaluation, too,
+    `variables` is `{"params", "batch_stats"}` (`TrainState.variables()`). `predict_fn` can reduce on device (e.g. return correct-count sums) so that evaluation, too,
     reads back little; per-example outputs stay split over "data" like the batch. `transform` is the
     deterministic device transform (it gets a fixed key and must not draw from it).
     """
     prepare = prepare or default_prepare(model)
     predict_fn = predict_fn or (lambda outputs, batch: outputs)
 
-    def eval_step(state: TrainState, batch):
+    def eval_step(variables, batch):
         if transform is not None:
             batch = transform(batch, jax.random.key(0))
-        outputs = model.apply(state.variables(), prepare(batch), train=False)
+        outputs = model.apply(variables, prepare(batch), train=False)
         return predict_fn(outputs, batch)
 
     options = compiler_options.for_this_process(model)
