@@ -17,7 +17,6 @@ from jaxres.train import parallel
 from jaxres.train.steps import make_eval_step
 
 PICTURES = "pictures"
-_BASELINE_SAMPLE = 512
 
 
 @functools.lru_cache(maxsize=8)
@@ -52,26 +51,18 @@ def run_outputs(model, variables, objective, dataset: Dataset, config: dict, mes
     return np.concatenate(outputs), {k: np.concatenate(v) for k, v in extras.items()}
 
 
-def train_targets(objective, train: Dataset, config: dict) -> np.ndarray | None:
-    """A sample of training targets in the network's (evaluation) frame, for the mean-shape baseline."""
-    if objective.target == "label":
-        return None
-    pick = np.random.default_rng(0).permutation(len(train))[:_BASELINE_SAMPLE]
-    records = [train.records[i] for i in sorted(pick)]
-    return np.stack([objective.example(r, np.random.default_rng(0), False)[objective.target] for r in records])
-
-
 def evaluate(model, variables, objective, dataset: Dataset, train: Dataset, config: dict, mesh=None):
     """(metrics dict with a "baseline" entry, predictions in original pixels / probabilities)."""
     outputs, extras = run_outputs(model, variables, objective, dataset, config, mesh)
     predictions = objective.decode(outputs, extras)
     result = {"n": len(dataset), **objective.evaluate(predictions, dataset)}
-    result["baseline"] = objective.baseline(train, dataset, train_targets(objective, train, config), extras["matrix"])
+    result["baseline"] = objective.baseline(train, dataset, extras["matrix"])
     return result, predictions
 
 
 def write_pictures(workdir: pathlib.Path, objective, dataset: Dataset, predictions: np.ndarray, n: int = 8) -> list[pathlib.Path]:
-    """Predictions vs truth on the first `n` images (and a confusion matrix for classifiers)."""
+    """Predictions vs truth on the first `n` images, and the target kind's own pictures (a classifier's
+    confusion matrix)."""
     folder = workdir / PICTURES
     folder.mkdir(parents=True, exist_ok=True)
     count = min(n, len(dataset))
@@ -81,9 +72,4 @@ def write_pictures(workdir: pathlib.Path, objective, dataset: Dataset, predictio
         tile.thumbnail((320, 320))  # real photos can be megapixels; a sheet of them need not be
         tiles.append(tile)
     viz.contact_sheet(tiles, cols=min(4, count), path=folder / "predictions.png")
-    written = [folder / "predictions.png"]
-    if objective.target == "label":
-        path = folder / "confusion.png"
-        viz.plot_confusion(objective.confusion(predictions, dataset), list(objective.classes), path)
-        written.append(path)
-    return written
+    return [folder / "predictions.png", *objective.extra_pictures(folder, predictions, dataset)]

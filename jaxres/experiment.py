@@ -89,8 +89,7 @@ def resolve_model_options(config: dict, objective, train: Dataset) -> dict:
     config["model"]["resolved"] = objective.model_options(train)
     if train.classes:
         config["model"]["classes"] = list(train.classes)
-    if config["objective"]["kind"] == "keypoints":
-        config["objective"]["num_keypoints"] = config["model"]["resolved"]["num_keypoints"]
+    config["objective"].update(objective.derived_options(train))
     return config
 
 

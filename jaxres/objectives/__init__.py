@@ -1,24 +1,41 @@
-"""What a model predicts and how it is judged, for the three target kinds the tasks use.
+"""What a model predicts and how it is judged: target kinds, each implementing `TargetKind`.
 
-An objective turns records into training examples, owns the loss, maps outputs back to
-original-image pixels (or classes), computes the field's metrics and the trivial baseline, draws
-predictions, and writes prediction tables. Tasks pick one by `config["objective"]["kind"]` and
-configure it; none of this knows about faces or shirts.
+A target kind turns records into training examples (cached frames and device transforms, or host
+examples), owns the loss, maps outputs back to original-image pixels (or classes), computes the
+field's metrics and the trivial baseline, draws predictions, and writes prediction tables. Tasks pick
+one by `config["objective"]["kind"]`; a task with a target of its own registers its kind
+(`register`) from its module, without touching the library. None of this knows about faces or shirts.
 """
 
 from jaxres.errors import ConfigError
 from jaxres.objectives.boxes import BoxObjective
 from jaxres.objectives.classification import ClassificationObjective
 from jaxres.objectives.keypoints import KeypointObjective
+from jaxres.objectives.protocol import TargetKind
 
-KINDS = {"keypoints": KeypointObjective, "box": BoxObjective, "classification": ClassificationObjective}
+KINDS: dict[str, type] = {"keypoints": KeypointObjective, "box": BoxObjective, "classification": ClassificationObjective}
 
 
-def create(options: dict):
+def register(kind: str, cls: type) -> type:
+    """Make `objective.kind = kind` build `cls(options)`; returns `cls` (usable as a decorator's body)."""
+    missing = [name for name in _required() if not hasattr(cls, name)]
+    if missing:
+        raise TypeError(f"target kind {kind!r} ({cls.__name__}) lacks {', '.join(missing)} of jaxres.objectives.TargetKind")
+    if KINDS.get(kind, cls) is not cls:
+        raise ValueError(f"target kind {kind!r} is already {KINDS[kind].__name__}")
+    KINDS[kind] = cls
+    return cls
+
+
+def create(options: dict) -> TargetKind:
     kind = options.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"unknown objective.kind {kind!r}; expected one of {sorted(KINDS)}")
     return KINDS[kind](options)
 
 
-__all__ = ["BoxObjective", "ClassificationObjective", "KINDS", "KeypointObjective", "create"]
+def _required() -> list[str]:
+    return [name for name in dir(TargetKind) if not name.startswith("_") and callable(getattr(TargetKind, name))]
+
+
+__all__ = ["BoxObjective", "ClassificationObjective", "KINDS", "KeypointObjective", "TargetKind", "create", "register"]

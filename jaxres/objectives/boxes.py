@@ -19,7 +19,7 @@ from jaxres.data.affine import apply_box
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
-from jaxres.objectives.common import augment_options, mean_target_baseline, record_name
+from jaxres.objectives.common import augment_options, baseline_sample, mean_target_baseline, record_name
 from jaxres.train import losses
 
 
@@ -102,9 +102,18 @@ class BoxObjective:
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         return metrics.boxes.summarize(predictions, self.truth(dataset))
 
-    def baseline(self, train: Dataset, dataset: Dataset, train_outputs01: np.ndarray, matrices: np.ndarray) -> dict:
-        """Metrics of predicting the mean training box (in the input frame) for every image."""
-        return mean_target_baseline(self, dataset, train_outputs01, matrices)
+    def derived_options(self, train: Dataset) -> dict:
+        return {}
+
+    def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
+        """Metrics of predicting the mean training box (in the input frame, clipped to it as the
+        training target is) for every image."""
+        records, sizes = baseline_sample(train)
+        targets01 = np.clip(self.host_arrays(records, sizes, train=False)["box"], 0.0, self.size) / self.size
+        return mean_target_baseline(self, dataset, targets01, matrices)
+
+    def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
+        return []
 
     def picture(self, record: Record, prediction: np.ndarray):
         from jaxres.data.images import load_image

@@ -116,7 +116,16 @@ class ClassificationObjective:
     def confusion(self, predictions: np.ndarray, dataset: Dataset) -> np.ndarray:
         return metrics.confusion_matrix(self.truth(dataset), predictions.argmax(-1), predictions.shape[1])
 
-    def baseline(self, train: Dataset, dataset: Dataset, train_outputs01=None, matrices=None) -> dict:
+    def derived_options(self, train: Dataset) -> dict:
+        return {}
+
+    def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
+        """The confusion matrix beside the prediction sheet."""
+        path = folder / "confusion.png"
+        viz.plot_confusion(self.confusion(predictions, dataset), list(self.classes), path)
+        return [path]
+
+    def baseline(self, train: Dataset, dataset: Dataset, matrices=None) -> dict:
         """Metrics of always predicting the majority training class."""
         majority = metrics.baselines.majority_class(self.truth(train))
         scores = np.zeros((len(dataset), len(self.classes)))

@@ -33,6 +33,16 @@ def augment_options(options: dict, train: bool) -> dict:
     return augment if train else {}
 
 
+_BASELINE_SAMPLE = 512  # training records the mean target is taken over (a seeded sample of big sets)
+
+
+def baseline_sample(train: Dataset) -> tuple[list[Record], np.ndarray]:
+    """(records, (w, h) sizes) of a seeded sample of the training set: sizes from the headers only."""
+    pick = np.random.default_rng(0).permutation(len(train))[:_BASELINE_SAMPLE]
+    records = [train.records[i] for i in sorted(pick)]
+    return records, np.array([record_size(r) for r in records], np.int64)
+
+
 def mean_target_baseline(objective, dataset: Dataset, train_targets01: np.ndarray, matrices: np.ndarray) -> dict:
     """The trivial baseline of a regression objective: the mean training target, in the network's input
     frame, predicted for every image and mapped back to its original pixels like a real prediction."""

@@ -23,7 +23,8 @@ from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
-from jaxres.objectives.common import augment_options, mean_target_baseline, record_name, record_size
+from jaxres.objectives.common import (augment_options, baseline_sample, mean_target_baseline, record_name,
+                                      record_size)
 from jaxres.train import losses
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
@@ -167,9 +168,18 @@ class KeypointObjective:
             out[f"{name}_{subset}"] = float(per_sample[subsets == subset].mean())
         return out
 
-    def baseline(self, train: Dataset, dataset: Dataset, train_outputs01: np.ndarray, matrices: np.ndarray) -> dict:
+    def derived_options(self, train: Dataset) -> dict:
+        """What the data decides for this objective: its point count (unlabelled inputs get as many)."""
+        return {"num_keypoints": len(train.records[0].keypoints)}
+
+    def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
         """Metrics of predicting the mean training shape (in the input frame) for every image."""
-        return mean_target_baseline(self, dataset, train_outputs01, matrices)
+        records, sizes = baseline_sample(train)
+        targets01 = self.host_arrays(records, sizes, train=False)["keypoints"] / self.size
+        return mean_target_baseline(self, dataset, targets01, matrices)
+
+    def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
+        return []
 
     def picture(self, record: Record, prediction: np.ndarray):
         from jaxres.data.images import load_image

@@ -1,0 +1,62 @@
+"""README "Add a task", proven: a task defined outside jaxres/ (tests/toy_task.py: its own target
+kind, reader, config and synthetic set) trains, evaluates and predicts through the shared command line."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pandas as pd
+import pytest
+
+import toy_task
+from jaxres import objectives
+from jaxres.cli import main
+
+
+def _run(argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(toy_task.TASK, [str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_a_task_with_its_own_target_kind_trains_evaluates_and_predicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXRES_CACHE", str(tmp_path / "cache"))
+    workdir = tmp_path / "run"
+    rc, out, err = _run(["train", "--workdir", workdir])
+    assert rc == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["split"] == "test" and result["n"] == 16
+    assert set(result) >= {"mae", "baseline"} and result["baseline"]["mae"] > 0
+    assert "records decoded" in out  # through the frame cache and the device transform
+
+    rc, out, err = _run(["eval", "--workdir", workdir])
+    assert rc == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["mae"] == pytest.approx(result["mae"], rel=1e-5)
+
+    images = tmp_path / "cache" / "data" / "dots" / "test"
+    rc, out, err = _run(["predict", "--workdir", workdir, "--out", tmp_path / "pred", images / "0.png", images / "1.png"])
+    assert rc == 0, err
+    table = pd.read_csv(tmp_path / "pred" / "predictions.csv")
+    assert list(table.columns) == ["image", "count"] and len(table) == 2
+
+
+def test_its_reader_errors_name_the_file_and_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXRES_CACHE", str(tmp_path / "cache"))
+    data = toy_task.synthesize(tmp_path / "data", toy_task.get_config())
+    table = data / "train" / "counts.csv"
+    table.write_text(table.read_text().replace("\n3.png,", "\n3.png,-", 1) if "\n3.png," in table.read_text()
+                     else table.read_text() + "9.png,-1\n")
+    rc, _, err = _run(["train", "--data", data, "--workdir", tmp_path / "run"])
+    assert rc == 2 and "counts.csv:" in err and "whole number" in err
+
+
+def test_a_kind_missing_part_of_the_interface_is_refused():
+    class Half:
+        def loss(self, outputs, batch):
+            return 0.0
+
+    with pytest.raises(TypeError, match="lacks .*decode"):
+        objectives.register("half", Half)
