@@ -2,8 +2,8 @@
 
 Below it: `data/<task>` (the embedded synthetic sets), `frames/` (decoded frames, see
 `jaxres.data.frame_cache`), `weights/` (downloaded state dicts) and `xla/` (JAX's compilation cache,
-unless `$JAXRES_COMPILATION_CACHE` says otherwise). Deleting any of them is safe:
-it is rebuilt (or downloaded) on next use.
+unless `$JAXRES_COMPILATION_CACHE` says otherwise). Deleting any of them is safe: it is rebuilt (or
+downloaded) on next use.
 """
 
 from __future__ import annotations
@@ -11,11 +11,24 @@ from __future__ import annotations
 import os
 import pathlib
 
+from jaxres.errors import ConfigError, UserError
+
 
 def root() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("JAXRES_CACHE", "~/.cache/jaxres")).expanduser()
+    path = pathlib.Path(os.environ.get("JAXRES_CACHE", "~/.cache/jaxres")).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError("$JAXRES_CACHE is a file, not a folder; point it at a folder", where=str(path))
+    return path
 
 
-def frames_dir(config_value: str | None = None) -> pathlib.Path:
-    """`data.cache_dir` when set, else `<root>/frames`."""
-    return pathlib.Path(config_value).expanduser() if config_value else root() / "frames"
+def frames_dir(config_value=None) -> pathlib.Path:
+    """`data.cache_dir` when set, else `<root>/frames`; created, or a one-line error naming it."""
+    if config_value is not None and not isinstance(config_value, str):
+        raise ConfigError(f"config key 'data.cache_dir' takes a folder path or None, got {config_value!r}")
+    path = pathlib.Path(config_value).expanduser() if config_value else root() / "frames"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError("the frame cache folder cannot be created: a file is in the way; set data.cache_dir "
+                        "(or $JAXRES_CACHE) to a folder", where=str(path)) from None
+    return path

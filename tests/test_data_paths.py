@@ -41,3 +41,16 @@ def test_an_unknown_pipeline_is_refused_naming_the_key(cache_root, tmp_path):
     result = C.run("signs", ["train", "--workdir", tmp_path / "run", *C.TINY, "--set", "data.pipeline=gpu"])
     assert result.rc == 2
     assert "data.pipeline" in result.err
+
+
+@pytest.mark.parametrize("setting, named", [("data.cache_dir={file}", "{file}"), ("data.cache_dir={file}/sub", "{file}/sub"),
+                                            ("data.cache_dir=5", "data.cache_dir")])
+def test_a_frame_cache_folder_that_cannot_be_one_is_one_line(cache_root, tmp_path, setting, named):
+    file = tmp_path / "a_file"
+    file.write_text("mine")
+    result = C.run("signs", ["train", "--workdir", tmp_path / "run", *C.TINY, *C.SYNTHETIC,
+                             "--set", setting.format(file=file)])
+    assert result.rc == 2, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and named.format(file=file) in lines[0]
+    assert file.read_text() == "mine" and not (tmp_path / "run" / "checkpoints").exists()
