@@ -1,4 +1,5 @@
-"""Box regression: ResNet-50 from scratch (as the original), targets normalised per image."""
+"""Box regression: ResNet-50 from scratch, targets normalised per image, a small-data recipe
+(the original's: configs/bbox_original.py)."""
 
 
 def get_config() -> dict:
@@ -18,7 +19,14 @@ def get_config() -> dict:
                  # Image paths in the annotation file may leave its folder only when this is true.
                  "allow_absolute_paths": False},
         "train": {"epochs": 30, "batch_size": 32, "seed": 0, "log_every": 20},
-        "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},
+        "optim": {
+            "name": "adamw",  # decoupled weight decay, masked off BatchNorm and biases (optim.decay_mask)
+            "lr": 1e-3,
+            "weight_decay": 0.05,  # from scratch on a few hundred images: the regulariser that matters
+            "schedule": "cosine",
+            "warmup_epochs": 2,  # from scratch, BatchNorm statistics settle before full-size steps
+            "ema_epochs": 2.0,  # evaluate an average of the last ~2 epochs' weights: steadier boxes
+        },
         "checkpoint": {"keep": 2, "best_metric": "mean_iou", "best_mode": "max"},
         # The embedded default run: ResNet-18 at 48 px with batch 16, so 16 epochs fit in a few CPU
         # minutes (mean IoU 0.65 against the mean box's 0.19; 64 px, batch 32, 10 epochs gave 0.45).
