@@ -122,3 +122,33 @@ def test_a_state_without_ema_evaluates_its_params():
     _, variables = H.model_and_variables()
     state = state_lib.create(variables, optax.sgd(0.1), 0)
     assert state.ema is None and H.tree_equal(state.variables(), state.live_variables())
+
+
+def test_classification_affine_is_applied_after_the_crop_on_the_device():
+    """A whole-image crop, then the random rotation and zoom drawn from the example's key: the device
+    output matches the host warp of the original through the same matrix."""
+    from test_device_augment import OUT, _Frames
+
+    from jaxres import objectives
+    from jaxres.data import affine, device_augment, framing
+    from jaxres.data.records import Record
+
+    augment = {"rrc_scale": [1.0, 1.0], "rrc_ratio": [1.0, 1.0], "flip_prob": 0.0, "jitter": None,
+               "rotate": 30.0, "scale": [1.2, 1.2], "translate": 0.1}
+    objective = objectives.create({"kind": "classification", "image_size": OUT, "resize_ratio": 1.0,
+                                   "augment": augment})
+    assert objective.frame_spec().side == framing.classification_side(OUT, 1.0, 1.0, 1.2) > OUT
+    ys, xs = np.mgrid[0:OUT, 0:OUT]
+    image = np.stack([xs * 5, ys * 5, (xs + ys) * 2], -1).astype(np.uint8)
+    record = Record(image, "x", label=0)
+    frames = _Frames(objective, [record])
+    arrays = objective.host_arrays([record], frames.sizes, train=True)
+    example = {k: jnp.asarray(v[0]) for k, v in arrays.items()}
+    example["image"] = jnp.asarray(frames.pixels[0])
+    key = jax.random.key(3)
+    out = np.asarray(objective.device_example(example, key, True)["image"])
+    matrix = device_augment.random_affine(jax.random.split(key, 4)[3], OUT, 30.0, (1.2, 1.2), 0.1)
+    expected = affine.warp_image(image, np.asarray(matrix), OUT).astype(np.float32)
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.abs(out - expected)[inner].mean() < 4.0
+    assert np.abs(out - image.astype(np.float32))[inner].mean() > 5.0  # it did move

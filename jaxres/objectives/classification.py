@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import math
 
 import jax
@@ -17,6 +16,7 @@ from jaxres.data import framing, transforms
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
+from jaxres.errors import ConfigError
 from jaxres.objectives.common import record_name
 from jaxres.train import losses
 
@@ -39,6 +39,9 @@ class ClassificationObjective:
         if record.label is None:
             record = dataclasses.replace(record, label=-1)  # unlabelled prediction input
         augment = self.options.get("augment", {})
+        if train and any(augment.get(k) for k in ("rotate", "scale", "translate")):
+            raise ConfigError("objective.augment.rotate/scale/translate run on the device only: unset them or "
+                              "use data.pipeline=device")
         return transforms.classify_sample(
             record,
             rng,
