@@ -4,8 +4,8 @@ Everything a resumed run needs to continue bit-exactly lives here (the data posi
 beside it by the checkpoint). The RNG is kept as raw `uint32` key data so that orbax saves it like
 any other array; per-step keys are derived with `fold_in(rng, step)`, so the key never has to be
 split and written back, and step k draws the same dropout mask whether or not the run was resumed.
-`ema` (None without one) is the moving average of the variables (`train.ema`): the weights that
-validation, evaluation, prediction and export use, saved and resumed with everything else.
+`ema` (None without one) is the moving average of the variables (`optim.ema_epochs`): the weights
+that validation, evaluation, prediction and export use, saved and resumed with everything else.
 """
 
 from __future__ import annotations
