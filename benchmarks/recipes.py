@@ -84,7 +84,7 @@ def classical(kind: str, x_train, y_train, x_test, y_test) -> dict:
     if kind == "svm":
         model = make_pipeline(StandardScaler(), SVC(kernel="rbf"))
         d = flat(x_train).shape[1]
-        grid = {"svc__C": [1, 10, 100], "svc__gamma": [g / d for g in (0.1, 0.3, 1, 3)]}
+        grid = {"svc__C": [1, 10, 100, 1000], "svc__gamma": [g / d for g in (0.03, 0.1, 0.3, 1, 3)]}
     else:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         grid = {"logisticregression__C": [1e-3, 1e-2, 1e-1, 1]}

@@ -14,4 +14,6 @@ def get_config() -> dict:
     config["optim"] = {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "schedule": "cosine",
                        "warmup_epochs": 0, "ema_epochs": 0.0}
     config["checkpoint"] = {"keep": 2, "best_metric": "mean_iou", "best_mode": "max"}
+    config["synthetic"]["overrides"] = {"model.arch": "resnet18", "objective.image_size": 48, "train.epochs": 16,
+                                        "train.batch_size": 16}
     return config

@@ -69,6 +69,8 @@ def test_bbox_original_is_the_original_recipe_key_for_key():
     assert config["optim"] == {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "schedule": "cosine",
                                "warmup_epochs": 0, "ema_epochs": 0.0}
     assert config["checkpoint"] == {"keep": 2, "best_metric": "mean_iou", "best_mode": "max"}
+    assert config["synthetic"]["overrides"] == {"model.arch": "resnet18", "objective.image_size": 48,
+                                                "train.epochs": 16, "train.batch_size": 16}
     assert bbox.get_config()["optim"] != config["optim"]
 
 
