@@ -25,7 +25,7 @@ def get_config() -> dict:
         "optim": {
             "name": "adamw",  # decoupled weight decay, masked off BatchNorm and biases (optim.decay_mask)
             "lr": 2e-3,
-            "weight_decay": 0.05,  # the regulariser that small data from scratch needs most
+            "weight_decay": 0.05,  # shrinks the kernels lr × wd a step: a light regulariser, never on norms
             "schedule": "cosine",  # decays to 0: the last epochs settle instead of bouncing at 1e-3
             "warmup_epochs": 5,  # from scratch, BatchNorm statistics settle before full-size steps
             "ema_epochs": 5.0,  # evaluate an average of the last ~5 epochs' weights (smoother, better)

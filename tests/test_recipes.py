@@ -1,7 +1,6 @@
 """The small-data recipes: weight decay only on kernels, EMA saved/resumed/evaluated, the original
 recipes kept exactly one `--config` away."""
 
-import os
 
 import jax
 import jax.numpy as jnp
