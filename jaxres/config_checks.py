@@ -36,6 +36,8 @@ RANGES: dict[str, tuple[str, float, float, bool]] = {
     "optim.momentum": ("float", 0.0, 0.999999, True),
     "optim.weight_decay": ("float", 0.0, 1.0, True),
     "optim.clip_norm": ("float", 0.0, INF, True),
+    "optim.ema_epochs": ("float", 0.0, 1_000_000, False),
+    "optim.warmup_epochs": ("float", 0.0, 1_000_000, False),
     "optim.restart_epochs": ("int", 1, 1_000_000, True),
     "optim.group_lr.*": ("float", 0.0, 100.0, False),
     "optim.unfreeze.*": ("int", 0, 1_000_000, False),

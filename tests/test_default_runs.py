@@ -7,6 +7,10 @@ at 48 px on 360 hands. Six balanced classes put the majority-class baseline at 1
 learned nothing stays there; 1/6 + MARGIN on 60 test images is over 5 standard deviations above
 chance, so the test fails on a broken loss, optimizer, data order or label mapping, and on a
 generator whose classes cannot be told apart.
+
+It runs the course's recipe (`configs/signs_original.py`): the default recipe is regularised for
+100 epochs of real photos and, cut to these 100 steps, reaches only 0.23 (0.48 in 220 steps); its
+own embedded run (16 epochs, 0.85 top-1) is measured in the README.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from cli_helpers import run_module, use_session_cache
 MARGIN = 0.25
 
 SMALL_SIGNS = [
-    "--epochs", "5", "--batch-size", "16", "--set", "optim.schedule=cosine",
+    "--config", "configs/signs_original.py", "--epochs", "5", "--batch-size", "16", "--set", "optim.schedule=cosine",
     "--set", "synthetic.generator.n_train=360", "--set", "synthetic.generator.n_val=60",
 ]
 # One CPU device, as a user's run has: the 8 fake devices the other tests shard over make these

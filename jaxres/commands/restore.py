@@ -81,11 +81,13 @@ def checkpoint_steps(directory: pathlib.Path, config: dict) -> list[int]:
 
 
 def _restore_variables(path: pathlib.Path) -> dict:
-    """Only params and batch_stats: evaluation needs neither optimizer state nor RNG."""
+    """The weights to evaluate: the moving average when the run kept one (`optim.ema_epochs`), else
+    params and batch_stats; evaluation needs neither optimizer state nor RNG."""
     if not path.is_dir():
         raise FileNotFoundError(f"no state folder {path.name}")
     restored = ocp.StandardCheckpointer().restore(path.resolve())
-    variables = jax.device_get({"params": restored["params"], "batch_stats": restored["batch_stats"]})
+    chosen = restored.get("ema") or {"params": restored["params"], "batch_stats": restored["batch_stats"]}
+    variables = jax.device_get({"params": chosen["params"], "batch_stats": chosen.get("batch_stats", {})})
     if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree_util.tree_leaves(variables)):
         raise ValueError("holds NaN or infinity")
     return variables

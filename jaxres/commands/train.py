@@ -17,6 +17,7 @@ from jaxres.config_checks import check_config, check_process
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
+from jaxres.train.ema import decay_per_step
 from jaxres.train.loop import CHECKPOINT_DEFAULTS, TRAIN_DEFAULTS, Preempted, fit
 from jaxres.train.optim import DEFAULTS as OPTIM_DEFAULTS
 from jaxres.train.optim import learning_rates, make_optimizer
@@ -50,8 +51,9 @@ def train(task, args) -> int:
     variables = initial_variables(model, config, synthetic=not config["data"]["path"])
     steps_per_epoch = len(train_set) // batch_size
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
-    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), mesh)
-    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh,
+    ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)
+    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), mesh, ema=ema_decay > 0)
+    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh, ema_decay=ema_decay,
                            transform=experiment.input_transform(objective, config, train=True))
     loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh, log=_say)
     val_loader = evaluation.make_loader(objective, val_set, config, mesh)

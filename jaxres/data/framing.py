@@ -73,12 +73,13 @@ def whole(w: int, h: int, out_size: int, keep_aspect: bool, side: int) -> tuple[
 _MAX_CLASSIFICATION_SCALE = 1.5
 
 
-def classification_side(out_size: int, resize_ratio: float, min_area: float) -> int:
+def classification_side(out_size: int, resize_ratio: float, min_area: float, max_zoom: float = 1.0) -> int:
     """Enough pixels for the evaluation resize (out / resize_ratio) and for the smallest random crop
-    (out / sqrt(min_area)) to be sampled without upsampling, capped at 1.5 × out: training crops
-    upsampled from a coarse cache would be blurrier than the sharp evaluation frames the model is
-    judged on, while tiny crops of big photos are upsampled by every pipeline anyway."""
-    crop = min(1.0 / math.sqrt(max(min_area, 1e-6)), _MAX_CLASSIFICATION_SCALE)
+    further zoomed by the affine's largest scale (max_zoom / sqrt(min_area)) to be sampled without
+    upsampling, capped at 1.5 × out: training crops upsampled from a coarse cache would be blurrier
+    than the sharp evaluation frames the model is judged on, while tiny crops of big photos are
+    upsampled by every pipeline anyway."""
+    crop = min(max(max_zoom, 1.0) / math.sqrt(max(min_area, 1e-6)), _MAX_CLASSIFICATION_SCALE)
     return int(math.ceil(out_size * max(1.0 / resize_ratio, crop)))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import math
 
 import jax
@@ -17,6 +16,7 @@ from jaxres.data import framed, framing, transforms
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
+from jaxres.errors import ConfigError
 from jaxres.objectives.common import record_name
 from jaxres.train import losses
 
@@ -39,6 +39,9 @@ class ClassificationObjective:
         if record.label is None:
             record = dataclasses.replace(record, label=-1)  # unlabelled prediction input
         augment = self.options.get("augment", {})
+        if train and any(augment.get(k) for k in ("rotate", "scale", "translate")):
+            raise ConfigError("objective.augment.rotate/scale/translate run on the device only: unset them or "
+                              "use data.pipeline=device")
         return transforms.classify_sample(
             record,
             rng,
@@ -54,15 +57,20 @@ class ClassificationObjective:
     # --- the decode-once, augment-on-device path -------------------------------------------------
 
     def _augment(self) -> dict:
+        """The train-time draws: random-resized crop (area, ratio), flip, then a random affine in the
+        output frame (rotate degrees, scale range, translate fraction; the device path only), jitter."""
         augment = self.options.get("augment", {})
         return {"area": tuple(float(v) for v in augment.get("rrc_scale", (0.08, 1.0))),
                 "ratio": tuple(float(v) for v in augment.get("rrc_ratio", (3 / 4, 4 / 3))),
-                "flip_prob": float(augment.get("flip_prob", 0.5)), "jitter": jitter_amounts(augment.get("jitter"))}
+                "flip_prob": float(augment.get("flip_prob", 0.5)), "jitter": jitter_amounts(augment.get("jitter")),
+                "rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
+                "translate": float(augment.get("translate") or 0.0)}
 
     def frame_spec(self) -> FrameSpec:
         """The whole image stretched onto a square (`framing.classification_side`)."""
         a = self._augment()
-        side = framing.classification_side(self.size, float(self.options.get("resize_ratio", 0.875)), a["area"][0])
+        side = framing.classification_side(self.size, float(self.options.get("resize_ratio", 0.875)), a["area"][0],
+                                           a["zoom"][1])
         return FrameSpec(side=side, channels=self.channels, settings={"kind": "classification"})
 
     def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
@@ -79,14 +87,16 @@ class ClassificationObjective:
         return out
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
-        """Random-resized crop and flip (train) or the centre crop, resampled from the cached frame."""
+        """Random-resized crop, flip and affine (train) or the centre crop, resampled from the cached frame."""
         a, size = self._augment(), self.size
         out = {k: v for k, v in example.items() if k not in ("frame", "cache", "size")}
         to_frame, k_colour = example["frame"], None
         if train:
-            k_crop, k_flip, k_colour = jax.random.split(key, 3)
+            k_crop, k_flip, k_colour, k_affine = jax.random.split(key, 4)
             crop = dev.crop_matrix(dev.random_resized_crop(k_crop, example["size"], a["area"], a["ratio"]), size)
             crop = jnp.where(dev.random_flip(k_flip, a["flip_prob"]), dev.hflip(size) @ crop, crop)
+            if a["rotate"] or a["zoom"] != (1.0, 1.0) or a["translate"]:
+                crop = dev.random_affine(k_affine, size, a["rotate"], a["zoom"], a["translate"]) @ crop
             to_frame = example["cache"] @ jnp.linalg.inv(crop)
         out["image"] = dev.render(example["image"], to_frame, size, k_colour, a["jitter"])
         return out

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "group_lr": {},
     "frozen": [],
     "unfreeze": {},
+    "ema_epochs": 0.0,  # time constant of the weights' moving average, in epochs; 0: none (jaxres.train.ema)
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
 

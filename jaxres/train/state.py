@@ -4,6 +4,8 @@ Everything a resumed run needs to continue bit-exactly lives here (the data posi
 beside it by the checkpoint). The RNG is kept as raw `uint32` key data so that orbax saves it like
 any other array; per-step keys are derived with `fold_in(rng, step)`, so the key never has to be
 split and written back, and step k draws the same dropout mask whether or not the run was resumed.
+`ema` (None without one) is the moving average of the variables (`optim.ema_epochs`): the weights
+that validation, evaluation, prediction and export use, saved and resumed with everything else.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ class TrainState:
     batch_stats: Any
     opt_state: Any
     rng: jax.Array  # uint32 key data
+    ema: Any = None  # {"params", "batch_stats"} averaged over steps, or None
 
     def variables(self) -> dict:
-        """The model's variables, as `model.apply` takes them."""
+        """The variables to evaluate, as `model.apply` takes them: the EMA when there is one."""
+        return self.ema if self.ema is not None else self.live_variables()
+
+    def live_variables(self) -> dict:
+        """The variables being trained (what the train step differentiates)."""
         return {"params": self.params, "batch_stats": self.batch_stats}
 
     def step_key(self, name: str = "dropout") -> jax.Array:
@@ -38,28 +45,33 @@ class TrainState:
         return jax.random.fold_in(jax.random.fold_in(key, self.step), zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
-def _build(variables: dict, tx: optax.GradientTransformation, seed: int) -> TrainState:
+def _build(variables: dict, tx: optax.GradientTransformation, seed: int, ema: bool = False) -> TrainState:
     params = variables["params"]
+    batch_stats = variables.get("batch_stats", {})
+    average = jax.tree.map(jnp.copy, {"params": params, "batch_stats": batch_stats}) if ema else None
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         batch_stats=variables.get("batch_stats", {}),
         opt_state=tx.init(params),
         rng=jax.random.key_data(jax.random.key(seed)),
+        ema=average,
     )
 
 
-def create(variables: dict, tx: optax.GradientTransformation, seed: int = 0, mesh: Mesh | None = None) -> TrainState:
-    """A fresh state from `{"params", "batch_stats"}` (initialised or pretrained, host or device).
+def create(variables: dict, tx: optax.GradientTransformation, seed: int = 0, mesh: Mesh | None = None,
+           ema: bool = False) -> TrainState:
+    """A fresh state from `{"params", "batch_stats"}` (initialised or pretrained, host or device);
+    with `ema`, its moving average starts as a copy of them.
 
     With a mesh, every leaf is replicated over it; the optimizer state is built inside `jit` with
     replicated outputs, which also works when the mesh spans several processes.
     """
     if mesh is None:
-        return jax.jit(_build, static_argnums=(1, 2))(variables, tx, seed)
+        return jax.jit(_build, static_argnums=(1, 2, 3))(variables, tx, seed, ema)
     variables = parallel.replicate(dict(variables), mesh)
-    build = jax.jit(_build, static_argnums=(1, 2), out_shardings=parallel.replicated(mesh))
-    return build(variables, tx, seed)
+    build = jax.jit(_build, static_argnums=(1, 2, 3), out_shardings=parallel.replicated(mesh))
+    return build(variables, tx, seed, ema)
 
 
 def abstract(state: TrainState) -> TrainState:

@@ -19,7 +19,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxres.models import normalize
-from jaxres.train import compiler_options, parallel
+from jaxres.train import compiler_options, ema, parallel
 from jaxres.train.optim import group_of
 from jaxres.train.state import TrainState
 
@@ -63,8 +63,10 @@ def default_prepare(model) -> Callable[[Mapping[str, jax.Array]], jax.Array]:
 
 
 def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None,
-                    prepare=None, transform=None):
+                    prepare=None, transform=None, ema_decay: float = 0.0):
     """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated.
+
+    A state with an `ema` tree has it moved towards the new variables with `ema_decay` (`ema.update`).
 
     `transform(batch, key) -> batch`, when given, runs first inside the step (the device path's
     augmentation), with a key of the step (`state.step_key("augment")`), so resumed runs redraw it.
@@ -92,6 +94,9 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *,
         new_state = state.replace(
             step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
         )
+        if state.ema is not None:
+            average = ema.update(state.ema, new_state.live_variables(), state.step, ema_decay)
+            new_state = new_state.replace(ema=average)
         return new_state, _accumulate(metrics, loss, state.step)
 
     options = compiler_options.for_this_process(model)
