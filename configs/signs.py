@@ -19,6 +19,8 @@ def get_config() -> dict:
             },
             "label_smoothing": 0.1,  # few photos: keeps the logits from growing to fit every one
             "topk": [1],
+            "predict_format": "topk",  # predict's CSV: the top classes and their probabilities
+            "predict_topk": 5,
         },
         "data": {"path": None, "val_fraction": 0.1, "eval_split": "test", "workers": None, "skip_bad": False},
         "train": {"epochs": 100, "batch_size": 32, "seed": 0, "log_every": 10},  # from scratch needs steps

@@ -13,7 +13,8 @@ def get_config() -> dict:
             "augment": {"rrc_scale": [0.08, 1.0], "flip_prob": 0.5, "jitter": 0.2},
             "label_smoothing": 0.1,
             "topk": [1, 5],
-            "predict_format": "id_category",
+            "predict_format": "id_category",  # the project's submission CSV (Id, Category); "topk" for top classes
+            "predict_topk": 5,
         },
         "data": {"path": None, "class_list": None, "tfds_val_split": None, "val_fraction": 0.1,
                  "eval_split": "val", "workers": None, "skip_bad": False},

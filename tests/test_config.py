@@ -34,3 +34,15 @@ def test_shell_style_booleans(text, value):
 def test_bad_overrides_name_the_key(item, match):
     with pytest.raises(ConfigError, match=match):
         apply_overrides(BASE, [item])
+
+
+def test_every_key_a_classifier_reads_is_declared_so_set_accepts_it():
+    """`objective.predict_topk` was read by predict but refused by --set: now declared in the configs."""
+    import importlib
+
+    from jaxres.config import apply_overrides
+
+    for task in ("signs", "sketch"):
+        config = importlib.import_module(f"configs.{task}").get_config()
+        changed = apply_overrides(config, ["objective.predict_topk=2", "objective.predict_format=topk"])
+        assert changed["objective"]["predict_topk"] == 2 and changed["objective"]["predict_format"] == "topk"
