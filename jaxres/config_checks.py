@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from jaxres.config import get_path
 from jaxres.errors import ConfigError
 
 INF = math.inf
@@ -58,7 +59,7 @@ def check_config(config: Any, where: str | None = None, required=REQUIRED) -> di
     if not isinstance(config, dict):
         raise ConfigError(f"a config must be a dict of sections, got {type(config).__name__}", where=where)
     for key in required:
-        if _lookup(config, key.split(".")) is _MISSING:
+        if get_path(config, key, _MISSING) is _MISSING:
             raise ConfigError(f"config key {key!r} is missing; start from the task's configs/<task>.py", where=where)
     for pattern, rule in RANGES.items():
         for key, value in _matches(config, pattern.split("."), ()):
@@ -75,14 +76,6 @@ def check_process(num_processes, process_id) -> None:
 
 
 _MISSING = object()
-
-
-def _lookup(node, parts):
-    for part in parts:
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
 
 
 def _matches(node, parts, prefix):

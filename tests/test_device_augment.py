@@ -249,3 +249,14 @@ def test_unlabelled_inputs_get_placeholder_targets():
     record = dataclasses.replace(Record(_photo(100, 100, 0), "mem:0"), box=np.array([10, 10, 90, 90], np.float32))
     arrays = objective.host_arrays([record], np.array([[100, 100]]), train=False)
     assert arrays["keypoints"].shape == (1, 2, 2)
+
+
+def test_transforms_of_one_objective_are_equal_so_the_compiled_forward_is_reused():
+    """Validation builds the evaluation transform every epoch; an equal value keeps the step compiled once."""
+    from jaxres import evaluation, models
+
+    objective = _keypoint_objective()
+    model = models.create("resnet18", num_outputs=4)
+    assert framed.transform(objective, 3, train=False) == framed.transform(objective, 3, train=False)
+    assert evaluation._apply_fn(model, framed.transform(objective, 3, False)) is \
+        evaluation._apply_fn(model, framed.transform(objective, 3, False))

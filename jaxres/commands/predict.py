@@ -9,8 +9,9 @@ from __future__ import annotations
 import pathlib
 
 
-from jaxres import evaluation, files, viz
+from jaxres import evaluation, experiment, files, viz
 from jaxres.commands.restore import load_trained
+from jaxres.data import frame_cache
 from jaxres.data.consistency import align_classes, check_same_points
 from jaxres.data.readers import read_flat_folder
 from jaxres.data.readers._common import IMAGE_EXTENSIONS
@@ -27,7 +28,8 @@ def predict(task, args) -> int:
     out, csv_path = pathlib.Path(args.out), pathlib.Path(args.out) / "predictions.csv"
     overlays = [out / f"{pathlib.Path(record_name(record)).stem}_pred.png" for record in dataset.records]
     _check_targets(args, out, [csv_path, *overlays], [r.source for r in dataset.records])
-    outputs, extras = evaluation.run_outputs(model, variables, objective, dataset, config)
+    loader = evaluation.make_loader(objective, dataset, config, frames=_frames(objective, dataset, config))
+    outputs, extras = evaluation.run_outputs(model, variables, objective, dataset, config, loader=loader)
     predictions = objective.decode(outputs, extras)
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(objective.table(dataset, predictions), csv_path)
@@ -35,6 +37,15 @@ def predict(task, args) -> int:
         viz.save_png(objective.picture(record, prediction), overlay)
     print(f"wrote {csv_path} ({len(dataset)} rows) and {len(dataset)} overlay PNGs in {out}")
     return 0
+
+
+def _frames(objective, dataset: Dataset, config: dict):
+    """A few inputs decoded in memory on the device path: predict's images are not a data set that
+    later runs reuse, so they stay out of the shared frame cache."""
+    if not experiment.on_device(config):
+        return None
+    return frame_cache.in_memory(dataset.records, objective.frame_spec(), objective.frame_of,
+                                 workers=config["data"].get("workers"))
 
 
 def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources: list[str]) -> None:

@@ -8,7 +8,8 @@ geometry, colour, resampling and normalisation run in `transform` on the device.
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+from typing import Any
 
 import jax
 import numpy as np
@@ -50,18 +51,28 @@ def build(objective, records, frames, *, train: bool) -> FramedSet:
     return FramedSet(frames, objective.host_arrays(records, frames.sizes, train))
 
 
-def transform(objective, channels: int, train: bool) -> Callable[[dict, jax.Array], dict]:
-    """`(batch, step_key) -> batch` for the jitted step: each example through `objective.device_example`
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """`(batch, step_key) -> batch` for the jitted steps: each example through `objective.device_example`
     with its own key (from the step's key and the example's index), then normalised as torchvision does.
-    Keys the objective does not use (the padding mask) pass through."""
+    Keys the objective does not use (the padding mask) pass through.
 
-    def apply(batch: dict, step_key: jax.Array) -> dict:
+    A value, not a closure: two transforms of the same objective are equal, so the compiled step that
+    holds one is reused (validation builds it every epoch) instead of traced again."""
+
+    objective: Any
+    channels: int
+    train: bool
+
+    def __call__(self, batch: dict, step_key: jax.Array) -> dict:
         keys = device_augment.example_keys(step_key, batch["index"])
         per_example = {k: v for k, v in batch.items() if k != "mask"}
-        out = jax.vmap(lambda example, key: objective.device_example(example, key, train))(per_example, keys)
-        out["image"] = normalize(out["image"], channels)
+        out = jax.vmap(lambda example, key: self.objective.device_example(example, key, self.train))(per_example, keys)
+        out["image"] = normalize(out["image"], self.channels)
         if "mask" in batch:
             out["mask"] = batch["mask"]
         return out
 
-    return apply
+
+def transform(objective, channels: int, train: bool) -> Transform:
+    return Transform(objective, int(channels), bool(train))

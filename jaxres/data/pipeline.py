@@ -64,9 +64,9 @@ class Loader:
     Usage: `for batch in loader.epoch(epoch, start_batch): ...`; the loader is also callable as
     `loader(epoch, start_batch)`. Give either `make_example(index, rng)` (one example at a time, in
     threads) or `make_batch(indices)` (a whole batch of rows at once, e.g. a gather of cached frames
-    whose randomness is left to the device; one thread per batch in flight). A batch is a dict of arrays with a leading global batch axis: numpy
-    arrays holding this process's rows when `sharding` is None, otherwise global `jax.Array`s laid
-    out by `sharding` (e.g. `NamedSharding(mesh, P("data"))`).
+    whose randomness is left to the device; one thread per batch in flight). A batch is a dict of
+    arrays with a leading global batch axis: numpy arrays holding this process's rows when `sharding`
+    is None, otherwise global `jax.Array`s laid out by `sharding` (e.g. `NamedSharding(mesh, P("data"))`).
     """
 
     def __init__(

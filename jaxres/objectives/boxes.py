@@ -17,9 +17,9 @@ from jaxres.data import device_augment as dev
 from jaxres.data import framed, framing, transforms
 from jaxres.data.affine import apply_box
 from jaxres.data.frame_cache import FrameSpec
-from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
-from jaxres.objectives.common import augment_options, baseline_sample, mean_target_baseline, record_name
+from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
+                                      mean_target_baseline, record_name)
 from jaxres.train import losses
 
 
@@ -30,6 +30,7 @@ class BoxObjective:
         self.options = options
         self.size = int(options["image_size"])
         self.channels = int(options.get("channels", 3))
+        self.augment = device_augment_settings(options)
         self.loss_fn = losses.get(options.get("loss", "smooth_l1"), **options.get("loss_options", {}))
 
     def model_options(self, dataset: Dataset) -> dict:
@@ -50,13 +51,8 @@ class BoxObjective:
 
     # --- the decode-once, augment-on-device path -------------------------------------------------
 
-    def _augment(self) -> dict:
-        augment = self.options.get("augment", {})
-        return {"zoom": framing.scale_range(augment.get("scale", 0.0)), "translate": float(augment.get("translate", 0.0)),
-                "flip_prob": float(augment.get("flip_prob", 0.0)), "jitter": jitter_amounts(augment.get("jitter"))}
-
     def frame_spec(self) -> FrameSpec:
-        a = self._augment()
+        a = self.augment
         settings = {"kind": "box", "size": self.size, "zoom": a["zoom"],
                     "keep_aspect": bool(self.options.get("keep_aspect", True))}
         return FrameSpec(side=framing.whole_side(self.size, a["zoom"]), channels=self.channels, settings=settings)
@@ -76,7 +72,7 @@ class BoxObjective:
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         """Scale, shift and flip (never rotate: it would inflate the box), resample, box clipped to the frame."""
-        a, size = self._augment(), self.size
+        a, size = self.augment, self.size
         to_frame, box, colour_key = example["frame"], example["box"], None
         if train:
             k_geometry, colour_key = jax.random.split(key)

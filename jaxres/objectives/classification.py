@@ -14,10 +14,9 @@ from jaxres import metrics, viz
 from jaxres.data import device_augment as dev
 from jaxres.data import framed, framing, transforms
 from jaxres.data.frame_cache import FrameSpec
-from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
-from jaxres.objectives.common import record_name
+from jaxres.objectives.common import device_augment_settings, record_name
 from jaxres.train import losses
 
 
@@ -28,6 +27,7 @@ class ClassificationObjective:
         self.options = options
         self.size = int(options["image_size"])
         self.channels = int(options.get("channels", 3))
+        self.augment = device_augment_settings(options, flip_prob=0.5)
         self.loss_fn = losses.get("softmax_cross_entropy", label_smoothing=float(options.get("label_smoothing", 0.0)))
         self.classes: tuple[str, ...] = ()
 
@@ -56,19 +56,9 @@ class ClassificationObjective:
 
     # --- the decode-once, augment-on-device path -------------------------------------------------
 
-    def _augment(self) -> dict:
-        """The train-time draws: random-resized crop (area, ratio), flip, then a random affine in the
-        output frame (rotate degrees, scale range, translate fraction; the device path only), jitter."""
-        augment = self.options.get("augment", {})
-        return {"area": tuple(float(v) for v in augment.get("rrc_scale", (0.08, 1.0))),
-                "ratio": tuple(float(v) for v in augment.get("rrc_ratio", (3 / 4, 4 / 3))),
-                "flip_prob": float(augment.get("flip_prob", 0.5)), "jitter": jitter_amounts(augment.get("jitter")),
-                "rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
-                "translate": float(augment.get("translate") or 0.0)}
-
     def frame_spec(self) -> FrameSpec:
         """The whole image stretched onto a square (`framing.classification_side`)."""
-        a = self._augment()
+        a = self.augment
         side = framing.classification_side(self.size, float(self.options.get("resize_ratio", 0.875)), a["area"][0],
                                            a["zoom"][1])
         return FrameSpec(side=side, channels=self.channels, settings={"kind": "classification"})
@@ -88,7 +78,7 @@ class ClassificationObjective:
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         """Random-resized crop, flip and affine (train) or the centre crop, resampled from the cached frame."""
-        a, size = self._augment(), self.size
+        a, size = self.augment, self.size
         out = {k: v for k, v in example.items() if k not in ("frame", "cache", "size")}
         to_frame, k_colour = example["frame"], None
         if train:

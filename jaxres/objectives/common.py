@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from jaxres.data import framing
+from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.metrics import baselines
 
@@ -31,6 +33,18 @@ def augment_options(options: dict, train: bool) -> dict:
     """The `augment` section as keyword arguments of the transforms (nothing when evaluating)."""
     augment = dict(options.get("augment", {}))
     return augment if train else {}
+
+
+def device_augment_settings(options: dict, flip_prob: float = 0.0) -> dict:
+    """The `augment` section parsed once for the device path: rotate (degrees), zoom (lo, hi),
+    translate (fraction of the frame), flip_prob, jitter (brightness, contrast, saturation), and the
+    random-resized crop's area and ratio ranges. `flip_prob` is the kind's default."""
+    augment = options.get("augment") or {}
+    return {"rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
+            "translate": float(augment.get("translate") or 0.0),
+            "flip_prob": float(augment.get("flip_prob", flip_prob) or 0.0), "jitter": jitter_amounts(augment.get("jitter")),
+            "area": tuple(float(v) for v in augment.get("rrc_scale", (0.08, 1.0))),
+            "ratio": tuple(float(v) for v in augment.get("rrc_ratio", (3 / 4, 4 / 3)))}
 
 
 _BASELINE_SAMPLE = 512  # training records the mean target is taken over (a seeded sample of big sets)

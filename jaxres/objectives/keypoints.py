@@ -20,11 +20,10 @@ from jaxres.data import device_augment as dev
 from jaxres.data import flip_maps, framed, framing, transforms
 from jaxres.data.affine import apply_points
 from jaxres.data.frame_cache import FrameSpec
-from jaxres.data.photometric import jitter_amounts
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
-from jaxres.objectives.common import (augment_options, baseline_sample, mean_target_baseline, record_name,
-                                      record_size)
+from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
+                                      mean_target_baseline, record_name, record_size)
 from jaxres.train import losses
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
@@ -39,6 +38,7 @@ class KeypointObjective:
         self.options = options
         self.size = int(options["image_size"])
         self.channels = int(options.get("channels", 3))
+        self.augment = device_augment_settings(options)
         # masked: unlabelled points (NaN, COCO visibility 0) add nothing to the loss
         self.loss_fn = losses.masked(losses.get(options.get("loss", "mse"), **options.get("loss_options", {})))
         self.flip_spec = options.get("flip_map")
@@ -65,23 +65,17 @@ class KeypointObjective:
 
     # --- the decode-once, augment-on-device path -------------------------------------------------
 
-    def _augment(self) -> dict:
-        augment = self.options.get("augment", {})
-        return {"rotate": float(augment.get("rotate", 0.0)), "zoom": framing.scale_range(augment.get("scale", 0.0)),
-                "translate": float(augment.get("translate", 0.0)), "flip_prob": float(augment.get("flip_prob", 0.0)),
-                "jitter": jitter_amounts(augment.get("jitter"))}
-
     def _crops_box(self, record: Record) -> bool:
         return self.options.get("crop", "full") == "box" and record.box is not None
 
     def _side(self) -> int:
-        a = self._augment()
+        a = self.augment
         if self.options.get("crop", "full") == "box":
             return framing.box_crop_side(self.size, a["rotate"], a["zoom"], a["translate"])
         return framing.whole_side(self.size, a["zoom"])
 
     def frame_spec(self) -> FrameSpec:
-        a = self._augment()
+        a = self.augment
         if a["flip_prob"] > 0 and self.flip_spec is None:
             raise ConfigError("objective.augment.flip_prob > 0 needs objective.flip_map (which keypoints swap "
                               "when mirrored)")
@@ -94,7 +88,7 @@ class KeypointObjective:
         """(base, cached frame) matrices of one record: the evaluation frame and the cache's."""
         side = self._side()
         if self._crops_box(record):
-            zoom = self._augment()["zoom"]
+            zoom = self.augment["zoom"]
             return framing.box_crop(record.box, self.size, float(self.options.get("margin", 0.25)), side,
                                     framing.density(zoom))
         return framing.whole(w, h, self.size, bool(self.options.get("keep_aspect", True)), side)
@@ -114,7 +108,7 @@ class KeypointObjective:
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         """One example on the device: augment (train), resample the cached frame, targets in [0, 1]."""
-        a, size = self._augment(), self.size
+        a, size = self.augment, self.size
         to_frame, points, colour_key = example["frame"], example["keypoints"], None
         if train:
             k_geometry, colour_key = jax.random.split(key)

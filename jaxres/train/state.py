@@ -52,7 +52,7 @@ def _build(variables: dict, tx: optax.GradientTransformation, seed: int, ema: bo
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        batch_stats=variables.get("batch_stats", {}),
+        batch_stats=batch_stats,
         opt_state=tx.init(params),
         rng=jax.random.key_data(jax.random.key(seed)),
         ema=average,

@@ -133,9 +133,10 @@ def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | No
     """Jitted `eval_step(variables, batch) -> predict_fn(outputs, batch)` (default: the raw outputs):
     the one inference forward, used by validation, `eval`, `predict` and the benchmarks.
 
-    `variables` is `{"params", "batch_stats"}` (`TrainState.variables()`). `predict_fn` can reduce on device (e.g. return correct-count sums) so that evaluation, too,
-    reads back little; per-example outputs stay split over "data" like the batch. `transform` is the
-    deterministic device transform (it gets a fixed key and must not draw from it).
+    `variables` is `{"params", "batch_stats"}` (`TrainState.variables()`). `predict_fn` can reduce on
+    device (e.g. return correct-count sums) so that evaluation, too, reads back little; per-example
+    outputs stay split over "data" like the batch. `transform` is the deterministic device transform
+    (it gets a fixed key and must not draw from it).
     """
     prepare = prepare or default_prepare(model)
     predict_fn = predict_fn or (lambda outputs, batch: outputs)
