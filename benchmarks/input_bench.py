@@ -9,8 +9,8 @@ What is measured, side by side in one run (medians of repeats, old and new inter
 from other processes hits both alike):
 1. Per task recipe (`configs/<task>.py`, real image sizes), on photo-like 1600x1200 and 1920x1080
    JPEGs (64x64 arrays for signs, as its HDF5 records are): CPU ms per image of the old path
-   (`data.pipeline="host"`, `experiment.make_loader`, 1 worker), of the new path's first epoch
-   (`experiment.load_frames`: decode into the cache, JPEG draft decoding) and of its later epochs
+   (`data.pipeline="host"`, `Assembly.loader`, 1 worker), of the new path's first epoch
+   (`Assembly.load_frames`: decode into the cache, JPEG draft decoding) and of its later epochs
    (`make_loader(..., frames=...)`: gathers only), plus the cache's size per image.
 2. End to end on CPU, the face recipe with a cheap model (ResNet-18, 32 px, batch 32): the engine's
    pieces (`make_train_step` with the input transform, the loader) on the photos and on the same
@@ -170,25 +170,22 @@ def precropped_faces(dataset, folder: pathlib.Path, side: int = PRECROP):
 
 # ---------------------------------------------------------------------------------------- recipes
 def recipe(task: str, dataset, *, pipeline: str, cache_dir: pathlib.Path, workers: int | None = 1,
-           overrides: dict | None = None):
-    """(config, objective) of `configs/<task>.py` as `train` resolves them for `dataset`."""
+           overrides: dict | None = None, mesh=None):
+    """The assembly of `configs/<task>.py` as `train` builds it for `dataset`."""
     import importlib
 
-    from jaxres import experiment
+    from jaxres import assembly, defaults
     from jaxres.config import apply_overrides
 
-    config = importlib.import_module(f"configs.{task}").get_config()
-    config["data"] = {**experiment.DATA_DEFAULTS, **config["data"]}
+    config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())
     if pipeline == "host" and config["objective"]["kind"] == "classification":
         # the host path has no rotation/scale/shift after the crop (device only): measured without
         # them, which only makes the old path look cheaper
         for key in ("rotate", "scale", "translate"):
-            config["objective"].get("augment", {}).pop(key, None)
+            config["objective"]["augment"][key] = None
     settings = {"data.pipeline": pipeline, "data.cache_dir": str(cache_dir), "data.workers": workers,
                 **(overrides or {})}
-    config = apply_overrides(config, [f"{k}={v!r}" for k, v in settings.items()])
-    config = experiment.resolve_model_options(config, experiment.build_objective(config), dataset)
-    return config, experiment.build_objective(config)
+    return assembly.for_training(apply_overrides(config, [f"{k}={v!r}" for k, v in settings.items()]), dataset, mesh)
 
 
 def repeated(dataset, count: int):
@@ -211,20 +208,16 @@ def folder_bytes(folder: pathlib.Path) -> int:
 
 def host_epoch(task: str, dataset, cache_dir: pathlib.Path, batch: int) -> dict:
     """The old path: one epoch decoded and augmented on the host by 1 loader thread."""
-    from jaxres import experiment
-
-    config, objective = recipe(task, dataset, pipeline="host", cache_dir=cache_dir)
-    loader = experiment.make_loader(objective, dataset, config, train=True, batch_size=batch)
+    built = recipe(task, dataset, pipeline="host", cache_dir=cache_dir)
+    loader = built.loader(dataset, train=True, batch_size=batch)
     images, cpu, wall = timed(lambda: run_epochs(loader, 1))
     return {"cpu_ms": 1e3 * cpu / images, "wall_s": wall, "images": images}
 
 
 def first_epoch(task: str, dataset, cache_dir: pathlib.Path) -> tuple[object, dict]:
     """The new path's first epoch: every record decoded once into an empty cache (1 thread)."""
-    from jaxres import experiment
-
-    config, objective = recipe(task, dataset, pipeline="device", cache_dir=cache_dir)
-    frames, cpu, wall = timed(lambda: experiment.load_frames(objective, dataset.records, config))
+    built = recipe(task, dataset, pipeline="device", cache_dir=cache_dir)
+    frames, cpu, wall = timed(lambda: built.load_frames(dataset.records))
     n = len(dataset)
     return frames, {"cpu_ms": 1e3 * cpu / n, "wall_s": wall, "images": n, "side": frames.spec.side,
                     "channels": frames.spec.channels, "disk_bytes_per_image": folder_bytes(cache_dir) / n}
@@ -233,14 +226,11 @@ def first_epoch(task: str, dataset, cache_dir: pathlib.Path) -> tuple[object, di
 def later_epochs(task: str, dataset, cache_dir: pathlib.Path, records: int, epochs: int = 2) -> dict:
     """The new path after the first epoch: reopen the cache (every record found), build the loader
     (the per-record arrays), then gather-only epochs over `records` records, 1 loader thread."""
-    from jaxres import experiment
-
     gathered = repeated(dataset, records)
-    config, objective = recipe(task, gathered, pipeline="device", cache_dir=cache_dir)
-    batch = min(int(config["train"]["batch_size"]), records)
-    frames, reopen_cpu, _ = timed(lambda: experiment.load_frames(objective, gathered.records, config))
-    loader, setup_cpu, _ = timed(lambda: experiment.make_loader(objective, gathered, config, train=True,
-                                                                 frames=frames, batch_size=batch))
+    built = recipe(task, gathered, pipeline="device", cache_dir=cache_dir)
+    batch = min(int(built.config["train"]["batch_size"]), records)
+    frames, reopen_cpu, _ = timed(lambda: built.load_frames(gathered.records))
+    loader, setup_cpu, _ = timed(lambda: built.loader(gathered, train=True, frames=frames, batch_size=batch))
     images, cpu, wall = timed(lambda: run_epochs(loader, epochs))
     return {"cpu_ms": 1e3 * cpu / images, "wall_s": wall, "images": images, "batch": batch,
             "reopen_ms": 1e3 * reopen_cpu / records, "setup_ms": 1e3 * setup_cpu / records}
@@ -289,18 +279,15 @@ E2E_OVERRIDES = {"objective.image_size": 32, "model.arch": "resnet18", "model.we
                  "train.batch_size": 32}
 
 
-def trainer(config, objective, mesh, steps_per_epoch: int, epochs: int) -> Trainer:
-    from jaxres import experiment, models
+def trainer(built, steps_per_epoch: int, epochs: int) -> Trainer:
+    from jaxres import models
     from jaxres.train import state as state_lib
     from jaxres.train.optim import make_optimizer
-    from jaxres.train.steps import empty_metrics, make_train_step
+    from jaxres.train.steps import empty_metrics
 
-    model = experiment.build_model(config)
-    optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
-    state = state_lib.create(models.init(model, 0, image_size=32), optimizer.tx, 0, mesh)
-    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh,
-                           transform=experiment.input_transform(objective, config, train=True))
-    return Trainer(step, state, empty_metrics(state.step.sharding))
+    optimizer = make_optimizer(built.config["optim"], steps_per_epoch, epochs)
+    state = state_lib.create(models.init(built.model, 0, image_size=32), optimizer.tx, 0, built.mesh)
+    return Trainer(built.train_step(optimizer.tx), state, empty_metrics(state.step.sharding))
 
 
 def train_epoch(run: Trainer, loader, epoch: int) -> dict:
@@ -336,20 +323,18 @@ def step_only(run: Trainer, loader, repeats: int) -> float:
 
 def end_to_end(sets: dict, root: pathlib.Path, scale: Scale, pipelines=("device", "host")) -> list[dict]:
     """Face recipe at 32 px: each pipeline on each set (photos, pre-cropped), epochs interleaved."""
-    from jaxres import experiment
     from jaxres.train import parallel
 
     mesh, rows = parallel.make_mesh(), []
     for pipeline in pipelines:
         loaders, builds = {}, {}
-        config, objective = recipe("face", next(iter(sets.values())), pipeline=pipeline,
-                                   cache_dir=root / "e2e-cache", workers=None, overrides=E2E_OVERRIDES)
-        batch = int(config["train"]["batch_size"])
+        built = recipe("face", next(iter(sets.values())), pipeline=pipeline, cache_dir=root / "e2e-cache",
+                       workers=None, overrides=E2E_OVERRIDES, mesh=mesh)
+        batch = int(built.config["train"]["batch_size"])
         for name, dataset in sets.items():
-            loaders[name], builds[name], _ = timed(lambda: experiment.make_loader(objective, dataset, config,
-                                                                                  train=True, mesh=mesh))
+            loaders[name], builds[name], _ = timed(lambda: built.loader(dataset, train=True))
         any_loader = loaders[name]  # the sets have as many records: the same steps, the same batch shapes
-        run = trainer(config, objective, mesh, any_loader.steps_per_epoch, scale.epochs)
+        run = trainer(built, any_loader.steps_per_epoch, scale.epochs)
         step_s = step_only(run, any_loader, scale.step_repeats)
         epochs = {name: [] for name in sets}
         for e in range(scale.epochs):

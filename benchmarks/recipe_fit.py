@@ -14,54 +14,43 @@ import time
 
 import jax
 
-from jaxres import evaluation, experiment, models
-from jaxres.commands.splits import training_splits
+from jaxres import assembly, defaults, evaluation, models
+from jaxres.commands.splits import resolve_data_path, training_splits
 from jaxres.config import apply_overrides, load_config_file
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.ema import decay_per_step
-from jaxres.train.loop import CHECKPOINT_DEFAULTS, TRAIN_DEFAULTS
-from jaxres.train.optim import DEFAULTS as OPTIM_DEFAULTS
 from jaxres.train.optim import make_optimizer
-from jaxres.train.steps import empty_metrics, make_train_step
+from jaxres.train.steps import empty_metrics
 
 
 def resolved_config(config_file: str, overrides: list[str], data: str) -> dict:
-    """The config file with the engine's defaults, then `overrides`, for the data at `data`."""
-    config = load_config_file(config_file)
-    for section, defaults in (("optim", OPTIM_DEFAULTS), ("train", TRAIN_DEFAULTS),
-                              ("checkpoint", CHECKPOINT_DEFAULTS), ("data", experiment.DATA_DEFAULTS)):
-        config[section] = {**defaults, **config.get(section, {})}
-    return apply_overrides(config, [*overrides, f"data.path={data!r}"])
+    """The config file over the defaults, then `overrides`, for the data at `data`."""
+    return apply_overrides(defaults.complete(load_config_file(config_file)), [*overrides, f"data.path={data!r}"])
 
 
 def train_and_test(task, config: dict) -> dict:
     """The evaluation split's metrics after training `config` on `config["data"]["path"]`."""
     start = time.time()
-    splits = training_splits(task, experiment.resolve_data_path(task, config), config, False)
-    objective = experiment.build_objective(config)
-    config = experiment.resolve_model_options(config, objective, splits.train)
-    model, mesh = experiment.build_model(config), parallel.make_mesh()
+    splits = training_splits(task, resolve_data_path(task, config), config, False)
+    built = assembly.for_training(config, splits.train, mesh=parallel.make_mesh())
     epochs, seed = int(config["train"]["epochs"]), int(config["train"]["seed"])
     spe = len(splits.train) // int(config["train"]["batch_size"])
     optimizer = make_optimizer(config["optim"], spe, epochs)
     decay = decay_per_step(config["optim"]["ema_epochs"], spe)
-    state = state_lib.create(models.init(model, seed, image_size=32), optimizer.tx, seed, mesh, ema=decay > 0)
-    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh, ema_decay=decay,
-                           transform=experiment.input_transform(objective, config, train=True))
-    loader = experiment.make_loader(objective, splits.train, config, train=True, mesh=mesh)
-    val_loader = evaluation.make_loader(objective, splits.val, config, mesh)
+    state = state_lib.create(models.init(built.model, seed, image_size=32), optimizer.tx, seed, built.mesh,
+                             ema=decay > 0)
+    step = built.train_step(optimizer.tx, decay)
+    loader, val_loader = built.loader(splits.train, train=True), built.eval_loader(splits.val)
     metric, mode = config["checkpoint"]["best_metric"], config["checkpoint"]["best_mode"]
     best, best_score, metrics = None, None, empty_metrics(state.step.sharding)
     for epoch in range(epochs):
         for batch in loader.epoch(epoch):
             state, metrics = step(state, batch, metrics, optimizer.frozen_at_epoch(epoch))
         if metric:
-            outputs, extras = evaluation.run_outputs(model, state.variables(), objective, splits.val, config, mesh,
-                                                     loader=val_loader)
-            score = objective.evaluate(objective.decode(outputs, extras), splits.val)[metric]
+            score = evaluation.metrics(built, state.variables(), splits.val, val_loader)[metric]
             if best_score is None or (score > best_score if mode == "max" else score < best_score):
                 best, best_score = jax.device_get(state.variables()), score
     variables = best if best is not None else jax.device_get(state.variables())
-    result, _ = evaluation.evaluate(model, variables, objective, splits.eval, splits.train, config)
+    result, _ = evaluation.evaluate(built, variables, splits.eval, splits.train)
     return {**result, "train_seconds": round(time.time() - start, 1)}

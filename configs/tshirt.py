@@ -32,6 +32,9 @@ def get_config() -> dict:
         # L1, whose pull does not fade as points near the truth: with MSE the run stalled at 12 px
         # against the mean shape's 19 px, with L1 it reaches 7 px (README, "Default runs").
         "synthetic": {
+            "why": (
+                "a few CPU minutes from random weights: ResNet-18 at 48 px, batch 16, lr 1e-3 with cosine "
+                "decay and an L1 loss (README: Default runs)"),
             "generator": {"n_train": 320, "n_val": 64, "size": 224},
             "overrides": {"model.arch": "resnet18", "objective.image_size": 48, "train.epochs": 16,
                           "train.batch_size": 16, "optim.lr": 1e-3, "optim.schedule": "cosine",

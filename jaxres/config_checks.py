@@ -51,7 +51,7 @@ RANGES: dict[str, tuple[str, float, float, bool]] = {
 REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "data", "checkpoint", "train.epochs",
             "train.batch_size", "train.seed", "optim.lr")
 # What eval, predict and export read from a workdir's config.json.
-WORKDIR_REQUIRED = ("model.arch", "model.resolved", "objective.kind", "objective.image_size", "checkpoint")
+WORKDIR_REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "checkpoint")
 
 
 def check_config(config: Any, where: str | None = None, required=REQUIRED) -> dict:

@@ -78,7 +78,7 @@ def default_of(config: dict, key: str) -> str:
     from jaxres.config import get_path
 
     value = get_path(config, key)
-    synthetic = config.get("synthetic", {}).get("overrides", {})
+    synthetic = (config.get("synthetic") or {}).get("overrides") or {}
     extra = f"; embedded set: {synthetic[key]}" if key in synthetic and synthetic[key] != value else ""
     return f"default: {value}{extra}"
 

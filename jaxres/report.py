@@ -17,19 +17,25 @@ from jaxres.train.checkpoint import config_diff
 MAX_ROWS = 12  # per-class accuracies can number in the hundreds; the JSON line has them all
 
 
-def config_changes(defaults: dict, config: dict, synthetic: dict | None = None) -> str:
+def config_changes(defaults: dict, config: dict, synthetic: dict | None = None, why: str | None = None) -> str:
     """'config (differs from the task's defaults):' and one `key: default -> value` line per change;
-    a value that is the embedded synthetic set's override (`synthetic`: {key: value}) is tagged.
-    Empty text when nothing differs."""
+    a value that is the embedded demo run's override (`synthetic`: {key: value}) is tagged, and `why`
+    (the task config's reason for those overrides) is printed under them. Empty text when nothing differs."""
     synthetic = synthetic or {}
     keys = [k for k in config_diff(defaults, config) if not k.startswith("synthetic.")]
     if not keys:
         return ""
     width = max(len(k) for k in keys)
     lines = ["config (differs from the task's defaults):"]
+    demo = False
     for key in keys:
-        tag = "  (embedded set)" if key in synthetic and synthetic[key] == get_path(config, key) else ""
-        lines.append(f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}{tag}")
+        by_demo = key in synthetic and synthetic[key] == get_path(config, key)
+        demo = demo or by_demo
+        lines.append(f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}"
+                     + ("  (embedded demo run)" if by_demo else ""))
+    if demo:
+        lines.append("  the embedded demo run (no --data) changes the keys marked"
+                     + (f": {why}" if why else "") + "; pass --data to train with the task's own settings")
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ def main(coordinator: str, process_id: int, in_path: str, out_path: str) -> None
 
     def batches(epoch, start):  # this process loads only its rows of every global batch
         for batch in job["batches"][start:]:
-            rows = parallel.local_rows(len(batch["label"]), mesh)
+            rows = H.local_rows(len(batch["label"]), mesh)
             yield parallel.shard_batch({k: v[rows] for k, v in batch.items()}, mesh)
 
     config = {"train": {"epochs": 1, "batch_size": len(job["batches"][0]["label"]), "log_every": 1},

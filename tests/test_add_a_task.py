@@ -36,11 +36,33 @@ def test_a_task_with_its_own_target_kind_trains_evaluates_and_predicts(tmp_path,
     assert rc == 0, err
     assert json.loads(out.strip().splitlines()[-1])["mae"] == pytest.approx(result["mae"], rel=1e-5)
 
+    # what the data decided sits beside the user's config, not in it
+    config = json.loads((workdir / "config.json").read_text())
+    facts = json.loads((workdir / "data_facts.json").read_text())
+    assert facts == {"target": {}, "model": {"head": "linear", "num_outputs": 1}}
+    assert "resolved" not in config["model"] and config["objective"]["scale"] == 10.0  # the kind's declared default
+
     images = tmp_path / "cache" / "data" / "dots" / "test"
     rc, out, err = _run(["predict", "--workdir", workdir, "--out", tmp_path / "pred", images / "0.png", images / "1.png"])
     assert rc == 0, err
     table = pd.read_csv(tmp_path / "pred" / "predictions.csv")
     assert list(table.columns) == ["image", "count"] and len(table) == 2
+
+
+def test_a_workdir_from_before_data_facts_still_evaluates(tmp_path, monkeypatch):
+    """Workdirs written before data_facts.json kept the facts in config.json (`model.resolved`)."""
+    monkeypatch.setenv("JAXRES_CACHE", str(tmp_path / "cache"))
+    workdir = tmp_path / "run"
+    rc, out, err = _run(["train", "--workdir", workdir, "--epochs", "1"])
+    assert rc == 0, err
+    trained = json.loads(out.strip().splitlines()[-1])
+    config = json.loads((workdir / "config.json").read_text())
+    config["model"]["resolved"] = json.loads((workdir / "data_facts.json").read_text())["model"]
+    (workdir / "config.json").write_text(json.dumps(config))
+    (workdir / "data_facts.json").unlink()
+    rc, out, err = _run(["eval", "--workdir", workdir])
+    assert rc == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["mae"] == pytest.approx(trained["mae"], rel=1e-5)
 
 
 def test_its_reader_errors_name_the_file_and_row(tmp_path, monkeypatch):

@@ -36,13 +36,71 @@ def test_bad_overrides_name_the_key(item, match):
         apply_overrides(BASE, [item])
 
 
-def test_every_key_a_classifier_reads_is_declared_so_set_accepts_it():
-    """`objective.predict_topk` was read by predict but refused by --set: now declared in the configs."""
+TASKS = ("face", "tshirt", "bbox", "signs", "sketch")
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_set_accepts_every_key_the_engine_and_the_kind_declare(task):
+    """A key the engine or the target kind reads has a declared default (jaxres.defaults, the kind's
+    DEFAULTS), so `--set` takes it on every task even when the task's config leaves it out."""
     import importlib
 
-    from jaxres.config import apply_overrides
+    from jaxres import defaults, objectives
+    from jaxres.config import get_path
+
+    config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())
+    kind = objectives.kind_class(config["objective"])
+    declared = [f"{section}.{key}" for section, keys in defaults.ENGINE.items() for key, _ in _leaves(keys)]
+    declared += [f"objective.{key}" for key, _ in _leaves(kind.DEFAULTS)]
+    missing = object()
+    for key in declared:  # present, and each accepts its own value back
+        value = get_path(config, key, missing)
+        assert value is not missing, key
+        assert apply_overrides(config, [f"{key}={value!r}"]) == config, key
+    with pytest.raises(ConfigError, match="unknown config key 'objective.no_such_key'"):
+        apply_overrides(config, ["objective.no_such_key=1"])
+
+
+def test_every_key_a_classifier_reads_is_declared_so_set_accepts_it():
+    """`objective.predict_topk` was read by predict but refused by --set; `rrc_ratio` was read with a
+    default of its own: both are the classification kind's declared keys now."""
+    import importlib
+
+    from jaxres import defaults
 
     for task in ("signs", "sketch"):
-        config = importlib.import_module(f"configs.{task}").get_config()
-        changed = apply_overrides(config, ["objective.predict_topk=2", "objective.predict_format=topk"])
+        config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())
+        changed = apply_overrides(config, ["objective.predict_topk=2", "objective.predict_format=topk",
+                                           "objective.augment.rrc_ratio=[1.0, 1.0]"])
         assert changed["objective"]["predict_topk"] == 2 and changed["objective"]["predict_format"] == "topk"
+        assert changed["objective"]["augment"]["rrc_ratio"] == [1.0, 1.0]
+
+
+def test_the_engine_reads_settings_without_defaults_of_its_own():
+    """One place for each default: no `config[...].get(key, default)` / `options.get(key, default)` in
+    jaxres/ outside jaxres/defaults.py (and the reader of older workdirs)."""
+    import ast
+    import pathlib
+    import re
+
+    import jaxres
+
+    root = pathlib.Path(jaxres.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name in ("defaults.py", "workdir.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+                receiver = ast.unparse(node.func.value)
+                if re.fullmatch(r"(self\.)?(config|options)(\[[^]]*\])*", receiver) and len(node.args) > 1:
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "\n".join(found)

@@ -245,18 +245,20 @@ def test_flip_without_a_flip_map_is_refused():
 
 def test_unlabelled_inputs_get_placeholder_targets():
     objective = _keypoint_objective()
-    objective.options["num_keypoints"] = 2
+    objective.num_keypoints = 2
     record = dataclasses.replace(Record(_photo(100, 100, 0), "mem:0"), box=np.array([10, 10, 90, 90], np.float32))
     arrays = objective.host_arrays([record], np.array([[100, 100]]), train=False)
     assert arrays["keypoints"].shape == (1, 2, 2)
 
 
 def test_transforms_of_one_objective_are_equal_so_the_compiled_forward_is_reused():
-    """Validation builds the evaluation transform every epoch; an equal value keeps the step compiled once."""
-    from jaxres import evaluation, models
+    """An equal transform value keeps a jitted step compiled once; an assembly builds its forward once."""
+    from jaxres import assembly, defaults
+    from jaxres.workdir import DataFacts
 
     objective = _keypoint_objective()
-    model = models.create("resnet18", num_outputs=4)
     assert framed.transform(objective, 3, train=False) == framed.transform(objective, 3, train=False)
-    assert evaluation._apply_fn(model, framed.transform(objective, 3, False)) is \
-        evaluation._apply_fn(model, framed.transform(objective, 3, False))
+    config = defaults.complete({"model": {"arch": "resnet18"}, "objective": dict(objective.options)})
+    built = assembly.build(config, DataFacts({"num_keypoints": 2}, {"head": "keypoints", "num_keypoints": 2,
+                                                                    "num_outputs": 4}))
+    assert built.forward is built.forward and built.transform(train=False) == framed.transform(built.objective, 3, False)

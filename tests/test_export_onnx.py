@@ -65,14 +65,15 @@ def test_onnx_without_the_extra_says_what_to_install(tmp_path, monkeypatch):
 
 def test_export_command_writes_onnx_for_a_trained_workdir(tmp_path, tmp_path_factory):
     from cli_helpers import IMAGE_SIZE, run, trained, use_session_cache
-    from jaxres.commands.restore import load_trained
+    from jaxres.commands.restore import trained as trained_workdir
 
     with pytest.MonkeyPatch.context() as mp:
         use_session_cache(mp, tmp_path_factory)
         workdir = trained("face", tmp_path_factory).workdir
     done = run("face", ["export", "--workdir", workdir, "--format", "onnx", "--out", tmp_path / "face.onnx"])
     assert done.rc == 0, done.err
-    _, model, _, variables = load_trained(workdir)
+    built, variables = trained_workdir(workdir)
+    model = built.model
     images = np.random.default_rng(2).integers(0, 256, (2, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.uint8)
     (got,) = ort.InferenceSession(str(tmp_path / "face.onnx"), providers=["CPUExecutionProvider"]).run(None, {"images": images})
     want = np.asarray(model.apply(variables, models.normalize(images, 1), train=False))

@@ -48,6 +48,19 @@ def test_a_finished_run_is_not_trained_again():
     assert "nothing to train" in stream.getvalue()
 
 
+def test_fit_hands_back_the_best_steps_variables_in_memory():
+    """`train`'s final evaluation uses them instead of reading the best checkpoint back from disk."""
+    from jaxres.commands.restore import _restore_variables
+
+    workdir, result, _ = H.reference_run()
+    assert result.best_step == 3 and result.step == 6  # the best is an earlier epoch, not the last state
+    saved = _restore_variables(pathlib.Path(workdir) / "checkpoints" / "3" / "state")
+    assert H.tree_equal(result.best_variables, saved)
+    assert not H.tree_equal(result.best_variables, result.state.variables())
+    again = H.fit_run(workdir, stream=io.StringIO())  # its best step was trained before: only the checkpoint has it
+    assert again.best_step == 3 and again.best_variables is None
+
+
 def test_progress_lines_for_files_and_terminals():
     plain = io.StringIO()
     progress = Progress(0, 3, 10, stream=plain, interactive=False)

@@ -46,7 +46,7 @@ def test_mesh_and_shardings():
     batch = parallel.shard_batch(global_batches()[0], mesh)
     assert batch["image"].sharding.spec == parallel.batch_sharding(mesh).spec
     assert len(batch["image"].addressable_shards) == 8 and batch["image"].addressable_shards[0].data.shape[0] == 2
-    assert parallel.local_rows(16, mesh) == slice(0, 16)
+    assert H.local_rows(16, mesh) == slice(0, 16)
     with pytest.raises(ConfigError, match="divisible"):
         parallel.local_batch_size(12, mesh)
     assert parallel.initialize_distributed() is False  # no cluster here: a no-op

@@ -74,10 +74,12 @@ def test_progress_shows_the_whole_runs_eta():
 def test_config_changes_name_each_key_and_tag_the_embedded_sets():
     defaults = {"optim": {"lr": 1e-4, "name": "adam"}, "train": {"epochs": 30}, "synthetic": {"overrides": {}}}
     config = {"optim": {"lr": 1e-3, "name": "adam"}, "train": {"epochs": 2}, "synthetic": {"overrides": {"x": 1}}}
-    text = report.config_changes(defaults, config, {"optim.lr": 1e-3, "train.epochs": 16})
+    text = report.config_changes(defaults, config, {"optim.lr": 1e-3, "train.epochs": 16}, "a few CPU minutes")
     assert text.splitlines() == ["config (differs from the task's defaults):",
-                                 "  optim.lr      0.0001 -> 0.001  (embedded set)",
-                                 "  train.epochs  30 -> 2"]
+                                 "  optim.lr      0.0001 -> 0.001  (embedded demo run)",
+                                 "  train.epochs  30 -> 2",
+                                 "  the embedded demo run (no --data) changes the keys marked: a few CPU minutes; "
+                                 "pass --data to train with the task's own settings"]
     assert report.config_changes(defaults, defaults) == ""
 
 
@@ -120,3 +122,22 @@ def test_a_tasks_training_ends_with_the_table_before_the_json(tmp_path_factory):
     records = [json.loads(line) for line in (result.workdir / "metrics.jsonl").read_text().splitlines()]
     per_epoch = [r for r in records if r["split"] == "epoch"]
     assert [r["epoch"] for r in per_epoch] == [1] and 0.0 <= per_epoch[0]["data_wait"] <= 1.0
+
+
+def test_the_embedded_demo_run_says_what_it_changes_and_why():
+    """`python -m tasks.tshirt` trains ResNet-18 at 48 px under a config that says ResNet-50 at 224:
+    it prints each changed key and the task config's reason; with --data nothing differs."""
+    import types
+
+    from jaxres.commands.train import build_config, config_changes_text
+    from tasks import tshirt
+
+    args = types.SimpleNamespace(config=None, data=None, set=[], weights=None, epochs=None, batch_size=None, seed=None)
+    text = config_changes_text(tshirt.TASK, build_config(tshirt.TASK, args))
+    lines = [line.split() for line in text.splitlines()]
+    assert ["model.arch", "'resnet50'", "->", "'resnet18'", "(embedded", "demo", "run)"] in lines
+    assert ["objective.image_size", "224", "->", "48", "(embedded", "demo", "run)"] in lines
+    assert "pass --data to train with the task's own settings" in text and "a few CPU minutes" in text
+    given = types.SimpleNamespace(**{**vars(args), "data": "shirts/"})
+    assert config_changes_text(tshirt.TASK, build_config(tshirt.TASK, given)).splitlines() == [
+        "config (differs from the task's defaults):", "  data.path  None -> 'shirts/'"]

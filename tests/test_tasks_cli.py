@@ -21,8 +21,10 @@ import pytest
 from PIL import Image
 
 from cli_helpers import IMAGE_SIZE, TASK_NAMES, TINY, run, run_module, task, trained, use_session_cache
-from jaxres import experiment, export, models
-from jaxres.commands.restore import load_trained
+from jaxres import export, models
+from jaxres import workdir as workdir_files
+from jaxres.commands.restore import trained as trained_workdir
+from jaxres.commands.splits import synthetic_root
 
 METRICS = {
     "face": {"nme_io", "nme_ip", "auc@0.08", "fr@0.08"},
@@ -61,6 +63,10 @@ def metric_keys(result: dict) -> set[str]:
 # ---------------------------------------------------------------------------------------- train
 
 
+def _facts(workdir) -> workdir_files.DataFacts:
+    return workdir_files.load_facts(workdir, workdir_files.load_config(workdir))
+
+
 def test_train_prints_metrics_and_baseline_as_json(trained_task):
     name, result = trained_task
     final = result.last_json()
@@ -69,7 +75,7 @@ def test_train_prints_metrics_and_baseline_as_json(trained_task):
     assert isinstance(final["baseline"], dict) and METRICS[name] <= set(final["baseline"])
     assert final["n"] == 16  # the synthetic test (or validation) split
     if name in CLASSIFIERS:  # per-class accuracy, named by the workdir's classes
-        classes = experiment.load_workdir_config(result.workdir)["model"]["classes"]
+        classes = _facts(result.workdir).classes
         per_class = {k[len("acc_"):] for k in final if k.startswith("acc_")}
         assert per_class and per_class <= set(map(str, classes)), per_class
 
@@ -109,7 +115,7 @@ def test_eval_prints_the_same_metrics(trained_task):
 
 def _prediction_inputs(name: str, folder):
     """Two images of the synthetic set (and one of them at twice the size), as files."""
-    root = experiment.synthetic_root(task(name))
+    root = synthetic_root(task(name))
     folder.mkdir()
     if name == "signs":
         with h5py.File(root / "test_signs.h5") as f:
@@ -149,7 +155,7 @@ def test_predict_writes_a_csv_in_original_pixels_and_overlays(trained_task, tmp_
     for path in inputs:
         assert_png(out / f"{path.stem}_pred.png")
     if name in CLASSIFIERS:
-        classes = experiment.load_workdir_config(result.workdir)["model"]["classes"]
+        classes = _facts(result.workdir).classes
         if name == "sketch":
             assert list(rows[0]) == ["Id", "Category"]
             assert [r["Id"] for r in rows] == [p.stem for p in inputs]
@@ -171,7 +177,7 @@ def test_predict_writes_a_csv_in_original_pixels_and_overlays(trained_task, tmp_
 
 def test_sketch_predict_on_the_flat_test_folder_writes_id_category(tmp_path, tmp_path_factory):
     result = trained("sketch", tmp_path_factory)
-    folder = experiment.synthetic_root(task("sketch")) / "predict_images"
+    folder = synthetic_root(task("sketch")) / "predict_images"
     out = tmp_path / "out"
     predicted = run("sketch", ["predict", "--workdir", result.workdir, "--out", out, folder])
     assert predicted.rc == 0, predicted.err
@@ -204,7 +210,8 @@ def test_export_stablehlo_matches_the_python_model(trained_task, tmp_path):
     path = tmp_path / "model.hlo"
     exported = run(name, ["export", "--workdir", result.workdir, "--format", "stablehlo", "--out", path])
     assert exported.rc == 0, exported.err
-    _, model, _, variables = load_trained(result.workdir)
+    built, variables = trained_workdir(result.workdir)
+    model = built.model
     images = _uint8_batch(model)
     got = export.load_stablehlo(path)(images)
     want = _python_outputs(model, variables, images)
@@ -220,7 +227,8 @@ def test_export_torchvision_loads_strictly_into_torchvision_resnet(trained_task,
     path = tmp_path / "x.pth"
     exported = run(name, ["export", "--workdir", result.workdir, "--format", "torchvision", "--out", path])
     assert exported.rc == 0, exported.err
-    _, model, _, variables = load_trained(result.workdir)
+    built, variables = trained_workdir(result.workdir)
+    model = built.model
     arch = export.arch_name(model)
     build = lambda num_classes: torchvision_resnet(arch, num_classes)  # noqa: E731
     fake = types.SimpleNamespace(models=types.SimpleNamespace(**{arch: build}))
@@ -242,7 +250,7 @@ def test_export_safetensors_round_trips(trained_task, tmp_path):
     exported = run(name, ["export", "--workdir", result.workdir, "--format", "safetensors", "--out", path])
     assert exported.rc == 0, exported.err
     back = export.load_safetensors_variables(path)
-    _, _, _, variables = load_trained(result.workdir)
+    variables = trained_workdir(result.workdir)[1]
     assert jax.tree.structure(back) == jax.tree.structure(jax.tree.map(np.asarray, variables))
     for want, got in zip(jax.tree.leaves(variables), jax.tree.leaves(back)):
         np.testing.assert_array_equal(got, np.asarray(want))
@@ -266,8 +274,7 @@ def test_face_trains_on_dlib_xml_and_reports_on_its_test_xml(dlib_face):
     final = dlib_face.last_json()
     assert final["split"] == "test" and final["n"] == 25  # every face of testing_with_face_landmarks.xml
     assert METRICS["face"] <= set(final)
-    config = experiment.load_workdir_config(dlib_face.workdir)
-    assert config["model"]["resolved"]["num_keypoints"] == 68
+    assert _facts(dlib_face.workdir).model["num_keypoints"] == 68
 
 
 def test_face_evaluates_the_300w_coco_json(dlib_face, shared_data):
@@ -312,7 +319,7 @@ def test_tshirt_trains_on_points_24(shared_data, tmp_path):
     final = result.last_json()
     assert final["split"] == "val" and final["n"] == 11  # 15 % of 74, held out by seed
     assert METRICS["tshirt"] <= set(final)
-    assert experiment.load_workdir_config(tmp_path)["model"]["resolved"]["num_keypoints"] == 12
+    assert _facts(tmp_path).num_keypoints == 12
 
 
 def test_signs_trains_on_one_h5_file(shared_data, tmp_path):
@@ -343,8 +350,7 @@ def test_sketch_takes_its_classes_from_class2category(shared_data, tmp_path, tmp
     assert result.rc == 0, result.err
     final = result.last_json()
     assert METRICS["sketch"] <= set(final) and final["n"] == 4
-    config = experiment.load_workdir_config(workdir)
-    assert config["model"]["classes"] == wnids  # all 500, in the CSV's order
-    assert config["model"]["resolved"]["num_outputs"] == 500
-    assert load_trained(workdir)[1].num_outputs == 500  # the model itself, not only its config
+    assert _facts(workdir).classes == wnids  # all 500, in the CSV's order
+    assert _facts(workdir).model["num_outputs"] == 500
+    assert trained_workdir(workdir)[0].model.num_outputs == 500  # the model itself, not only its facts
     assert {k[4:] for k in final if k.startswith("acc_")} <= set(chosen.values())

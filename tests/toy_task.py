@@ -27,22 +27,23 @@ from jaxres.objectives.common import baseline_sample, record_name
 from jaxres.task import Task
 from jaxres.train import losses
 
-SCALE = 10.0  # counts are regressed as count / SCALE, so the output stays near 1
-
 
 class CountObjective:
     """A target kind: `record.meta["count"]`, one output, mean absolute error."""
 
     target = "count"
+    DEFAULTS = {"scale": 10.0}  # counts are regressed as count / scale, so the output stays near 1
 
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, facts: dict):
         self.options, self.size, self.channels = options, int(options["image_size"]), 1
+        self.scale = float(options["scale"])
 
-    def model_options(self, train: Dataset) -> dict:
-        return {"head": "linear", "num_outputs": 1}
-
-    def derived_options(self, train: Dataset) -> dict:
+    @staticmethod
+    def facts_of(train: Dataset) -> dict:
         return {}
+
+    def model_options(self) -> dict:
+        return {"head": "linear", "num_outputs": 1}
 
     def frame_spec(self) -> FrameSpec:
         return FrameSpec(side=self.size, channels=1, settings={"kind": "count", "size": self.size})
@@ -53,7 +54,7 @@ class CountObjective:
     def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
         frames = np.stack([framing.stretched(int(w), int(h), self.size) for w, h in sizes])
         counts = np.array([[r.meta.get("count", 0)] for r in records], np.float32)
-        return framed.frame_arrays(frames, frames, train, count=counts / SCALE)
+        return framed.frame_arrays(frames, frames, train, count=counts / self.scale)
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
         to_frame = example["frame"]
@@ -67,14 +68,14 @@ class CountObjective:
     def example(self, record: Record, rng, train: bool) -> dict:
         image = load_image(record.image, "L")
         matrix = self.frame_of(record, image.shape[1], image.shape[0])
-        return {"image": warp_image(image, matrix, self.size), "count": np.float32([record.meta.get("count", 0) / SCALE]),
+        return {"image": warp_image(image, matrix, self.size), "count": np.float32([record.meta.get("count", 0) / self.scale]),
                 "matrix": matrix.astype(np.float32)}
 
     def loss(self, outputs, batch):
         return losses.l1(outputs, batch["count"])
 
     def decode(self, outputs: np.ndarray, batch: dict) -> np.ndarray:
-        return np.asarray(outputs, np.float64)[:, 0] * SCALE
+        return np.asarray(outputs, np.float64)[:, 0] * self.scale
 
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         truth = np.array([r.meta["count"] for r in dataset.records], np.float64)

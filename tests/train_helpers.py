@@ -77,6 +77,15 @@ def batch_source(data, batch_size: int, mesh_, seed: int = 0, on_batch=None):
     return batches
 
 
+def local_rows(global_batch_size: int, mesh_) -> slice:
+    """The rows of each global batch that this process must load (its devices' shards, contiguous)."""
+    parallel.local_batch_size(global_batch_size, mesh_)
+    indices = parallel.batch_sharding(mesh_).addressable_devices_indices_map((global_batch_size,)).values()
+    starts = [index[0].start or 0 for index in indices]
+    stops = [global_batch_size if index[0].stop is None else index[0].stop for index in indices]
+    return slice(min(starts), max(stops))
+
+
 def tree_equal(a, b) -> bool:
     a, b = jax.device_get(a), jax.device_get(b)
     return jax.tree.structure(a) == jax.tree.structure(b) and all(

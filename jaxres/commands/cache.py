@@ -6,8 +6,8 @@ same options as the coming `train` give the same frames, which `train` then reus
 
 from __future__ import annotations
 
-from jaxres import cache_paths, experiment
-from jaxres.commands.splits import training_splits
+from jaxres import assembly, cache_paths
+from jaxres.commands.splits import resolve_data_path, training_splits
 from jaxres.commands.train import build_config, join_processes
 from jaxres.config_checks import check_config, check_process
 
@@ -16,17 +16,15 @@ def cache_command(task, args) -> int:
     check_process(args.num_processes, args.process_id)
     config = check_config(build_config(task, args), where=args.config)
     join_processes(args)
-    if not experiment.on_device(config):
+    if config["data"]["pipeline"] == "host":
         print("data.pipeline is 'host': nothing is cached")
         return 0
-    path = experiment.resolve_data_path(task, config)
-    splits = training_splits(task, path, config, args.skip_bad)
-    objective = experiment.build_objective(config)
-    config = experiment.resolve_model_options(config, objective, splits.train)
+    splits = training_splits(task, resolve_data_path(task, config), config, args.skip_bad)
+    built = assembly.for_training(config, splits.train)
     for name, dataset in (("train", splits.train), ("val", splits.val), (splits.eval_name, splits.eval)):
-        frames = experiment.load_frames(objective, dataset.records, config, log=print)
+        frames = built.load_frames(dataset.records, log=print)
         spec = frames.spec
         print(f"{name}: {len(frames)} frames of {spec.side}×{spec.side}×{spec.channels} "
               f"({spec.side * spec.side * spec.channels / 1024:.0f} KiB each)")
-    print(f"cache folder: {cache_paths.frames_dir(config['data'].get('cache_dir'))}")
+    print(f"cache folder: {cache_paths.frames_dir(config['data']['cache_dir'])}")
     return 0

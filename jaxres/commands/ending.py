@@ -24,12 +24,12 @@ def finish_run(workdir: pathlib.Path, config: dict, result: dict, pictures: list
     history = MetricsLog(workdir / "metrics.jsonl").read()
     best = report.best_epoch(history, best_step)
     baselines = {k: v for k, v in (result.get("baseline") or {}).items() if isinstance(v, (int, float))}
-    curves, problems = draw_curves(history, workdir, str(config.get("name") or workdir.resolve().name),
+    curves, problems = draw_curves(history, workdir, workdir.resolve().name,
                                    baselines=baselines, best_step=best_step,
                                    baseline_label=f"baseline ({result.get('split', 'eval')})") if history else ([], [])
     for problem in problems:
         print(f"warning: {problem}", flush=True)
-    board = Board(workdir, enabled=bool(config.get("train", {}).get("tensorboard", True)))
+    board = Board(workdir, enabled=bool(config["train"]["tensorboard"]))
     try:
         board.pictures(pictures, step=best_step or 0)
     finally:

@@ -7,19 +7,20 @@ import json
 import math
 import pathlib
 
-from jaxres import evaluation, experiment, report
-from jaxres.commands.restore import load_trained
-from jaxres.commands.splits import eval_splits
+from jaxres import evaluation, report
+from jaxres.commands.restore import trained
+from jaxres.commands.splits import eval_splits, resolve_data_path
 
 
 def evaluate_command(task, args) -> int:
-    config, model, objective, variables = load_trained(args.workdir)
+    built, variables = trained(args.workdir)
+    config = built.config
     if args.data:
         config["data"]["path"] = args.data
-    path = experiment.resolve_data_path(task, config)
-    split, dataset, train = eval_splits(task, path, config, args.split)  # validated, labelled like the model
-    result, predictions = evaluation.evaluate(model, variables, objective, dataset, train, config)
-    pictures = evaluation.write_pictures(pathlib.Path(args.workdir), objective, dataset, predictions)
+    path = resolve_data_path(task, config)
+    split, dataset, train = eval_splits(task, path, config, built.facts, args.split)  # validated, labelled like the model
+    result, predictions = evaluation.evaluate(built, variables, dataset, train)
+    pictures = evaluation.write_pictures(pathlib.Path(args.workdir), built.objective, dataset, predictions)
     print(report.ending({"split": split, **result}, workdir=pathlib.Path(args.workdir), best=None,
                         files={"pictures": pictures}), flush=True)
     print_result({"split": split, **result})

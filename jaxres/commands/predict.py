@@ -9,8 +9,8 @@ from __future__ import annotations
 import pathlib
 
 
-from jaxres import evaluation, experiment, files, viz
-from jaxres.commands.restore import load_trained
+from jaxres import evaluation, files, viz
+from jaxres.commands.restore import trained
 from jaxres.data import frame_cache
 from jaxres.data.consistency import align_classes, check_same_points
 from jaxres.data.readers import read_flat_folder
@@ -23,14 +23,13 @@ from jaxres.objectives.common import record_name
 
 
 def predict(task, args) -> int:
-    config, model, objective, variables = load_trained(args.workdir)
-    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], config)
+    built, variables = trained(args.workdir)
+    objective = built.objective
+    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], built)
     out, csv_path = pathlib.Path(args.out), pathlib.Path(args.out) / "predictions.csv"
     overlays = [out / f"{pathlib.Path(record_name(record)).stem}_pred.png" for record in dataset.records]
     _check_targets(args, out, [csv_path, *overlays], [r.source for r in dataset.records])
-    loader = evaluation.make_loader(objective, dataset, config, frames=_frames(objective, dataset, config))
-    outputs, extras = evaluation.run_outputs(model, variables, objective, dataset, config, loader=loader)
-    predictions = objective.decode(outputs, extras)
+    predictions = evaluation.predictions(built, variables, dataset, built.eval_loader(dataset, frames=_frames(built, dataset)))
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(objective.table(dataset, predictions), csv_path)
     for record, prediction, overlay in zip(dataset.records, predictions, overlays):
@@ -39,13 +38,13 @@ def predict(task, args) -> int:
     return 0
 
 
-def _frames(objective, dataset: Dataset, config: dict):
+def _frames(built, dataset: Dataset):
     """A few inputs decoded in memory on the device path: predict's images are not a data set that
     later runs reuse, so they stay out of the shared frame cache."""
-    if not experiment.on_device(config):
+    if not built.on_device:
         return None
-    return frame_cache.in_memory(dataset.records, objective.frame_spec(), objective.frame_of,
-                                 workers=config["data"].get("workers"))
+    return frame_cache.in_memory(dataset.records, built.objective.frame_spec(), built.objective.frame_of,
+                                 workers=built.config["data"]["workers"])
 
 
 def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources: list[str]) -> None:
@@ -58,7 +57,7 @@ def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources
     guards.new_outputs(targets, getattr(args, "force", False), "a prediction file")
 
 
-def _inputs(task, paths: list[pathlib.Path], config: dict) -> Dataset:
+def _inputs(task, paths: list[pathlib.Path], built) -> Dataset:
     records: list[Record] = []
     for path in paths:
         if not path.exists():
@@ -68,20 +67,20 @@ def _inputs(task, paths: list[pathlib.Path], config: dict) -> Dataset:
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             records.append(Record(image=str(path.resolve()), source=str(path), meta={"id": path.stem}))
         else:
-            dataset = task.read(path, "test", config) or task.read(path, "train", config)
+            dataset = task.read(path, "test", built.config) or task.read(path, "train", built.config)
             if dataset is None:
                 raise DataError("not an image, a folder or an annotation file this task reads", where=str(path))
-            records += _like_the_model(dataset, config).records
+            records += _like_the_model(dataset, built.facts).records
     if not records:
         raise DataError("no images found in the inputs", where=", ".join(map(str, paths)))
-    return Dataset(records, classes=tuple(config["model"].get("classes") or ()) or None)
+    return Dataset(records, classes=tuple(built.facts.classes or ()) or None)
 
 
-def _like_the_model(dataset: Dataset, config: dict) -> Dataset:
+def _like_the_model(dataset: Dataset, facts) -> Dataset:
     """An annotation file's records with the model's point count and labels mapped by class name onto
     the model's classes, so the truth drawn beside each prediction means what the model's outputs mean."""
-    check_same_points(dataset, config["objective"].get("num_keypoints"), "input")
-    return align_classes(dataset, config["model"].get("classes"), "input")
+    check_same_points(dataset, facts.num_keypoints, "input")
+    return align_classes(dataset, facts.classes, "input")
 
 
 def _write_csv(frame, path: pathlib.Path) -> None:

@@ -1,4 +1,4 @@
-"""Load what a finished (or running) training left in its workdir: config, model, best variables."""
+"""Load what a finished (or running) training left in its workdir: its assembly and best variables."""
 
 from __future__ import annotations
 
@@ -9,20 +9,16 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxres import experiment
+from jaxres import assembly, defaults
+from jaxres import workdir as workdir_files
 from jaxres.config_checks import WORKDIR_REQUIRED, check_config
 from jaxres.errors import UserError
 from jaxres.train.checkpoint import Checkpoints
-
-CHECKPOINTS = "checkpoints"
-
-
-def checkpoint_dir(workdir: pathlib.Path) -> pathlib.Path:
-    return workdir.resolve() / CHECKPOINTS
+from jaxres.workdir import checkpoint_dir
 
 
-def load_trained(workdir: str | pathlib.Path):
-    """(config, model, objective, variables) of the workdir's best checkpoint (else its latest).
+def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
+    """(assembly, variables) of the workdir's best checkpoint (else its latest).
 
     A damaged step (truncated, overwritten or half-deleted files) is skipped for the next intact one,
     newest first, and named on stderr; with none intact the error names the folder and what to do.
@@ -30,14 +26,20 @@ def load_trained(workdir: str | pathlib.Path):
     workdir = pathlib.Path(workdir)
     if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
         raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")
-    where = str(workdir / experiment.CONFIG_FILE)
-    config = check_config(experiment.load_workdir_config(workdir), where=where, required=WORKDIR_REQUIRED)
-    model = experiment.build_model(config)
-    objective = experiment.build_objective(config)
+    built = workdir_assembly(workdir)
     directory = checkpoint_dir(workdir)
     if not directory.is_dir():
         raise UserError("holds no checkpoint yet; train first", where=str(workdir))
-    return config, model, objective, _first_intact(directory, config)
+    return built, _first_intact(directory, built.config)
+
+
+def workdir_assembly(workdir: pathlib.Path) -> assembly.Assembly:
+    """The assembly a workdir was trained with: its config.json (completed with the defaults, so a
+    key added since it was trained reads its default) and its data facts."""
+    where = str(workdir / workdir_files.CONFIG_FILE)
+    saved = check_config(workdir_files.load_config(workdir), where=where, required=WORKDIR_REQUIRED)
+    facts = workdir_files.load_facts(workdir, saved)
+    return assembly.build(defaults.complete(workdir_files.without_facts(saved)), facts)
 
 
 def _first_intact(directory: pathlib.Path, config: dict) -> dict:
@@ -62,8 +64,8 @@ def _first_intact(directory: pathlib.Path, config: dict) -> dict:
 def checkpoint_steps(directory: pathlib.Path, config: dict) -> list[int]:
     """The steps to try, best first, then the others newest first; [] when there are none."""
     try:
-        manager = Checkpoints(directory, best_metric=config["checkpoint"].get("best_metric"),
-                              best_mode=config["checkpoint"].get("best_mode", "max"), async_save=False)
+        manager = Checkpoints(directory, best_metric=config["checkpoint"]["best_metric"],
+                              best_mode=config["checkpoint"]["best_mode"], async_save=False)
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001

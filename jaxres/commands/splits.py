@@ -1,21 +1,25 @@
-"""Every split a command will use, read and validated before the first step or the first batch.
+"""Every split a command will use: where the data is, each split read, validated before the first step.
 
-`train` used to read its test split only after training, so a bad test file failed after the whole
-run and test rows were never validated. Here train, validation and the evaluation split are read
-up front, each validated (`data.validate`), checked for the training point count and re-labelled by
-class name onto the training classes (`data.consistency`).
+The data is `data.path` or the task's embedded synthetic set (`resolve_data_path`). Train, validation
+and the evaluation split are read up front (a bad test file fails before training, not after it),
+each validated (`data.validate`), checked for the training point count and re-labelled by class name
+onto the training classes (`data.consistency`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import sys
 
-from jaxres import experiment
+import numpy as np
+
+from jaxres import cache_paths
 from jaxres.data.consistency import align_classes, check_same_points, usual_point_count
 from jaxres.data.records import Dataset
 from jaxres.data.validate import validate
 from jaxres.errors import DataError
+from jaxres.task import Task
 from jaxres.train import parallel
 
 
@@ -27,10 +31,51 @@ class Splits:
     eval: Dataset
 
 
+def synthetic_root(task: Task) -> pathlib.Path:
+    return cache_paths.root() / "data" / task.name
+
+
+def resolve_data_path(task: Task, config: dict) -> pathlib.Path:
+    """`data.path`, or the task's embedded synthetic set written in its real format."""
+    path = config["data"]["path"]
+    if path:
+        if str(path).startswith("tfds:"):
+            return pathlib.Path(path)
+        path = pathlib.Path(path).expanduser()
+        if not path.exists():
+            raise DataError("data path does not exist", where=str(path))
+        return path.resolve()
+    return task.synthesize(synthetic_root(task), config)
+
+
+def read_split(task: Task, path: pathlib.Path, split: str, config: dict) -> Dataset | None:
+    dataset = task.read(path, split, config)
+    if dataset is not None and len(dataset) == 0:
+        raise DataError(f"split {split!r} is empty", where=str(path))
+    return dataset
+
+
+def train_val_split(task: Task, path: pathlib.Path, config: dict) -> tuple[Dataset, Dataset]:
+    """The train split and a validation split: the layout's own, else a seeded share of train."""
+    train = read_split(task, path, "train", config)
+    if train is None:
+        raise DataError("no training split found", where=str(path))
+    val = read_split(task, path, "val", config)
+    if val is not None:
+        return train, val
+    fraction = float(config["data"]["val_fraction"])
+    order = np.random.default_rng([int(config["train"]["seed"]), 2024]).permutation(len(train))
+    n_val = max(1, int(round(fraction * len(train))))
+    if len(train) - n_val < 1:
+        raise DataError(f"only {len(train)} training record(s): too few to hold out a validation split", where=str(path))
+    pick = lambda idx: dataclasses.replace(train, records=[train.records[i] for i in sorted(idx)])  # noqa: E731
+    return pick(order[n_val:]), pick(order[:n_val])
+
+
 def training_splits(task, path, config: dict, skip_bad: bool) -> Splits:
     """Train, validation and the evaluation split of a training run, all checked."""
-    skip = skip_bad or bool(config["data"].get("skip_bad", False))
-    train, val = experiment.train_val_split(task, path, config)
+    skip = skip_bad or bool(config["data"]["skip_bad"])
+    train, val = train_val_split(task, path, config)
     train = _checked(train, "train", skip)
     classes, points = train.classes, usual_point_count(train)
     val = _checked(_agreeing(val, "val", classes, points), "val", skip)
@@ -39,11 +84,11 @@ def training_splits(task, path, config: dict, skip_bad: bool) -> Splits:
     return Splits(train, val, name if held_out is not val else "val", held_out)
 
 
-def eval_splits(task, path, config: dict, split: str | None) -> tuple[str, Dataset, Dataset]:
-    """(name, evaluation split, train split) for `eval`, labelled like the model (`model.classes`)."""
-    skip = bool(config["data"].get("skip_bad", False))
-    classes, points = config["model"].get("classes"), config["objective"].get("num_keypoints")
-    train, val = experiment.train_val_split(task, path, config)
+def eval_splits(task, path, config: dict, facts, split: str | None) -> tuple[str, Dataset, Dataset]:
+    """(name, evaluation split, train split) for `eval`, labelled like the model (its data `facts`)."""
+    skip = bool(config["data"]["skip_bad"])
+    classes, points = facts.classes, facts.num_keypoints
+    train, val = train_val_split(task, path, config)
     train = _agreeing(train, "train", classes, points)
     name, dataset = _eval_split(task, path, config, split)
     if dataset is None:
@@ -53,10 +98,10 @@ def eval_splits(task, path, config: dict, split: str | None) -> tuple[str, Datas
 
 def _eval_split(task, path, config: dict, split: str | None):
     """(name, dataset) of the asked or configured split; (\"val\", None) when it is the validation split."""
-    wanted = split or config["data"].get("eval_split", "test")
+    wanted = split or config["data"]["eval_split"]
     if wanted == "val":
         return "val", None
-    dataset = experiment.read_split(task, path, wanted, config)
+    dataset = read_split(task, path, wanted, config)
     if dataset is None and split:
         raise DataError(f"the data set has no split {split!r}", where=str(path))
     return (wanted, dataset) if dataset is not None else ("val", None)

@@ -1,4 +1,4 @@
-"""`train`: config -> data -> model -> `fit` (resuming the workdir) -> evaluation, pictures, JSON."""
+"""`train`: config -> splits -> assembly -> `fit` (resuming the workdir) -> evaluation, pictures, JSON."""
 
 from __future__ import annotations
 
@@ -7,24 +7,23 @@ import sys
 
 import jax
 
-from jaxres import evaluation, experiment, models, weights
+from jaxres import assembly, defaults, evaluation, models, weights
+from jaxres import workdir as workdir_files
 from jaxres.commands import guards
 from jaxres.commands.evaluate import print_result
-from jaxres.commands.restore import load_trained
-from jaxres.commands.splits import training_splits
-from jaxres.config import apply_overrides, load_config_file
+from jaxres.commands.restore import trained
+from jaxres.commands.splits import resolve_data_path, training_splits
+from jaxres.config import apply_overrides, get_path, load_config_file
 from jaxres.config_checks import check_config, check_process
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.ema import decay_per_step
-from jaxres.train.loop import CHECKPOINT_DEFAULTS, TRAIN_DEFAULTS, Preempted, fit
-from jaxres.train.optim import DEFAULTS as OPTIM_DEFAULTS
+from jaxres.train.loop import Preempted, fit
 from jaxres.train.optim import learning_rates, make_optimizer
-from jaxres.train.steps import make_train_step
 
 # Keys whose change makes an existing checkpoint unusable: refused on resume, with the keys named.
-SHAPE_KEYS = ("model.arch", "model.resolved", "model.head_options", "objective.kind", "objective.channels")
+SHAPE_KEYS = ("model.arch", "model.head_options", "objective.kind", "objective.channels")
 
 
 def train(task, args) -> int:
@@ -35,87 +34,75 @@ def train(task, args) -> int:
     workdir = guards.training_workdir(args.workdir, getattr(args, "force", False))
     if parallel.is_primary():
         guards.refuse_if_locked(workdir)
-    path = experiment.resolve_data_path(task, config)
+    path = resolve_data_path(task, config)
     splits = training_splits(task, path, config, args.skip_bad)  # every split, before the first step
     train_set, val_set = splits.train, splits.val
-    objective = experiment.build_objective(config)
-    config = experiment.resolve_model_options(config, objective, train_set)
-    _check_resume_compatible(workdir, config)
+    built = assembly.for_training(config, train_set, mesh=parallel.make_mesh())
+    _check_resume_compatible(workdir, built)
 
-    model = experiment.build_model(config)
-    mesh = parallel.make_mesh()
     epochs, batch_size = int(config["train"]["epochs"]), int(config["train"]["batch_size"])
     if batch_size > len(train_set):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
-    parallel.local_batch_size(batch_size, mesh)  # a ConfigError naming train.batch_size, before any compile
-    variables = initial_variables(model, config, synthetic=not config["data"]["path"])
+    parallel.local_batch_size(batch_size, built.mesh)  # a ConfigError naming train.batch_size, before any compile
+    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"])
     steps_per_epoch = len(train_set) // batch_size
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)
-    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), mesh, ema=ema_decay > 0)
-    step = make_train_step(model, objective.loss, optimizer.tx, mesh=mesh, ema_decay=ema_decay,
-                           transform=experiment.input_transform(objective, config, train=True))
-    loader = experiment.make_loader(objective, train_set, config, train=True, mesh=mesh, log=_say)
-    val_loader = evaluation.make_loader(objective, val_set, config, mesh)
-    if experiment.on_device(config) and splits.eval is not val_set:
+    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), built.mesh, ema=ema_decay > 0)
+    step = built.train_step(optimizer.tx, ema_decay)
+    loader = built.loader(train_set, train=True, log=_say)
+    val_loader = built.eval_loader(val_set)
+    if built.on_device and splits.eval is not val_set:
         # decoded now, not after training: an image whose body is damaged fails before the first step
-        experiment.load_frames(objective, splits.eval.records, config, log=_say)
+        built.load_frames(splits.eval.records, log=_say)
     # Only now: a refused run must not leave a config.json that a corrected run's resume check
     # would hold against it (a bad --weights or batch size is not a trained model.arch).
+    save = lambda folder, cfg: workdir_files.save(folder, cfg, built.facts)  # noqa: E731
     if parallel.is_primary():
-        guards.save_config_locked(workdir, config, experiment.save_config)
+        guards.save_config_locked(workdir, config, save)
     else:
-        experiment.save_config(workdir, config)
+        save(workdir, config)
     _say(f"training {config['model']['arch']} on {len(train_set)} records ({len(val_set)} validation), "
          f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
 
-    def validate_metrics(current_state):
-        outputs, extras = evaluation.run_outputs(model, current_state.variables(), objective, val_set, config, mesh,
-                                                 loader=val_loader)
-        return objective.evaluate(objective.decode(outputs, extras), val_set)
-
     result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
-                 frozen_at_epoch=optimizer.frozen_at_epoch, evaluate=validate_metrics, data_stats=loader.stats,
+                 frozen_at_epoch=optimizer.frozen_at_epoch, data_stats=loader.stats,
+                 evaluate=lambda current: evaluation.metrics(built, current.variables(), val_set, val_loader),
                  learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
     if isinstance(result, Preempted):
         print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
         return 0
-    return _final_evaluation(workdir, splits, result.best_step)
+    return _final_evaluation(workdir, built, splits, result)
 
 
 def build_config(task, args) -> dict:
-    """Defaults (or --config), the synthetic set's overrides when no data is given, --set, flags."""
-    config = load_config_file(args.config) if args.config else task.get_config()
-    config = _with_engine_defaults(config)
+    """The task's config (or --config) over the defaults, the synthetic set's overrides when no data
+    is given, --set, flags."""
+    config = defaults.complete(load_config_file(args.config) if args.config else task.get_config())
     data_given = bool(args.data) or any(item.startswith("data.path=") for item in args.set)
     if not data_given:
-        config = apply_overrides(config, [f"{k}={v!r}" for k, v in config.get("synthetic", {}).get("overrides", {}).items()])
+        config = apply_overrides(config, [f"{k}={v!r}" for k, v in synthetic_overrides(config).items()])
     flags = {"data.path": args.data, "model.weights": args.weights, "train.epochs": args.epochs,
              "train.batch_size": args.batch_size, "train.seed": args.seed}
     overrides = list(args.set) + [f"{k}={v!r}" for k, v in flags.items() if v is not None]
     return apply_overrides(config, overrides)
 
 
-def _with_engine_defaults(config: dict) -> dict:
-    """Every engine key present, so `--set optim.schedule=cosine` works on any task."""
-    config = dict(config)
-    config["optim"] = {**OPTIM_DEFAULTS, **config.get("optim", {})}
-    config["train"] = {**TRAIN_DEFAULTS, **config.get("train", {})}
-    config["checkpoint"] = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
-    config["data"] = {**experiment.DATA_DEFAULTS, **config.get("data", {})}
-    return config
+def synthetic_overrides(config: dict) -> dict:
+    """The keys the embedded demo run sets differently from the task's config ({} when none)."""
+    return dict((config.get("synthetic") or {}).get("overrides") or {})
 
 
-def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
+def _check_resume_compatible(workdir: pathlib.Path, built) -> None:
     """Refuse a resume that changes the model's shape before anything is built or config.json is
     rewritten. The checkpoint's own check (`Checkpoints.restore`) compares every array, for callers
     of `fit` that do not come through the command line."""
-    if not (workdir / experiment.CONFIG_FILE).is_file():
+    if not (workdir / workdir_files.CONFIG_FILE).is_file():
         return
-    saved = experiment.load_workdir_config(workdir)
-    from jaxres.config import get_path
-
-    differing = [k for k in SHAPE_KEYS if get_path(saved, k) != get_path(config, k)]
+    saved = workdir_files.load_config(workdir)
+    facts = workdir_files.load_facts(workdir, saved)
+    differing = [k for k in SHAPE_KEYS if get_path(saved, k) != get_path(built.config, k)]
+    differing += ["the model head the data decides"] if facts.model != built.facts.model else []
     if differing:
         raise ConfigError(
             f"the workdir was trained with other {', '.join(differing)}; its checkpoint cannot be resumed "
@@ -127,7 +114,7 @@ def _check_resume_compatible(workdir: pathlib.Path, config: dict) -> None:
 def initial_variables(model, config: dict, synthetic: bool) -> dict:
     """A weights name (jaxres.weights.named) / none / a state-dict path. The embedded run never
     downloads: it says what it used."""
-    choice = str(config["model"].get("weights", "none"))
+    choice = str(config["model"]["weights"])
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
     if choice == "none":
         _say("weights: random initialisation")
@@ -147,23 +134,28 @@ def initial_variables(model, config: dict, synthetic: bool) -> dict:
 
 
 def config_changes_text(task, config: dict) -> str:
-    """The keys `config` changes from the task's defaults (jaxres.report.config_changes)."""
+    """The keys `config` changes from the task's defaults, and why the embedded demo run changes its
+    own (jaxres.report.config_changes)."""
     from jaxres.report import config_changes
 
-    synthetic = task.get_config().get("synthetic", {}).get("overrides", {})
-    return config_changes(_with_engine_defaults(task.get_config()), config, synthetic)
+    task_config = defaults.complete(task.get_config())
+    synthetic = task_config.get("synthetic") or {}
+    return config_changes(task_config, config, synthetic_overrides(task_config), synthetic.get("why"))
 
 
-def _final_evaluation(workdir: pathlib.Path, splits, best_step=None) -> int:
-    """The best checkpoint on the evaluation split, with the baseline; pictures; the ending; the JSON line."""
+def _final_evaluation(workdir: pathlib.Path, built, splits, result) -> int:
+    """The best checkpoint's weights (in memory when this run trained them) on the evaluation split,
+    with the baseline; pictures; the ending; the JSON line."""
     from jaxres.commands.ending import finish_run
 
-    config, model, objective, variables = load_trained(workdir)
+    variables = result.best_variables
+    if variables is None:  # the best step was trained before this run resumed: only its checkpoint has it
+        variables = trained(workdir)[1]
     split, dataset = splits.eval_name, splits.eval
-    result, predictions = evaluation.evaluate(model, variables, objective, dataset, splits.train, config)
-    pictures = evaluation.write_pictures(workdir, objective, dataset, predictions)
-    finish_run(workdir, config, {"split": split, **result}, pictures, best_step)
-    print_result({"split": split, **result})
+    metrics, predictions = evaluation.evaluate(built, variables, dataset, splits.train)
+    pictures = evaluation.write_pictures(workdir, built.objective, dataset, predictions)
+    finish_run(workdir, built.config, {"split": split, **metrics}, pictures, result.best_step)
+    print_result({"split": split, **metrics})
     return 0
 
 

@@ -5,19 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def to_grayscale(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W, 1) uint8 with ITU-R 601 luma, bit-exact with PIL's convert("L").
-
-    Same fixed-point weights and rounding as Pillow, so a gray model sees the same pixels whether
-    the image went through PIL or through here.
-    """
-    rgb = np.asarray(image, np.uint32)
-    if rgb.ndim == 3 and rgb.shape[2] == 1:
-        return np.asarray(image, np.uint8)
-    luma = (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
-    return luma.astype(np.uint8)[..., None]
-
-
 def _gray(img):
     """The luma of a float image (numpy or jax), keeping a channel axis; a gray image is its own."""
     if img.shape[-1] == 1:

@@ -17,8 +17,8 @@ KINDS: dict[str, type] = {"keypoints": KeypointObjective, "box": BoxObjective, "
 
 
 def register(kind: str, cls: type) -> type:
-    """Make `objective.kind = kind` build `cls(options)`; returns `cls` (usable as a decorator's body)."""
-    missing = [name for name in _required() if not hasattr(cls, name)]
+    """Make `objective.kind = kind` build `cls(options, facts)`; returns `cls` (usable as a decorator's body)."""
+    missing = [name for name in ["DEFAULTS", *_required()] if not hasattr(cls, name)]
     if missing:
         raise TypeError(f"target kind {kind!r} ({cls.__name__}) lacks {', '.join(missing)} of jaxres.objectives.TargetKind")
     if KINDS.get(kind, cls) is not cls:
@@ -27,15 +27,28 @@ def register(kind: str, cls: type) -> type:
     return cls
 
 
-def create(options: dict) -> TargetKind:
+def create(options: dict, facts: dict | None = None) -> TargetKind:
+    """The target kind `options["kind"]` with its options completed (jaxres.defaults), given what its
+    training split decided (`facts_of`; none for a kind that needs none)."""
+    from jaxres import defaults
+
+    return kind_class(options)(defaults.objective(options), facts or {})
+
+
+def facts_of(options: dict, train) -> dict:
+    """What the training split decides for the kind `options["kind"]` (classes, number of points)."""
+    return kind_class(options).facts_of(train)
+
+
+def kind_class(options: dict) -> type:
     kind = options.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"unknown objective.kind {kind!r}; expected one of {sorted(KINDS)}")
-    return KINDS[kind](options)
+    return KINDS[kind]
 
 
 def _required() -> list[str]:
     return [name for name in dir(TargetKind) if not name.startswith("_") and callable(getattr(TargetKind, name))]
 
 
-__all__ = ["BoxObjective", "ClassificationObjective", "KINDS", "KeypointObjective", "TargetKind", "create", "register"]
+__all__ = ["BoxObjective", "ClassificationObjective", "KINDS", "KeypointObjective", "TargetKind", "create", "facts_of", "kind_class", "register"]

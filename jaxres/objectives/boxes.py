@@ -19,21 +19,31 @@ from jaxres.data.affine import apply_box
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.records import Dataset, Record
 from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
-                                      mean_target_baseline, record_name)
+                                      mean_target_outputs, record_name)
 from jaxres.train import losses
 
 
 class BoxObjective:
     target = "box"
+    DEFAULTS = {
+        "keep_aspect": True,  # letterbox the image into the square input instead of stretching it
+        "augment": {"flip_prob": None, "scale": None, "translate": None, "jitter": None},
+        "loss": "smooth_l1",  # on [0, 1] coordinates of the input frame (jaxres.train.losses)
+        "loss_options": {},
+    }
 
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, facts: dict):
         self.options = options
         self.size = int(options["image_size"])
-        self.channels = int(options.get("channels", 3))
+        self.channels = int(options["channels"])
         self.augment = device_augment_settings(options)
-        self.loss_fn = losses.get(options.get("loss", "smooth_l1"), **options.get("loss_options", {}))
+        self.loss_fn = losses.get(options["loss"], **options["loss_options"])
 
-    def model_options(self, dataset: Dataset) -> dict:
+    @staticmethod
+    def facts_of(train: Dataset) -> dict:
+        return {}
+
+    def model_options(self) -> dict:
         return {"head": "linear", "num_outputs": 4}
 
     def example(self, record: Record, rng, train: bool) -> dict:
@@ -44,7 +54,7 @@ class BoxObjective:
             rng,
             out_size=self.size,
             channels=self.channels,
-            keep_aspect=self.options.get("keep_aspect", True),
+            keep_aspect=self.options["keep_aspect"],
             train=train,
             **augment_options(self.options, train),
         )
@@ -54,11 +64,11 @@ class BoxObjective:
     def frame_spec(self) -> FrameSpec:
         a = self.augment
         settings = {"kind": "box", "size": self.size, "zoom": a["zoom"],
-                    "keep_aspect": bool(self.options.get("keep_aspect", True))}
+                    "keep_aspect": bool(self.options["keep_aspect"])}
         return FrameSpec(side=framing.whole_side(self.size, a["zoom"]), channels=self.channels, settings=settings)
 
     def _frames_of(self, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        return framing.whole(w, h, self.size, bool(self.options.get("keep_aspect", True)), self.frame_spec().side)
+        return framing.whole(w, h, self.size, bool(self.options["keep_aspect"]), self.frame_spec().side)
 
     def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
         return self._frames_of(w, h)[1]
@@ -98,15 +108,12 @@ class BoxObjective:
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         return metrics.boxes.summarize(predictions, self.truth(dataset))
 
-    def derived_options(self, train: Dataset) -> dict:
-        return {}
-
     def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
         """Metrics of predicting the mean training box (in the input frame, clipped to it as the
         training target is) for every image."""
         records, sizes = baseline_sample(train)
         targets01 = np.clip(self.host_arrays(records, sizes, train=False)["box"], 0.0, self.size) / self.size
-        return mean_target_baseline(self, dataset, targets01, matrices)
+        return self.evaluate(self.decode(*mean_target_outputs(targets01, matrices)), dataset)
 
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         return []

@@ -22,24 +22,36 @@ from jaxres.train import losses
 
 class ClassificationObjective:
     target = "label"
+    DEFAULTS = {
+        "resize_ratio": 0.875,  # evaluation: the centre crop's share of the resized side (torchvision's 224/256)
+        "label_smoothing": 0.0,
+        "augment": {"rrc_scale": [0.08, 1.0], "rrc_ratio": [3 / 4, 4 / 3], "flip_prob": 0.5, "jitter": None,
+                    "rotate": None, "scale": None, "translate": None},
+        "topk": [1, 5],  # top-k accuracies reported (those up to the number of classes)
+        "predict_format": "topk",  # predict's CSV: "topk" classes and probabilities, or "id_category"
+        "predict_topk": 5,
+    }
 
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, facts: dict):
         self.options = options
         self.size = int(options["image_size"])
-        self.channels = int(options.get("channels", 3))
-        self.augment = device_augment_settings(options, flip_prob=0.5)
-        self.loss_fn = losses.get("softmax_cross_entropy", label_smoothing=float(options.get("label_smoothing", 0.0)))
-        self.classes: tuple[str, ...] = ()
+        self.channels = int(options["channels"])
+        self.augment = device_augment_settings(options)
+        self.loss_fn = losses.get("softmax_cross_entropy", label_smoothing=float(options["label_smoothing"]))
+        self.classes: tuple[str, ...] = tuple(facts.get("classes") or ())
 
-    def model_options(self, dataset: Dataset) -> dict:
-        self.classes = tuple(dataset.classes or ())
+    @staticmethod
+    def facts_of(train: Dataset) -> dict:
+        return {"classes": list(train.classes or ())}
+
+    def model_options(self) -> dict:
         return {"num_outputs": len(self.classes)}
 
     def example(self, record: Record, rng, train: bool) -> dict:
         if record.label is None:
             record = dataclasses.replace(record, label=-1)  # unlabelled prediction input
-        augment = self.options.get("augment", {})
-        if train and any(augment.get(k) for k in ("rotate", "scale", "translate")):
+        augment = self.options["augment"]
+        if train and any(augment[k] for k in ("rotate", "scale", "translate")):
             raise ConfigError("objective.augment.rotate/scale/translate run on the device only: unset them or "
                               "use data.pipeline=device")
         return transforms.classify_sample(
@@ -48,10 +60,11 @@ class ClassificationObjective:
             out_size=self.size,
             channels=self.channels,
             train=train,
-            rrc_scale=tuple(augment.get("rrc_scale", (0.08, 1.0))),
-            flip_prob=augment.get("flip_prob", 0.5),
-            jitter=augment.get("jitter"),
-            resize_ratio=self.options.get("resize_ratio", 0.875),
+            rrc_scale=tuple(augment["rrc_scale"]),
+            rrc_ratio=tuple(augment["rrc_ratio"]),
+            flip_prob=augment["flip_prob"],
+            jitter=augment["jitter"],
+            resize_ratio=self.options["resize_ratio"],
         )
 
     # --- the decode-once, augment-on-device path -------------------------------------------------
@@ -59,7 +72,7 @@ class ClassificationObjective:
     def frame_spec(self) -> FrameSpec:
         """The whole image stretched onto a square (`framing.classification_side`)."""
         a = self.augment
-        side = framing.classification_side(self.size, float(self.options.get("resize_ratio", 0.875)), a["area"][0],
+        side = framing.classification_side(self.size, float(self.options["resize_ratio"]), a["area"][0],
                                            a["zoom"][1])
         return FrameSpec(side=side, channels=self.channels, settings={"kind": "classification"})
 
@@ -69,7 +82,7 @@ class ClassificationObjective:
     def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
         """The evaluation frame in the cache ("frame"); for random crops the original-to-cache matrix and
         the original size; the label (-1 for unlabelled prediction inputs)."""
-        side, ratio = self.frame_spec().side, float(self.options.get("resize_ratio", 0.875))
+        side, ratio = self.frame_spec().side, float(self.options["resize_ratio"])
         cache = np.stack([framing.stretched(int(w), int(h), side) for w, h in sizes])
         base = np.stack([transforms.center_crop(int(w), int(h), self.size, ratio) for w, h in sizes])
         out = framed.frame_arrays(base, cache, train, **({"cache": cache, "size": np.asarray(sizes)} if train else {}))
@@ -105,7 +118,7 @@ class ClassificationObjective:
 
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         true = self.truth(dataset)
-        ks = [k for k in self.options.get("topk", (1, 5)) if k <= predictions.shape[1]]
+        ks = [k for k in self.options["topk"] if k <= predictions.shape[1]]
         out = metrics.classification.summarize(predictions, true, ks=ks)
         confusion = metrics.confusion_matrix(true, predictions.argmax(-1), predictions.shape[1])
         for name, acc in zip(self.classes, metrics.per_class_accuracy(confusion)):
@@ -115,9 +128,6 @@ class ClassificationObjective:
 
     def confusion(self, predictions: np.ndarray, dataset: Dataset) -> np.ndarray:
         return metrics.confusion_matrix(self.truth(dataset), predictions.argmax(-1), predictions.shape[1])
-
-    def derived_options(self, train: Dataset) -> dict:
-        return {}
 
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         """The confusion matrix beside the prediction sheet."""
@@ -147,12 +157,12 @@ class ClassificationObjective:
         return image
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
-        fmt = self.options.get("predict_format", "topk")
+        fmt = self.options["predict_format"]
         names = [record_name(r) for r in dataset.records]
         if fmt == "id_category":  # the ImageNet-Sketch project's submission format
             ids = [n.rsplit(".", 1)[0] for n in names]
             return pd.DataFrame({"Id": ids, "Category": predictions.argmax(-1)})
-        k = min(int(self.options.get("predict_topk", 5)), predictions.shape[1])
+        k = min(int(self.options["predict_topk"]), predictions.shape[1])
         order = np.argsort(-predictions, axis=-1)[:, :k]
         rows = {"image": names}
         for j in range(k):

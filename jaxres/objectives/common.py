@@ -30,21 +30,20 @@ def record_name(record: Record) -> str:
 
 
 def augment_options(options: dict, train: bool) -> dict:
-    """The `augment` section as keyword arguments of the transforms (nothing when evaluating)."""
-    augment = dict(options.get("augment", {}))
-    return augment if train else {}
+    """The `augment` keys that are set, as keyword arguments of the host transforms (none when evaluating)."""
+    return {k: v for k, v in options["augment"].items() if v is not None} if train else {}
 
 
-def device_augment_settings(options: dict, flip_prob: float = 0.0) -> dict:
+def device_augment_settings(options: dict) -> dict:
     """The `augment` section parsed once for the device path: rotate (degrees), zoom (lo, hi),
     translate (fraction of the frame), flip_prob, jitter (brightness, contrast, saturation), and the
-    random-resized crop's area and ratio ranges. `flip_prob` is the kind's default."""
-    augment = options.get("augment") or {}
+    random-resized crop's area and ratio ranges (None or absent: off)."""
+    augment = options["augment"]
     return {"rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
-            "translate": float(augment.get("translate") or 0.0),
-            "flip_prob": float(augment.get("flip_prob", flip_prob) or 0.0), "jitter": jitter_amounts(augment.get("jitter")),
-            "area": tuple(float(v) for v in augment.get("rrc_scale", (0.08, 1.0))),
-            "ratio": tuple(float(v) for v in augment.get("rrc_ratio", (3 / 4, 4 / 3)))}
+            "translate": float(augment.get("translate") or 0.0), "flip_prob": float(augment.get("flip_prob") or 0.0),
+            "jitter": jitter_amounts(augment.get("jitter")),
+            "area": tuple(float(v) for v in augment.get("rrc_scale") or (1.0, 1.0)),
+            "ratio": tuple(float(v) for v in augment.get("rrc_ratio") or (1.0, 1.0))}
 
 
 _BASELINE_SAMPLE = 512  # training records the mean target is taken over (a seeded sample of big sets)
@@ -57,9 +56,8 @@ def baseline_sample(train: Dataset) -> tuple[list[Record], np.ndarray]:
     return records, np.array([record_size(r) for r in records], np.int64)
 
 
-def mean_target_baseline(objective, dataset: Dataset, train_targets01: np.ndarray, matrices: np.ndarray) -> dict:
-    """The trivial baseline of a regression objective: the mean training target, in the network's input
-    frame, predicted for every image and mapped back to its original pixels like a real prediction."""
+def mean_target_outputs(train_targets01: np.ndarray, matrices: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(outputs, batch) of the trivial regression predictor: the mean training target, in the network's
+    input frame, as the network's outputs for every image; the kind decodes and judges them like its own."""
     mean01 = baselines.mean_target(train_targets01)
-    constant = np.broadcast_to(mean01, (len(matrices),) + mean01.shape)
-    return objective.evaluate(objective.decode(constant, {"matrix": matrices}), dataset)
+    return np.broadcast_to(mean01, (len(matrices),) + mean01.shape), {"matrix": matrices}

@@ -23,7 +23,7 @@ from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
 from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
-                                      mean_target_baseline, record_name, record_size)
+                                      mean_target_outputs, record_name, record_size)
 from jaxres.train import losses
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
@@ -33,31 +33,49 @@ _SHORT = {"inter_ocular": "io", "inter_pupil": "ip"}
 
 class KeypointObjective:
     target = "keypoints"
+    DEFAULTS = {
+        "crop": "full",  # "box": crop each record's box (with `margin`) where it has one; "full": the image
+        "margin": 0.25,  # of the box's side, added on every side of a "box" crop
+        "keep_aspect": True,  # a "full" frame letterboxes the image instead of stretching it
+        "augment": {"rotate": None, "scale": None, "translate": None, "flip_prob": None, "jitter": None},
+        "flip_map": None,  # which points swap under a horizontal flip: "ibug68", index pairs or a permutation
+        "loss": "mse",  # on [0, 1] coordinates of the input frame (jaxres.train.losses)
+        "loss_options": {},
+        "metrics": {},  # {"nme": [normalisers]}, {"pck": [fractions of the image diagonal]}
+        "outline": None,  # point order of the outline drawn in pictures
+    }
 
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, facts: dict):
         self.options = options
         self.size = int(options["image_size"])
-        self.channels = int(options.get("channels", 3))
+        self.channels = int(options["channels"])
         self.augment = device_augment_settings(options)
         # masked: unlabelled points (NaN, COCO visibility 0) add nothing to the loss
-        self.loss_fn = losses.masked(losses.get(options.get("loss", "mse"), **options.get("loss_options", {})))
-        self.flip_spec = options.get("flip_map")
+        self.loss_fn = losses.masked(losses.get(options["loss"], **options["loss_options"]))
+        self.flip_spec = options["flip_map"]
+        self.num_keypoints = facts.get("num_keypoints")
+        if self.num_keypoints:
+            _check_flip_spec(self.flip_spec, self.num_keypoints)  # now, not at the first augmented example
 
-    def model_options(self, dataset: Dataset) -> dict:
-        k = len(dataset.records[0].keypoints)
-        _check_flip_spec(self.flip_spec, k)  # now, not at the first augmented example
+    @staticmethod
+    def facts_of(train: Dataset) -> dict:
+        """Its point count (unlabelled prediction inputs get as many)."""
+        return {"num_keypoints": len(train.records[0].keypoints)}
+
+    def model_options(self) -> dict:
+        k = self.num_keypoints
         return {"head": "keypoints", "num_keypoints": k, "num_outputs": 2 * k}
 
     def example(self, record: Record, rng, train: bool) -> dict:
         if record.keypoints is None:  # prediction on an unlabelled image
-            record = dataclasses.replace(record, keypoints=np.zeros((self.options["num_keypoints"], 2), np.float32))
+            record = dataclasses.replace(record, keypoints=np.zeros((self.num_keypoints, 2), np.float32))
         return transforms.keypoint_sample(
             record,
             rng,
             out_size=self.size,
             channels=self.channels,
-            crop=self.options.get("crop", "full") if record.box is not None else "full",
-            margin=self.options.get("margin", 0.25),
+            crop=self.options["crop"] if record.box is not None else "full",
+            margin=self.options["margin"],
             flip_map=_flip_map(self.flip_spec, len(record.keypoints)),
             train=train,
             **augment_options(self.options, train),
@@ -66,11 +84,11 @@ class KeypointObjective:
     # --- the decode-once, augment-on-device path -------------------------------------------------
 
     def _crops_box(self, record: Record) -> bool:
-        return self.options.get("crop", "full") == "box" and record.box is not None
+        return self.options["crop"] == "box" and record.box is not None
 
     def _side(self) -> int:
         a = self.augment
-        if self.options.get("crop", "full") == "box":
+        if self.options["crop"] == "box":
             return framing.box_crop_side(self.size, a["rotate"], a["zoom"], a["translate"])
         return framing.whole_side(self.size, a["zoom"])
 
@@ -79,9 +97,9 @@ class KeypointObjective:
         if a["flip_prob"] > 0 and self.flip_spec is None:
             raise ConfigError("objective.augment.flip_prob > 0 needs objective.flip_map (which keypoints swap "
                               "when mirrored)")
-        settings = {"kind": "keypoints", "size": self.size, "crop": self.options.get("crop", "full"),
-                    "margin": float(self.options.get("margin", 0.25)), "rotate": a["rotate"], "zoom": a["zoom"],
-                    "translate": a["translate"], "keep_aspect": bool(self.options.get("keep_aspect", True))}
+        settings = {"kind": "keypoints", "size": self.size, "crop": self.options["crop"],
+                    "margin": float(self.options["margin"]), "rotate": a["rotate"], "zoom": a["zoom"],
+                    "translate": a["translate"], "keep_aspect": bool(self.options["keep_aspect"])}
         return FrameSpec(side=self._side(), channels=self.channels, settings=settings)
 
     def _frames_of(self, record: Record, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +107,9 @@ class KeypointObjective:
         side = self._side()
         if self._crops_box(record):
             zoom = self.augment["zoom"]
-            return framing.box_crop(record.box, self.size, float(self.options.get("margin", 0.25)), side,
+            return framing.box_crop(record.box, self.size, float(self.options["margin"]), side,
                                     framing.density(zoom))
-        return framing.whole(w, h, self.size, bool(self.options.get("keep_aspect", True)), side)
+        return framing.whole(w, h, self.size, bool(self.options["keep_aspect"]), side)
 
     def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
         return self._frames_of(record, w, h)[1]
@@ -101,7 +119,7 @@ class KeypointObjective:
         in base-output pixels, and (evaluation) the matrix predictions are mapped back through."""
         bases, frames = zip(*(self._frames_of(r, int(w), int(h)) for r, (w, h) in zip(records, sizes)))
         base, frame = np.stack(bases), np.stack(frames)
-        k = int(self.options.get("num_keypoints") or len(records[0].keypoints))
+        k = int(self.num_keypoints or len(records[0].keypoints))
         points = np.stack([np.zeros((k, 2)) if r.keypoints is None else np.asarray(r.keypoints, np.float64)
                            for r in records])
         return framed.frame_arrays(base, frame, train, keypoints=apply_points(points, base))
@@ -135,7 +153,7 @@ class KeypointObjective:
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         true = self.truth(dataset)
         out = {"mean_error_px": metrics.mean_point_error(predictions, true)}
-        spec = self.options.get("metrics", {})
+        spec = self.options["metrics"]
         for norm in spec.get("nme", []):
             out.update(self._nme(norm, predictions, true, dataset, with_curve=norm == spec["nme"][0]))
         if spec.get("pck"):
@@ -162,15 +180,11 @@ class KeypointObjective:
             out[f"{name}_{subset}"] = float(per_sample[subsets == subset].mean())
         return out
 
-    def derived_options(self, train: Dataset) -> dict:
-        """What the data decides for this objective: its point count (unlabelled inputs get as many)."""
-        return {"num_keypoints": len(train.records[0].keypoints)}
-
     def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
         """Metrics of predicting the mean training shape (in the input frame) for every image."""
         records, sizes = baseline_sample(train)
         targets01 = self.host_arrays(records, sizes, train=False)["keypoints"] / self.size
-        return mean_target_baseline(self, dataset, targets01, matrices)
+        return self.evaluate(self.decode(*mean_target_outputs(targets01, matrices)), dataset)
 
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         return []
@@ -179,7 +193,7 @@ class KeypointObjective:
         from jaxres.data.images import load_image
 
         image = load_image(record.image, "RGB")
-        return viz.draw_keypoints(image, pred=prediction, true=record.keypoints, outline=self.options.get("outline"))
+        return viz.draw_keypoints(image, pred=prediction, true=record.keypoints, outline=self.options["outline"])
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
         rows = {"image": [record_name(r) for r in dataset.records], "source": [r.source for r in dataset.records]}

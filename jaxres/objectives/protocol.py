@@ -1,20 +1,21 @@
 """The interface every target kind implements: the one place that says what a kind owns.
 
-A target kind (keypoints, box, label, or a task's own) is built once from the config's `objective`
-section (`objectives.create`) and is the only code that knows what its targets are. The engine calls
-these methods and never asks which kind it holds. The three stages it owns:
+A target kind (keypoints, box, label, or a task's own) is built once, from the config's `objective`
+section and the facts its training split decided (`objectives.create(options, facts)`), and is the
+only code that knows what its targets are. The engine calls these methods and never asks which kind
+it holds. It declares the defaults of its own `objective` keys (`DEFAULTS`). The stages it owns:
 - data: where each record's pixels are cached and what per-record arrays the host ships
   (`frame_spec`, `frame_of`, `host_arrays`), and the jnp transform of one example inside the step
   (`device_example`); `example` is the same on the host path (`data.pipeline=host`);
-- training: `model_options` (head and output size from the training set), `derived_options` (facts
-  the data decides, stored in the run's config), `loss`;
+- training: `facts_of` (what the training split decides: classes, number of points; kept in the
+  workdir's data_facts.json), `model_options` (head and output size from those facts), `loss`;
 - judging: `decode` (outputs to original pixels or probabilities), `evaluate` (the field's metrics),
   `baseline` (the trivial predictor's metrics), `picture` / `extra_pictures`, `table` (predict's CSV).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import jax
 import numpy as np
@@ -26,15 +27,20 @@ from jaxres.data.records import Dataset, Record
 
 @runtime_checkable
 class TargetKind(Protocol):
+    DEFAULTS: ClassVar[dict]  # the defaults of this kind's `objective` keys (jaxres.defaults.complete)
     target: str  # the batch key that holds the target ("keypoints", "box", "label", ...)
     size: int  # the network's input side in pixels
     channels: int
 
-    def model_options(self, train: Dataset) -> dict:
-        """Keyword arguments of `models.create` the training set decides (head, num_outputs)."""
+    def __init__(self, options: dict, facts: dict):
+        """`options`: the config's completed `objective` section; `facts`: what `facts_of` returned."""
 
-    def derived_options(self, train: Dataset) -> dict:
-        """Facts of the training set this kind needs again at eval/predict time (e.g. num_keypoints)."""
+    @staticmethod
+    def facts_of(train: Dataset) -> dict:
+        """What the training split decides and eval/predict need again (JSON: classes, point count)."""
+
+    def model_options(self) -> dict:
+        """Keyword arguments of `models.create` the facts decide (head, num_outputs)."""
 
     def frame_spec(self) -> FrameSpec:
         """The cached frame's side, channels and the settings that shape it (part of the cache key)."""

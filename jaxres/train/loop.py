@@ -21,6 +21,7 @@ from typing import IO, Any, Callable, Iterator
 import jax
 import numpy as np
 
+from jaxres import defaults
 from jaxres.errors import ConfigError
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
@@ -31,10 +32,6 @@ from jaxres.train.tensorboard import Board
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
 
-# tensorboard: event files in the workdir beside metrics.jsonl (jaxres.train.tensorboard)
-TRAIN_DEFAULTS = {"epochs": 1, "batch_size": 1, "log_every": 20, "tensorboard": True}
-# async None: background saves on accelerators, foreground saves on CPU (see `async_saves`)
-CHECKPOINT_DEFAULTS = {"keep": 2, "best_metric": None, "best_mode": "max", "every_steps": 0, "async": None}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -57,6 +54,9 @@ class FitResult:
     workdir: pathlib.Path
     best_step: int | None
     history: list[dict]  # the records of metrics.jsonl
+    # host copies of the variables (`state.variables()`) of `best_step`, when this call trained that
+    # step; None when it was trained before a resume (its checkpoint holds it)
+    best_variables: Any = None
 
 
 @dataclasses.dataclass
@@ -96,6 +96,7 @@ class _Run:
     epoch_wait: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # this epoch's (wait_s, total_s)
     clock: RunClock | None = None
     trim_pending: bool = False  # a save started since the heap was last trimmed
+    best: tuple = (None, None)  # (step, host variables) of the best checkpoint this call saved
 
 
 def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workdir, frozen_at_epoch=None,
@@ -114,8 +115,7 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
     `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
     """
     workdir = pathlib.Path(workdir).expanduser().resolve()
-    train = {**TRAIN_DEFAULTS, **config.get("train", {})}
-    ckpt = {**CHECKPOINT_DEFAULTS, **config.get("checkpoint", {})}
+    train, ckpt = defaults.section(config, "train"), defaults.section(config, "checkpoint")
     with contextlib.ExitStack() as cleanup:
         if parallel.is_primary():
             cleanup.enter_context(WorkdirLock(workdir))
@@ -175,7 +175,8 @@ def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
     run.checkpoints.wait()
     _trim_after_save(run, finished=True)
     history = _finish(run)
-    return Completed(state, _step(state), position, run.workdir, run.checkpoints.best_step(), history)
+    best_step = run.checkpoints.best_step()
+    return Completed(state, _step(state), position, run.workdir, best_step, history, _best_variables(run, state, best_step))
 
 
 def _start(epoch: int) -> dict:
@@ -289,6 +290,7 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
     run.epoch_wait = [0.0, 0.0]
     position = _start(epoch + 1)
     _save(run, state, position, metrics)
+    _keep_if_best(run, state)
     release_freed_memory()  # what the previous save freed: orbax waited for it before starting this one
     return state, position
 
@@ -300,6 +302,21 @@ def _save(run: _Run, state, position: dict, metrics: dict | None = None, wait: b
     if not saved:
         _raise_nonfinite(run, _step(state) if step is None else step, position["epoch"])
     run.trim_pending = run.checkpoints.async_save  # a foreground save is written: `_end_epoch` trims
+
+
+def _keep_if_best(run: _Run, state) -> None:
+    """A host copy of the variables just saved when they are the best so far by `checkpoint.best_metric`,
+    so that the evaluation after training needs no checkpoint read (the last state is in memory anyway)."""
+    step = _step(state)
+    if run.ckpt["best_metric"] and run.checkpoints.best_step() == step and step != run.best[0]:
+        run.best = (step, parallel.to_host(state.variables()))
+
+
+def _best_variables(run: _Run, state, best_step: int | None):
+    """Host copies of the best step's variables: the last state's, or those `_keep_if_best` kept."""
+    if best_step == _step(state):
+        return parallel.to_host(state.variables())
+    return run.best[1] if run.best[0] == best_step else None
 
 
 def _trim_after_save(run: _Run, finished: bool = False) -> None:
@@ -335,8 +352,7 @@ def _finish(run: _Run) -> list[dict]:
     """The run's history; training curves beside it (`draw_curves`)."""
     history = run.log.read()
     if parallel.is_primary() and history:
-        title = str(run.config.get("name") or run.workdir.name)
-        for problem in draw_curves(history, run.workdir, title, best_step=run.checkpoints.best_step())[1]:
+        for problem in draw_curves(history, run.workdir, run.workdir.name, best_step=run.checkpoints.best_step())[1]:
             _say(run, f"warning: {problem}")
     return history
 

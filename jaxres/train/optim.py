@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxres.defaults import OPTIM
 from jaxres.errors import ConfigError
 from jaxres.models import GROUPS
 from jaxres.train.schedules import Schedule, make_schedule
@@ -24,27 +25,6 @@ from jaxres.train.schedules import Schedule, make_schedule
 NEVER = int(jnp.iinfo(jnp.int32).max)
 STEM_PARAMS = ("conv1", "bn1")
 
-DEFAULTS: dict[str, Any] = {
-    "name": "sgd",
-    "lr": 0.01,
-    "momentum": 0.9,
-    "nesterov": False,
-    "b1": 0.9,
-    "b2": 0.999,
-    "eps": 1e-8,
-    "weight_decay": 0.0,
-    "clip_norm": None,
-    "schedule": "constant",
-    "warmup_epochs": 0,
-    "restart_epochs": None,
-    "decay_epochs": [],
-    "decay_factor": 0.1,
-    "final_lr_factor": 0.0,
-    "group_lr": {},
-    "frozen": [],
-    "unfreeze": {},
-    "ema_epochs": 0.0,  # time constant of the weights' moving average, in epochs; 0: none (jaxres.train.ema)
-}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
@@ -175,11 +155,11 @@ def _open_step(group: str, cfg: dict, steps_per_epoch: int) -> int:
 
 
 def validate(optim_config: dict) -> dict:
-    """The config merged over DEFAULTS; unknown keys, optimizers and groups are `ConfigError`s."""
-    unknown = set(optim_config) - set(DEFAULTS)
+    """The config merged over OPTIM; unknown keys, optimizers and groups are `ConfigError`s."""
+    unknown = set(optim_config) - set(OPTIM)
     if unknown:
-        raise ConfigError(f"unknown optim keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    cfg = {**DEFAULTS, **optim_config}
+        raise ConfigError(f"unknown optim keys {sorted(unknown)}; known: {sorted(OPTIM)}")
+    cfg = {**OPTIM, **optim_config}
     if cfg["name"] not in OPTIMIZERS:
         raise ConfigError(f"optim.name {cfg['name']!r} is not one of {list(OPTIMIZERS)}")
     for key in ("frozen", "unfreeze", "group_lr"):

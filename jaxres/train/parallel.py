@@ -87,15 +87,6 @@ def local_batch_size(global_batch_size: int, mesh: Mesh) -> int:
     return global_batch_size // jax.process_count()
 
 
-def local_rows(global_batch_size: int, mesh: Mesh) -> slice:
-    """The rows of each global batch that this process must load (its devices' shards, contiguous)."""
-    local_batch_size(global_batch_size, mesh)
-    indices = batch_sharding(mesh).addressable_devices_indices_map((global_batch_size,)).values()
-    starts = [index[0].start or 0 for index in indices]
-    stops = [global_batch_size if index[0].stop is None else index[0].stop for index in indices]
-    return slice(min(starts), max(stops))
-
-
 def shard_batch(batch: Mapping[str, Any], mesh: Mesh) -> dict[str, jax.Array]:
     """Host-local arrays (this process's slice) -> global arrays split over "data"."""
     sharding = batch_sharding(mesh)

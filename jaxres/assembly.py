@@ -1,0 +1,131 @@
+"""The one build every command uses: (config, data facts) -> target kind, model, input path, steps.
+
+`train` derives the data facts from its training split (`for_training`); eval, predict and export
+read them back from the workdir (`commands.restore.trained`); both end in `build`, so every command
+sees the same model, the same target kind and the same input path for a workdir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+
+from jaxres import cache_paths, models, objectives
+from jaxres.data import framed
+from jaxres.data.pipeline import Loader
+from jaxres.data.records import Dataset
+from jaxres.errors import ConfigError, DataError
+from jaxres.train.precision import resolve_dtype
+from jaxres.workdir import DataFacts
+
+PIPELINES = ("device", "host")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Assembly:
+    """What a command works with. `config` is the run's completed config (jaxres.defaults) and never
+    holds data facts; `facts` is what the training split decided; `mesh` spreads batches over devices."""
+
+    config: dict
+    facts: DataFacts
+    objective: objectives.TargetKind
+    model: Any
+    mesh: Any = None
+
+    @property
+    def on_device(self) -> bool:
+        """`data.pipeline`: "device" (decode once into the frame cache, augment in the step; the
+        default) or "host" (decode and augment every example on the host, each epoch)."""
+        return self.config["data"]["pipeline"] == "device"
+
+    def transform(self, *, train: bool):
+        """The jitted steps' `transform` for the device path (None on the host path)."""
+        return framed.transform(self.objective, self.objective.channels, train) if self.on_device else None
+
+    def train_step(self, tx, ema_decay: float = 0.0):
+        from jaxres.train.steps import make_train_step
+
+        return make_train_step(self.model, self.objective.loss, tx, mesh=self.mesh, ema_decay=ema_decay,
+                               transform=self.transform(train=True))
+
+    @functools.cached_property
+    def forward(self):
+        """The one compiled inference forward `(variables, batch) -> outputs`, reused by every evaluation."""
+        from jaxres.train.steps import make_eval_step
+
+        return make_eval_step(self.model, transform=self.transform(train=False))
+
+    def load_frames(self, records, *, log=None):
+        """The records' decoded frames from the cache (decoding what is missing); every process of a
+        multi-host run decodes its share and reads the others' from a shared cache folder."""
+        from jaxres.data import frame_cache
+        from jaxres.train import parallel
+
+        return frame_cache.load_or_build(
+            records, self.objective.frame_spec(), self.objective.frame_of,
+            root=cache_paths.frames_dir(self.config["data"]["cache_dir"]), workers=self.config["data"]["workers"],
+            process_index=jax.process_index(), process_count=jax.process_count(), barrier=parallel.barrier, log=log)
+
+    def loader(self, dataset: Dataset, *, train: bool, batch_size: int | None = None, frames=None,
+               log=None) -> Loader:
+        """Batches of `dataset`: gathered cached frames for the device path (`frames`, else loaded here),
+        decoded and augmented examples for the host path."""
+        from jaxres.train import parallel
+
+        records, objective = dataset.records, self.objective
+        if self.on_device:
+            frames = frames if frames is not None else self.load_frames(records, log=log)
+            source = {"make_batch": framed.build(objective, records, frames, train=train).batch}
+        else:
+            source = {"make_example": lambda i, rng: _example(objective, records[i], rng, train)}
+        return Loader(len(records), **source, batch_size=batch_size or int(self.config["train"]["batch_size"]),
+                      seed=int(self.config["train"]["seed"]), shuffle=train, drop_last=train,
+                      workers=self.config["data"]["workers"],
+                      sharding=parallel.batch_sharding(self.mesh) if self.mesh is not None else None)
+
+    def eval_loader(self, dataset: Dataset, *, frames=None) -> Loader:
+        """Every record once, in order, padded to whole batches (build it once to run it every epoch)."""
+        return self.loader(dataset, train=False, batch_size=eval_batch_size(self.config, len(dataset)),
+                           frames=frames)
+
+
+def build(config: dict, facts: DataFacts, mesh=None) -> Assembly:
+    """The target kind and model of `config` with the data's `facts` (a workdir's, or `for_training`'s)."""
+    return _assemble(config, facts, objectives.create(config["objective"], facts.target), mesh)
+
+
+def for_training(config: dict, train: Dataset, mesh=None) -> Assembly:
+    """The assembly of a training on `train`: the facts it decides, then the head they give."""
+    target = objectives.facts_of(config["objective"], train)
+    objective = objectives.create(config["objective"], target)
+    return _assemble(config, DataFacts(target, objective.model_options()), objective, mesh)
+
+
+def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
+    if config["data"]["pipeline"] not in PIPELINES:
+        raise ConfigError(f"config key 'data.pipeline' takes one of {PIPELINES}, got {config['data']['pipeline']!r}")
+    model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),
+                          dtype=resolve_dtype(config["model"]["dtype"]),
+                          **{**config["model"]["head_options"], **facts.model})
+    return Assembly(config, facts, objective, model, mesh)
+
+
+def eval_batch_size(config: dict, n: int) -> int:
+    """Eval batches: the training size, but no larger than the split, rounded to the device count."""
+    devices = jax.device_count()
+    size = min(int(config["train"]["batch_size"]), max(n, 1))
+    return max(devices, (size + devices - 1) // devices * devices)
+
+
+def _example(objective, record, rng, train: bool) -> dict:
+    """The objective's example; an image that fails only now (a truncated body passes the header-only
+    validation) is reported at the record's file and row, like every other bad record."""
+    try:
+        return objective.example(record, rng, train)
+    except DataError as err:
+        if not record.source or str(err).startswith(f"{record.source}:"):
+            raise
+        raise DataError(str(err), where=record.source) from None

@@ -1,0 +1,100 @@
+"""Every config key the engine reads, with its default: the one place a default is written.
+
+A task's `configs/<task>.py` sets what differs for that task; a target kind declares the defaults of
+its own `objective` keys (`DEFAULTS` on its class, e.g. `KeypointObjective.DEFAULTS`). `complete`
+lays the three over each other, so the code reads `config[section][key]` without a fallback of its
+own, and `--set` accepts exactly the keys of the completed config (jaxres.config.set_path).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+MODEL: dict[str, Any] = {
+    "weights": "none",  # "none", a weights name (jaxres.weights.named) or a torchvision .pth / .safetensors path
+    "dtype": "auto",  # compute dtype: bfloat16 on accelerators, float32 on CPU (jaxres.train.precision)
+    "head_options": {},  # models.create's head keywords: head "linear" | "mlp" (hidden, dropout)
+}
+DATA: dict[str, Any] = {
+    "path": None,  # None: the task's embedded synthetic set, written in the task's own format
+    "val_fraction": 0.1,  # share of train held out (seeded) when the layout has no val split
+    "eval_split": "test",  # the split the end of `train` reports on ("val" when there is none)
+    "workers": None,  # decoding threads; None: as many as the CPUs
+    "skip_bad": False,  # skip (and list) records that fail validation instead of stopping
+    "pipeline": "device",  # "device": decode once into the frame cache, augment in the step; "host": per epoch
+    "cache_dir": None,  # where decoded frames live; None: $JAXRES_CACHE/frames
+}
+TRAIN: dict[str, Any] = {
+    "epochs": 1,
+    "batch_size": 1,  # global: split over every device of every process
+    "seed": 0,  # initialisation, validation split, shuffling and augmentation
+    "log_every": 20,  # steps between console lines and metrics.jsonl records
+    "tensorboard": True,  # event files beside metrics.jsonl
+}
+OPTIM: dict[str, Any] = {
+    "name": "sgd",  # "sgd" | "adam" | "adamw" (decoupled weight decay)
+    "lr": 0.01,
+    "momentum": 0.9,
+    "nesterov": False,
+    "b1": 0.9,
+    "b2": 0.999,
+    "eps": 1e-8,
+    "weight_decay": 0.0,  # on conv and dense kernels only (optim.decay_mask)
+    "clip_norm": None,
+    "schedule": "constant",  # "constant" | "cosine" | "cosine_restarts" | "step" (jaxres.train.schedules)
+    "warmup_epochs": 0,
+    "restart_epochs": None,
+    "decay_epochs": [],
+    "decay_factor": 0.1,
+    "final_lr_factor": 0.0,
+    "group_lr": {},  # {group: lr}: groups are stem, layer1 … layer4, head
+    "frozen": [],  # groups frozen from the start
+    "unfreeze": {},  # {group: epoch} at which a frozen group starts training
+    "ema_epochs": 0.0,  # time constant of the weights' moving average, in epochs; 0: none (jaxres.train.ema)
+}
+CHECKPOINT: dict[str, Any] = {
+    "keep": 2,  # the last `keep` steps, plus the best one
+    "best_metric": None,  # a validation metric name; None: the last step is the one evaluated
+    "best_mode": "max",
+    "every_steps": 0,  # 0: a checkpoint after each epoch only
+    "async": None,  # None: background saves on accelerators, foreground on CPU (loop.async_saves)
+}
+OBJECTIVE: dict[str, Any] = {
+    "channels": 3,  # 1: grayscale input (ImageNet conv1 summed over RGB)
+}
+ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim": OPTIM, "checkpoint": CHECKPOINT,
+                           "objective": OBJECTIVE}
+
+
+def complete(config: dict) -> dict:
+    """`config` laid over the engine's defaults and its target kind's (`objective.kind`); a new dict.
+
+    A key the config sets wins, nested sections merge key by key; keys the config adds (a task's
+    own data keys) are kept."""
+    out = _merged(ENGINE, config)
+    out["objective"] = objective(config.get("objective") or {})
+    return out
+
+
+def objective(options: dict) -> dict:
+    """An `objective` section over the engine's and its kind's defaults (the kind's `DEFAULTS`)."""
+    from jaxres import objectives
+
+    kind = objectives.KINDS.get(options.get("kind"))
+    return _merged(_merged(OBJECTIVE, kind.DEFAULTS if kind is not None else {}), options)
+
+
+def section(config: dict, name: str) -> dict:
+    """One section of `config` over its engine defaults, for callers given a partial config."""
+    return _merged(ENGINE[name], config.get(name) or {})
+
+
+def _merged(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and out[key]:
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
