@@ -106,15 +106,16 @@ def cpu_conv2d(x, kernel, stride: int, *, matmul=_matmul, im2col=uses_im2col, sp
     return spatial(x, kernel, stride)
 
 
-def conv2d(x, kernel, stride: int):
+def conv2d(x, kernel, stride: int, **cpu_rule):
     """x (N, H, W, C) * kernel (k, k, C, K), stride `stride`, torchvision's padding (k - 1) // 2.
 
-    The shape rules above are XLA:CPU's. Other platforms (cuDNN on a GPU) take XLA's convolution for
-    every shape: there the matmul forms only cost copies, and XLA:GPU's Triton GEMM fusion (jaxlib
-    0.11.2) aborts the compiler on the im2col one. `platform_dependent` picks per platform at
-    lowering, so one exported artifact (lowered for cpu and cuda at once) gets each its own form.
+    The shape rules above are XLA:CPU's (`cpu_conv2d`, with `cpu_rule`'s parts replaced). Other
+    platforms (cuDNN on a GPU) take XLA's convolution for every shape: there the matmul forms only
+    cost copies, and XLA:GPU's Triton GEMM fusion (jaxlib 0.11.2) aborts the compiler on the im2col
+    one. `platform_dependent` picks per platform at lowering, so one exported artifact (lowered for
+    cpu and cuda at once) gets each its own form.
     """
-    return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride),
+    return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride, **cpu_rule),
                                       default=partial(xla_conv, stride=stride))
 
 

@@ -12,8 +12,7 @@ section named); accelerators keep glibc's and XLA's defaults.
   competes with the training for the cores and leaves the heap fragmented ("Soak").
 - XLA options per compiled program (`compiler_options`): region-based copy insertion drops the
   per-step copies of the donated state, and BasicBlock nets run their spatial convolutions in
-  XLA's multi-threaded Eigen runtime rather than single-threaded YNNPACK ("Experiments", rows 3, 4
-  and 12; "Adopted in the library").
+  XLA's multi-threaded Eigen runtime rather than single-threaded YNNPACK ("Adopted in the library").
 - Convolutions and the stem's max-pool computed by the form XLA:CPU runs fastest for their shape
   (`jaxres.models.conv.Conv2d` and `jaxres.models.max_pool`, the ResNet's default `conv` and
   `pool`): the same parameters and values as `nn.Conv` and `nn.max_pool` ("Adopted in the library").

@@ -3,7 +3,7 @@
 Passed per program (`jax.jit(..., compiler_options=...)`) rather than through XLA_FLAGS: the best
 CPU convolution library depends on the model, a user's own XLA_FLAGS stay untouched, and the
 options are part of the persistent compilation cache's key. Other backends get XLA's defaults.
-Measurements: docs/BENCHMARKS.md, "Experiments" (rows 3, 4 and 12) and "Adopted in the library".
+Measurements: docs/BENCHMARKS.md, "Adopted in the library" and "Experiments".
 """
 
 from __future__ import annotations

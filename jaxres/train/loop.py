@@ -137,9 +137,8 @@ def async_saves(setting) -> bool:
     """`checkpoint.async`: true, false, or None to choose by backend.
 
     An accelerator keeps training while the host writes. On CPU the writer takes the cores the
-    training uses, and what it allocates beside the training steps kept the process's memory
-    ~250 MB (+45 %) above the first epoch's for the rest of the run, against +4.6 % with foreground
-    saves and one malloc arena (docs/BENCHMARKS.md, Soak); so None means foreground saves on CPU."""
+    training uses, and what it allocates beside the training steps keeps the process's memory high
+    for the rest of the run (docs/BENCHMARKS.md, "Soak"); so None means foreground saves on CPU."""
     if setting is None:
         return jax.default_backend() != "cpu"
     if isinstance(setting, bool):
