@@ -15,17 +15,11 @@ from __future__ import annotations
 import os
 import pathlib
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-TESTS = REPO / "tests"
-for _path in (str(REPO), str(TESTS)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
 FROZEN = ("stem", "layer1", "layer2", "layer3")
 
 
@@ -92,8 +86,7 @@ class JaxStep:
 
 def _cost(compiled) -> tuple[float | None, float | None]:
     """FLOPs and bytes of the compiled step; none on a GPU, where XLA's count of the compiled step
-    leaves out the convolutions it hands to cuDNN (a ResNet-18 step read 0.08 GFLOP on an H100, 1.6
-    on CPU) and the lowered step has no count at all (jax 0.11.2)."""
+    leaves out the convolutions it hands to cuDNN and the lowered step has no count at all (jax 0.11.2)."""
     if backend() != "cpu":
         return None, None
     cost = compiled.cost_analysis()
@@ -103,10 +96,10 @@ def _cost(compiled) -> tuple[float | None, float | None]:
     return cost.get("flops"), cost.get("bytes accessed")
 
 
-def jax_train_step(setting: Setting, dtype=None, model_fn=None, compiler_options=None, donate: bool = True) -> JaxStep:
+def jax_train_step(setting: Setting, dtype=None, conv=None, compiler_options=None, donate: bool = True) -> JaxStep:
     """The engine's train step for `setting`, lowered and compiled once (AOT), then run repeatedly.
 
-    `model_fn(setting, dtype)` may replace `models.create`; `compiler_options` are XLA debug options
+    `conv` is the model's convolution (None: the library's); `compiler_options` are XLA debug options
     for this one compilation (as XLA_FLAGS would set them for the whole process), so that the
     experiments can compare flag settings inside one process, interleaved.
     """
@@ -117,7 +110,7 @@ def jax_train_step(setting: Setting, dtype=None, model_fn=None, compiler_options
     from jaxres.train import losses, optim, state, steps
 
     dtype = dtype or (jnp.bfloat16 if backend() == "gpu" else jnp.float32)
-    model = (model_fn or _create)(setting, dtype)
+    model = _create(setting, dtype, conv)
     variables = models.init(model, 0, setting.size)
     opt_config = {"name": "adam", "lr": 1e-4}
     if setting.frozen:
@@ -151,7 +144,7 @@ def jax_train_step(setting: Setting, dtype=None, model_fn=None, compiler_options
     return JaxStep(run, lowered_at - start, compiled_at - lowered_at, flops, bytes_accessed, compiled.as_text())
 
 
-def jax_eval_step(setting: Setting, dtype=None, model_fn=None, compiler_options=None) -> JaxStep:
+def jax_eval_step(setting: Setting, dtype=None, conv=None, compiler_options=None) -> JaxStep:
     """The engine's eval step (`train=False` forward) for `setting`."""
     import jax
     import jax.numpy as jnp
@@ -160,7 +153,7 @@ def jax_eval_step(setting: Setting, dtype=None, model_fn=None, compiler_options=
     from jaxres.train import steps
 
     dtype = dtype or (jnp.bfloat16 if backend() == "gpu" else jnp.float32)
-    model = (model_fn or _create)(setting, dtype)
+    model = _create(setting, dtype, conv)
     variables = models.init(model, 0, setting.size)
     step = steps.make_eval_step(model)
     images, _ = synthetic_batch(setting)
@@ -178,10 +171,12 @@ def jax_eval_step(setting: Setting, dtype=None, model_fn=None, compiler_options=
     return JaxStep(run, lowered_at - start, compiled_at - lowered_at, flops, bytes_accessed)
 
 
-def _create(setting: Setting, dtype):
+def _create(setting: Setting, dtype, conv=None):
+    """The setting's model; `conv`, when given, computes its convolutions (benchmarks/variants.py)."""
     from jaxres import models
 
-    return models.create(setting.arch, setting.outputs, setting.channels, "linear", dtype)
+    model = models.create(setting.arch, setting.outputs, setting.channels, "linear", dtype)
+    return model if conv is None else model.clone(conv=conv)
 
 
 # ------------------------------------------------------------------------------------------ torch
@@ -194,7 +189,8 @@ def torch_device() -> str:
 def torch_model(setting: Setting):
     """torchvision's ResNet (from the installed wheel's source), adapted like the original projects."""
     import torch
-    from torch_reference import torchvision_resnet
+
+    from benchmarks.torch_models import torchvision_resnet
 
     model = torchvision_resnet(setting.arch, setting.outputs)
     if setting.channels != 3:

@@ -15,11 +15,7 @@ import argparse
 import collections
 import json
 import os
-import sys
 import time
-
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def conv_shapes(arch: str, size: int, channels: int) -> collections.Counter:

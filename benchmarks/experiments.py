@@ -1,17 +1,19 @@
-"""The experiments behind docs/BENCHMARKS.md's "closing the gap" section, re-runnable.
+"""The experiments of docs/BENCHMARKS.md's "Experiments" section that still differ from the library, re-runnable.
 
     python -m benchmarks.experiments --list
-    python -m benchmarks.experiments baseline ynn_off maxpool_argmax --setting face --batch 16 --threads 1
-    python -m benchmarks.experiments --gradients conv1x1_dot maxpool_argmax
+    python -m benchmarks.experiments baseline ynn_off eigen_conv --setting face --batch 16 --threads 1
+    python -m benchmarks.experiments --gradients matmul_autodiff
 
 All the named experiments are compiled in ONE process (XLA flags are passed per compilation as
-`compiler_options`, model variants are patched in while a step is traced) and their train steps
-are timed round-robin together with the PyTorch eager step: baseline, variant A, variant B, ...,
-torch, baseline, ... On a machine shared with other jobs this is what makes two variants
-comparable: each round sees the same load. Reported per experiment: median images/s, the ratio to
-PyTorch (torch time / jaxres time, > 1 means jaxres is faster) and the speed-up over the baseline
-(the first experiment named). Every experiment states its prediction before it was run;
-docs/BENCHMARKS.md records the outcome.
+`compiler_options`, merged over the library's; convolution variants are the model's `conv`,
+benchmarks/variants.py) and their train steps are timed round-robin together with the PyTorch
+eager step: baseline, variant A, variant B, ..., torch, baseline, ... On a machine shared with
+other jobs this is what makes two variants comparable: each round sees the same load. Reported per
+experiment: median images/s, the ratio to PyTorch (torch time / jaxres time, > 1 means jaxres is
+faster) and the speed-up over the baseline (the first experiment named). Every experiment states
+its prediction before it was run; docs/BENCHMARKS.md records the outcome. What was adopted is the
+library now, so "baseline" measures it; the experiments that only switched it on are gone (git
+history has them).
 """
 
 from __future__ import annotations
@@ -23,12 +25,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _YNN = "xla_cpu_experimental_ynn_fusion_type"
 _CONV = "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"
-_ALL = ("conv_small_im2col", "maxpool_argmax", "conv1x1_dot")
+_EIGEN = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,12 @@ class Experiment:
     name: str
     prediction: str
     options: dict = field(default_factory=dict)  # XLA debug options for this compilation
-    variants: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()  # benchmarks/variants.py: the model's convolution
     donate: bool = True
 
 
 EXPERIMENTS = {e.name: e for e in [
-    Experiment("baseline", "reference point: the library as it is, XLA's defaults"),
+    Experiment("baseline", "reference point: the library as it is, with its own XLA options"),
     Experiment("ynn_off", "XLA:CPU hands convolutions to YNNPACK by default; without it they go to Eigen's "
                "spatial convolution: expected slower (YNNPACK is the newer, tuned path)", {_YNN: ""}),
     Experiment("xnn_off", "--xla_cpu_use_xnnpack=false: XNNPACK is not what runs the convolutions here; ~0",
@@ -52,8 +52,8 @@ EXPERIMENTS = {e.name: e for e in [
     Experiment("onednn_custom_call", "oneDNN (PyTorch's library) for convolutions via the custom-call rewriter: "
                "only if this jaxlib was built with it (XLA_ONEDNN/INTEL_MKL); otherwise no change",
                {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_custom_call": True}),
-    Experiment("onednn_dot", "oneDNN for dots (a library fusion type this jaxlib has): no conv is a dot, so ~0 "
-               "alone; matters with conv1x1_dot",
+    Experiment("onednn_dot", "oneDNN for dots (a library fusion type this jaxlib has): the library's 1x1 "
+               "convolutions are matmuls",
                {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}),
     Experiment("xnn_graph_greedy", "XNNPACK graph fusion of eligible subgraphs: likely ~0 for convs",
                {"xla_cpu_experimental_xnn_graph_fusion_mode": "XNN_GRAPH_FUSION_MODE_GREEDY"}),
@@ -64,68 +64,28 @@ EXPERIMENTS = {e.name: e for e in [
     Experiment("no_concurrency_scheduler", "the concurrency-optimised scheduler runs independent thunks at once; "
                "on 2 cores that may fight the intra-op threads: +-5%",
                {"xla_cpu_enable_concurrency_optimized_scheduler": False}),
-    Experiment("conv1x1_dot", "1x1 convolutions as dot_general: the backward becomes two matmuls with no transposed "
-               "activation copies; ResNet-50 (2/3 of its convs are 1x1) +15-30%, ResNet-18 (3 downsample convs) ~0",
-               variants=("conv1x1_dot",)),
-    Experiment("conv1x1_dot_onednn", "conv1x1_dot with the matmuls in oneDNN instead of YNNPACK: +-10% on top "
-               "(CAUTION: oneDNN fusions can abort the process, see docs/BENCHMARKS.md)",
-               {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"},
-               variants=("conv1x1_dot",)),
-    Experiment("maxpool_argmax", "max-pool gradient through the remembered argmax instead of XLA's select-and-scatter "
-               "(4 int32 index arrays of the padded input): ~10% of the ResNet-18 224 step saved",
-               variants=("maxpool_argmax",)),
-    Experiment("both_variants", "conv1x1_dot + maxpool_argmax together: the sum of the two",
-               variants=("conv1x1_dot", "maxpool_argmax")),
-    Experiment("conv_small_im2col", "3x3 convolutions whose input or output map is smaller than the kernel "
-               "(ResNet-50's layer4 at 64x64 input: 2x2) as im2col + one matmul; XLA runs those in a generic "
-               "Eigen loop at ~1 GFLOP/s (5 of them take 2.7 s of the 4 s SIGNS step): SIGNS 3-4x faster, "
-               "224-pixel settings unchanged (no map that small)", variants=("conv_small_im2col",)),
-    Experiment("recommended", "conv_small_im2col + maxpool_argmax: the changes proposed for jaxres/models",
-               variants=("conv_small_im2col", "maxpool_argmax")),
-    Experiment("recommended_1x1dot", "recommended + conv1x1_dot", variants=("conv_small_im2col", "maxpool_argmax",
-                                                                              "conv1x1_dot")),
-    Experiment("copy_region_analysis", "the step copies every donated parameter and Adam moment (70M floats for "
-               "ResNet-50, single-threaded copies) because copy insertion cannot prove the in-place update comes "
-               "after the last read; region-based analysis may drop them: +3-5%",
-               {"xla_cpu_copy_insertion_use_region_analysis": True}, variants=_ALL),
     Experiment("no_donation", "the same step jitted without donating the state: no aliasing, so no defensive "
-               "copies; fresh output buffers instead: +3-5%, more memory", variants=_ALL, donate=False),
-    Experiment("all_three", "conv_small_im2col + maxpool_argmax + conv1x1_dot (reference for the two above)",
-               variants=_ALL),
-    Experiment("proposed", "the three model changes and copy_region_analysis",
-               {"xla_cpu_copy_insertion_use_region_analysis": True}, variants=_ALL),
-    Experiment("ynn_off_proposed", "the finding that YNNPACK convolutions run on ONE thread (1 vs 2 threads: same "
-               "time) while XLA's Eigen convolutions use both: at 2 threads ynn_off should win by ~1.5-2x on every "
-               "convolution; with the model changes and copy_region_analysis on top",
-               {_YNN: "", "xla_cpu_copy_insertion_use_region_analysis": True}, variants=_ALL),
+               "copies; fresh output buffers instead: +3-5%, more memory", donate=False),
     Experiment("eigen_conv", "YNNPACK for matmuls only (the fusion types are INDIVIDUAL_CONVOLUTION and "
                "INDIVIDUAL_DOT by default; keep the dot): spatial convolutions in Eigen (multi-threaded), 1x1 and tiny "
-               "convolutions as YNNPACK matmuls (multi-threaded, fast at small sizes), region analysis on: the best of "
-               "both on every setting",
-               {_YNN: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "xla_cpu_copy_insertion_use_region_analysis": True},
-               variants=_ALL),
-    Experiment("eigen_conv_no1x1dot", "eigen_conv without conv1x1_dot (1x1 convolutions in Eigen too)",
-               {_YNN: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "xla_cpu_copy_insertion_use_region_analysis": True},
-               variants=("conv_small_im2col", "maxpool_argmax")),
+               "convolutions as YNNPACK matmuls (multi-threaded, fast at small sizes): the best of both on every "
+               "setting (the library's choice for BasicBlock nets on several CPUs)", {_YNN: _EIGEN}),
     *[Experiment(f"eigen_conv_im2col{n}", f"eigen_conv, and 3x3 convolutions with outputs of <= {n} pixels as "
                  "im2col + YNNPACK matmul: small maps are where Eigen's convolution is weakest",
-                 {_YNN: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "xla_cpu_copy_insertion_use_region_analysis": True},
-                 variants=(f"conv_im2col_le{n}", "maxpool_argmax", "conv1x1_dot")) for n in (16, 64, 256)],
-    *[Experiment(f"ynn_im2col{n}", f"YNNPACK defaults (+ region analysis), 3x3 convolutions with outputs of <= {n} "
-                 "pixels as im2col + matmul", {"xla_cpu_copy_insertion_use_region_analysis": True},
-                 variants=(f"conv_im2col_le{n}", "maxpool_argmax", "conv1x1_dot")) for n in (16, 64, 256)],
+                 {_YNN: _EIGEN}, variants=(f"conv_im2col_le{n}",)) for n in (16, 64, 256)],
+    *[Experiment(f"ynn_im2col{n}", f"the library's XLA options, 3x3 convolutions with outputs of <= {n} pixels as "
+                 "im2col + matmul", variants=(f"conv_im2col_le{n}",)) for n in (16, 64, 256)],
     Experiment("ynn_conv_only", "matmuls (the 1x1 convolutions) to XLA's Eigen dot, which takes transposed operands "
                "without copying them: removes the transposed copies of the 1x1 filter gradients (~1 s in tshirt)",
                {_YNN: _CONV}),
-    Experiment("matmul_autodiff", "the 1x1 matmul's gradient by autodiff, as before experiment 25 (XLA copies each "
+    *[Experiment(f"conv_chunked_dw{n}", f"filter gradients of the spatial convolutions summed over batch chunks of {n} "
+                 "images (YNNPACK's filter gradient costs more per image as the batch grows): ResNet-50 224 step "
+                 "+10-20%, signs and face ~0", variants=(f"conv_chunked_dw{n}",)) for n in (8, 16)],
+    Experiment("matmul_autodiff", "the 1x1 matmul's gradient by autodiff, the library's former one (XLA copies each "
                "output gradient into a (channels, pixels) layout): the library should be 1.2-1.3x faster on ResNet-50",
                variants=("matmul_autodiff",)),
-    Experiment("conv_tapwise_dw", "3x3 filter gradients as one in-place dot per tap (7x7: one im2col dot), as "
-               "experiment 25 did for 1x1: no transposed activations", variants=("conv_tapwise_dw",)),
-    Experiment("ynn_off_recommended", "ynn_off + conv_small_im2col + maxpool_argmax (+ region analysis), without "
-               "conv1x1_dot: whether the 1x1-as-matmul still pays when convolutions are Eigen's",
-               {_YNN: "", "xla_cpu_copy_insertion_use_region_analysis": True},
-               variants=("conv_small_im2col", "maxpool_argmax")),
+    Experiment("conv_tapwise_dw", "3x3 filter gradients as one in-place dot per tap (7x7: one im2col dot), as the "
+               "library does for 1x1: no transposed activations", variants=("conv_tapwise_dw",)),
 ]}
 
 
@@ -133,11 +93,8 @@ def build(name: str, setting):
     from benchmarks import common, variants
 
     exp = EXPERIMENTS[name]
-    undo = variants.apply(exp.variants)
-    try:
-        return common.jax_train_step(setting, compiler_options=exp.options, donate=exp.donate)
-    finally:
-        undo()
+    return common.jax_train_step(setting, conv=variants.conv_with(exp.variants), compiler_options=exp.options,
+                                 donate=exp.donate)
 
 
 def measure(names, setting, repeats: int) -> list[dict]:

@@ -42,10 +42,7 @@ import time
 import numpy as np
 from PIL import Image
 
-if __package__ in (None, ""):  # run as a file: make the repository importable
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import REPO, load  # noqa: E402
+from benchmarks.common import REPO, load
 
 TASKS = ("face", "tshirt", "bbox", "sketch", "signs")
 PHOTO_SIZES = ((1600, 1200), (1920, 1080))

@@ -5,7 +5,7 @@ images/s per core tells how many cores a given step rate needs. The measurement 
 `jaxres.data.pipeline.Loader` (threads, prefetch, batching) over JPEG files: decode, crop, resize,
 flip, exactly the per-example work of ImageNet-style training.
 
-Run: `python benchmarks/pipeline_bench.py [--images DIR] [--n 2000] [--workers 1 2]`.
+Run: `python -m benchmarks.pipeline_bench [--images DIR] [--n 2000] [--workers 1 2]`.
 Without --images, ~200 synthetic 500x375 JPEGs (the ImageNet median size) are written to a
 temporary folder first.
 """
@@ -17,17 +17,13 @@ import json
 import math
 import os
 import pathlib
-import sys
 import tempfile
 import time
 
 import numpy as np
 from PIL import Image
 
-if __name__ == "__main__":  # run as a script: make the repository importable without installing it
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-from jaxres.data.pipeline import Loader  # noqa: E402
+from jaxres.data.pipeline import Loader
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

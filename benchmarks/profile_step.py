@@ -1,7 +1,7 @@
 """Where a train step's time goes, per operation category, in jaxres and in PyTorch.
 
     python -m benchmarks.profile_step --setting face --batch 16 [--threads 1] [--steps 3]
-        [--variants maxpool_argmax ...] [--top 25] [--hlo-out step.hlo.txt]
+        [--variants matmul_autodiff ...] [--top 25] [--hlo-out step.hlo.txt]
 
 jaxres: `jax.profiler` traces `--steps` steps; each XLA:CPU thunk (a convolution handed to
 YNNPACK, a loop fusion, ...) appears as one event per step. An operation's time is its *minimum*
@@ -20,11 +20,7 @@ import json
 import math
 import os
 import re
-import sys
 import tempfile
-
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str, str, list[str]]]:
@@ -90,12 +86,12 @@ def jax_category(name: str, info: tuple, ops: dict | None = None) -> str:
     return "other (copies, broadcasts, unattributed)"
 
 
-def profile_jax(setting, steps: int, hlo_out: str | None = None, options: dict | None = None) -> dict:
+def profile_jax(setting, steps: int, hlo_out: str | None = None, options: dict | None = None, conv=None) -> dict:
     import jax
 
     from benchmarks import common
 
-    step = common.jax_train_step(setting, compiler_options=options)
+    step = common.jax_train_step(setting, conv=conv, compiler_options=options)
     step.run()
     with tempfile.TemporaryDirectory() as folder:
         jax.profiler.start_trace(folder)
@@ -169,7 +165,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--variants", nargs="*", default=[])
+    parser.add_argument("--variants", nargs="*", default=[], help="convolution variants (benchmarks/variants.py)")
     parser.add_argument("--top", type=int, default=0, help="also list the N slowest jaxres operations")
     parser.add_argument("--hlo-out", help="write the compiled step's HLO here")
     parser.add_argument("--no-torch", action="store_true")
@@ -180,12 +176,12 @@ def main(argv=None) -> None:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.threads])
     from benchmarks import common, variants
 
-    variants.apply(args.variants)
+    conv = variants.conv_with(args.variants)
     common.set_torch_threads()
     setting = common.SETTINGS[args.setting]
     if args.batch:
         setting = setting.with_(batch=args.batch)
-    jax_prof = profile_jax(setting, args.steps, args.hlo_out, json.loads(args.options))
+    jax_prof = profile_jax(setting, args.steps, args.hlo_out, json.loads(args.options), conv)
     jax_cat = collections.Counter()
     for name, ms in jax_prof["ops"].items():
         jax_cat[jax_category(name, jax_prof["info"].get(name, UNKNOWN), jax_prof["info"])] += ms

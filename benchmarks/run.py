@@ -37,10 +37,7 @@ import sys
 import tempfile
 import time
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 DOC = common.REPO / "docs" / "BENCHMARKS.md"
 JSON_RE = re.compile(r"<!-- results-json\n(.*?)\n-->", re.S)

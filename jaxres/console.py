@@ -3,8 +3,8 @@
 The task modules ship inside the package (`jaxres.tasks.<name>`, built from the repository's
 `tasks/`; `configs/` likewise), so an installed jaxres puts no generic `tasks` or `configs` into
 site-packages. Other distributions can add tasks through the `jaxres.tasks` entry-point group
-(`name = "package.module:TASK"`). Like `python -m tasks.<task>`, a CPU training puts every thread
-on one malloc arena, which must happen before numpy is imported: this module imports neither.
+(`name = "package.module:TASK"`). Like `python -m tasks.<task>`, it applies the process start
+policy (`jaxres.platform.prepare_process`) before the task brings numpy: this module imports neither.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import importlib
 import importlib.metadata
 import sys
 
-from jaxres import help_text
-from jaxres.cli import command_of
+from jaxres import help_text, platform
 from jaxres.errors import UserError
-from jaxres.train import host_memory
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
 ENTRY_POINTS = "jaxres.tasks"
@@ -60,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(help_text.version())
         return 0
     name, rest = argv[0], argv[1:]
-    if command_of(rest) == "train" and host_memory.jax_uses_cpu_only():
-        host_memory.use_one_malloc_arena()  # before the task module brings numpy (tasks/__init__.py)
+    platform.prepare_process(rest)  # before the task module brings numpy
     try:
         task = load_task(name)
     except UserError as err:

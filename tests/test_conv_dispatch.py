@@ -5,6 +5,8 @@ The reference is what the library computed before (and what torchvision computes
 input padded with -inf. Gradients are `jax.grad` of a random projection of the output.
 """
 
+from functools import partial
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -106,6 +108,35 @@ def test_conv_parameter_is_nn_conv_kernel():
     theirs = flax_conv.init(jax.random.PRNGKey(0), x)
     assert jax.tree.structure(ours) == jax.tree.structure(theirs)
     np.testing.assert_array_equal(ours["params"]["kernel"], theirs["params"]["kernel"])
+
+
+def test_the_model_computes_with_the_conv_and_pool_it_is_given():
+    """An injected conv and pool build every layer, with the same parameter tree; XLA's plain
+    convolution and reduce_window give the library's outputs to float32 rounding."""
+    from jaxres import models
+
+    convs, pools = [], []
+
+    def recording_conv(x, kernel, stride):
+        convs.append((kernel.shape, stride))
+        return reference_conv(x, kernel, stride)
+
+    def recording_pool(x, window, stride, pad):
+        pools.append((window, stride, pad))
+        return reference_pool(x)
+
+    model = models.create("resnet18", 10)
+    plain = model.clone(conv=partial(Conv2d, compute=recording_conv), pool=recording_pool)
+    variables = models.init(model, 0, 32)
+    jax.tree.map(np.testing.assert_array_equal, models.init(plain, 0, 32), variables)  # names, shapes, values
+    convs.clear()
+    pools.clear()
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 32, 32, 3)), jnp.float32)
+    np.testing.assert_allclose(plain.apply(variables, x), model.apply(variables, x), rtol=1e-5, atol=1e-5)
+    assert len(convs) == 20 and convs[0] == ((7, 7, 3, 64), 2) and pools == [(3, 2, 1)]  # stem, 16 + 3 shortcuts
+    bottleneck = models.create("resnet50", 10)
+    shapes = lambda m: jax.tree.map(lambda a: a.shape, models.variable_shapes(m))
+    assert shapes(bottleneck.clone(conv=partial(Conv2d, compute=reference_conv))) == shapes(bottleneck)
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 3), (1, 5, 6, 2), (1, 2, 2, 1)])

@@ -21,6 +21,7 @@ import pytest
 from cli_helpers import REPO
 from jaxres import console, help_text
 from jaxres.errors import UserError
+from jaxres.platform import process
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,8 @@ def test_console_sets_the_arena_before_numpy(monkeypatch):
                            cwd=REPO, capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
     calls = []
-    monkeypatch.setattr(console.host_memory, "jax_uses_cpu_only", lambda: True)
-    monkeypatch.setattr(console.host_memory, "use_one_malloc_arena", lambda: calls.append("arena"))
+    monkeypatch.setattr(process, "jax_uses_cpu_only", lambda: True)
+    monkeypatch.setattr(process, "use_one_malloc_arena", lambda: calls.append("arena"))
 
     def load(name):
         calls.append(name)

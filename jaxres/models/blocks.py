@@ -7,7 +7,8 @@ the channel count changes. Otherwise the shortcut is the identity ("identity blo
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -15,10 +16,9 @@ import jax.numpy as jnp
 from jaxres.models.batch_norm import BatchNorm
 from jaxres.models.conv import Conv2d
 
-
-def conv(features: int, kernel: int, stride: int, name: str, dtype: Any) -> Conv2d:
-    """A bias-free conv padded like torchvision; the algorithm (matmul, im2col, convolution) follows its shape."""
-    return Conv2d(features, kernel, stride, dtype, name=name)
+# `conv(features, kernel_size, stride, dtype=..., name=...)`: a flax Module computing a bias-free
+# convolution padded like torchvision, (k - 1) // 2, whose one parameter is `kernel` (k, k, in, out).
+ConvDef = Callable[..., nn.Module]
 
 
 def batch_norm(name: str, use_running_average: bool, dtype: Any) -> BatchNorm:
@@ -33,16 +33,18 @@ class BasicBlock(nn.Module):
     stride: int = 1
     downsample: bool = False
     dtype: Any = jnp.float32
+    conv: ConvDef = Conv2d
     expansion = 1
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
         bn = lambda name: batch_norm(name, use_running_average, self.dtype)
-        y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, "conv1", self.dtype)(x)))
-        y = bn("bn2")(conv(self.width, 3, 1, "conv2", self.dtype)(y))
+        conv = partial(self.conv, dtype=self.dtype)
+        y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, name="conv1")(x)))
+        y = bn("bn2")(conv(self.width, 3, 1, name="conv2")(y))
         shortcut = x
         if self.downsample:
-            shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, "downsample_conv", self.dtype)(x))
+            shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, name="downsample_conv")(x))
         return nn.relu(y + shortcut)
 
 
@@ -53,15 +55,17 @@ class Bottleneck(nn.Module):
     stride: int = 1
     downsample: bool = False
     dtype: Any = jnp.float32
+    conv: ConvDef = Conv2d
     expansion = 4
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
         bn = lambda name: batch_norm(name, use_running_average, self.dtype)
-        y = nn.relu(bn("bn1")(conv(self.width, 1, 1, "conv1", self.dtype)(x)))
-        y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, "conv2", self.dtype)(y)))
-        y = bn("bn3")(conv(self.width * 4, 1, 1, "conv3", self.dtype)(y))
+        conv = partial(self.conv, dtype=self.dtype)
+        y = nn.relu(bn("bn1")(conv(self.width, 1, 1, name="conv1")(x)))
+        y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, name="conv2")(y)))
+        y = bn("bn3")(conv(self.width * 4, 1, 1, name="conv3")(y))
         shortcut = x
         if self.downsample:
-            shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, "downsample_conv", self.dtype)(x))
+            shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, name="downsample_conv")(x))
         return nn.relu(y + shortcut)

@@ -1,10 +1,10 @@
 """torchvision's max-pool (padding with -inf) with PyTorch's gradient rule, at a fraction of XLA's cost.
 
 The gradient of `lax.reduce_window(max)` is a select-and-scatter, which XLA:CPU lowers to a
-variadic reduce-window carrying four int32 index arrays of the padded input: 0.40 s of a 16-image
-ResNet-18 step, against 0.01-0.05 s for PyTorch's `max_pool2d_with_indices` backward. Like PyTorch,
-the forward here keeps the index of the winning window tap (int8), and the backward routes the
-gradient there (docs/BENCHMARKS.md, experiment 14: the stem's max-pool fwd+bwd 395 -> 86 ms).
+variadic reduce-window carrying four int32 index arrays of the padded input, many times the cost of
+PyTorch's `max_pool2d_with_indices` backward. Like PyTorch, the forward here keeps the index of the
+winning window tap (int8), and the backward routes the gradient there (docs/BENCHMARKS.md,
+"Adopted in the library"). It is the ResNet's default `pool`.
 
 Ties: the FIRST maximum of a window in row-major order wins and gets the whole gradient, as in
 PyTorch's CPU kernel and in XLA's select-and-scatter (`ge`): no splitting between equal values.
@@ -37,7 +37,7 @@ def _pool_with_index(x, window: int, stride: int, pad: int):
     for k, tap in enumerate(taps, start=1):
         # Strict '>': an equal later value does not take over (first maximum wins); a later NaN does,
         # as in PyTorch. (XLA recomputes this chain in the backward instead of storing the index; the
-        # ways tried to make it store it were slower: experiment 15.)
+        # ways tried to make it store it were slower: docs/BENCHMARKS.md, "Experiments".)
         better = (tap > best) | jnp.isnan(tap)
         best, index = jnp.where(better, tap, best), jnp.where(better, jnp.int8(k), index)
     return best, index

@@ -2,18 +2,23 @@
 
 Parameter names mirror torchvision's state-dict keys (`conv1`, `bn1`, `layer1_0/conv1`,
 `layer2_0/downsample_conv`, `fc`), so `jaxres.weights` maps them with a short table.
+
+The convolution and the stem's max-pool are fields (`conv`, `pool`), as flax's ImageNet example
+injects `conv`: the defaults compute them the way XLA:CPU runs fastest (`jaxres.models.conv`,
+`jaxres.models.max_pool`); another module with the same contract gives the same parameter tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxres.models.blocks import BasicBlock, Bottleneck, batch_norm, conv
+from jaxres.models.blocks import BasicBlock, Bottleneck, ConvDef, batch_norm
+from jaxres.models.conv import Conv2d
 from jaxres.models.heads import apply_head
 from jaxres.models.max_pool import max_pool
 
@@ -27,6 +32,9 @@ class ResNet(nn.Module):
 
     Call: `model.apply(variables, x, train=False)` with x (B, H, W, in_channels) float, normalised.
     In training pass `mutable=["batch_stats"]` and, for the `mlp` head, `rngs={"dropout": key}`.
+
+    `conv` builds every convolution, stem included (contract: `blocks.ConvDef`); `pool(x, window,
+    stride, pad)` is the stem's max-pool over -inf padding.
 
     `frozen` names stages ("stem", "layer1", …, "head") whose BatchNorm runs on its running
     statistics even in training. Where the frozen stages form a prefix of the network, the prefix
@@ -42,6 +50,8 @@ class ResNet(nn.Module):
     dropout: float = 0.0  # mlp head dropout
     num_keypoints: int | None = None  # keypoints head: outputs reshaped to (B, K, 2)
     dtype: Any = jnp.float32
+    conv: ConvDef = Conv2d
+    pool: Callable[..., jax.Array] = max_pool
 
     @property
     def feature_width(self) -> int:
@@ -54,10 +64,10 @@ class ResNet(nn.Module):
         block_cls = Bottleneck if self.block == "bottleneck" else BasicBlock
         in_width = 64
 
-        x = conv(64, 7, 2, "conv1", self.dtype)(x)
+        x = self.conv(64, 7, 2, dtype=self.dtype, name="conv1")(x)
         x = batch_norm("bn1", not train or "stem" in frozen, self.dtype)(x)
         x = nn.relu(x)
-        x = max_pool(x, 3, 2, 1)  # nn.max_pool's values, PyTorch's cheaper gradient (see max_pool.py)
+        x = self.pool(x, 3, 2, 1)
         x = _maybe_stop_gradient(x, "stem", frozen)
         features["stem"] = x
 
@@ -67,7 +77,8 @@ class ResNet(nn.Module):
             for block_index in range(blocks):
                 stride = 2 if (block_index == 0 and stage_index > 0) else 1
                 downsample = block_index == 0 and (stride != 1 or in_width != width * block_cls.expansion)
-                x = block_cls(width, stride, downsample, self.dtype, name=f"{stage}_{block_index}")(x, use_running)
+                block = block_cls(width, stride, downsample, self.dtype, self.conv, name=f"{stage}_{block_index}")
+                x = block(x, use_running)
                 in_width = width * block_cls.expansion
             x = _maybe_stop_gradient(x, stage, frozen)
             features[stage] = x

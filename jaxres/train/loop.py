@@ -23,9 +23,9 @@ import numpy as np
 
 from jaxres import defaults
 from jaxres.errors import ConfigError
+from jaxres.platform import HostHooks
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
-from jaxres.train.host_memory import release_freed_memory
 from jaxres.train.lock import WorkdirLock
 from jaxres.train.progress import MetricsLog, Progress, RunClock
 from jaxres.train.tensorboard import Board
@@ -95,7 +95,7 @@ class _Run:
     data_stats: Any = None  # the loader's PipelineStats: its wait share is logged per interval and epoch
     epoch_wait: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])  # this epoch's (wait_s, total_s)
     clock: RunClock | None = None
-    trim_pending: bool = False  # a save started since the heap was last trimmed
+    host: HostHooks | None = None  # the platform's host-side work at the loop's points (heap trims)
     best: tuple = (None, None)  # (step, host variables) of the best checkpoint this call saved
 
 
@@ -127,7 +127,8 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
         cleanup.callback(board.close)
         log = MetricsLog(workdir / "metrics.jsonl", parallel.is_primary(), sinks=(board.record,))
         run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints, log, stop,
-                   frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout, data_stats)
+                   frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout, data_stats,
+                   host=HostHooks(checkpoints.saving))
         state, position = _resume(run, state)
         return _epochs(run, state, position, evaluate)
 
@@ -136,9 +137,8 @@ def async_saves(setting) -> bool:
     """`checkpoint.async`: true, false, or None to choose by backend.
 
     An accelerator keeps training while the host writes. On CPU the writer takes the cores the
-    training uses, and what it allocates beside the training steps kept the process's memory
-    ~250 MB (+45 %) above the first epoch's for the rest of the run, against +4.6 % with foreground
-    saves and one malloc arena (docs/BENCHMARKS.md, Soak); so None means foreground saves on CPU."""
+    training uses, and what it allocates beside the training steps keeps the process's memory high
+    for the rest of the run (docs/BENCHMARKS.md, "Soak"); so None means foreground saves on CPU."""
     if setting is None:
         return jax.default_backend() != "cpu"
     if isinstance(setting, bool):
@@ -173,7 +173,7 @@ def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
         if stop or _stop_agreed(run, at_log=True):
             return _preempted(run, state, position, saved=True)
     run.checkpoints.wait()
-    _trim_after_save(run, finished=True)
+    run.host.saves_done()
     history = _finish(run)
     best_step = run.checkpoints.best_step()
     return Completed(state, _step(state), position, run.workdir, best_step, history, _best_variables(run, state, best_step))
@@ -193,7 +193,7 @@ def _train_epoch(run: _Run, state, position: dict):
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
         state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
-        _trim_after_save(run)
+        run.host.step_done()
         interval.stepped(first_of_epoch=done == first + 1)
         position["batch"] = done
         at_log = done % run.train["log_every"] == 0 or done == spe
@@ -291,7 +291,7 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
     position = _start(epoch + 1)
     _save(run, state, position, metrics)
     _keep_if_best(run, state)
-    release_freed_memory()  # what the previous save freed: orbax waited for it before starting this one
+    run.host.epoch_end()
     return state, position
 
 
@@ -301,7 +301,7 @@ def _save(run: _Run, state, position: dict, metrics: dict | None = None, wait: b
         saved = run.checkpoints.save(state, position=position, config=run.config, metrics=metrics, wait=wait)
     if not saved:
         _raise_nonfinite(run, _step(state) if step is None else step, position["epoch"])
-    run.trim_pending = run.checkpoints.async_save  # a foreground save is written: `_end_epoch` trims
+    run.host.save_started(background=run.checkpoints.async_save)
 
 
 def _keep_if_best(run: _Run, state) -> None:
@@ -317,18 +317,6 @@ def _best_variables(run: _Run, state, best_step: int | None):
     if best_step == _step(state):
         return parallel.to_host(state.variables())
     return run.best[1] if run.best[0] == best_step else None
-
-
-def _trim_after_save(run: _Run, finished: bool = False) -> None:
-    """Hand the heap pages a finished save freed back to the OS (a cheap check until it has finished).
-
-    The asynchronous save's host copies and write buffers, ~2x the state, are freed on orbax's
-    threads; glibc keeps them, and an epoch runs ~200 MB higher than the first (benchmarks/soak.py).
-    Trimming when the save is done returns them for the rest of the epoch; the trim after each
-    save starts (`_end_epoch`) covers saves that outlast an epoch."""
-    if run.trim_pending and (finished or not run.checkpoints.saving()):
-        release_freed_memory()
-        run.trim_pending = False
 
 
 def _preempted(run: _Run, state, position: dict, saved: bool = False) -> Preempted:

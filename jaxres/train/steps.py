@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from jaxres import platform
 from jaxres.models import normalize
-from jaxres.train import compiler_options, ema, parallel
+from jaxres.train import ema, parallel
 from jaxres.train.optim import group_of
 from jaxres.train.state import TrainState
 
@@ -99,7 +100,7 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *,
             new_state = new_state.replace(ema=average)
         return new_state, _accumulate(metrics, loss, state.step)
 
-    options = compiler_options.for_this_process(model)
+    options = platform.compiler_options(model)
     if mesh is None:
         return jax.jit(train_step, static_argnums=3, donate_argnums=(0, 2), compiler_options=options)
     repl, data = parallel.replicated(mesh), parallel.batch_sharding(mesh)
@@ -147,7 +148,7 @@ def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | No
         outputs = model.apply(variables, prepare(batch), train=False)
         return predict_fn(outputs, batch)
 
-    options = compiler_options.for_this_process(model)
+    options = platform.compiler_options(model)
     if mesh is None:
         return jax.jit(eval_step, compiler_options=options)
     return jax.jit(eval_step, in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh)),

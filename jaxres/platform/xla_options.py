@@ -2,8 +2,8 @@
 
 Passed per program (`jax.jit(..., compiler_options=...)`) rather than through XLA_FLAGS: the best
 CPU convolution library depends on the model, a user's own XLA_FLAGS stay untouched, and the
-options are part of the persistent compilation cache's key. Measurements: docs/BENCHMARKS.md,
-experiments 3, 4 and 12. Other backends get XLA's defaults.
+options are part of the persistent compilation cache's key. Other backends get XLA's defaults.
+Measurements: docs/BENCHMARKS.md, "Adopted in the library" and "Experiments".
 """
 
 from __future__ import annotations
@@ -11,27 +11,27 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
-
 
 def options_for(model, backend: str, cpus: int) -> dict[str, Any]:
     """The options for `model`'s steps on `backend` with `cpus` CPUs for XLA's thread pool."""
     if backend != "cpu":
         return {}
     # With donated state, copy insertion cannot prove that the in-place parameter update comes after
-    # the parameter's last read and copies every parameter and Adam moment each step (493 copies,
-    # 280 MB for ResNet-50); region analysis proves it. Same numerics, donation still saves memory.
+    # the parameter's last read and copies every parameter and Adam moment each step; region
+    # analysis proves it. Same numerics, and donation still saves the memory.
     options: dict[str, Any] = {"xla_cpu_copy_insertion_use_region_analysis": True}
     if getattr(model, "block", None) == "basic" and cpus > 1:
         # YNNPACK runs a spatial convolution on one thread; XLA's Eigen convolutions use them all.
-        # BasicBlock nets are all 3x3 convolutions: Eigen wins (face step 0.51 -> 0.66-0.69x
-        # PyTorch's speed on 2 CPUs). Bottleneck nets keep YNNPACK's convolutions, which won there
-        # (0.77 vs 0.56x). Matmuls (1x1 and im2col convolutions) stay in YNNPACK either way.
+        # BasicBlock nets are all 3x3 convolutions, so Eigen wins there; bottleneck nets keep
+        # YNNPACK's convolutions, which won for them. Matmuls (1x1 and im2col convolutions) stay in
+        # YNNPACK either way.
         options["xla_cpu_experimental_ynn_fusion_type"] = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
     return options
 
 
-def for_this_process(model) -> dict[str, Any]:
+def compiler_options(model) -> dict[str, Any]:
     """`options_for` the default backend and the CPUs this process may run on (XLA's pool follows the affinity)."""
+    import jax  # not at import: `jaxres.platform` is imported before numpy and JAX start their threads
+
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return options_for(model, jax.default_backend(), cpus)

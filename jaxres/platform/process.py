@@ -1,0 +1,45 @@
+"""The process start policy: one malloc arena when the command is `train` and JAX computes on the CPU.
+
+One arena costs a cold XLA compile more time (its threads share one lock) and the input pipeline
+throughput at many loader threads, so only a CPU training, where it keeps the memory flat, takes it
+(docs/BENCHMARKS.md, "Soak").
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import pkgutil
+
+from jaxres.cli import command_of
+from jaxres.platform.host_memory import use_one_malloc_arena
+
+
+def prepare_process(argv: list[str]) -> bool:
+    """Apply the start policy for the command line `argv` (without the program name); True when
+    every thread now allocates from one arena. Call it before numpy or JAX is imported."""
+    if command_of(argv) == "train" and jax_uses_cpu_only():
+        return use_one_malloc_arena()
+    return False
+
+
+def jax_uses_cpu_only() -> bool:
+    """Whether JAX will compute on the CPU, told without importing JAX or numpy: JAX_PLATFORMS names
+    only cpu, or no accelerator plugin is installed."""
+    platforms = [p.strip() for p in os.environ.get("JAX_PLATFORMS", "").split(",") if p.strip()]
+    if platforms:
+        return set(platforms) == {"cpu"}
+    return not accelerator_plugins()
+
+
+def accelerator_plugins() -> list[str]:
+    """The PJRT plugins JAX would load (CUDA, ROCm: `jax_plugins.*` modules or "jax_plugins" entry
+    points, as JAX discovers them) and TPU support (`libtpu`)."""
+    found = [entry.name for entry in importlib.metadata.entry_points(group="jax_plugins")]
+    namespace = importlib.util.find_spec("jax_plugins")
+    if namespace is not None and namespace.submodule_search_locations:
+        found += [module.name for module in pkgutil.iter_modules(list(namespace.submodule_search_locations))]
+    if importlib.util.find_spec("libtpu") is not None:
+        found.append("libtpu")
+    return sorted(set(found))
