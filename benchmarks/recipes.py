@@ -10,6 +10,9 @@ only. Results: one JSON line per (set, recipe, fold, seed) in `--out`, then the 
 
     python -m benchmarks.recipes --sets signs digits --recipes svm logreg default original \
         --folds 5 --repeats 2 --seeds 0 --out /tmp/recipes.jsonl
+
+`--only-repeats` / `--only-folds` run a part of the same folds (another seed on the second repeat,
+or a slower model on a few folds) without changing which photos each fold holds out.
 """
 
 from __future__ import annotations
@@ -54,13 +57,16 @@ def load_set(name: str) -> tuple[np.ndarray, np.ndarray]:
     raise SystemExit(f"unknown set {name!r}; known: signs, digits")
 
 
-def folds(labels: np.ndarray, n_folds: int, repeats: int):
-    """(repeat, fold, train indices, test indices), stratified, the same for every recipe."""
+def folds(labels: np.ndarray, n_folds: int, repeats: int, only_repeats=None, only_folds=None):
+    """(repeat, fold, train indices, test indices), stratified, the same for every recipe; only the
+    repeats in `only_repeats` and folds in `only_folds` when given (each fold unchanged)."""
     from sklearn.model_selection import RepeatedStratifiedKFold
 
     splitter = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=0)
     for i, (train, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
-        yield i // n_folds, i % n_folds, train, test
+        repeat, fold = divmod(i, n_folds)
+        if (only_repeats is None or repeat in only_repeats) and (only_folds is None or fold in only_folds):
+            yield repeat, fold, train, test
 
 
 def write_h5(path: pathlib.Path, split: str, images: np.ndarray, labels: np.ndarray, classes: int) -> None:
@@ -107,7 +113,7 @@ def network(recipe: str, set_name: str, seed: int, images, labels, train, test, 
         config = recipe_fit.resolved_config(str(ROOT / config_file), [*overrides, *SET_OVERRIDES[set_name], *extra,
                                                                       f"train.seed={seed}"], str(data))
         result = recipe_fit.train_and_test(TASK, config)
-    return {"top1": float(result["top1"]), "epochs": config["train"]["epochs"]}
+    return {"top1": float(result["top1"]), "epochs": config["train"]["epochs"], "arch": config["model"]["arch"]}
 
 
 def run(args) -> list[dict]:
@@ -115,7 +121,7 @@ def run(args) -> list[dict]:
     out = open(args.out, "a") if args.out else None
     for set_name in args.sets:
         images, labels = load_set(set_name)
-        for repeat, fold, train, test in folds(labels, args.folds, args.repeats):
+        for repeat, fold, train, test in folds(labels, args.folds, args.repeats, args.only_repeats, args.only_folds):
             for recipe in args.recipes:
                 for seed in (args.seeds if recipe in RECIPES else [0]):
                     start = time.time()
@@ -134,16 +140,18 @@ def run(args) -> list[dict]:
 
 
 def table(rows: list[dict], repeats: int | None = None) -> str:
-    """Markdown: mean ± std of held-out top-1 (%) over folds × seeds, per set and recipe (the first
-    `repeats` repeats of the folds only, when given, so that every recipe is scored on the same folds)."""
+    """Markdown: mean ± std of held-out top-1 (%) over folds × seeds, per set, recipe and network (the
+    first `repeats` repeats of the folds only, when given, so that every recipe is scored on the same
+    folds). Rows written before the network was recorded have none."""
     rows = [r for r in rows if repeats is None or r["repeat"] < repeats]
-    lines = ["| set | recipe | runs | top-1 % (mean ± std) | s / run |", "|---|---|---|---|---|"]
-    keys = sorted({(r["set"], r["recipe"]) for r in rows}, key=lambda k: (k[0], k[1]))
-    for set_name, recipe in keys:
-        picked = [r for r in rows if r["set"] == set_name and r["recipe"] == recipe]
+    lines = ["| set | recipe | network | runs | top-1 % (mean ± std) | s / run |", "|---|---|---|---|---|---|"]
+    keys = sorted({(r["set"], r["recipe"], r.get("arch") or "") for r in rows})
+    for set_name, recipe, arch in keys:
+        picked = [r for r in rows if (r["set"], r["recipe"], r.get("arch") or "") == (set_name, recipe, arch)]
         acc = 100 * np.array([r["top1"] for r in picked])
         secs = np.mean([r["seconds"] for r in picked])
-        lines.append(f"| {set_name} | {recipe} | {len(picked)} | {acc.mean():.1f} ± {acc.std():.1f} | {secs:.0f} |")
+        lines.append(f"| {set_name} | {recipe} | {arch or '—'} | {len(picked)} | {acc.mean():.1f} ± {acc.std():.1f} "
+                     f"| {secs:.0f} |")
     return "\n".join(lines)
 
 
@@ -154,6 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only-repeats", type=int, nargs="+",
+                        help="run only these repeats of the folds (0-based; the folds are those of --repeats)")
+    parser.add_argument("--only-folds", type=int, nargs="+", help="run only these folds of each repeat (0-based)")
     parser.add_argument("--set", action="append", default=[], help="extra key=value for the network recipes")
     parser.add_argument("--out", help="append one JSON line per run here")
     parser.add_argument("--table", nargs="+", help="only print the table of these --out files")
