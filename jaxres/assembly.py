@@ -86,10 +86,10 @@ class Assembly:
                       workers=self.config["data"]["workers"],
                       sharding=parallel.batch_sharding(self.mesh) if self.mesh is not None else None)
 
-    def eval_loader(self, dataset: Dataset, *, frames=None) -> Loader:
+    def eval_loader(self, dataset: Dataset, *, frames=None, log=None) -> Loader:
         """Every record once, in order, padded to whole batches (build it once to run it every epoch)."""
         return self.loader(dataset, train=False, batch_size=eval_batch_size(self.config, len(dataset)),
-                           frames=frames)
+                           frames=frames, log=log)
 
 
 def build(config: dict, facts: DataFacts, mesh=None) -> Assembly:

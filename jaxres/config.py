@@ -97,3 +97,8 @@ def get_path(config: dict, dotted: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
+
+
+def synthetic_overrides(config: dict) -> dict:
+    """The keys the embedded demo run (no --data) sets differently from the task's config ({} when none)."""
+    return dict((config.get("synthetic") or {}).get("overrides") or {})

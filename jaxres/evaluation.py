@@ -47,9 +47,9 @@ def metrics(built: Assembly, variables, dataset: Dataset, loader=None) -> dict:
     return built.objective.evaluate(predictions(built, variables, dataset, loader), dataset)
 
 
-def evaluate(built: Assembly, variables, dataset: Dataset, train: Dataset):
+def evaluate(built: Assembly, variables, dataset: Dataset, train: Dataset, loader=None):
     """(metrics dict with a "baseline" entry, predictions in original pixels / probabilities)."""
-    outputs, extras = run_outputs(built, variables, dataset)
+    outputs, extras = run_outputs(built, variables, dataset, loader)
     predicted = built.objective.decode(outputs, extras)
     result = {"n": len(dataset), **built.objective.evaluate(predicted, dataset)}
     result["baseline"] = built.objective.baseline(train, dataset, extras["matrix"])

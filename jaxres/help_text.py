@@ -75,10 +75,10 @@ def config_help(config: dict) -> str:
 
 def default_of(config: dict, key: str) -> str:
     """'default: V' for a dotted config key, with the embedded synthetic set's value when it differs."""
-    from jaxres.config import get_path
+    from jaxres.config import get_path, synthetic_overrides
 
     value = get_path(config, key)
-    synthetic = (config.get("synthetic") or {}).get("overrides") or {}
+    synthetic = synthetic_overrides(config)
     extra = f"; embedded set: {synthetic[key]}" if key in synthetic and synthetic[key] != value else ""
     return f"default: {value}{extra}"
 

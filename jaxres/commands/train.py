@@ -13,7 +13,7 @@ from jaxres.commands import guards
 from jaxres.commands.evaluate import print_result
 from jaxres.commands.restore import trained
 from jaxres.commands.splits import resolve_data_path, training_splits
-from jaxres.config import apply_overrides, get_path, load_config_file
+from jaxres.config import apply_overrides, get_path, load_config_file, synthetic_overrides
 from jaxres.config_checks import check_config, check_process
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
@@ -52,9 +52,9 @@ def train(task, args) -> int:
     step = built.train_step(optimizer.tx, ema_decay)
     loader = built.loader(train_set, train=True, log=_say)
     val_loader = built.eval_loader(val_set)
-    if built.on_device and splits.eval is not val_set:
-        # decoded now, not after training: an image whose body is damaged fails before the first step
-        built.load_frames(splits.eval.records, log=_say)
+    # built (on the device path: decoded) now, not after training: an image whose body is damaged
+    # fails before the first step; the final evaluation runs it
+    eval_loader = val_loader if splits.eval is val_set else built.eval_loader(splits.eval, log=_say)
     # Only now: a refused run must not leave a config.json that a corrected run's resume check
     # would hold against it (a bad --weights or batch size is not a trained model.arch).
     save = lambda folder, cfg: workdir_files.save(folder, cfg, built.facts)  # noqa: E731
@@ -72,7 +72,7 @@ def train(task, args) -> int:
     if isinstance(result, Preempted):
         print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
         return 0
-    return _final_evaluation(workdir, built, splits, result)
+    return _final_evaluation(workdir, built, splits, result, eval_loader)
 
 
 def build_config(task, args) -> dict:
@@ -86,11 +86,6 @@ def build_config(task, args) -> dict:
              "train.batch_size": args.batch_size, "train.seed": args.seed}
     overrides = list(args.set) + [f"{k}={v!r}" for k, v in flags.items() if v is not None]
     return apply_overrides(config, overrides)
-
-
-def synthetic_overrides(config: dict) -> dict:
-    """The keys the embedded demo run sets differently from the task's config ({} when none)."""
-    return dict((config.get("synthetic") or {}).get("overrides") or {})
 
 
 def _check_resume_compatible(workdir: pathlib.Path, built) -> None:
@@ -143,7 +138,7 @@ def config_changes_text(task, config: dict) -> str:
     return config_changes(task_config, config, synthetic_overrides(task_config), synthetic.get("why"))
 
 
-def _final_evaluation(workdir: pathlib.Path, built, splits, result) -> int:
+def _final_evaluation(workdir: pathlib.Path, built, splits, result, loader) -> int:
     """The best checkpoint's weights (in memory when this run trained them) on the evaluation split,
     with the baseline; pictures; the ending; the JSON line."""
     from jaxres.commands.ending import finish_run
@@ -152,7 +147,7 @@ def _final_evaluation(workdir: pathlib.Path, built, splits, result) -> int:
     if variables is None:  # the best step was trained before this run resumed: only its checkpoint has it
         variables = trained(workdir)[1]
     split, dataset = splits.eval_name, splits.eval
-    metrics, predictions = evaluation.evaluate(built, variables, dataset, splits.train)
+    metrics, predictions = evaluation.evaluate(built, variables, dataset, splits.train, loader)
     pictures = evaluation.write_pictures(workdir, built.objective, dataset, predictions)
     finish_run(workdir, built.config, {"split": split, **metrics}, pictures, result.best_step)
     print_result({"split": split, **metrics})
