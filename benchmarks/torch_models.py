@@ -45,8 +45,9 @@ def _resnet_namespace() -> dict:
     return namespace
 
 
-def torchvision_resnet(arch: str, num_classes: int = 1000):
-    """torchvision's `resnet*` (random weights) with `num_classes` outputs."""
+def torchvision_resnet(arch: str, num_classes: int = 1000, **options):
+    """torchvision's `resnet*` (random weights) with `num_classes` outputs; `options` are its
+    constructor's other keywords (`zero_init_residual`)."""
     ns = _resnet_namespace()
     block, layers = _ARCHS[arch]
-    return ns["ResNet"](ns[block], layers, num_classes=num_classes)
+    return ns["ResNet"](ns[block], layers, num_classes=num_classes, **options)

@@ -109,6 +109,7 @@ def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
         raise ConfigError(f"config key 'data.pipeline' takes one of {PIPELINES}, got {config['data']['pipeline']!r}")
     model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),
                           dtype=resolve_dtype(config["model"]["dtype"]),
+                          zero_init_residual=config["model"]["zero_init_residual"],
                           **{**config["model"]["head_options"], **facts.model})
     return Assembly(config, facts, objective, model, mesh)
 

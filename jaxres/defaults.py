@@ -15,6 +15,9 @@ MODEL: dict[str, Any] = {
     "weights": "none",  # "none", a weights name (jaxres.weights.named) or a torchvision .pth / .safetensors path
     "dtype": "auto",  # compute dtype: bfloat16 on accelerators, float32 on CPU (jaxres.train.precision)
     "head_options": {},  # models.create's head keywords: head "linear" | "mlp" (hidden, dropout)
+    # from scratch: each residual block's last BN scale starts at 0 (torchvision's keyword), so a deep
+    # network starts as a shallow one; loaded weights replace it
+    "zero_init_residual": False,
 }
 DATA: dict[str, Any] = {
     "path": None,  # None: the task's embedded synthetic set, written in the task's own format

@@ -169,3 +169,20 @@ def test_bfloat16_compute_stays_within_bfloat16_tolerance():
     rel = np.abs(np.asarray(ours) - np.asarray(ref)).max() / np.abs(np.asarray(ref)).max()
     assert rel < 5e-2, rel  # bf16 has 8 mantissa bits; 18 layers of rounding stay within a few percent
     assert jax.tree.leaves(variables["params"])[0].dtype == jnp.float32
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_zero_init_residual_zeroes_the_batchnorms_torchvision_zeroes(arch):
+    """`model.zero_init_residual` starts the same BatchNorm scales at 0 as torchvision's keyword (each
+    block's last one), the others at 1, and the model then computes its shortcuts only."""
+    tmodel = torchvision_resnet(arch, num_classes=10, zero_init_residual=True)
+    expected = {k: float(v.abs().max()) for k, v in tmodel.state_dict().items() if "bn" in k or "downsample.1" in k}
+    model = models.create(arch, num_outputs=10, zero_init_residual=True)
+    variables = models.init(model, 0, image_size=32)
+    got = weights.to_torchvision(variables)
+    for key, peak in expected.items():
+        if key.endswith(".weight"):
+            assert float(np.abs(got[key]).max()) == peak, key  # 0 exactly where torch is 0, else 1
+    assert sum(1 for k, v in expected.items() if k.endswith(".weight") and v == 0) == sum(models.ARCHS[arch][1])
+    plain = models.init(models.create(arch, num_outputs=10), 0, image_size=32)
+    assert jax.tree.structure(plain) == jax.tree.structure(variables)  # same tree: weights load either way

@@ -45,7 +45,8 @@ def test_adamw_leaves_norms_and_biases_alone_with_zero_gradients():
 
 def test_signs_original_is_the_course_recipe_key_for_key():
     config = signs_original.get_config()
-    assert config["model"] == {"arch": "resnet50", "weights": "none", "dtype": "auto", "head_options": {}}
+    assert config["model"] == {"arch": "resnet50", "weights": "none", "dtype": "auto", "head_options": {},
+                               "zero_init_residual": False}
     assert config["objective"]["image_size"] == 64 and config["objective"]["resize_ratio"] == 1.0
     assert config["objective"]["augment"] == {"rrc_scale": [0.7, 1.0], "flip_prob": 0.0, "jitter": None,
                                               "rotate": None, "scale": None, "translate": None}

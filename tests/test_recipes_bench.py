@@ -32,3 +32,19 @@ def test_the_table_keeps_networks_apart_and_reads_rows_without_one():
                      "| signs | default | resnet50 | 1 | 75.0 ± 0.0 | 5 |",
                      "| signs | svm | — | 1 | 25.0 ± 0.0 | 1 |"]
     assert recipes.table(rows, repeats=1).splitlines()[2].startswith("| signs | default | resnet18 | 1 | 50.0")
+
+
+def test_a_cut_training_part_is_stratified_seeded_and_never_takes_a_held_out_image():
+    labels = np.repeat(np.arange(4), 50)
+    for _, fold, train, test in recipes.folds(labels, 5, 1):
+        cut = recipes.subsample(train, labels, 40, fold)
+        assert len(cut) == 40 and set(cut) <= set(train) and not set(cut) & set(test)
+        assert np.bincount(labels[cut]).tolist() == [10, 10, 10, 10]
+        assert cut.tolist() == recipes.subsample(train, labels, 40, fold).tolist()
+    assert recipes.subsample(train, labels, None, 0) is train
+
+
+def test_only_a_whole_digits_fold_caps_the_epochs():
+    assert "train.epochs=20" in recipes.set_overrides("digits", 1198)
+    assert not any(o.startswith("train.epochs") for o in recipes.set_overrides("digits", 96))
+    assert recipes.set_overrides("signs", 1198) == recipes.SET_OVERRIDES["signs"]

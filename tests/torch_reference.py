@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 from benchmarks import torch_models  # noqa: E402
 
 
-def torchvision_resnet(arch: str, num_classes: int = 1000):
+def torchvision_resnet(arch: str, num_classes: int = 1000, **options):
     if torch_models.resnet_source() is None:
         pytest.skip("torchvision is not installed (pip install 'jaxres[test]')")
-    return torch_models.torchvision_resnet(arch, num_classes)
+    return torch_models.torchvision_resnet(arch, num_classes, **options)
 
 
 def randomise_batchnorm(model, generator: "torch.Generator") -> None:

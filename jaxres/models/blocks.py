@@ -21,9 +21,11 @@ from jaxres.models.conv import Conv2d
 ConvDef = Callable[..., nn.Module]
 
 
-def batch_norm(name: str, use_running_average: bool, dtype: Any) -> BatchNorm:
-    """BatchNorm as torch's: eps 1e-5, momentum 0.1 (0.9 in Flax's convention), unbiased running var."""
-    return BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name)
+def batch_norm(name: str, use_running_average: bool, dtype: Any, zero_scale: bool = False) -> BatchNorm:
+    """BatchNorm as torch's: eps 1e-5, momentum 0.1 (0.9 in Flax's convention), unbiased running var;
+    `zero_scale` starts its scale (torch's `weight`) at 0 instead of 1."""
+    return BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                     zero_scale=zero_scale, name=name)
 
 
 class BasicBlock(nn.Module):
@@ -34,6 +36,7 @@ class BasicBlock(nn.Module):
     downsample: bool = False
     dtype: Any = jnp.float32
     conv: ConvDef = Conv2d
+    zero_init_residual: bool = False  # last BN's scale starts at 0: the block starts as its shortcut
     expansion = 1
 
     @nn.compact
@@ -41,7 +44,8 @@ class BasicBlock(nn.Module):
         bn = lambda name: batch_norm(name, use_running_average, self.dtype)
         conv = partial(self.conv, dtype=self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, name="conv1")(x)))
-        y = bn("bn2")(conv(self.width, 3, 1, name="conv2")(y))
+        y = batch_norm("bn2", use_running_average, self.dtype, self.zero_init_residual)(
+            conv(self.width, 3, 1, name="conv2")(y))
         shortcut = x
         if self.downsample:
             shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, name="downsample_conv")(x))
@@ -56,6 +60,7 @@ class Bottleneck(nn.Module):
     downsample: bool = False
     dtype: Any = jnp.float32
     conv: ConvDef = Conv2d
+    zero_init_residual: bool = False  # last BN's scale starts at 0: the block starts as its shortcut
     expansion = 4
 
     @nn.compact
@@ -64,7 +69,8 @@ class Bottleneck(nn.Module):
         conv = partial(self.conv, dtype=self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 1, 1, name="conv1")(x)))
         y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, name="conv2")(y)))
-        y = bn("bn3")(conv(self.width * 4, 1, 1, name="conv3")(y))
+        y = batch_norm("bn3", use_running_average, self.dtype, self.zero_init_residual)(
+            conv(self.width * 4, 1, 1, name="conv3")(y))
         shortcut = x
         if self.downsample:
             shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, name="downsample_conv")(x))

@@ -26,12 +26,14 @@ def create(
     in_channels: int = 3,
     head: str = "linear",
     dtype: Any = jnp.float32,
+    zero_init_residual: bool = False,
     **head_options,
 ) -> ResNet:
     """A ResNet by torchvision name.
 
     head="linear": fc → num_outputs. head="mlp": fc_hidden (hidden=1000) → ReLU → Dropout(dropout)
     → fc_out. head="keypoints": fc → 2·num_keypoints, output shaped (B, K, 2).
+    `zero_init_residual`: torchvision's keyword, each residual block's last BN scale starts at 0.
     """
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHS)}")
@@ -53,6 +55,7 @@ def create(
         in_channels=in_channels,
         head=head,
         dtype=jnp.dtype(dtype),
+        zero_init_residual=bool(zero_init_residual),
         **head_options,
     )
 

@@ -52,6 +52,9 @@ class ResNet(nn.Module):
     dtype: Any = jnp.float32
     conv: ConvDef = Conv2d
     pool: Callable[..., jax.Array] = max_pool
+    # torchvision's `zero_init_residual`: each block's last BN scale starts at 0, so every residual
+    # block starts as its shortcut (Goyal et al. 2017); only matters for a model trained from scratch
+    zero_init_residual: bool = False
 
     @property
     def feature_width(self) -> int:
@@ -77,7 +80,8 @@ class ResNet(nn.Module):
             for block_index in range(blocks):
                 stride = 2 if (block_index == 0 and stage_index > 0) else 1
                 downsample = block_index == 0 and (stride != 1 or in_width != width * block_cls.expansion)
-                block = block_cls(width, stride, downsample, self.dtype, self.conv, name=f"{stage}_{block_index}")
+                block = block_cls(width, stride, downsample, self.dtype, self.conv, self.zero_init_residual,
+                                  name=f"{stage}_{block_index}")
                 x = block(x, use_running)
                 in_width = width * block_cls.expansion
             x = _maybe_stop_gradient(x, stage, frozen)
