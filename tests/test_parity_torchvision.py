@@ -178,11 +178,12 @@ def test_zero_init_residual_zeroes_the_batchnorms_torchvision_zeroes(arch):
     tmodel = torchvision_resnet(arch, num_classes=10, zero_init_residual=True)
     expected = {k: float(v.abs().max()) for k, v in tmodel.state_dict().items() if "bn" in k or "downsample.1" in k}
     model = models.create(arch, num_outputs=10, zero_init_residual=True)
-    variables = models.init(model, 0, image_size=32)
+    x = jnp.zeros((1, 32, 32, 3))
+    variables = model.init(jax.random.key(0), x)  # eager: a compile would cost more than the init
     got = weights.to_torchvision(variables)
     for key, peak in expected.items():
         if key.endswith(".weight"):
             assert float(np.abs(got[key]).max()) == peak, key  # 0 exactly where torch is 0, else 1
     assert sum(1 for k, v in expected.items() if k.endswith(".weight") and v == 0) == sum(models.ARCHS[arch][1])
-    plain = models.init(models.create(arch, num_outputs=10), 0, image_size=32)
+    plain = jax.eval_shape(lambda: models.create(arch, num_outputs=10).init(jax.random.key(0), x))
     assert jax.tree.structure(plain) == jax.tree.structure(variables)  # same tree: weights load either way
