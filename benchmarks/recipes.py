@@ -109,10 +109,10 @@ def classical(kind: str, x_train, y_train, x_test, y_test) -> dict:
     if kind == "svm":
         model = make_pipeline(StandardScaler(), SVC(kernel="rbf"))
         d = flat(x_train).shape[1]
-        grid = {"svc__C": [1, 10, 100, 1000], "svc__gamma": [g / d for g in (0.03, 0.1, 0.3, 1, 3)]}
+        grid = {"svc__C": [0.1, 1, 10, 100, 1000], "svc__gamma": [g / d for g in (0.003, 0.01, 0.03, 0.1, 0.3, 1, 3)]}
     else:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        grid = {"logisticregression__C": [1e-3, 1e-2, 1e-1, 1]}
+        grid = {"logisticregression__C": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10]}
     search = GridSearchCV(model, grid, cv=StratifiedKFold(3, shuffle=True, random_state=0), n_jobs=1)
     search.fit(flat(x_train), y_train)
     return {"top1": float((search.predict(flat(x_test)) == y_test).mean()), "chosen": search.best_params_}
