@@ -41,11 +41,10 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
-        bn = lambda name: batch_norm(name, use_running_average, self.dtype)
+        bn = lambda name, zero_scale=False: batch_norm(name, use_running_average, self.dtype, zero_scale)
         conv = partial(self.conv, dtype=self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, name="conv1")(x)))
-        y = batch_norm("bn2", use_running_average, self.dtype, self.zero_init_residual)(
-            conv(self.width, 3, 1, name="conv2")(y))
+        y = bn("bn2", self.zero_init_residual)(conv(self.width, 3, 1, name="conv2")(y))
         shortcut = x
         if self.downsample:
             shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, name="downsample_conv")(x))
@@ -65,12 +64,11 @@ class Bottleneck(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
-        bn = lambda name: batch_norm(name, use_running_average, self.dtype)
+        bn = lambda name, zero_scale=False: batch_norm(name, use_running_average, self.dtype, zero_scale)
         conv = partial(self.conv, dtype=self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 1, 1, name="conv1")(x)))
         y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, name="conv2")(y)))
-        y = batch_norm("bn3", use_running_average, self.dtype, self.zero_init_residual)(
-            conv(self.width * 4, 1, 1, name="conv3")(y))
+        y = bn("bn3", self.zero_init_residual)(conv(self.width * 4, 1, 1, name="conv3")(y))
         shortcut = x
         if self.downsample:
             shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, name="downsample_conv")(x))
