@@ -11,6 +11,8 @@ only. Results: one JSON line per (set, recipe, fold, seed) in `--out`, then the 
     python -m benchmarks.recipes --sets signs digits --recipes svm logreg default original \
         --folds 5 --repeats 2 --seeds 0 --out /tmp/recipes.jsonl
 
+`--dev` scores on a third of each fold's training part instead (nested cross-validation), so a
+recipe can be chosen without reading the held-out folds it is then measured on.
 `--only-repeats` / `--only-folds` run a part of the same folds (another seed on the second repeat,
 or a slower model on a few folds) without changing which photos each fold holds out.
 """
@@ -88,6 +90,16 @@ def subsample(train: np.ndarray, labels: np.ndarray, size: int | None, seed: int
     return np.sort(train[picked])
 
 
+def development_split(train: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(two thirds, one third) of the training indices `train`, stratified and seeded: a held-out part
+    taken from the training part only, so that choosing a recipe never reads the fold's own held-out
+    images (nested cross-validation's inner split)."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    kept, held = next(StratifiedShuffleSplit(1, test_size=1 / 3, random_state=seed).split(train, labels[train]))
+    return np.sort(train[kept]), np.sort(train[held])
+
+
 def write_h5(path: pathlib.Path, split: str, images: np.ndarray, labels: np.ndarray, classes: int) -> None:
     import h5py
 
@@ -143,6 +155,8 @@ def run(args) -> list[dict]:
         images, labels = load_set(set_name)
         for repeat, fold, train, test in folds(labels, args.folds, args.repeats, args.only_repeats, args.only_folds):
             train = subsample(train, labels, args.train_size, 1000 * repeat + fold)
+            if args.dev:
+                train, test = development_split(train, labels, 1000 * repeat + fold)
             for recipe in args.recipes:
                 for seed in (args.seeds if recipe in RECIPES else [0]):
                     start = time.time()
@@ -151,7 +165,7 @@ def run(args) -> list[dict]:
                     else:
                         row = classical(recipe, images[train], labels[train], images[test], labels[test])
                     named = recipe if args.label is None or recipe not in RECIPES else f"{recipe}:{args.label}"
-                    row.update(set=set_name if args.train_size is None else f"{set_name}@{args.train_size}",
+                    row.update(set=set_name + (f"@{args.train_size}" if args.train_size else "") + (":dev" if args.dev else ""),
                                recipe=named, overrides=args.set if recipe in RECIPES else [],
                                repeat=repeat, fold=fold, seed=seed,
                                n_train=len(train), n_test=len(test), seconds=round(time.time() - start, 1))
@@ -193,6 +207,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train-size", type=int,
                         help="train on this many images of each fold's training part (stratified); "
                              "the held-out fold stays whole")
+    parser.add_argument("--dev", action="store_true",
+                        help="development runs: train on two thirds of each fold's training part and score on "
+                             "the other third; the fold's held-out part is not read")
     parser.add_argument("--label", help="name the network rows `recipe:label` (a recipe with --set changes)")
     parser.add_argument("--out", help="append one JSON line per run here")
     parser.add_argument("--table", nargs="+", help="only print the table of these --out files")

@@ -48,3 +48,13 @@ def test_only_a_whole_digits_fold_caps_the_epochs():
     assert "train.epochs=20" in recipes.set_overrides("digits", 1198)
     assert not any(o.startswith("train.epochs") for o in recipes.set_overrides("digits", 96))
     assert recipes.set_overrides("signs", 1198) == recipes.SET_OVERRIDES["signs"]
+
+
+def test_a_development_split_scores_on_the_training_part_only():
+    labels = np.repeat(np.arange(3), 45)  # 90 training images a fold: 30 of them held out, 10 a class
+    for _, fold, train, test in recipes.folds(labels, 3, 1):
+        kept, held = recipes.development_split(train, labels, fold)
+        assert sorted([*kept, *held]) == sorted(train) and not set(kept) & set(held)
+        assert not (set(kept) | set(held)) & set(test)  # the fold's held-out images are never read
+        assert np.bincount(labels[held]).tolist() == [10, 10, 10] and len(kept) == 2 * len(held)
+        assert held.tolist() == recipes.development_split(train, labels, fold)[1].tolist()
