@@ -110,6 +110,7 @@ def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
     model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),
                           dtype=resolve_dtype(config["model"]["dtype"]),
                           zero_init_residual=config["model"]["zero_init_residual"],
+                          drop_path=config["model"]["drop_path"],
                           **{**config["model"]["head_options"], **facts.model})
     return Assembly(config, facts, objective, model, mesh)
 

@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[str, float, float, bool]] = {
     "checkpoint.keep": ("int", 1, 1000, False),
     "checkpoint.every_steps": ("int", 0, INF, False),
     "model.head_options.dropout": ("float", 0.0, 0.99, True),
+    "model.drop_path": ("float", 0.0, 0.99, False),
     "model.head_options.hidden": ("int", 1, 1_000_000, True),
 }
 # What every command needs; a --config file or a workdir's config.json without them is refused here.

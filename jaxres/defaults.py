@@ -18,6 +18,9 @@ MODEL: dict[str, Any] = {
     # from scratch: each residual block's last BN scale starts at 0 (torchvision's keyword), so a deep
     # network starts as a shallow one; loaded weights replace it
     "zero_init_residual": False,
+    # stochastic depth in training: the last residual block skips its branch for this share of the
+    # samples, earlier blocks for less (linear in depth); a regulariser for deep networks on few images
+    "drop_path": 0.0,
 }
 DATA: dict[str, Any] = {
     "path": None,  # None: the task's embedded synthetic set, written in the task's own format

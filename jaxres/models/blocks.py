@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxres.models.batch_norm import BatchNorm
@@ -28,6 +29,17 @@ def batch_norm(name: str, use_running_average: bool, dtype: Any, zero_scale: boo
                      zero_scale=zero_scale, name=name)
 
 
+def drop_path(module: nn.Module, branch, rate: float, deterministic: bool):
+    """Stochastic depth (Huang et al. 2016; timm's `drop_path_rate`): in training, each sample's residual
+    branch is dropped with probability `rate` (the block passes its shortcut only) and scaled by
+    1 / (1 - rate) otherwise, so its expectation is unchanged and evaluation uses the whole branch."""
+    if deterministic or rate <= 0.0:
+        return branch
+    keep = 1.0 - rate
+    mask = jax.random.bernoulli(module.make_rng("dropout"), keep, (branch.shape[0],) + (1,) * (branch.ndim - 1))
+    return jnp.where(mask, branch / keep, 0).astype(branch.dtype)
+
+
 class BasicBlock(nn.Module):
     """Two 3×3 convs (ResNet-18/34)."""
 
@@ -37,6 +49,7 @@ class BasicBlock(nn.Module):
     dtype: Any = jnp.float32
     conv: ConvDef = Conv2d
     zero_init_residual: bool = False  # last BN's scale starts at 0: the block starts as its shortcut
+    drop_path: float = 0.0  # probability that training drops a sample's residual branch (stochastic depth)
     expansion = 1
 
     @nn.compact
@@ -45,6 +58,7 @@ class BasicBlock(nn.Module):
         conv = partial(self.conv, dtype=self.dtype)
         y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, name="conv1")(x)))
         y = bn("bn2", self.zero_init_residual)(conv(self.width, 3, 1, name="conv2")(y))
+        y = drop_path(self, y, self.drop_path, deterministic=use_running_average)
         shortcut = x
         if self.downsample:
             shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, name="downsample_conv")(x))
@@ -60,6 +74,7 @@ class Bottleneck(nn.Module):
     dtype: Any = jnp.float32
     conv: ConvDef = Conv2d
     zero_init_residual: bool = False  # last BN's scale starts at 0: the block starts as its shortcut
+    drop_path: float = 0.0  # probability that training drops a sample's residual branch (stochastic depth)
     expansion = 4
 
     @nn.compact
@@ -69,6 +84,7 @@ class Bottleneck(nn.Module):
         y = nn.relu(bn("bn1")(conv(self.width, 1, 1, name="conv1")(x)))
         y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, name="conv2")(y)))
         y = bn("bn3", self.zero_init_residual)(conv(self.width * 4, 1, 1, name="conv3")(y))
+        y = drop_path(self, y, self.drop_path, deterministic=use_running_average)
         shortcut = x
         if self.downsample:
             shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, name="downsample_conv")(x))

@@ -27,6 +27,7 @@ def create(
     head: str = "linear",
     dtype: Any = jnp.float32,
     zero_init_residual: bool = False,
+    drop_path: float = 0.0,
     **head_options,
 ) -> ResNet:
     """A ResNet by torchvision name.
@@ -34,6 +35,7 @@ def create(
     head="linear": fc → num_outputs. head="mlp": fc_hidden (hidden=1000) → ReLU → Dropout(dropout)
     → fc_out. head="keypoints": fc → 2·num_keypoints, output shaped (B, K, 2).
     `zero_init_residual`: torchvision's keyword, each residual block's last BN scale starts at 0.
+    `drop_path`: stochastic depth, the last block's rate in training (ResNet.drop_path).
     """
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHS)}")
@@ -56,6 +58,7 @@ def create(
         head=head,
         dtype=jnp.dtype(dtype),
         zero_init_residual=bool(zero_init_residual),
+        drop_path=float(drop_path),
         **head_options,
     )
 

@@ -31,7 +31,7 @@ class ResNet(nn.Module):
     """A torchvision ResNet.
 
     Call: `model.apply(variables, x, train=False)` with x (B, H, W, in_channels) float, normalised.
-    In training pass `mutable=["batch_stats"]` and, for the `mlp` head, `rngs={"dropout": key}`.
+    In training pass `mutable=["batch_stats"]` and, for the `mlp` head or `drop_path`, `rngs={"dropout": key}`.
 
     `conv` builds every convolution, stem included (contract: `blocks.ConvDef`); `pool(x, window,
     stride, pad)` is the stem's max-pool over -inf padding.
@@ -55,6 +55,9 @@ class ResNet(nn.Module):
     # torchvision's `zero_init_residual`: each block's last BN scale starts at 0, so every residual
     # block starts as its shortcut (Goyal et al. 2017); only matters for a model trained from scratch
     zero_init_residual: bool = False
+    # stochastic depth: the last block drops its residual branch with this probability in training, the
+    # others in proportion to their depth (timm's linear rule); frozen stages and evaluation never drop
+    drop_path: float = 0.0
 
     @property
     def feature_width(self) -> int:
@@ -74,6 +77,7 @@ class ResNet(nn.Module):
         x = _maybe_stop_gradient(x, "stem", frozen)
         features["stem"] = x
 
+        block_rates = iter(drop_path_rates(self.drop_path, sum(self.stage_sizes)))
         for stage_index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, self.stage_sizes)):
             stage = f"layer{stage_index + 1}"
             use_running = not train or stage in frozen
@@ -81,7 +85,7 @@ class ResNet(nn.Module):
                 stride = 2 if (block_index == 0 and stage_index > 0) else 1
                 downsample = block_index == 0 and (stride != 1 or in_width != width * block_cls.expansion)
                 block = block_cls(width, stride, downsample, self.dtype, self.conv, self.zero_init_residual,
-                                  name=f"{stage}_{block_index}")
+                                  next(block_rates), name=f"{stage}_{block_index}")
                 x = block(x, use_running)
                 in_width = width * block_cls.expansion
             x = _maybe_stop_gradient(x, stage, frozen)
@@ -101,6 +105,11 @@ class ResNet(nn.Module):
         if self.num_keypoints is not None:
             out = out.reshape(out.shape[0], self.num_keypoints, 2)
         return (out, features) if return_features else out
+
+
+def drop_path_rates(rate: float, blocks: int) -> list[float]:
+    """Each block's stochastic-depth rate: 0 for the first, `rate` for the last, linear between."""
+    return [rate * i / max(blocks - 1, 1) for i in range(blocks)]
 
 
 def _maybe_stop_gradient(x, stage: str, frozen: tuple[str, ...]):
