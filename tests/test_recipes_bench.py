@@ -48,6 +48,8 @@ def test_only_a_whole_digits_fold_caps_the_epochs():
     assert "train.epochs=20" in recipes.set_overrides("digits", 1198)
     assert not any(o.startswith("train.epochs") for o in recipes.set_overrides("digits", 96))
     assert recipes.set_overrides("signs", 1198) == recipes.SET_OVERRIDES["signs"]
+    assert "objective.image_size=32" in recipes.set_overrides("digits", 96)
+    assert "objective.image_size=64" in recipes.set_overrides("digits", 96, digits_size=64)
 
 
 def test_a_development_split_scores_on_the_training_part_only():
