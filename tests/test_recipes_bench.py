@@ -6,16 +6,16 @@ import sys
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the benchmarks package
-from benchmarks import recipes  # noqa: E402
+from benchmarks import recipe_sets, recipes  # noqa: E402
 
 LABELS = np.repeat(np.arange(3), 10)
 
 
 def test_a_part_of_the_folds_holds_out_what_the_whole_split_does():
-    whole = {(r, f): (train.tolist(), test.tolist()) for r, f, train, test in recipes.folds(LABELS, 5, 2)}
+    whole = {(r, f): (train.tolist(), test.tolist()) for r, f, train, test in recipe_sets.folds(LABELS, 5, 2)}
     assert len(whole) == 10
     part = {(r, f): (train.tolist(), test.tolist())
-            for r, f, train, test in recipes.folds(LABELS, 5, 2, only_repeats=[1], only_folds=[0, 3])}
+            for r, f, train, test in recipe_sets.folds(LABELS, 5, 2, only_repeats=[1], only_folds=[0, 3])}
     assert part == {key: whole[key] for key in ((1, 0), (1, 3))}
     for repeat in (0, 1):  # every sample held out once per repeat
         held = sorted(i for (r, _), (_, test) in whole.items() if r == repeat for i in test)
@@ -36,27 +36,96 @@ def test_the_table_keeps_networks_apart_and_reads_rows_without_one():
 
 def test_a_cut_training_part_is_stratified_seeded_and_never_takes_a_held_out_image():
     labels = np.repeat(np.arange(4), 50)
-    for _, fold, train, test in recipes.folds(labels, 5, 1):
-        cut = recipes.subsample(train, labels, 40, fold)
+    for _, fold, train, test in recipe_sets.folds(labels, 5, 1):
+        cut = recipe_sets.subsample(train, labels, 40, fold)
         assert len(cut) == 40 and set(cut) <= set(train) and not set(cut) & set(test)
         assert np.bincount(labels[cut]).tolist() == [10, 10, 10, 10]
-        assert cut.tolist() == recipes.subsample(train, labels, 40, fold).tolist()
-    assert recipes.subsample(train, labels, None, 0) is train
+        assert cut.tolist() == recipe_sets.subsample(train, labels, 40, fold).tolist()
+    assert recipe_sets.subsample(train, labels, None, 0) is train
 
 
 def test_only_a_whole_digits_fold_caps_the_epochs():
-    assert "train.epochs=20" in recipes.set_overrides("digits", 1198)
-    assert not any(o.startswith("train.epochs") for o in recipes.set_overrides("digits", 96))
-    assert recipes.set_overrides("signs", 1198) == recipes.SET_OVERRIDES["signs"]
-    assert "objective.image_size=32" in recipes.set_overrides("digits", 96)
-    assert "objective.image_size=64" in recipes.set_overrides("digits", 96, digits_size=64)
+    assert "train.epochs=20" in recipe_sets.set_overrides("digits", 1198)
+    assert not any(o.startswith("train.epochs") for o in recipe_sets.set_overrides("digits", 96))
+    assert recipe_sets.set_overrides("signs", 1198) == recipe_sets.SET_OVERRIDES["signs"]
+    assert "objective.image_size=32" in recipe_sets.set_overrides("digits", 96)
+    assert "objective.image_size=64" in recipe_sets.set_overrides("digits", 96, digits_size=64)
 
 
 def test_a_development_split_scores_on_the_training_part_only():
     labels = np.repeat(np.arange(3), 45)  # 90 training images a fold: 30 of them held out, 10 a class
-    for _, fold, train, test in recipes.folds(labels, 3, 1):
-        kept, held = recipes.development_split(train, labels, fold)
+    for _, fold, train, test in recipe_sets.folds(labels, 3, 1):
+        kept, held = recipe_sets.development_split(train, labels, fold)
         assert sorted([*kept, *held]) == sorted(train) and not set(kept) & set(held)
         assert not (set(kept) | set(held)) & set(test)  # the fold's held-out images are never read
         assert np.bincount(labels[held]).tolist() == [10, 10, 10] and len(kept) == 2 * len(held)
-        assert held.tolist() == recipes.development_split(train, labels, fold)[1].tolist()
+        assert held.tolist() == recipe_sets.development_split(train, labels, fold)[1].tolist()
+
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_folds_without_labels_hold_out_every_box_once_and_develop_on_the_training_part():
+    whole = list(recipe_sets.folds(None, 3, 2, n=20))
+    assert len(whole) == 6
+    for repeat in (0, 1):
+        assert sorted(i for r, _, _, test in whole if r == repeat for i in test) == list(range(20))
+    for _, fold, train, test in whole:
+        kept, held = recipe_sets.development_split(train, None, fold)
+        assert sorted([*kept, *held]) == sorted(train) and not (set(kept) | set(held)) & set(test)
+        assert abs(len(kept) - 2 * len(held)) <= 2
+        assert held.tolist() == recipe_sets.development_split(train, None, fold)[1].tolist()
+
+
+def test_a_box_fold_is_the_bbox_tasks_csv_and_reads_back_the_same_boxes(tmp_path):
+    from jaxres.data import readers
+
+    images = tmp_path / "photos"
+    (images / "sub").mkdir(parents=True)
+    files = tuple(str(images / name) for name in ("a.jpg", "sub/b.jpg", "c.jpg"))
+    boxes = np.array([[1, 2, 11, 22], [0.5, 3, 40, 30.25], [5, 5, 6, 9]], np.float32)
+    data = recipe_sets.RealSet("boxes", np.zeros((3, 4, 4, 3), np.uint8), boxes=boxes, files=files)
+    keys = recipes.write_fold(tmp_path, data, np.array([0, 2]), np.array([1]))
+    assert keys == [f"data.images={str(images)!r}"]
+    for split, part in (("train", [0, 2]), ("test", [1])):
+        read = readers.read_box_csv(tmp_path / f"{split}.csv", images).records
+        assert [r.image for r in read] == [files[i] for i in part]
+        np.testing.assert_allclose([r.box for r in read], boxes[part])
+
+
+def test_box_baselines_score_mean_iou_and_kernel_ridge_finds_a_box_drawn_in_the_pixels():
+    from benchmarks import classical
+
+    rng = np.random.default_rng(0)
+    boxes = np.sort(rng.uniform(0, 24, (48, 2, 2)), axis=1).transpose(0, 2, 1).reshape(48, 4)[:, [0, 2, 1, 3]]
+    boxes[:, 2:] += 6  # x0, y0, x1, y1 with sides of 6 px or more
+    images = np.zeros((48, 32, 32, 3), np.uint8)
+    for image, (x0, y0, x1, y1) in zip(images, boxes.round().astype(int)):
+        image[y0:y1, x0:x1] = 255
+    mean = classical.regress_boxes("mean-box", images[:36], boxes[:36], images[36:], boxes[36:])
+    from jaxres.metrics.boxes import mean_iou
+    assert mean["mean_iou"] == mean_iou(np.repeat(boxes[:36].mean(0, keepdims=True), 12, 0), boxes[36:])
+    ridge = classical.regress_boxes("kernel-ridge", images[:36], boxes[:36], images[36:], boxes[36:])
+    assert ridge["mean_iou"] > mean["mean_iou"] + 0.1 and set(ridge["chosen"]) == {
+        "regressor__kernelridge__alpha", "regressor__kernelridge__gamma"}
+
+
+def test_the_tshirt_box_set_spans_each_photos_keypoints():
+    if not (SHARED / "tshirt_points_24").is_dir():
+        import pytest
+        pytest.skip("../shared/data is absent")
+    from jaxres.data import readers
+
+    data = recipe_sets.tshirt_boxes(size=32)
+    records = readers.read_keypoint_csv(SHARED / "tshirt_points_24" / "points_24.csv").records
+    assert data.kind == "boxes" and data.images.shape == (74, 32, 32, 3) and len(data.files) == 74
+    for record, box, file in zip(records, data.boxes, data.files):
+        assert file == record.image
+        np.testing.assert_array_equal(box, [*record.keypoints.min(0), *record.keypoints.max(0)])
+    assert (data.boxes[:, 2:] > data.boxes[:, :2]).all() and data.boxes.min() >= 0 and data.boxes.max() <= 224
+
+
+def test_the_table_shows_box_rows_as_mean_iou():
+    rows = [{"set": "tshirt-boxes", "recipe": "mean-box", "repeat": 0, "mean_iou": 0.7, "seconds": 0},
+            {"set": "tshirt-boxes", "recipe": "mean-box", "repeat": 0, "mean_iou": 0.8, "seconds": 0}]
+    assert recipes.table(rows).splitlines()[2] == "| tshirt-boxes | mean-box | — | 2 | 0.750 ± 0.050 | 0 |"

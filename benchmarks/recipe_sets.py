@@ -1,0 +1,134 @@
+"""The real sets the recipes are measured on, and how each is cut into folds.
+
+A set is classes (SIGNS photos, scikit-learn's digits: stratified folds) or boxes (the T-shirt
+photos, each box the extent of its 12 annotated keypoints: plain folds). Every fold, development
+split and cut is seeded, so every recipe and baseline sees the same images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"  # ../shared/data, as the tests read it
+SIGNS_REAL = SHARED_DATA / "signs" / "test_signs.h5"
+TSHIRTS = SHARED_DATA / "tshirt_points_24"
+# set -> overrides for its image size. Digits: a mirrored digit is another glyph, so no flips; their
+# 8×8 scans are upsampled to DIGITS_SIZE (`--digits-size`: the task's own 64 costs 4× the CPU time).
+# T-shirt boxes: half the photos' 224 px, a quarter of the CPU time of the task's own size.
+SET_OVERRIDES = {"signs": ["objective.image_size=64"], "digits": ["objective.augment.flip_prob=0.0"],
+                 "tshirt-boxes": ["objective.image_size=112"]}
+DIGITS_SIZE = 32
+BOX_SIZE = 112
+# Digits whole (1,198 training images a fold): 20 epochs for both recipes, since the default's 100
+# would take ~17 CPU minutes a fold here; cut with --train-size, each recipe keeps its own epochs.
+LARGE_TRAIN, LARGE_OVERRIDES = 300, ["train.epochs=20"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RealSet:
+    """images: uint8 (N, H, W, 3) at the size the networks train at (the baselines' raw pixels).
+    labels: (N,) class indices, or None for a box set. boxes: (N, 4) corners in pixels of `files`.
+    files: each box image's path, which the box task reads itself."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    files: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "classes" if self.labels is not None else "boxes"
+
+
+def set_overrides(set_name: str, n_train: int, digits_size: int = DIGITS_SIZE) -> list[str]:
+    """The set's overrides for a training part of `n_train` images."""
+    if set_name != "digits":
+        return SET_OVERRIDES[set_name]
+    return [*SET_OVERRIDES[set_name], f"objective.image_size={digits_size}",
+            *(LARGE_OVERRIDES if n_train > LARGE_TRAIN else [])]
+
+
+def load_set(name: str, digits_size: int = DIGITS_SIZE) -> RealSet:
+    """A real image set by name: signs, digits or tshirt-boxes."""
+    from PIL import Image
+
+    if name == "signs":
+        import h5py
+
+        with h5py.File(SIGNS_REAL, "r") as f:
+            return RealSet(name, f["test_set_x"][:], labels=f["test_set_y"][:].reshape(-1).astype(np.int64))
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        small = np.clip(digits.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
+        big = np.stack([np.asarray(Image.fromarray(im).resize((digits_size,) * 2, Image.BILINEAR)) for im in small])
+        return RealSet(name, np.repeat(big[..., None], 3, axis=-1), labels=digits.target.astype(np.int64))
+    if name == "tshirt-boxes":
+        return tshirt_boxes()
+    raise SystemExit(f"unknown set {name!r}; known: signs, digits, tshirt-boxes")
+
+
+def tshirt_boxes(size: int = BOX_SIZE) -> RealSet:
+    """The 74 real T-shirt photos (224×224), each with the box spanning its 12 annotated keypoints
+    (shoulders, sleeves, hem: the garment's extent), read by the library's own keypoint reader."""
+    from PIL import Image
+
+    from jaxres.data import readers
+
+    records = readers.read_keypoint_csv(TSHIRTS / "points_24.csv").records
+    boxes = np.stack([np.concatenate([r.keypoints.min(axis=0), r.keypoints.max(axis=0)]) for r in records])
+    images = np.stack([np.asarray(Image.open(r.image).convert("RGB").resize((size, size), Image.BILINEAR))
+                       for r in records])
+    return RealSet("tshirt-boxes", images, boxes=boxes.astype(np.float32), files=tuple(r.image for r in records))
+
+
+def folds(labels: np.ndarray | None, n_folds: int, repeats: int, only_repeats=None, only_folds=None, n=None):
+    """(repeat, fold, train indices, test indices), the same for every recipe: stratified by `labels`,
+    or plain K-fold over `n` samples when there are none; only the repeats in `only_repeats` and folds
+    in `only_folds` when given (each fold unchanged)."""
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+    if labels is None:
+        splits = RepeatedKFold(n_splits=n_folds, n_repeats=repeats, random_state=0).split(np.zeros(n))
+    else:
+        splits = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=0).split(
+            np.zeros(len(labels)), labels)
+    for i, (train, test) in enumerate(splits):
+        repeat, fold = divmod(i, n_folds)
+        if (only_repeats is None or repeat in only_repeats) and (only_folds is None or fold in only_folds):
+            yield repeat, fold, train, test
+
+
+def fold_seed(repeat: int, fold: int) -> int:
+    """The seed of a fold's cut and development split: the same for every recipe and run."""
+    return 1000 * repeat + fold
+
+
+def subsample(train: np.ndarray, labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """`size` of the training indices `train`, stratified and seeded (all of them when `size` is None):
+    a large real set cut to the few hundred images the small-data recipes are for."""
+    if size is None or size >= len(train):
+        return train
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    picked, _ = next(StratifiedShuffleSplit(1, train_size=size, random_state=seed).split(train, labels[train]))
+    return np.sort(train[picked])
+
+
+def development_split(train: np.ndarray, labels: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(two thirds, one third) of the training indices `train`, seeded and stratified when there are
+    labels: a held-out part taken from the training part only, so that choosing a recipe never reads
+    the fold's own held-out images (nested cross-validation's inner split)."""
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    if labels is None:
+        kept, held = next(ShuffleSplit(1, test_size=1 / 3, random_state=seed).split(train))
+    else:
+        kept, held = next(StratifiedShuffleSplit(1, test_size=1 / 3, random_state=seed).split(train, labels[train]))
+    return np.sort(train[kept]), np.sort(train[held])
