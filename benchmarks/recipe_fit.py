@@ -38,8 +38,8 @@ def train_and_test(task, config: dict) -> dict:
     spe = len(splits.train) // int(config["train"]["batch_size"])
     optimizer = make_optimizer(config["optim"], spe, epochs)
     decay = decay_per_step(config["optim"]["ema_epochs"], spe)
-    state = state_lib.create(models.init(built.model, seed, image_size=32), optimizer.tx, seed, built.mesh,
-                             ema=decay > 0)
+    variables = built.start_head(models.init(built.model, seed, image_size=32), splits.train)
+    state = state_lib.create(variables, optimizer.tx, seed, built.mesh, ema=decay > 0)
     step = built.train_step(optimizer.tx, decay)
     loader, val_loader = built.loader(splits.train, train=True), built.eval_loader(splits.val)
     metric, mode = config["checkpoint"]["best_metric"], config["checkpoint"]["best_mode"]

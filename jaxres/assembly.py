@@ -22,6 +22,7 @@ from jaxres.train.precision import resolve_dtype
 from jaxres.workdir import DataFacts
 
 PIPELINES = ("device", "host")
+HEAD_INITS = ("default", "mean_target")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -57,6 +58,20 @@ class Assembly:
         from jaxres.train.steps import make_eval_step
 
         return make_eval_step(self.model, transform=self.transform(train=False))
+
+    def start_head(self, variables: dict, train: Dataset) -> dict:
+        """`model.head_init` on freshly initialised or loaded `variables`: "default" keeps the head as it
+        is; "mean_target" makes a regression head answer the training split's mean target (the
+        printed mean baseline) for every image at step 0."""
+        if self.config["model"]["head_init"] == "default":
+            return variables
+        mean_output = getattr(self.objective, "mean_output", None)
+        if mean_output is None:
+            raise ConfigError(f"model.head_init='mean_target' needs a regression objective (box or keypoints), "
+                              f"not {self.config['objective']['kind']!r}")
+        from jaxres.models.heads import start_at
+
+        return {**variables, "params": start_at(variables["params"], mean_output(train))}
 
     def load_frames(self, records, *, log=None):
         """The records' decoded frames from the cache (decoding what is missing); every process of a
@@ -107,6 +122,8 @@ def for_training(config: dict, train: Dataset, mesh=None) -> Assembly:
 def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
     if config["data"]["pipeline"] not in PIPELINES:
         raise ConfigError(f"config key 'data.pipeline' takes one of {PIPELINES}, got {config['data']['pipeline']!r}")
+    if config["model"]["head_init"] not in HEAD_INITS:
+        raise ConfigError(f"config key 'model.head_init' takes one of {HEAD_INITS}, got {config['model']['head_init']!r}")
     model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),
                           dtype=resolve_dtype(config["model"]["dtype"]),
                           zero_init_residual=config["model"]["zero_init_residual"],

@@ -21,6 +21,9 @@ MODEL: dict[str, Any] = {
     # stochastic depth in training: the last residual block skips its branch for this share of the
     # samples, earlier blocks for less (linear in depth); a regulariser for deep networks on few images
     "drop_path": 0.0,
+    # "mean_target" (regression): the head starts answering the training split's mean target, a zero
+    # kernel and that bias, so a network from scratch starts at the mean baseline; "default": torch's init
+    "head_init": "default",
 }
 DATA: dict[str, Any] = {
     "path": None,  # None: the task's embedded synthetic set, written in the task's own format

@@ -62,8 +62,6 @@ def test_a_development_split_scores_on_the_training_part_only():
         assert held.tolist() == recipe_sets.development_split(train, labels, fold)[1].tolist()
 
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def test_folds_without_labels_hold_out_every_box_once_and_develop_on_the_training_part():
     whole = list(recipe_sets.folds(None, 3, 2, n=20))
@@ -110,14 +108,11 @@ def test_box_baselines_score_mean_iou_and_kernel_ridge_finds_a_box_drawn_in_the_
         "regressor__kernelridge__alpha", "regressor__kernelridge__gamma"}
 
 
-def test_the_tshirt_box_set_spans_each_photos_keypoints():
-    if not (SHARED / "tshirt_points_24").is_dir():
-        import pytest
-        pytest.skip("../shared/data is absent")
+def test_the_tshirt_box_set_spans_each_photos_keypoints(shared_data):
     from jaxres.data import readers
 
     data = recipe_sets.tshirt_boxes(size=32)
-    records = readers.read_keypoint_csv(SHARED / "tshirt_points_24" / "points_24.csv").records
+    records = readers.read_keypoint_csv(shared_data / "tshirt_points_24" / "points_24.csv").records
     assert data.kind == "boxes" and data.images.shape == (74, 32, 32, 3) and len(data.files) == 74
     for record, box, file in zip(records, data.boxes, data.files):
         assert file == record.image

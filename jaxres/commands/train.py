@@ -44,7 +44,8 @@ def train(task, args) -> int:
     if batch_size > len(train_set):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
     parallel.local_batch_size(batch_size, built.mesh)  # a ConfigError naming train.batch_size, before any compile
-    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"])
+    variables = built.start_head(initial_variables(built.model, config, synthetic=not config["data"]["path"]),
+                                 train_set)
     steps_per_epoch = len(train_set) // batch_size
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)

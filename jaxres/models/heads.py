@@ -44,3 +44,16 @@ def apply_head(pooled, *, head: str, num_outputs: int, hidden: int, dropout: flo
         y = nn.Dropout(rate=dropout, deterministic=not train)(y)
         return dense(num_outputs, hidden, "fc_out", dtype)(y)
     raise ValueError(f"unknown head {head!r}; expected one of {HEADS}")
+
+
+def start_at(params: dict, outputs) -> dict:
+    """`params` with the head's last layer (`fc`, or the MLP head's `fc_out`) answering `outputs` for
+    every image: a zero kernel and `outputs` as the bias. A regression network then starts as the
+    mean-target baseline and learns each image's offset from it, instead of first unlearning a random
+    answer."""
+    name = "fc_out" if "fc_out" in params else "fc"
+    bias = jnp.asarray(outputs, jnp.float32).reshape(-1)
+    layer = params[name]
+    if layer["bias"].shape != bias.shape:
+        raise ValueError(f"the head has {layer['bias'].shape[0]} outputs; the start has {bias.shape[0]}")
+    return {**params, name: {**layer, "kernel": jnp.zeros_like(layer["kernel"]), "bias": bias}}

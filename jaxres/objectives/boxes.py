@@ -108,12 +108,19 @@ class BoxObjective:
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         return metrics.boxes.summarize(predictions, self.truth(dataset))
 
-    def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
-        """Metrics of predicting the mean training box (in the input frame, clipped to it as the
-        training target is) for every image."""
+    def _train_targets01(self, train: Dataset) -> np.ndarray:
+        """Training boxes of a seeded sample as the network's [0, 1] outputs, clipped to the input
+        frame as the training target is."""
         records, sizes = baseline_sample(train)
-        targets01 = np.clip(self.host_arrays(records, sizes, train=False)["box"], 0.0, self.size) / self.size
-        return self.evaluate(self.decode(*mean_target_outputs(targets01, matrices)), dataset)
+        return np.clip(self.host_arrays(records, sizes, train=False)["box"], 0.0, self.size) / self.size
+
+    def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
+        """Metrics of predicting the mean training box (in the input frame) for every image."""
+        return self.evaluate(self.decode(*mean_target_outputs(self._train_targets01(train), matrices)), dataset)
+
+    def mean_output(self, train: Dataset) -> np.ndarray:
+        """The mean training box as the network's (4,) output (`model.head_init="mean_target"`)."""
+        return metrics.baselines.mean_target(self._train_targets01(train))
 
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         return []

@@ -180,11 +180,19 @@ class KeypointObjective:
             out[f"{name}_{subset}"] = float(per_sample[subsets == subset].mean())
         return out
 
+    def _train_targets01(self, train: Dataset) -> np.ndarray:
+        """Training keypoints of a seeded sample as the network's [0, 1] outputs (K, 2) each."""
+        records, sizes = baseline_sample(train)
+        return self.host_arrays(records, sizes, train=False)["keypoints"] / self.size
+
     def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
         """Metrics of predicting the mean training shape (in the input frame) for every image."""
-        records, sizes = baseline_sample(train)
-        targets01 = self.host_arrays(records, sizes, train=False)["keypoints"] / self.size
-        return self.evaluate(self.decode(*mean_target_outputs(targets01, matrices)), dataset)
+        return self.evaluate(self.decode(*mean_target_outputs(self._train_targets01(train), matrices)), dataset)
+
+    def mean_output(self, train: Dataset) -> np.ndarray:
+        """The mean training shape as the network's (K, 2) output (`model.head_init="mean_target"`); a
+        point no sampled image labels starts at the frame's centre."""
+        return np.nan_to_num(metrics.baselines.mean_target(self._train_targets01(train)), nan=0.5)
 
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         return []

@@ -1,0 +1,44 @@
+"""`model.head_init="mean_target"`: a regression network starts as the mean-target baseline."""
+
+import numpy as np
+import pytest
+
+from cli_helpers import SYNTHETIC, TINY, run
+from jaxres.models.heads import start_at
+
+
+@pytest.mark.parametrize("name, metric", [("bbox", "mean_iou"), ("tshirt", "mean_error_px")])
+def test_a_head_started_at_the_mean_target_scores_the_mean_baseline_before_it_learns(tmp_path, name, metric):
+    # lr 0: the weights never move, so the trained model is its start, judged like any other
+    result = run(name, ["train", "--workdir", str(tmp_path / "run"), *TINY, *SYNTHETIC,
+                        "--set", "model.head_init=mean_target", "--set", "optim.lr=0.0"])
+    assert result.rc == 0, result.err
+    scores = result.last_json()
+    assert scores[metric] == pytest.approx(scores["baseline"][metric], rel=1e-4, abs=1e-5)
+
+
+def test_the_default_head_is_not_the_mean_baseline(tmp_path):
+    result = run("bbox", ["train", "--workdir", str(tmp_path / "run"), *TINY, *SYNTHETIC, "--set", "optim.lr=0.0"])
+    assert result.rc == 0, result.err
+    scores = result.last_json()
+    assert abs(scores["mean_iou"] - scores["baseline"]["mean_iou"]) > 1e-3
+
+
+@pytest.mark.parametrize("value, says", [("mean_target", "needs a regression objective"),
+                                         ("zeros", "takes one of ('default', 'mean_target')")])
+def test_a_head_init_the_task_cannot_take_is_refused_with_exit_2(tmp_path, value, says):
+    result = run("signs", ["train", "--workdir", str(tmp_path / "run"), *TINY, *SYNTHETIC,
+                           "--set", f"model.head_init={value}"])
+    assert result.rc == 2 and "model.head_init" in result.err and says in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_start_at_zeroes_the_last_layers_kernel_and_sets_its_bias():
+    params = {"fc_hidden": {"kernel": np.ones((3, 2)), "bias": np.ones(2)},
+              "fc_out": {"kernel": np.ones((2, 4)), "bias": np.zeros(4)}}
+    started = start_at(params, [[0.1, 0.2], [0.7, 0.9]])
+    np.testing.assert_array_equal(started["fc_out"]["kernel"], 0)
+    np.testing.assert_allclose(started["fc_out"]["bias"], [0.1, 0.2, 0.7, 0.9])
+    assert started["fc_hidden"] is params["fc_hidden"]
+    with pytest.raises(ValueError, match="4 outputs; the start has 2"):
+        start_at(params, [0.5, 0.5])
