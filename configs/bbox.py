@@ -4,7 +4,10 @@
 
 def get_config() -> dict:
     return {
-        "model": {"arch": "resnet50", "weights": "none", "dtype": "auto", "head_options": {}},
+        # From scratch, the head starts at the mean training box: the network learns each image's
+        # offset from it instead of first unlearning a random box (README, "Recipes").
+        "model": {"arch": "resnet50", "weights": "none", "dtype": "auto", "head_options": {},
+                  "head_init": "mean_target"},
         "objective": {
             "kind": "box",
             "image_size": 224,
@@ -19,7 +22,8 @@ def get_config() -> dict:
                  # Image paths in the annotation file may leave its folder only when this is true.
                  "allow_absolute_paths": False},
         # From scratch, regression gains from more updates (docs/BENCHMARKS.md, "Recipes on real data").
-        "train": {"epochs": 50, "batch_size": 32, "seed": 0, "log_every": 20},
+        # Batch 16: a few dozen training photos still make more than one step an epoch.
+        "train": {"epochs": 50, "batch_size": 16, "seed": 0, "log_every": 20},
         "optim": {
             "name": "adamw",  # decoupled weight decay, masked off BatchNorm and biases (optim.decay_mask)
             "lr": 2e-3,  # after a warmup a from-scratch ResNet takes twice the original's rate

@@ -9,7 +9,7 @@ import optax
 
 import train_helpers as H
 from configs import bbox, bbox_original, signs, signs_original
-from jaxres import models
+from jaxres import defaults, models
 from jaxres.commands.restore import checkpoint_dir, _restore_variables
 from jaxres.train import ema, loop, optim, steps
 from jaxres.train import state as state_lib
@@ -63,6 +63,7 @@ def test_signs_original_is_the_course_recipe_key_for_key():
 def test_bbox_original_is_the_original_recipe_key_for_key():
     config = bbox_original.get_config()
     assert config["model"]["arch"] == "resnet50" and config["model"]["weights"] == "none"
+    assert defaults.complete(config)["model"]["head_init"] == "default"  # torch's, not the default's start
     assert config["objective"]["augment"] == {"flip_prob": 0.5, "scale": 0.1, "translate": 0.05, "jitter": 0.2}
     assert config["objective"]["loss"] == "smooth_l1" and config["objective"]["loss_options"] == {"beta": 0.05}
     assert config["train"]["epochs"] == 30 and config["train"]["batch_size"] == 32
