@@ -17,8 +17,9 @@ def test_a_head_started_at_the_mean_target_scores_the_mean_baseline_before_it_le
     assert scores[metric] == pytest.approx(scores["baseline"][metric], rel=1e-4, abs=1e-5)
 
 
-def test_the_default_head_is_not_the_mean_baseline(tmp_path):
-    result = run("bbox", ["train", "--workdir", str(tmp_path / "run"), *TINY, *SYNTHETIC, "--set", "optim.lr=0.0"])
+def test_torchs_head_init_is_not_the_mean_baseline(tmp_path):
+    result = run("bbox", ["train", "--workdir", str(tmp_path / "run"), *TINY, *SYNTHETIC, "--set", "optim.lr=0.0",
+                          "--set", "model.head_init=default"])
     assert result.rc == 0, result.err
     scores = result.last_json()
     assert abs(scores["mean_iou"] - scores["baseline"]["mean_iou"]) > 1e-3
