@@ -43,3 +43,21 @@ def test_start_at_zeroes_the_last_layers_kernel_and_sets_its_bias():
     assert started["fc_hidden"] is params["fc_hidden"]
     with pytest.raises(ValueError, match="4 outputs; the start has 2"):
         start_at(params, [0.5, 0.5])
+
+
+@pytest.mark.parametrize("saved_outputs, started", [(4, False), (10, True)])
+def test_a_head_the_weights_file_brings_is_kept_and_a_replaced_one_is_started(tmp_path, saved_outputs, started):
+    from jaxres import models, weights
+    from jaxres.commands.train import initial_variables
+
+    saved_model = models.create("resnet18", num_outputs=saved_outputs)
+    weights.save_torchvision(models.init(saved_model, 1, image_size=32), saved_model, tmp_path / "w.safetensors")
+    model = models.create("resnet18", num_outputs=4)
+    config = {"model": {"arch": "resnet18", "weights": str(tmp_path / "w.safetensors"), "head_init": "mean_target"},
+              "train": {"seed": 0}}
+    calls = []
+    loaded = initial_variables(model, config, synthetic=False, fresh_head=lambda v: calls.append(v) or v)
+    assert bool(calls) is started
+    if not started:  # the file's own fc, bit for bit
+        saved = models.init(saved_model, 1, image_size=32)["params"]["fc"]
+        np.testing.assert_array_equal(np.asarray(loaded["params"]["fc"]["bias"]), np.asarray(saved["bias"]))

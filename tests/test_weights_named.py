@@ -95,7 +95,7 @@ def test_hub_name_loads_from_a_local_cache(tmp_path, monkeypatch, resnet18):
     snapshot = _hub_cache(tmp_path / "hub", "timm/resnet18.a1_in1k", (tmp_path / "timm.safetensors").read_bytes())
     assert named.is_named(HUB_NAME) and named.cached_path(HUB_NAME, "resnet18") == snapshot
     assert named.fetch(HUB_NAME, "resnet18") == snapshot
-    config = {"model": {"arch": "resnet18", "weights": HUB_NAME}, "train": {"seed": 0}}
+    config = {"model": {"arch": "resnet18", "weights": HUB_NAME, "head_init": "default"}, "train": {"seed": 0}}
     loaded = initial_variables(model, config, synthetic=True)
     assert jax.tree.all(jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)), loaded, variables))
 

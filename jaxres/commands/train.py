@@ -44,8 +44,8 @@ def train(task, args) -> int:
     if batch_size > len(train_set):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
     parallel.local_batch_size(batch_size, built.mesh)  # a ConfigError naming train.batch_size, before any compile
-    variables = built.start_head(initial_variables(built.model, config, synthetic=not config["data"]["path"]),
-                                 train_set)
+    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"],
+                                  fresh_head=lambda fresh: built.start_head(fresh, train_set))
     steps_per_epoch = len(train_set) // batch_size
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)
@@ -107,25 +107,30 @@ def _check_resume_compatible(workdir: pathlib.Path, built) -> None:
         )
 
 
-def initial_variables(model, config: dict, synthetic: bool) -> dict:
+def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables) -> dict:
     """A weights name (jaxres.weights.named) / none / a state-dict path. The embedded run never
-    downloads: it says what it used."""
+    downloads: it says what it used. `fresh_head` (`model.head_init`) applies only where the head
+    is newly initialised: a head the weights file brings is the user's, and is kept."""
     choice = str(config["model"]["weights"])
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
     if choice == "none":
         _say("weights: random initialisation")
-        return models.init(model, seed, image_size=32)
+        return fresh_head(models.init(model, seed, image_size=32))
     if weights.named.is_named(choice):
         path = weights.named.cached_path(choice, arch)
         if path is None and synthetic:
             _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice)}; "
                  "the embedded run never downloads)")
-            return models.init(model, seed, image_size=32)
+            return fresh_head(models.init(model, seed, image_size=32))
         path = path or weights.named.fetch(choice, arch)
     else:
         path = pathlib.Path(choice).expanduser()
     variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
     _say(f"weights: {path}" + "".join(f"\n  {line}" for line in report.lines()))
+    if report.replaced_head:
+        return fresh_head(variables)
+    if config["model"]["head_init"] != "default":
+        _say(f"model.head_init: the head of {path} is kept")
     return variables
 
 
