@@ -56,9 +56,12 @@ def write_h5(path: pathlib.Path, split: str, images: np.ndarray, labels: np.ndar
 
 def write_box_csv(path: pathlib.Path, names: list[str], boxes: np.ndarray) -> None:
     """The box project's CSV (index, image, x, y, height, width), as the bbox task reads it."""
-    with open(path, "w") as f:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        rows = csv.writer(f)
         for i, (name, (x0, y0, x1, y1)) in enumerate(zip(names, boxes)):
-            f.write(f"{i},{name},{x0:g},{y0:g},{y1 - y0:g},{x1 - x0:g}\n")
+            rows.writerow([i, name, f"{x0:g}", f"{y0:g}", f"{y1 - y0:g}", f"{x1 - x0:g}"])
 
 
 def write_fold(folder: pathlib.Path, data: RealSet, train: np.ndarray, test: np.ndarray) -> list[str]:

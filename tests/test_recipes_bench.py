@@ -80,7 +80,7 @@ def test_a_box_fold_is_the_bbox_tasks_csv_and_reads_back_the_same_boxes(tmp_path
 
     images = tmp_path / "photos"
     (images / "sub").mkdir(parents=True)
-    files = tuple(str(images / name) for name in ("a.jpg", "sub/b.jpg", "c.jpg"))
+    files = tuple(str(images / name) for name in ("a.jpg", "sub/b.jpg", "c, with a comma.jpg"))
     boxes = np.array([[1, 2, 11, 22], [0.5, 3, 40, 30.25], [5, 5, 6, 9]], np.float32)
     data = recipe_sets.RealSet("boxes", np.zeros((3, 4, 4, 3), np.uint8), boxes=boxes, files=files)
     keys = recipes.write_fold(tmp_path, data, np.array([0, 2]), np.array([1]))
