@@ -190,6 +190,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="append one JSON line per run here")
     parser.add_argument("--table", nargs="+", help="only print the table of these --out files")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.recipes) - {*NETWORK_RECIPES, *classical.CLASSES, *classical.BOXES})
+    if unknown:  # each set runs the names that apply to it; a name no set knows is a typo, not a skip
+        parser.error(f"unknown recipe(s) {', '.join(unknown)}; known: "
+                     f"{', '.join([*NETWORK_RECIPES, *classical.CLASSES, *classical.BOXES])}")
     if args.table:
         rows = [json.loads(line) for path in args.table for line in open(path) if line.strip()]
     else:

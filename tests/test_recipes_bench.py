@@ -124,3 +124,11 @@ def test_the_table_shows_box_rows_as_mean_iou():
     rows = [{"set": "tshirt-boxes", "recipe": "mean-box", "repeat": 0, "mean_iou": 0.7, "seconds": 0},
             {"set": "tshirt-boxes", "recipe": "mean-box", "repeat": 0, "mean_iou": 0.8, "seconds": 0}]
     assert recipes.table(rows).splitlines()[2] == "| tshirt-boxes | mean-box | — | 2 | 0.750 ± 0.050 | 0 |"
+
+
+def test_a_recipe_name_no_set_knows_exits_2_naming_it(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        recipes.main(["--sets", "signs", "--recipes", "default", "svn"])
+    assert stopped.value.code == 2 and "unknown recipe(s) svn" in capsys.readouterr().err
