@@ -98,3 +98,44 @@ def test_matches_torch_definitions():
     labels = rng.integers(0, 6, 8)
     expected = torch.nn.functional.cross_entropy(tp, torch.from_numpy(labels), label_smoothing=0.2).item()
     assert float(losses.softmax_cross_entropy(pred, labels, 0.2)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_giou_by_hand_and_against_the_iou_metric():
+    from jaxres.metrics.boxes import iou
+
+    target = np.float32([[0, 0, 2, 2], [0, 0, 1, 1], [0, 0, 1, 1]])
+    pred = np.float32([[1, 1, 3, 3],  # IoU 1/7, hull 9, union 7: GIoU 1/7 − 2/9
+                       [2, 0, 3, 1],  # disjoint: IoU 0, hull 3, union 2: GIoU −1/3
+                       [0, 0, 1, 1]])  # identical: GIoU 1
+    expected = ((1 - (1 / 7 - 2 / 9)) + (1 + 1 / 3) + 0) / 3
+    assert float(losses.giou(pred, target, l1_weight=0.0)) == pytest.approx(expected, rel=1e-6)
+    # the IoU inside the loss is the metric's IoU on random overlapping boxes
+    rng = np.random.default_rng(0)
+    lo = rng.uniform(0, 0.4, (64, 2))
+    a = np.concatenate([lo, lo + rng.uniform(0.2, 0.6, (64, 2))], 1).astype(np.float32)
+    b = (a + rng.uniform(-0.1, 0.1, a.shape)).astype(np.float32)
+    hull = np.prod(np.maximum(a[:, 2:], b[:, 2:]) - np.minimum(a[:, :2], b[:, :2]), 1)
+    areas = np.prod(a[:, 2:] - a[:, :2], 1) + np.prod(b[:, 2:] - b[:, :2], 1)
+    union = areas / (1 + iou(a, b))  # inter = IoU·union and union = areas − inter
+    reference = np.mean(1 - (iou(a, b) - (hull - union) / hull))
+    assert float(losses.giou(a, b, l1_weight=0.0)) == pytest.approx(reference, rel=1e-5)
+    # the L1 term is added with its weight; swapped corners are the same box
+    assert float(losses.giou(a, b)) == pytest.approx(reference + 2.5 * np.abs(a - b).mean(), rel=1e-5)
+    swapped = a[:, [2, 3, 0, 1]]
+    assert float(losses.giou(swapped, b, l1_weight=0.0)) == pytest.approx(reference, rel=1e-5)
+
+
+def test_giou_has_a_finite_gradient_for_a_collapsed_box():
+    pred = jnp.float32([[0.5, 0.5, 0.5, 0.5]])  # zero area
+    grad = jax.grad(lambda p: losses.giou(p, jnp.float32([[0.1, 0.1, 0.3, 0.3]])))(pred)
+    assert bool(jnp.all(jnp.isfinite(grad))) and float(jnp.abs(grad).sum()) > 0
+
+
+def test_a_loss_for_another_kind_of_target_is_a_config_error():
+    assert losses.for_target("box", "giou", {"l1_weight": 1.0}) is not None
+    with pytest.raises(ConfigError, match="'giou' is for box targets; a keypoints objective takes .*wing"):
+        losses.for_target("keypoints", "giou", {})
+    with pytest.raises(ConfigError, match="'softmax_cross_entropy' is for label targets"):
+        losses.for_target("box", "softmax_cross_entropy", {})
+    with pytest.raises(ConfigError, match="l1_weight must be >= 0"):
+        losses.get("giou", l1_weight=-1.0)

@@ -37,7 +37,7 @@ class BoxObjective:
         self.size = int(options["image_size"])
         self.channels = int(options["channels"])
         self.augment = device_augment_settings(options)
-        self.loss_fn = losses.get(options["loss"], **options["loss_options"])
+        self.loss_fn = losses.for_target("box", options["loss"], options["loss_options"])
 
     @staticmethod
     def facts_of(train: Dataset) -> dict:

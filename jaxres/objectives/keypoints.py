@@ -51,7 +51,7 @@ class KeypointObjective:
         self.channels = int(options["channels"])
         self.augment = device_augment_settings(options)
         # masked: unlabelled points (NaN, COCO visibility 0) add nothing to the loss
-        self.loss_fn = losses.masked(losses.get(options["loss"], **options["loss_options"]))
+        self.loss_fn = losses.masked(losses.for_target("keypoints", options["loss"], options["loss_options"]))
         self.flip_spec = options["flip_map"]
         self.num_keypoints = facts.get("num_keypoints")
         if self.num_keypoints:

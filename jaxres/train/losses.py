@@ -81,6 +81,28 @@ def wing(pred, target, w: float = 10.0, epsilon: float = 2.0) -> jnp.ndarray:
     return jnp.mean(jnp.where(x < w, w * jnp.log1p(x / epsilon), x - c))
 
 
+def giou(pred, target, l1_weight: float = 2.5) -> jnp.ndarray:
+    """Mean (1 − generalised IoU) of corner boxes (..., 4) as (x0, y0, x1, y1), plus `l1_weight` × the
+    mean absolute corner error: DETR's box loss (its weights 2 and 5).
+
+    The IoU term trains on what boxes are scored by, with a gradient even where boxes do not overlap
+    (Rezatofighi et al., CVPR 2019); the L1 term keeps early steps, when every IoU is poor, well
+    posed. A prediction's corners are read as its min/max extent, as the box objective decodes them.
+    """
+    _check_giou(l1_weight)
+    pred, target = _f32(pred, target)
+    if pred.shape[-1] != 4:
+        raise ValueError(f"giou needs corner boxes (..., 4); got {pred.shape}")
+    lo, hi = jnp.minimum(pred[..., :2], pred[..., 2:]), jnp.maximum(pred[..., :2], pred[..., 2:])
+    t_lo, t_hi = target[..., :2], target[..., 2:]
+    eps = 1e-9
+    inter = jnp.prod(jnp.clip(jnp.minimum(hi, t_hi) - jnp.maximum(lo, t_lo), 0.0, None), axis=-1)
+    union = jnp.prod(hi - lo, axis=-1) + jnp.prod(jnp.clip(t_hi - t_lo, 0.0, None), axis=-1) - inter
+    hull = jnp.prod(jnp.maximum(hi, t_hi) - jnp.minimum(lo, t_lo), axis=-1)
+    generalised = inter / (union + eps) - (hull - union) / (hull + eps)
+    return jnp.mean(1.0 - generalised) + l1_weight * jnp.mean(jnp.abs(pred - target))
+
+
 def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
     """Mean cross-entropy of logits (N, C) against integer labels (N,).
 
@@ -108,6 +130,11 @@ def _check_wing(w: float = 10.0, epsilon: float = 2.0) -> None:
         raise ValueError(f"wing needs w > 0 and epsilon > 0; got w={w}, epsilon={epsilon}")
 
 
+def _check_giou(l1_weight: float = 2.5) -> None:
+    if not l1_weight >= 0:
+        raise ValueError(f"giou l1_weight must be >= 0; got {l1_weight}")
+
+
 def _check_cross_entropy(label_smoothing: float = 0.0) -> None:
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
@@ -116,6 +143,7 @@ def _check_cross_entropy(label_smoothing: float = 0.0) -> None:
 _CHECKS: dict[str, Callable[..., None]] = {
     "smooth_l1": _check_smooth_l1,
     "wing": _check_wing,
+    "giou": _check_giou,
     "softmax_cross_entropy": _check_cross_entropy,
 }
 
@@ -125,8 +153,23 @@ LOSSES: dict[str, Callable] = {
     "l1": l1,
     "smooth_l1": smooth_l1,
     "wing": wing,
+    "giou": giou,
     "softmax_cross_entropy": softmax_cross_entropy,
 }
+
+
+# Losses that fit one kind of target only; every other loss is element-wise and fits any regression.
+ONLY_FOR: dict[str, str] = {"giou": "box", "softmax_cross_entropy": "label"}
+
+
+def for_target(target: str, name: str, options: dict) -> Callable:
+    """`get(name, **options)` for an objective whose targets are `target` ("box", "keypoints", ...):
+    a loss made for another kind of target is a ConfigError naming the losses this one takes."""
+    if name in LOSSES and ONLY_FOR.get(name, target) != target:
+        fits = sorted(n for n in LOSSES if ONLY_FOR.get(n, target) == target)
+        raise ConfigError(f"loss {name!r} is for {ONLY_FOR[name]} targets; a {target} objective takes "
+                          f"{', '.join(fits)}")
+    return get(name, **options)
 
 
 def get(name: str, **kwargs) -> Callable:
