@@ -53,4 +53,4 @@ def train_and_test(task, config: dict) -> dict:
                 best, best_score = jax.device_get(state.variables()), score
     variables = best if best is not None else jax.device_get(state.variables())
     result, _ = evaluation.evaluate(built, variables, splits.eval, splits.train)
-    return {**result, "train_seconds": round(time.time() - start, 1)}
+    return {**result, "split": splits.eval_name, "train_seconds": round(time.time() - start, 1)}

@@ -1,7 +1,8 @@
 """The real sets the recipes are measured on, and how each is cut into folds.
 
-A set is classes (SIGNS photos, scikit-learn's digits: stratified folds) or boxes (the T-shirt
-photos, each box the extent of its 12 annotated keypoints: plain folds). Every fold, development
+A set is classes (SIGNS photos, scikit-learn's digits: stratified folds), boxes (the T-shirt
+photos, each box the extent of its 12 annotated keypoints: plain folds) or points (the same photos'
+12 keypoints: plain folds). Every fold, development
 split and cut is seeded, so every recipe and baseline sees the same images.
 """
 
@@ -19,8 +20,10 @@ TSHIRTS = SHARED_DATA / "tshirt_points_24"
 # set -> overrides for its image size. Digits: a mirrored digit is another glyph, so no flips; their
 # 8×8 scans are upsampled to DIGITS_SIZE (`--digits-size`: the task's own 64 costs 4× the CPU time).
 # T-shirt boxes: half the photos' 224 px, a quarter of the CPU time of the task's own size.
+# T-shirt points: from random weights too, since ImageNet weights cannot be loaded here.
 SET_OVERRIDES = {"signs": ["objective.image_size=64"], "digits": ["objective.augment.flip_prob=0.0"],
-                 "tshirt-boxes": ["objective.image_size=112"]}
+                 "tshirt-boxes": ["objective.image_size=112"],
+                 "tshirt-points": ["objective.image_size=112", "model.weights='none'"]}
 DIGITS_SIZE = 32
 BOX_SIZE = 112
 # Digits whole (1,198 training images a fold): 20 epochs for both recipes, since the default's 100
@@ -31,18 +34,19 @@ LARGE_TRAIN, LARGE_OVERRIDES = 300, ["train.epochs=20"]
 @dataclasses.dataclass(frozen=True)
 class RealSet:
     """images: uint8 (N, H, W, 3) at the size the networks train at (the baselines' raw pixels).
-    labels: (N,) class indices, or None for a box set. boxes: (N, 4) corners in pixels of `files`.
-    files: each box image's path, which the box task reads itself."""
+    labels: (N,) class indices, or None. boxes: (N, 4) corners, or points: (N, K, 2), in pixels of
+    `files`, each image's path, which the box and keypoint tasks read themselves."""
 
     name: str
     images: np.ndarray
     labels: np.ndarray | None = None
     boxes: np.ndarray | None = None
+    points: np.ndarray | None = None
     files: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
-        return "classes" if self.labels is not None else "boxes"
+        return "classes" if self.labels is not None else "boxes" if self.boxes is not None else "points"
 
 
 def set_overrides(set_name: str, n_train: int, digits_size: int = DIGITS_SIZE) -> list[str]:
@@ -54,7 +58,7 @@ def set_overrides(set_name: str, n_train: int, digits_size: int = DIGITS_SIZE) -
 
 
 def load_set(name: str, digits_size: int = DIGITS_SIZE) -> RealSet:
-    """A real image set by name: signs, digits or tshirt-boxes."""
+    """A real image set by name: signs, digits, tshirt-boxes or tshirt-points."""
     from PIL import Image
 
     if name == "signs":
@@ -71,21 +75,31 @@ def load_set(name: str, digits_size: int = DIGITS_SIZE) -> RealSet:
         return RealSet(name, np.repeat(big[..., None], 3, axis=-1), labels=digits.target.astype(np.int64))
     if name == "tshirt-boxes":
         return tshirt_boxes()
-    raise SystemExit(f"unknown set {name!r}; known: signs, digits, tshirt-boxes")
+    if name == "tshirt-points":
+        return tshirt_points()
+    raise SystemExit(f"unknown set {name!r}; known: signs, digits, tshirt-boxes, tshirt-points")
 
 
-def tshirt_boxes(size: int = BOX_SIZE) -> RealSet:
-    """The 74 real T-shirt photos (224×224), each with the box spanning its 12 annotated keypoints
-    (shoulders, sleeves, hem: the garment's extent), read by the library's own keypoint reader."""
+def tshirt_points(size: int = BOX_SIZE, name: str = "tshirt-points") -> RealSet:
+    """The 74 real T-shirt photos (224×224) and their 12 annotated keypoints, read by the library's
+    own keypoint reader; `images` at `size` for the baselines."""
     from PIL import Image
 
     from jaxres.data import readers
 
     records = readers.read_keypoint_csv(TSHIRTS / "points_24.csv").records
-    boxes = np.stack([np.concatenate([r.keypoints.min(axis=0), r.keypoints.max(axis=0)]) for r in records])
     images = np.stack([np.asarray(Image.open(r.image).convert("RGB").resize((size, size), Image.BILINEAR))
                        for r in records])
-    return RealSet("tshirt-boxes", images, boxes=boxes.astype(np.float32), files=tuple(r.image for r in records))
+    points = np.stack([np.asarray(r.keypoints, np.float32) for r in records])
+    return RealSet(name, images, points=points, files=tuple(r.image for r in records))
+
+
+def tshirt_boxes(size: int = BOX_SIZE) -> RealSet:
+    """The T-shirt photos, each with the box spanning its 12 keypoints (shoulders, sleeves, hem: the
+    garment's extent)."""
+    shirts = tshirt_points(size, "tshirt-boxes")
+    boxes = np.concatenate([shirts.points.min(axis=1), shirts.points.max(axis=1)], axis=1)
+    return dataclasses.replace(shirts, boxes=boxes, points=None)
 
 
 def folds(labels: np.ndarray | None, n_folds: int, repeats: int, only_repeats=None, only_folds=None, n=None):

@@ -3,7 +3,7 @@
 Real small sets (`recipe_sets`), repeated K-fold: each fold becomes its task's data folder, the
 training part as the training split and the held-out part as the test split. Classes (SIGNS photos,
 digits) train the signs task on SIGNS-layout HDF5 files, boxes (the T-shirt photos) the bbox task on
-the box project's CSV, as `python -m tasks.<task> train --data <folder>` would (`recipe_fit`: the
+the box project's CSV, points (the same photos' keypoints) the tshirt task on its `points_24.csv`, as `python -m tasks.<task> train --data <folder>` would (`recipe_fit`: the
 same pieces without a checkpoint per epoch): the validation share comes out of the training part,
 and the held-out fold is only read by the final evaluation. The baselines (`classical`) tune their
 hyper-parameters by inner cross-validation on the training part only. Results: one JSON line per
@@ -12,6 +12,8 @@ hyper-parameters by inner cross-validation on the training part only. Results: o
     python -m benchmarks.recipes --sets signs digits --recipes svm logreg default original \
         --folds 5 --repeats 2 --seeds 0 --out /tmp/recipes.jsonl
     python -m benchmarks.recipes --sets tshirt-boxes --recipes mean-box kernel-ridge default original \
+        --folds 3 --repeats 1 --seeds 0
+    python -m benchmarks.recipes --sets tshirt-points --recipes mean-shape kernel-ridge default \
         --folds 3 --repeats 1 --seeds 0
 
 `--dev` scores on a third of each fold's training part instead (nested cross-validation), so a
@@ -36,12 +38,15 @@ from benchmarks.recipe_sets import (DIGITS_SIZE, ROOT, RealSet, development_spli
                                     set_overrides, subsample)
 
 # kind of set -> recipe -> config file: each task's own network (ResNet-50); `--set model.arch=resnet18`
-# runs the lighter one.
+# runs the lighter one. The tshirt task's default is its original recipe.
 RECIPES = {
     "classes": {"default": "configs/signs.py", "original": "configs/signs_original.py"},
     "boxes": {"default": "configs/bbox.py", "original": "configs/bbox_original.py"},
+    "points": {"default": "configs/tshirt.py"},
 }
-NETWORK_RECIPES = ("default", "original")
+TASKS = {"classes": "signs", "boxes": "bbox", "points": "tshirt"}
+METRICS = {"classes": "top1", "boxes": "mean_iou", "points": "mean_error_px"}
+BASELINES = {"classes": classical.CLASSES, "boxes": classical.BOXES, "points": classical.POINTS}
 
 
 def write_h5(path: pathlib.Path, split: str, images: np.ndarray, labels: np.ndarray, classes: int) -> None:
@@ -64,6 +69,17 @@ def write_box_csv(path: pathlib.Path, names: list[str], boxes: np.ndarray) -> No
             rows.writerow([i, name, f"{x0:g}", f"{y0:g}", f"{y1 - y0:g}", f"{x1 - x0:g}"])
 
 
+def write_points_csv(path: pathlib.Path, names: list[str], points: np.ndarray) -> None:
+    """The T-shirt project's `filename,points` CSV, points as a stringified list of x, y values."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["filename", "points"])
+        for name, shape in zip(names, points):
+            rows.writerow([name, str([f"{v:g}" for v in np.asarray(shape).reshape(-1)])])
+
+
 def write_fold(folder: pathlib.Path, data: RealSet, train: np.ndarray, test: np.ndarray) -> list[str]:
     """The fold as its task's data folder (training part, held-out part as the test split); returns
     the data keys the task needs to read it."""
@@ -74,24 +90,33 @@ def write_fold(folder: pathlib.Path, data: RealSet, train: np.ndarray, test: np.
         return []
     images = os.path.commonpath(data.files)
     for split, part in (("train", train), ("test", test)):
-        write_box_csv(folder / f"{split}.csv", [os.path.relpath(data.files[i], images) for i in part], data.boxes[part])
+        names = [os.path.relpath(data.files[i], images) for i in part]
+        if data.kind == "boxes":
+            write_box_csv(folder / f"{split}.csv", names, data.boxes[part])
+        else:
+            write_points_csv(folder / ("points_24.csv" if split == "train" else "points_24_test.csv"), names,
+                             data.points[part])
     return [f"data.images={images!r}"]
 
 
 def network(recipe: str, data: RealSet, seed: int, train, test, extra: list[str],
             digits_size: int = DIGITS_SIZE) -> dict:
     """Train the recipe on the fold (`recipe_fit`, the training command's pieces); held-out metrics."""
+    import importlib
+
     from benchmarks import recipe_fit
-    from tasks.bbox import TASK as BOXES
-    from tasks.signs import TASK as CLASSES
 
     with tempfile.TemporaryDirectory(prefix="recipes-") as tmp:
         folder = pathlib.Path(tmp)
         data_keys = write_fold(folder, data, train, test)
         keys = [*data_keys, *set_overrides(data.name, len(train), digits_size), *extra, f"train.seed={seed}"]
         config = recipe_fit.resolved_config(str(ROOT / RECIPES[data.kind][recipe]), keys, str(folder))
-        result = recipe_fit.train_and_test(CLASSES if data.kind == "classes" else BOXES, config)
-    metric = "top1" if data.kind == "classes" else "mean_iou"
+        task = importlib.import_module(f"tasks.{TASKS[data.kind]}").TASK
+        result = recipe_fit.train_and_test(task, config)
+        if (result["split"], result["n"]) != ("test", len(test)):  # the task must score the held-out part
+            raise RuntimeError(f"{data.name}: scored {result['n']} images of {result['split']!r}, not the "
+                               f"{len(test)} held out")
+    metric = METRICS[data.kind]
     return {metric: float(result[metric]), "epochs": config["train"]["epochs"], "arch": config["model"]["arch"],
             "batch_size": config["train"]["batch_size"], "zero_init_residual": config["model"]["zero_init_residual"],
             "image_size": config["objective"]["image_size"]}
@@ -101,7 +126,10 @@ def baseline(kind: str, data: RealSet, train, test) -> dict:
     """A tuned raw-pixel baseline on the fold."""
     if data.kind == "classes":
         return classical.classify(kind, data.images[train], data.labels[train], data.images[test], data.labels[test])
-    return classical.regress_boxes(kind, data.images[train], data.boxes[train], data.images[test], data.boxes[test])
+    if data.kind == "boxes":
+        return classical.regress_boxes(kind, data.images[train], data.boxes[train], data.images[test], data.boxes[test])
+    return classical.regress_points(kind, data.images[train], data.points[train], data.images[test],
+                                    data.points[test])
 
 
 def set_label(args, name: str) -> str:
@@ -115,8 +143,8 @@ def run(args) -> list[dict]:
     out = open(args.out, "a") if args.out else None
     for set_name in args.sets:
         data = load_set(set_name, args.digits_size)
-        baselines = classical.CLASSES if data.kind == "classes" else classical.BOXES
-        recipes = [r for r in args.recipes if r in NETWORK_RECIPES or r in baselines]
+        networks, baselines = RECIPES[data.kind], BASELINES[data.kind]
+        recipes = [r for r in args.recipes if r in networks or r in baselines]
         for repeat, fold, train, test in folds(data.labels, args.folds, args.repeats, args.only_repeats,
                                                args.only_folds, n=len(data.images)):
             seed_of_fold = fold_seed(repeat, fold)
@@ -125,15 +153,15 @@ def run(args) -> list[dict]:
             if args.dev:
                 train, test = development_split(train, data.labels, seed_of_fold)
             for recipe in recipes:
-                for seed in (args.seeds if recipe in NETWORK_RECIPES else [0]):
+                for seed in (args.seeds if recipe in networks else [0]):
                     start = time.time()
-                    if recipe in NETWORK_RECIPES:
+                    if recipe in networks:
                         row = network(recipe, data, seed, train, test, args.set, args.digits_size)
                     else:
                         row = baseline(recipe, data, train, test)
-                    named = recipe if args.label is None or recipe not in NETWORK_RECIPES else f"{recipe}:{args.label}"
+                    named = recipe if args.label is None or recipe not in networks else f"{recipe}:{args.label}"
                     row.update(set=set_label(args, set_name), recipe=named,
-                               overrides=args.set if recipe in NETWORK_RECIPES else [],
+                               overrides=args.set if recipe in networks else [],
                                repeat=repeat, fold=fold, seed=seed,
                                n_train=len(train), n_test=len(test), seconds=round(time.time() - start, 1))
                     rows.append(row)
@@ -145,22 +173,22 @@ def run(args) -> list[dict]:
 
 
 def score(row: dict) -> float:
-    """A row's held-out score: top-1 in % for classes, mean IoU for boxes."""
-    return 100 * row["top1"] if "top1" in row else row["mean_iou"]
+    """A row's held-out score: top-1 in % for classes, mean IoU for boxes, mean point error (px) for points."""
+    return 100 * row["top1"] if "top1" in row else row.get("mean_iou", row.get("mean_error_px"))
 
 
 def table(rows: list[dict], repeats: int | None = None) -> str:
-    """Markdown: mean ± std of the held-out score (top-1 %, or mean IoU for boxes) over folds × seeds,
+    """Markdown: mean ± std of the held-out score (`score`) over folds × seeds,
     per set, recipe and network (the first `repeats` repeats of the folds only, when given, so that
     every recipe is scored on the same folds). Rows written before the network was recorded have none."""
     rows = [r for r in rows if repeats is None or r["repeat"] < repeats]
-    lines = ["| set | recipe | network | runs | top-1 % or mean IoU (mean ± std) | s / run |",
+    lines = ["| set | recipe | network | runs | top-1 %, mean IoU or mean error px (mean ± std) | s / run |",
              "|---|---|---|---|---|---|"]
     keys = sorted({(r["set"], r["recipe"], r.get("arch") or "") for r in rows})
     for set_name, recipe, arch in keys:
         picked = [r for r in rows if (r["set"], r["recipe"], r.get("arch") or "") == (set_name, recipe, arch)]
         scores = np.array([score(r) for r in picked])
-        shown = "{:.1f} ± {:.1f}" if "top1" in picked[0] else "{:.3f} ± {:.3f}"
+        shown = "{:.3f} ± {:.3f}" if "mean_iou" in picked[0] else "{:.1f} ± {:.1f}"
         secs = np.mean([r["seconds"] for r in picked])
         lines.append(f"| {set_name} | {recipe} | {arch or '—'} | {len(picked)} | "
                      f"{shown.format(scores.mean(), scores.std())} | {secs:.0f} |")
@@ -190,10 +218,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="append one JSON line per run here")
     parser.add_argument("--table", nargs="+", help="only print the table of these --out files")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.recipes) - {*NETWORK_RECIPES, *classical.CLASSES, *classical.BOXES})
+    known = list(dict.fromkeys(name for kind in RECIPES for name in (*RECIPES[kind], *BASELINES[kind])))
+    unknown = sorted(set(args.recipes) - set(known))
     if unknown:  # each set runs the names that apply to it; a name no set knows is a typo, not a skip
-        parser.error(f"unknown recipe(s) {', '.join(unknown)}; known: "
-                     f"{', '.join([*NETWORK_RECIPES, *classical.CLASSES, *classical.BOXES])}")
+        parser.error(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if args.table:
         rows = [json.loads(line) for path in args.table for line in open(path) if line.strip()]
     else:

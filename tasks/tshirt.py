@@ -2,6 +2,8 @@
 
 Data: the original folder (`points_24.csv` + `t-shirt_resized_train/`), or a keypoint CSV file with
 `--set data.images=DIR`. Coordinates may be negative or decimal (the original regex dropped both).
+Beside `points_24.csv`, `points_24_val.csv` is the validation split (else a share of the training
+rows) and `points_24_test.csv` the held-out test split that `eval` scores (else validation).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from jaxres.task import Task, task_config
 
 tshirt_config = task_config(__package__, "tshirt")  # configs/tshirt.py, beside this package
 
-VAL_CSV = "points_24_val.csv"
+# split -> its CSV beside points_24.csv, in the same format; the original project had neither.
+SPLIT_CSVS = {"val": "points_24_val.csv", "test": "points_24_test.csv"}
 
 
 def read(path: pathlib.Path, split: str, config: dict):
@@ -26,8 +29,8 @@ def read(path: pathlib.Path, split: str, config: dict):
         if images is None:
             return readers.read_keypoint_folder(path, allow_absolute_paths=trusted)
         return readers.read_keypoint_csv(path / "points_24.csv", images, allow_absolute_paths=trusted)
-    if split == "val" and (path / VAL_CSV).is_file():
-        return readers.read_keypoint_csv(path / VAL_CSV, images, allow_absolute_paths=trusted)
+    if split in SPLIT_CSVS and (path / SPLIT_CSVS[split]).is_file():
+        return readers.read_keypoint_csv(path / SPLIT_CSVS[split], images, allow_absolute_paths=trusted)
     return None
 
 

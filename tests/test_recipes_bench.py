@@ -132,3 +132,65 @@ def test_a_recipe_name_no_set_knows_exits_2_naming_it(capsys):
     with pytest.raises(SystemExit) as stopped:
         recipes.main(["--sets", "signs", "--recipes", "default", "svn"])
     assert stopped.value.code == 2 and "unknown recipe(s) svn" in capsys.readouterr().err
+
+
+def test_a_points_fold_is_the_tshirt_tasks_folder_with_its_test_csv(tmp_path):
+    from PIL import Image
+
+    from benchmarks import recipe_fit
+    from jaxres.commands.splits import training_splits
+    from tasks.tshirt import TASK
+
+    images = tmp_path / "photos"
+    images.mkdir()
+    files = tuple(str(images / f"{i}.jpg") for i in range(5))
+    for file in files:
+        Image.new("RGB", (224, 224)).save(file)
+    points = np.random.default_rng(0).uniform(-3, 200, (5, 12, 2)).round(2).astype(np.float32)
+    data = recipe_sets.RealSet("points", np.zeros((5, 4, 4, 3), np.uint8), points=points, files=files)
+    folder = tmp_path / "fold"
+    folder.mkdir()
+    keys = recipes.write_fold(folder, data, np.array([0, 1, 3, 4]), np.array([2]))
+    config = recipe_fit.resolved_config("configs/tshirt.py", [*keys, "data.val_fraction=0.25"], str(folder))
+    splits = training_splits(TASK, folder, config, False)
+    # the held-out part is the task's test split, scored by eval; validation comes out of the training part
+    assert splits.eval_name == "test" and [r.image for r in splits.eval.records] == [files[2]]
+    np.testing.assert_allclose(splits.eval.records[0].keypoints, points[2])
+    trained = {r.image: r.keypoints for r in [*splits.train.records, *splits.val.records]}
+    assert sorted(trained) == sorted(files[i] for i in (0, 1, 3, 4))
+    for i in (0, 1, 3, 4):
+        np.testing.assert_allclose(trained[files[i]], points[i])
+
+
+def test_point_baselines_score_pixel_error_and_kernel_ridge_finds_a_point_drawn_in_the_pixels():
+    from benchmarks import classical
+    from jaxres.metrics.keypoints import mean_point_error
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(2, 28, (48, 1, 2))
+    images = np.zeros((48, 32, 32, 3), np.uint8)
+    for image, ((x, y),) in zip(images, points.round().astype(int)):
+        image[y - 2:y + 3, x - 2:x + 3] = 255
+    mean = classical.regress_points("mean-shape", images[:36], points[:36], images[36:], points[36:])
+    assert mean["mean_error_px"] == mean_point_error(np.repeat(points[:36].mean(0, keepdims=True), 12, 0),
+                                                     points[36:])
+    ridge = classical.regress_points("kernel-ridge", images[:36], points[:36], images[36:], points[36:])
+    assert ridge["mean_error_px"] < mean["mean_error_px"] / 2 and set(ridge["chosen"]) == {
+        "regressor__kernelridge__alpha", "regressor__kernelridge__gamma"}
+
+
+def test_the_tshirt_point_set_is_the_photos_annotations(shared_data):
+    from jaxres.data import readers
+
+    data = recipe_sets.tshirt_points(size=32)
+    records = readers.read_keypoint_csv(shared_data / "tshirt_points_24" / "points_24.csv").records
+    assert data.kind == "points" and data.images.shape == (74, 32, 32, 3) and data.points.shape == (74, 12, 2)
+    for record, shape, file in zip(records, data.points, data.files):
+        assert file == record.image
+        np.testing.assert_array_equal(shape, record.keypoints)
+
+
+def test_the_table_shows_point_rows_as_pixels():
+    rows = [{"set": "tshirt-points", "recipe": "mean-shape", "repeat": 0, "mean_error_px": 17.0, "seconds": 0},
+            {"set": "tshirt-points", "recipe": "mean-shape", "repeat": 0, "mean_error_px": 18.0, "seconds": 0}]
+    assert recipes.table(rows).splitlines()[2] == "| tshirt-points | mean-shape | — | 2 | 17.5 ± 0.5 | 0 |"
