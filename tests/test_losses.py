@@ -139,3 +139,5 @@ def test_a_loss_for_another_kind_of_target_is_a_config_error():
         losses.for_target("box", "softmax_cross_entropy", {})
     with pytest.raises(ConfigError, match="l1_weight must be >= 0"):
         losses.get("giou", l1_weight=-1.0)
+    with pytest.raises(ConfigError, match=r"takes no parameter beta.*loss_options=\{\}' takes its defaults"):
+        losses.for_target("box", "giou", {"beta": 0.05})  # the smooth L1 options a switch leaves behind

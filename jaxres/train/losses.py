@@ -169,7 +169,11 @@ def for_target(target: str, name: str, options: dict) -> Callable:
         fits = sorted(n for n in LOSSES if ONLY_FOR.get(n, target) == target)
         raise ConfigError(f"loss {name!r} is for {ONLY_FOR[name]} targets; a {target} objective takes "
                           f"{', '.join(fits)}")
-    return get(name, **options)
+    try:
+        return get(name, **options)
+    except ConfigError as err:  # most often the previous loss's options, left behind by a new objective.loss
+        raise ConfigError(f"{err} (objective.loss_options are the loss's parameters; "
+                          f"--set 'objective.loss_options={{}}' takes its defaults)") from None
 
 
 def get(name: str, **kwargs) -> Callable:
