@@ -3,7 +3,8 @@
 Real small sets (`recipe_sets`), repeated K-fold: each fold becomes its task's data folder, the
 training part as the training split and the held-out part as the test split. Classes (SIGNS photos,
 digits) train the signs task on SIGNS-layout HDF5 files, boxes (the T-shirt photos) the bbox task on
-the box project's CSV, points (the same photos' keypoints) the tshirt task on its `points_24.csv`, as `python -m tasks.<task> train --data <folder>` would (`recipe_fit`: the
+the box project's CSV, points (the same photos' keypoints) the tshirt task on its `points_24.csv`,
+faces (dlib's) the face task on dlib XML files, as `python -m tasks.<task> train --data <folder>` would (`recipe_fit`: the
 same pieces without a checkpoint per epoch): the validation share comes out of the training part,
 and the held-out fold is only read by the final evaluation. The baselines (`classical`) tune their
 hyper-parameters by inner cross-validation on the training part only. Results: one JSON line per
@@ -43,10 +44,12 @@ RECIPES = {
     "classes": {"default": "configs/signs.py", "original": "configs/signs_original.py"},
     "boxes": {"default": "configs/bbox.py", "original": "configs/bbox_original.py"},
     "points": {"default": "configs/tshirt.py"},
+    "faces": {"default": "configs/face.py"},
 }
-TASKS = {"classes": "signs", "boxes": "bbox", "points": "tshirt"}
-METRICS = {"classes": "top1", "boxes": "mean_iou", "points": "mean_error_px"}
-BASELINES = {"classes": classical.CLASSES, "boxes": classical.BOXES, "points": classical.POINTS}
+TASKS = {"classes": "signs", "boxes": "bbox", "points": "tshirt", "faces": "face"}
+METRICS = {"classes": "top1", "boxes": "mean_iou", "points": "mean_error_px", "faces": "nme_io"}
+BASELINES = {"classes": classical.CLASSES, "boxes": classical.BOXES, "points": classical.POINTS,
+             "faces": classical.POINTS}
 
 
 def write_h5(path: pathlib.Path, split: str, images: np.ndarray, labels: np.ndarray, classes: int) -> None:
@@ -80,6 +83,23 @@ def write_points_csv(path: pathlib.Path, names: list[str], points: np.ndarray) -
             rows.writerow([name, str([f"{v:g}" for v in np.asarray(shape).reshape(-1)])])
 
 
+def write_dlib_xml(path: pathlib.Path, files: list[str], boxes: np.ndarray, points: np.ndarray) -> None:
+    """dlib's landmark XML (as iBUG 300-W ships it): one <image> per file, a <box> per face in it."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.Element("dataset")
+    images = ElementTree.SubElement(root, "images")
+    by_file: dict[str, ElementTree.Element] = {}
+    for file, (x0, y0, x1, y1), shape in zip(files, boxes, points):
+        if file not in by_file:
+            by_file[file] = ElementTree.SubElement(images, "image", file=file)
+        box = ElementTree.SubElement(by_file[file], "box", top=f"{y0:g}", left=f"{x0:g}",
+                                     width=f"{x1 - x0:g}", height=f"{y1 - y0:g}")
+        for i, (x, y) in enumerate(shape):
+            ElementTree.SubElement(box, "part", name=f"{i:02d}", x=f"{x:g}", y=f"{y:g}")
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
 def write_fold(folder: pathlib.Path, data: RealSet, train: np.ndarray, test: np.ndarray) -> list[str]:
     """The fold as its task's data folder (training part, held-out part as the test split); returns
     the data keys the task needs to read it."""
@@ -88,6 +108,10 @@ def write_fold(folder: pathlib.Path, data: RealSet, train: np.ndarray, test: np.
         write_h5(folder / "train_signs.h5", "train", data.images[train], data.labels[train], classes)
         write_h5(folder / "test_signs.h5", "test", data.images[test], data.labels[test], classes)
         return []
+    if data.kind == "faces":  # the photos stay where they are: absolute paths in the XML files
+        for xml, part in (("labels_ibug_300W_train.xml", train), ("labels_ibug_300W_test.xml", test)):
+            write_dlib_xml(folder / xml, [data.files[i] for i in part], data.face_boxes[part], data.points[part])
+        return ["data.allow_absolute_paths=True"]
     images = os.path.commonpath(data.files)
     for split, part in (("train", train), ("test", test)):
         names = [os.path.relpath(data.files[i], images) for i in part]
@@ -128,6 +152,9 @@ def baseline(kind: str, data: RealSet, train, test) -> dict:
         return classical.classify(kind, data.images[train], data.labels[train], data.images[test], data.labels[test])
     if data.kind == "boxes":
         return classical.regress_boxes(kind, data.images[train], data.boxes[train], data.images[test], data.boxes[test])
+    if data.kind == "faces":  # each face inside the task's crop of it
+        return classical.regress_points(kind, data.images[train], data.shapes[train], data.images[test],
+                                        data.shapes[test], metric="nme_io")
     return classical.regress_points(kind, data.images[train], data.points[train], data.images[test],
                                     data.points[test])
 
@@ -146,12 +173,12 @@ def run(args) -> list[dict]:
         networks, baselines = RECIPES[data.kind], BASELINES[data.kind]
         recipes = [r for r in args.recipes if r in networks or r in baselines]
         for repeat, fold, train, test in folds(data.labels, args.folds, args.repeats, args.only_repeats,
-                                               args.only_folds, n=len(data.images)):
+                                               args.only_folds, n=len(data.images), groups=data.photos):
             seed_of_fold = fold_seed(repeat, fold)
             if data.labels is not None:
                 train = subsample(train, data.labels, args.train_size, seed_of_fold)
             if args.dev:
-                train, test = development_split(train, data.labels, seed_of_fold)
+                train, test = development_split(train, data.labels, seed_of_fold, data.photos)
             for recipe in recipes:
                 for seed in (args.seeds if recipe in networks else [0]):
                     start = time.time()
@@ -173,8 +200,11 @@ def run(args) -> list[dict]:
 
 
 def score(row: dict) -> float:
-    """A row's held-out score: top-1 in % for classes, mean IoU for boxes, mean point error (px) for points."""
-    return 100 * row["top1"] if "top1" in row else row.get("mean_iou", row.get("mean_error_px"))
+    """A row's held-out score: top-1 in % for classes, mean IoU for boxes, mean point error (px) for
+    points, NME (inter-ocular) for faces."""
+    if "top1" in row:
+        return 100 * row["top1"]
+    return next(row[key] for key in ("mean_iou", "mean_error_px", "nme_io") if key in row)
 
 
 def table(rows: list[dict], repeats: int | None = None) -> str:
@@ -182,13 +212,13 @@ def table(rows: list[dict], repeats: int | None = None) -> str:
     per set, recipe and network (the first `repeats` repeats of the folds only, when given, so that
     every recipe is scored on the same folds). Rows written before the network was recorded have none."""
     rows = [r for r in rows if repeats is None or r["repeat"] < repeats]
-    lines = ["| set | recipe | network | runs | top-1 %, mean IoU or mean error px (mean ± std) | s / run |",
+    lines = ["| set | recipe | network | runs | top-1 %, mean IoU, mean error px or NME (mean ± std) | s / run |",
              "|---|---|---|---|---|---|"]
     keys = sorted({(r["set"], r["recipe"], r.get("arch") or "") for r in rows})
     for set_name, recipe, arch in keys:
         picked = [r for r in rows if (r["set"], r["recipe"], r.get("arch") or "") == (set_name, recipe, arch)]
         scores = np.array([score(r) for r in picked])
-        shown = "{:.3f} ± {:.3f}" if "mean_iou" in picked[0] else "{:.1f} ± {:.1f}"
+        shown = "{:.3f} ± {:.3f}" if "mean_iou" in picked[0] or "nme_io" in picked[0] else "{:.1f} ± {:.1f}"
         secs = np.mean([r["seconds"] for r in picked])
         lines.append(f"| {set_name} | {recipe} | {arch or '—'} | {len(picked)} | "
                      f"{shown.format(scores.mean(), scores.std())} | {secs:.0f} |")

@@ -4,6 +4,7 @@ import pathlib
 import sys
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # the benchmarks package
 from benchmarks import recipe_sets, recipes  # noqa: E402
@@ -127,8 +128,6 @@ def test_the_table_shows_box_rows_as_mean_iou():
 
 
 def test_a_recipe_name_no_set_knows_exits_2_naming_it(capsys):
-    import pytest
-
     with pytest.raises(SystemExit) as stopped:
         recipes.main(["--sets", "signs", "--recipes", "default", "svn"])
     assert stopped.value.code == 2 and "unknown recipe(s) svn" in capsys.readouterr().err
@@ -194,3 +193,69 @@ def test_the_table_shows_point_rows_as_pixels():
     rows = [{"set": "tshirt-points", "recipe": "mean-shape", "repeat": 0, "mean_error_px": 17.0, "seconds": 0},
             {"set": "tshirt-points", "recipe": "mean-shape", "repeat": 0, "mean_error_px": 18.0, "seconds": 0}]
     assert recipes.table(rows).splitlines()[2] == "| tshirt-points | mean-shape | — | 2 | 17.5 ± 0.5 | 0 |"
+
+
+def test_grouped_folds_hold_out_each_photo_whole_and_develop_on_the_training_part():
+    photos = np.repeat(np.arange(9), [7, 6, 3, 2, 7, 7, 6, 3, 2])
+    whole = list(recipe_sets.folds(None, 3, 2, groups=photos))
+    assert len(whole) == 6
+    for repeat in (0, 1):
+        assert sorted(i for r, _, _, test in whole if r == repeat for i in test) == list(range(len(photos)))
+    for _, fold, train, test in whole:
+        assert not set(photos[train]) & set(photos[test])
+        kept, held = recipe_sets.development_split(train, None, fold, photos)
+        assert sorted([*kept, *held]) == sorted(train) and not set(photos[kept]) & set(photos[held])
+    assert [t.tolist() for *_, t in whole[:3]] != [t.tolist() for *_, t in whole[3:]]  # repeats differ
+
+
+def test_a_face_fold_is_dlib_xml_the_face_task_reads_back(tmp_path):
+    from PIL import Image
+
+    from benchmarks import recipe_fit
+    from jaxres.commands.splits import training_splits
+    from tasks.face import TASK
+
+    files = []
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (120, 100)).save(tmp_path / name)
+        files.append(str(tmp_path / name))
+    files = (files[0], files[0], files[1])  # two faces in one photo
+    boxes = np.array([[10, 10, 50, 50], [60, 20, 100, 62.5], [5, 5, 45, 45]], np.float32)
+    points = np.random.default_rng(0).uniform(0, 100, (3, 68, 2)).round(1).astype(np.float32)
+    data = recipe_sets.RealSet("faces", np.zeros((3, 4, 4, 1), np.uint8), points=points, files=files,
+                               face_boxes=boxes, photos=np.array([0, 0, 1]))
+    folder = tmp_path / "fold"
+    folder.mkdir()
+    keys = recipes.write_fold(folder, data, np.array([0, 1]), np.array([2]))
+    config = recipe_fit.resolved_config("configs/face.py", [*keys, "data.val_fraction=0.5"], str(folder))
+    splits = training_splits(TASK, folder, config, False)
+    assert splits.eval_name == "test" and [r.image for r in splits.eval.records] == [files[2]]
+    read = sorted([*splits.train.records, *splits.val.records], key=lambda r: r.box[0])
+    for record, i in zip([*read, splits.eval.records[0]], (0, 1, 2)):
+        np.testing.assert_allclose(record.box, boxes[i])
+        np.testing.assert_allclose(record.keypoints, points[i], atol=1e-4)
+
+
+def test_the_face_set_is_dlibs_faces_in_the_tasks_crop(shared_data):
+    from jaxres.data import affine, readers
+
+    data = recipe_sets.faces(size=32)
+    records = [r for xml in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml")
+               for r in readers.read_dlib_xml(shared_data / "dlib_faces" / xml).records]
+    assert data.kind == "faces" and data.images.shape == (43, 32, 32, 1) and len(set(data.photos)) == 9
+    for record, shape, box in zip(records, data.shapes, data.face_boxes):
+        np.testing.assert_array_equal(box, record.box)
+        np.testing.assert_allclose(shape, affine.apply_points(record.keypoints, affine.crop_to_box(box, 32)))
+    # the face fills the crop's middle two thirds: margin 0.25 of its side on each side
+    assert 0.1 * 32 < data.shapes[..., 0].mean() < 0.9 * 32
+
+
+def test_face_baselines_score_the_nme_of_the_crop():
+    from benchmarks import classical
+    from jaxres.metrics.keypoints import nme_inter_ocular
+
+    shapes = np.random.default_rng(0).normal(16, 4, (12, 68, 2))
+    mean = classical.regress_points("mean-shape", np.zeros((8, 4, 4, 1)), shapes[:8], np.zeros((4, 4, 4, 1)),
+                                    shapes[8:], metric="nme_io")
+    expected = nme_inter_ocular(np.repeat(shapes[:8].mean(0, keepdims=True), 4, 0), shapes[8:]).mean()
+    assert mean["nme_io"] == pytest.approx(expected)
