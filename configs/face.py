@@ -40,6 +40,6 @@ def get_config() -> dict:
                           "objective.augment.rotate": 5.0,
                           # the head starts at the mean shape; the warmup keeps Adam's first full-rate
                           # step from throwing its zero kernel off (README, "Recipes")
-                          "model.head_init": "mean_target", "optim.warmup_epochs": 1.0},
+                          "model.head_init": "mean_target", "optim.warmup_epochs": 1},
         },
     }

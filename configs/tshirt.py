@@ -42,6 +42,6 @@ def get_config() -> dict:
                           "objective.loss": "l1",
                           # the head starts at the mean shape; the warmup keeps Adam's first full-rate
                           # step from throwing its zero kernel off (README, "Recipes")
-                          "model.head_init": "mean_target", "optim.warmup_epochs": 1.0},
+                          "model.head_init": "mean_target", "optim.warmup_epochs": 1},
         },
     }
