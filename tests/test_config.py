@@ -1,3 +1,5 @@
+import pathlib
+
 import pytest
 
 from jaxres.config import apply_overrides
@@ -104,3 +106,23 @@ def test_the_engine_reads_settings_without_defaults_of_its_own():
                 if re.fullmatch(r"(self\.)?(config|options)(\[[^]]*\])*", receiver) and len(node.args) > 1:
                     found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
     assert not found, "\n".join(found)
+
+
+
+CONFIG_FILES = sorted(p.stem for p in pathlib.Path(__file__).resolve().parents[1].joinpath("configs").glob("*.py")
+                      if not p.stem.startswith("_"))
+
+
+@pytest.mark.parametrize("config_file", CONFIG_FILES)
+def test_every_embedded_run_override_is_a_key_of_the_right_type(config_file):
+    """The `synthetic` overrides go through `--set`'s checks when a task runs without --data; a float
+    where the key takes an int (optim.warmup_epochs=1.0) would stop the default run at its first line."""
+    import importlib
+
+    from jaxres import defaults
+    from jaxres.config import get_path, synthetic_overrides
+
+    config = defaults.complete(importlib.import_module(f"configs.{config_file}").get_config())
+    overrides = synthetic_overrides(config)
+    applied = apply_overrides(config, [f"{k}={v!r}" for k, v in overrides.items()])
+    assert all(get_path(applied, key) == value for key, value in overrides.items())
