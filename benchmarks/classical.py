@@ -73,8 +73,9 @@ def regress_points(kind: str, x_train, points_train, x_test, points_test, metric
 
 
 def _kernel_ridge(x_train, y_train, x_test, score) -> tuple[np.ndarray, dict]:
-    """(predictions for `x_test`, chosen hyper-parameters) of RBF kernel ridge regression on standardised raw pixels, its alpha and
-    gamma chosen by `score(true, pred)` (higher is better) in 3 inner folds of the training part."""
+    """(predictions for `x_test`, chosen hyper-parameters) of RBF kernel ridge regression on
+    standardised raw pixels, its alpha and gamma chosen by `score(true, pred)` (higher is better) in 3
+    inner folds of the training part."""
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.kernel_ridge import KernelRidge
     from sklearn.metrics import make_scorer

@@ -136,7 +136,8 @@ def faces(size: int = FACE_SIZE, margin: float = 0.25) -> RealSet:
         crops.append(affine.warp_image(gray, to_crop, size))
         shapes.append(affine.apply_points(np.asarray(r.keypoints, np.float64), to_crop))
     files = tuple(r.image for r in records)
-    return RealSet("faces", np.stack(crops).reshape(len(crops), size, size, 1), points=np.stack([r.keypoints for r in records]),
+    return RealSet("faces", np.stack(crops).reshape(len(crops), size, size, 1),
+                   points=np.stack([r.keypoints for r in records]),
                    files=files, face_boxes=np.stack([r.box for r in records]),
                    photos=np.unique(files, return_inverse=True)[1], shapes=np.stack(shapes))
 

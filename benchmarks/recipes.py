@@ -4,11 +4,11 @@ Real small sets (`recipe_sets`), repeated K-fold: each fold becomes its task's d
 training part as the training split and the held-out part as the test split. Classes (SIGNS photos,
 digits) train the signs task on SIGNS-layout HDF5 files, boxes (the T-shirt photos) the bbox task on
 the box project's CSV, points (the same photos' keypoints) the tshirt task on its `points_24.csv`,
-faces (dlib's) the face task on dlib XML files, as `python -m tasks.<task> train --data <folder>` would (`recipe_fit`: the
-same pieces without a checkpoint per epoch): the validation share comes out of the training part,
-and the held-out fold is only read by the final evaluation. The baselines (`classical`) tune their
-hyper-parameters by inner cross-validation on the training part only. Results: one JSON line per
-(set, recipe, fold, seed) in `--out`, then the mean ± std table.
+faces (dlib's) the face task on dlib XML files, as `python -m tasks.<task> train --data <folder>`
+would (`recipe_fit`: the same pieces without a checkpoint per epoch): the validation share comes out
+of the training part, and the held-out fold is only read by the final evaluation. The baselines
+(`classical`) tune their hyper-parameters by inner cross-validation on the training part only.
+Results: one JSON line per (set, recipe, fold, seed) in `--out`, then the mean ± std table.
 
     python -m benchmarks.recipes --sets signs digits --recipes svm logreg default original \
         --folds 5 --repeats 2 --seeds 0 --out /tmp/recipes.jsonl

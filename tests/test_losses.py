@@ -141,3 +141,5 @@ def test_a_loss_for_another_kind_of_target_is_a_config_error():
         losses.get("giou", l1_weight=-1.0)
     with pytest.raises(ConfigError, match=r"takes no parameter beta.*loss_options=\{\}' takes its defaults"):
         losses.for_target("box", "giou", {"beta": 0.05})  # the smooth L1 options a switch leaves behind
+    with pytest.raises(ConfigError, match=r"unknown loss 'gioo'; valid losses: .*giou[^(]*$"):
+        losses.for_target("box", "gioo", {})

@@ -172,6 +172,8 @@ def for_target(target: str, name: str, options: dict) -> Callable:
     try:
         return get(name, **options)
     except ConfigError as err:  # most often the previous loss's options, left behind by a new objective.loss
+        if name not in LOSSES:
+            raise
         raise ConfigError(f"{err} (objective.loss_options are the loss's parameters; "
                           f"--set 'objective.loss_options={{}}' takes its defaults)") from None
 
