@@ -2,8 +2,8 @@
 
 A set is classes (SIGNS photos, scikit-learn's digits: stratified folds), boxes (the T-shirt
 photos, each box the extent of its 12 annotated keypoints: plain folds), points (the same photos'
-12 keypoints: plain folds) or faces (dlib's 43 annotated faces, 68 points each: folds by photo). Every fold, development
-split and cut is seeded, so every recipe and baseline sees the same images.
+12 keypoints: plain folds) or faces (dlib's 43 annotated faces, 68 points each: folds by photo).
+Every fold, development split and cut is seeded, so every recipe and baseline sees the same images.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ LARGE_TRAIN, LARGE_OVERRIDES = 300, ["train.epochs=20"]
 
 @dataclasses.dataclass(frozen=True)
 class RealSet:
-    """images: uint8 (N, H, W, 3) at the size the networks train at (the baselines' raw pixels).
+    """images: uint8 (N, H, W, C), the baselines' raw pixels (at the networks' size; a face's crop).
     labels: (N,) class indices, or None. boxes: (N, 4) corners, or points: (N, K, 2), in pixels of
     `files`, each image's path, which the box and keypoint tasks read themselves."""
 
