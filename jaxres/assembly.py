@@ -23,6 +23,26 @@ from jaxres.workdir import DataFacts
 
 PIPELINES = ("device", "host")
 HEAD_INITS = ("default", "mean_target")
+# Adam moves every weight by about the learning rate from its first step; on a started head's zero
+# kernel all of an output's weights move together, so with fewer warmup steps than this the outputs
+# can jump far from the mean (README, "Recipes": a 1-step warmup diverged to 291 px on 27 photos).
+HEAD_INIT_WARMUP_STEPS = 10
+
+
+def head_start_note(config: dict, steps_per_epoch: int) -> str | None:
+    """One line for a run whose started head (`model.head_init="mean_target"`) meets Adam with fewer
+    than HEAD_INIT_WARMUP_STEPS warmup steps, naming the `optim.warmup_epochs` that gives enough;
+    None for any other run."""
+    optim = config["optim"]
+    if config["model"]["head_init"] == "default" or optim["name"] not in ("adam", "adamw"):
+        return None
+    warmup = int(round(float(optim.get("warmup_epochs") or 0) * steps_per_epoch))
+    if warmup >= HEAD_INIT_WARMUP_STEPS:
+        return None
+    enough = -(-HEAD_INIT_WARMUP_STEPS // max(steps_per_epoch, 1))
+    return (f"note: model.head_init='mean_target' with {warmup} warmup step(s): {optim['name']}'s first "
+            f"full-rate steps can throw the started head far off; --set optim.warmup_epochs={enough} "
+            f"gives {HEAD_INIT_WARMUP_STEPS} or more")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -15,6 +15,8 @@ def test_a_head_started_at_the_mean_target_scores_the_mean_baseline_before_it_le
     assert result.rc == 0, result.err
     scores = result.last_json()
     assert scores[metric] == pytest.approx(scores["baseline"][metric], rel=1e-4, abs=1e-5)
+    # 32 training images in batches of 8 with a 1-epoch warmup: 4 steps, and the run says so
+    assert "note: model.head_init='mean_target' with 4 warmup step(s)" in result.out
 
 
 def test_torchs_head_init_is_not_the_mean_baseline(tmp_path):
@@ -23,6 +25,7 @@ def test_torchs_head_init_is_not_the_mean_baseline(tmp_path):
     assert result.rc == 0, result.err
     scores = result.last_json()
     assert abs(scores["mean_iou"] - scores["baseline"]["mean_iou"]) > 1e-3
+    assert "note: model.head_init" not in result.out
 
 
 @pytest.mark.parametrize("value, says", [("mean_target", "needs a regression objective"),
@@ -61,3 +64,19 @@ def test_a_head_the_weights_file_brings_is_kept_and_a_replaced_one_is_started(tm
     if not started:  # the file's own fc, bit for bit
         saved = models.init(saved_model, 1, image_size=32)["params"]["fc"]
         np.testing.assert_array_equal(np.asarray(loaded["params"]["fc"]["bias"]), np.asarray(saved["bias"]))
+
+
+def test_a_started_head_with_too_short_a_warmup_is_noted_with_the_warmup_that_suffices():
+    from jaxres.assembly import head_start_note
+
+    def config(name="adamw", warmup=1, head_init="mean_target"):
+        return {"model": {"head_init": head_init}, "optim": {"name": name, "warmup_epochs": warmup}}
+
+    # one step an epoch (27 photos, batch 16): a 1-epoch warmup is one step, as in the run that diverged
+    note = head_start_note(config(), steps_per_epoch=1)
+    assert note.startswith("note: model.head_init='mean_target' with 1 warmup step(s)")
+    assert "--set optim.warmup_epochs=10 gives 10 or more" in note
+    assert "optim.warmup_epochs=4 " in head_start_note(config(warmup=0), steps_per_epoch=3)
+    assert head_start_note(config(), steps_per_epoch=20) is None  # the embedded runs' 20 steps
+    assert head_start_note(config(head_init="default"), steps_per_epoch=1) is None
+    assert head_start_note(config(name="sgd"), steps_per_epoch=1) is None  # steps in proportion to the gradient
