@@ -99,13 +99,14 @@ def load_set(name: str, digits_size: int = DIGITS_SIZE) -> RealSet:
 
 def tshirt_points(size: int = BOX_SIZE, name: str = "tshirt-points") -> RealSet:
     """The 74 real T-shirt photos (224×224) and their 12 annotated keypoints, read by the library's
-    own keypoint reader; `images` at `size` for the baselines."""
+    own keypoint reader and image loader; `images` at `size` for the baselines."""
     from PIL import Image
 
     from jaxres.data import readers
+    from jaxres.data.images import load_image
 
     records = readers.read_keypoint_csv(TSHIRTS / "points_24.csv").records
-    images = np.stack([np.asarray(Image.open(r.image).convert("RGB").resize((size, size), Image.BILINEAR))
+    images = np.stack([np.asarray(Image.fromarray(load_image(r.image, "RGB")).resize((size, size), Image.BILINEAR))
                        for r in records])
     points = np.stack([np.asarray(r.keypoints, np.float32) for r in records])
     return RealSet(name, images, points=points, files=tuple(r.image for r in records))
@@ -123,17 +124,16 @@ def faces(size: int = FACE_SIZE, margin: float = 0.25) -> RealSet:
     """dlib's 43 annotated faces (both of its XML files; 9 photos), read by the library's dlib reader.
     The baselines see what the face task sees: the square crop around each face box with the task's
     margin, gray, at `size`, and the 68 points in that crop's pixels."""
-    from PIL import Image
-
     from jaxres.data import affine, readers
+    from jaxres.data.images import load_image
+    from tasks.face import TEST_XML, TRAIN_XML
 
-    records = [r for xml in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml")
-               for r in readers.read_dlib_xml(FACES / xml).records]
+    records = [r for xml in (TRAIN_XML[1], TEST_XML[1]) for r in readers.read_dlib_xml(FACES / xml).records]
+    photos = {file: load_image(file, "L") for file in dict.fromkeys(r.image for r in records)}  # each once
     crops, shapes = [], []
     for r in records:
         to_crop = affine.crop_to_box(r.box, size, margin)
-        gray = np.asarray(Image.open(r.image).convert("L"))
-        crops.append(affine.warp_image(gray, to_crop, size))
+        crops.append(affine.warp_image(photos[r.image], to_crop, size))
         shapes.append(affine.apply_points(np.asarray(r.keypoints, np.float64), to_crop))
     files = tuple(r.image for r in records)
     return RealSet("faces", np.stack(crops).reshape(len(crops), size, size, 1),

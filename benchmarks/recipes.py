@@ -109,17 +109,20 @@ def write_fold(folder: pathlib.Path, data: RealSet, train: np.ndarray, test: np.
         write_h5(folder / "test_signs.h5", "test", data.images[test], data.labels[test], classes)
         return []
     if data.kind == "faces":  # the photos stay where they are: absolute paths in the XML files
-        for xml, part in (("labels_ibug_300W_train.xml", train), ("labels_ibug_300W_test.xml", test)):
+        from tasks.face import TEST_XML, TRAIN_XML
+
+        for xml, part in ((TRAIN_XML[0], train), (TEST_XML[0], test)):
             write_dlib_xml(folder / xml, [data.files[i] for i in part], data.face_boxes[part], data.points[part])
         return ["data.allow_absolute_paths=True"]
+    from tasks.tshirt import SPLIT_CSVS
+
     images = os.path.commonpath(data.files)
     for split, part in (("train", train), ("test", test)):
         names = [os.path.relpath(data.files[i], images) for i in part]
-        if data.kind == "boxes":
+        if data.kind == "boxes":  # the bbox task reads <split>.csv
             write_box_csv(folder / f"{split}.csv", names, data.boxes[part])
         else:
-            write_points_csv(folder / ("points_24.csv" if split == "train" else "points_24_test.csv"), names,
-                             data.points[part])
+            write_points_csv(folder / {"train": "points_24.csv", **SPLIT_CSVS}[split], names, data.points[part])
     return [f"data.images={images!r}"]
 
 

@@ -19,6 +19,7 @@ from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
 from jaxres.errors import ConfigError, DataError
 from jaxres.train.precision import resolve_dtype
+from jaxres.train.schedules import warmup_steps
 from jaxres.workdir import DataFacts
 
 PIPELINES = ("device", "host")
@@ -36,7 +37,7 @@ def head_start_note(config: dict, steps_per_epoch: int) -> str | None:
     optim = config["optim"]
     if config["model"]["head_init"] == "default" or optim["name"] not in ("adam", "adamw"):
         return None
-    warmup = int(round(float(optim.get("warmup_epochs") or 0) * steps_per_epoch))
+    warmup = warmup_steps(optim.get("warmup_epochs") or 0, steps_per_epoch)
     if warmup >= HEAD_INIT_WARMUP_STEPS:
         return None
     enough = -(-HEAD_INIT_WARMUP_STEPS // max(steps_per_epoch, 1))

@@ -44,12 +44,13 @@ def train(task, args) -> int:
     if batch_size > len(train_set):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
     parallel.local_batch_size(batch_size, built.mesh)  # a ConfigError naming train.batch_size, before any compile
-    started = []  # the head `model.head_init` applied to: a random or replaced one, not one the weights brought
-    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"],
-                                  fresh_head=lambda fresh: started.append(True) or built.start_head(fresh, train_set))
     steps_per_epoch = len(train_set) // batch_size
-    if started:
+
+    def start_head(fresh: dict) -> dict:  # a random or replaced head, never one the weights brought
         _say(assembly.head_start_note(config, steps_per_epoch))
+        return built.start_head(fresh, train_set)
+
+    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=start_head)
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)
     state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), built.mesh, ema=ema_decay > 0)

@@ -41,7 +41,7 @@ def make_schedule(
     if name not in SCHEDULES:
         raise ConfigError(f"optim.schedule {name!r} is not one of {list(SCHEDULES)}")
     spe = int(steps_per_epoch)
-    warmup = int(round(warmup_epochs * spe))
+    warmup = warmup_steps(warmup_epochs, spe)
     total = max(int(round(epochs * spe)), warmup + 1)
     if name == "warmup_cosine" and warmup == 0:
         raise ConfigError("optim.schedule 'warmup_cosine' needs optim.warmup_epochs > 0")
@@ -56,6 +56,11 @@ def make_schedule(
             raise ConfigError("optim.schedule 'cosine_restarts' needs optim.restart_epochs > 0")
         main = _cosine(base_lr, warmup, max(int(round(restart_epochs * spe)), 1), final_lr_factor, restart=True)
     return _with_warmup(main, base_lr, warmup) if warmup else main
+
+
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int) -> int:
+    """The warmup's length in steps: `warmup_epochs` × steps an epoch, rounded."""
+    return int(round(float(warmup_epochs) * int(steps_per_epoch)))
 
 
 def _with_warmup(main: Schedule, base_lr: float, warmup: int) -> Schedule:
