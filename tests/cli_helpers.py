@@ -33,6 +33,7 @@ TINY = [
 SYNTHETIC = ["--set", "synthetic.generator.n_train=32", "--set", "synthetic.generator.n_val=16"]
 
 _TRAINED: dict[str, "Run"] = {}
+SESSION_CACHE = pathlib.Path(os.environ["JAXRES_CACHE"])  # set by conftest before any test module loads
 
 
 def task(name: str):
@@ -72,18 +73,22 @@ def run_module(name: str, argv: list[str], timeout: float = 300, env: dict | Non
     return Run(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
 
 
-def use_session_cache(monkeypatch, tmp_path_factory) -> pathlib.Path:
-    """JAXRES_CACHE (synthetic sets, weights) in this pytest session's temp folder."""
-    cache = tmp_path_factory.getbasetemp() / "jaxres_cache"
-    monkeypatch.setenv("JAXRES_CACHE", str(cache))
-    return cache
+def use_session_cache(monkeypatch, tmp_path_factory=None) -> pathlib.Path:
+    """Back to the run's shared JAXRES_CACHE (synthetic sets, frames), which conftest sets for every
+    test: for a test that changed it, or to say that a test relies on the shared sets."""
+    monkeypatch.setenv("JAXRES_CACHE", str(SESSION_CACHE))
+    return SESSION_CACHE
 
 
 def trained(name: str, tmp_path_factory) -> Run:
     """The tiny synthetic training of task `name`, run once per pytest process."""
     if name not in _TRAINED:
         workdir = tmp_path_factory.getbasetemp() / f"trained_{name}"
-        result = run(name, ["train", "--workdir", workdir, *TINY, *SYNTHETIC])
+        caller_cache, os.environ["JAXRES_CACHE"] = os.environ.get("JAXRES_CACHE"), str(SESSION_CACHE)
+        try:  # its synthetic set in the shared cache, whichever test asks first
+            result = run(name, ["train", "--workdir", workdir, *TINY, *SYNTHETIC])
+        finally:
+            os.environ["JAXRES_CACHE"] = caller_cache or str(SESSION_CACHE)
         result.workdir = workdir
         _TRAINED[name] = result
     result = _TRAINED[name]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -22,10 +23,20 @@ def _run(argv) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def test_a_task_with_its_own_target_kind_trains_evaluates_and_predicts(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXRES_CACHE", str(tmp_path / "cache"))
-    workdir = tmp_path / "run"
-    rc, out, err = _run(["train", "--workdir", workdir])
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """The toy task trained once for this module, in a cache of its own."""
+    root = tmp_path_factory.mktemp("toy")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAXRES_CACHE", str(root / "cache"))
+        rc, out, err = _run(["train", "--workdir", root / "run"])
+    return root, rc, out, err
+
+
+def test_a_task_with_its_own_target_kind_trains_evaluates_and_predicts(toy_run, tmp_path, monkeypatch):
+    root, rc, out, err = toy_run
+    monkeypatch.setenv("JAXRES_CACHE", str(root / "cache"))
+    workdir = root / "run"
     assert rc == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["split"] == "test" and result["n"] == 16
@@ -42,19 +53,20 @@ def test_a_task_with_its_own_target_kind_trains_evaluates_and_predicts(tmp_path,
     assert facts == {"target": {}, "model": {"head": "linear", "num_outputs": 1}}
     assert "resolved" not in config["model"] and config["objective"]["scale"] == 10.0  # the kind's declared default
 
-    images = tmp_path / "cache" / "data" / "dots" / "test"
+    images = root / "cache" / "data" / "dots" / "test"
     rc, out, err = _run(["predict", "--workdir", workdir, "--out", tmp_path / "pred", images / "0.png", images / "1.png"])
     assert rc == 0, err
     table = pd.read_csv(tmp_path / "pred" / "predictions.csv")
     assert list(table.columns) == ["image", "count"] and len(table) == 2
 
 
-def test_a_workdir_from_before_data_facts_still_evaluates(tmp_path, monkeypatch):
+def test_a_workdir_from_before_data_facts_still_evaluates(toy_run, tmp_path, monkeypatch):
     """Workdirs written before data_facts.json kept the facts in config.json (`model.resolved`)."""
-    monkeypatch.setenv("JAXRES_CACHE", str(tmp_path / "cache"))
-    workdir = tmp_path / "run"
-    rc, out, err = _run(["train", "--workdir", workdir, "--epochs", "1"])
+    root, rc, out, err = toy_run
     assert rc == 0, err
+    monkeypatch.setenv("JAXRES_CACHE", str(root / "cache"))
+    workdir = tmp_path / "run"
+    shutil.copytree(root / "run", workdir)
     trained = json.loads(out.strip().splitlines()[-1])
     config = json.loads((workdir / "config.json").read_text())
     config["model"]["resolved"] = json.loads((workdir / "data_facts.json").read_text())["model"]

@@ -15,28 +15,19 @@ own embedded run (16 epochs, 0.85 top-1) is measured in the README.
 
 from __future__ import annotations
 
-import pytest
-from cli_helpers import run_module, use_session_cache
+from cli_helpers import REPO, run
 
 # Top-1 above the majority class. Seeds 0, 1, 2 measured 0.63, 0.68, 0.58 against 0.17.
 MARGIN = 0.25
 
 SMALL_SIGNS = [
-    "--config", "configs/signs_original.py", "--epochs", "5", "--batch-size", "16", "--set", "optim.schedule=cosine",
+    "--config", REPO / "configs" / "signs_original.py", "--epochs", "5", "--batch-size", "16", "--set", "optim.schedule=cosine",
     "--set", "synthetic.generator.n_train=360", "--set", "synthetic.generator.n_val=60",
 ]
-# One CPU device, as a user's run has: the 8 fake devices the other tests shard over make these
-# small convolutions about ten times slower.
-ONE_DEVICE = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
 
 
-@pytest.fixture
-def session_cache(monkeypatch, tmp_path_factory):
-    return use_session_cache(monkeypatch, tmp_path_factory)
-
-
-def test_small_synthetic_signs_run_beats_the_majority_class(session_cache, tmp_path):
-    result = run_module("signs", ["train", "--workdir", tmp_path / "signs", *SMALL_SIGNS], env=ONE_DEVICE)
+def test_small_synthetic_signs_run_beats_the_majority_class(tmp_path):
+    result = run("signs", ["train", "--workdir", tmp_path / "signs", *SMALL_SIGNS])
     assert result.rc == 0, f"train failed ({result.rc}):\n{result.err}\n{result.out[-2000:]}"
     final = result.last_json()
     model, baseline = final["top1"], final["baseline"]["top1"]

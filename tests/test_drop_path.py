@@ -72,18 +72,3 @@ def test_the_config_key_is_range_checked():
 
     with pytest.raises(ConfigError, match="model.drop_path"):
         check_config({"model": {"drop_path": 1.5}}, required=())
-
-
-def test_a_batch_split_over_eight_devices_drops_what_one_device_drops(nets):
-    """Under `jit` with the batch sharded over the data mesh, the key draws the same global mask."""
-    from jaxres.train import parallel
-
-    _, dropping, variables, _ = nets
-    x = jax.random.normal(jax.random.key(2), (8, 32, 32, 3))
-    train = jax.jit(lambda v, x: dropping.apply(v, x, train=True, mutable=["batch_stats"],
-                                                rngs={"dropout": jax.random.key(3)})[0])
-    mesh = parallel.make_mesh()
-    sharded = parallel.shard_batch({"image": np.asarray(x)}, mesh)["image"]
-    assert len(sharded.addressable_shards) == 8
-    np.testing.assert_allclose(np.asarray(train(variables, sharded)), np.asarray(train(variables, x)),
-                               rtol=1e-4, atol=1e-4)

@@ -14,7 +14,7 @@ import pytest
 
 import train_helpers as H
 from jaxres import models
-from jaxres.train import cache, loop, parallel, steps
+from jaxres.train import cache, loop, steps
 from jaxres.train import state as state_lib
 from jaxres.train.progress import MetricsLog, Progress
 from jaxres.train.signals import StopRequest
@@ -99,21 +99,6 @@ def test_bfloat16_compute_keeps_float32_state():
     assert not H.tree_equal(state.params["fc"], variables["params"]["fc"])
 
 
-def test_eval_step_reduces_on_device():
-    model, variables = H.model_and_variables()
-    state = state_lib.create(variables, H.optimizer("staged", H.SPE, H.EPOCHS).tx, 0, H.mesh())
-
-    def predict(outputs, batch):
-        return {"logits": outputs, "correct": jnp.sum(jnp.argmax(outputs, -1) == batch["label"])}
-
-    eval_step = steps.make_eval_step(model, predict, mesh=H.mesh())
-    data = H.dataset(16)
-    out = eval_step(state.variables(), parallel.shard_batch(data, H.mesh()))
-    assert out["logits"].shape == (16, H.CLASSES) and len(out["logits"].addressable_shards) == 8
-    host = parallel.to_host(out)
-    assert int(host["correct"]) == int(np.sum(np.argmax(host["logits"], -1) == data["label"]))
-
-
 def test_stop_request_records_signals_and_restores_handlers():
     before = signal.getsignal(signal.SIGINT)
     with StopRequest(stream=io.StringIO()) as stop:
@@ -177,7 +162,11 @@ def test_compilation_cache_switch(tmp_path, monkeypatch):
         assert cache.enable_compilation_cache() == tmp_path / "from-env"
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "from-env")
         monkeypatch.delenv(cache.ENV_VAR)
-        assert cache.default_cache_dir() == pathlib.Path("~/.cache/jaxres/xla").expanduser().resolve()
+        monkeypatch.delenv("JAXRES_CACHE", raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        assert cache.default_cache_dir() == tmp_path / "home" / ".cache" / "jaxres" / "xla"
+        monkeypatch.setenv("JAXRES_CACHE", str(tmp_path / "root"))
+        assert cache.default_cache_dir() == tmp_path / "root" / "xla"
         assert cache.enable_compilation_cache(tmp_path / "explicit").is_dir()
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)

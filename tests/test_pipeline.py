@@ -5,10 +5,8 @@ import random
 import threading
 import time
 
-import jax
 import numpy as np
 import pytest
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxres.data.pipeline import THREAD_PREFIX, Loader
 from jaxres.errors import DataError
@@ -81,26 +79,6 @@ def test_drop_last_drops_a_different_remainder_and_has_no_mask():
     batches = list(loader().epoch(0))
     assert "mask" not in batches[0]
     assert len(np.unique(np.concatenate([b["index"] for b in batches]))) == 20
-
-
-def test_sharded_batches_are_global_arrays():
-    mesh = Mesh(np.array(jax.devices()), ("data",))
-    sharding = NamedSharding(mesh, P("data"))
-    assert len(sharding.device_set) == 8
-    host = list(loader(n=40, batch_size=16, drop_last=False).epoch(1))
-    placed = list(loader(n=40, batch_size=16, drop_last=False, sharding=sharding).epoch(1))
-    for batch in placed:
-        assert all(isinstance(v, jax.Array) and v.sharding == sharding for v in batch.values())
-        assert batch["aug"].shape == (16, 3)
-    assert_same(host, placed)
-
-
-def test_batch_size_must_divide_by_devices_and_processes():
-    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("data",)), P("data"))
-    with pytest.raises(ValueError, match="divide by the 8 devices"):
-        loader(n=40, batch_size=12, sharding=sharding)
-    with pytest.raises(ValueError, match="divide by the 3 processes"):
-        loader(batch_size=4, process_index=0, process_count=3)
 
 
 @pytest.mark.parametrize("drop_last", [True, False])

@@ -38,7 +38,9 @@ def model_and_variables(arch: str = "resnet18"):
 
 
 @functools.lru_cache(maxsize=None)
-def mesh(devices: int = 8):
+def mesh(devices: int | None = None):
+    """A data mesh over the first `devices` devices (all of them by default: one in the main suite,
+    eight in tests/multi_device)."""
     return parallel.make_mesh(jax.devices()[:devices])
 
 
@@ -48,7 +50,7 @@ def optimizer(kind: str, steps_per_epoch: int, epochs: int):
 
 
 @functools.lru_cache(maxsize=None)
-def train_step(kind: str, steps_per_epoch: int, epochs: int, devices: int = 8):
+def train_step(kind: str, steps_per_epoch: int, epochs: int, devices: int | None = None):
     model, _ = model_and_variables()
     tx = optimizer(kind, steps_per_epoch, epochs).tx
     return steps.make_train_step(model, cross_entropy, tx, mesh=mesh(devices))
