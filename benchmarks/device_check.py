@@ -1,7 +1,7 @@
 """The GPU check in one command: parity with torch on the accelerator, jaxres against PyTorch on it,
 and end-to-end training against the step alone for face and sketch.
 
-    python -m benchmarks.device_check --out "$OUT"              # one H100/H200: about 6 minutes, at most 8
+    python -m benchmarks.device_check --out "$OUT"              # one H100/H200: at most 8 minutes
     python -m benchmarks.device_check --out DIR --cpu-smoke     # the same steps at their smallest, on a CPU
     python -m benchmarks.device_check --out DIR --dry-run       # print the steps only
 
