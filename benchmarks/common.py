@@ -1,9 +1,9 @@
-"""The pieces both benchmark programs share: settings, the two frameworks' steps, interleaved timing.
+"""What `benchmarks.run` measures: settings, the two frameworks' steps, interleaved timing.
 
-A setting is one of the original projects' training configurations. For each, `jax_side` builds the
-jaxres step exactly as the engine does (`models.create` -> `optim.make_optimizer` -> `state.create`
--> `steps.make_train_step`) and `torch_side` builds the equivalent PyTorch eager loop on
-torchvision's own ResNet class (same architecture, optimizer, loss, batch and input size).
+A setting is one of the original projects' training configurations. For each, `jax_train_step`
+builds the jaxres step exactly as the engine does (`models.create` -> `optim.make_optimizer` ->
+`state.create` -> `steps.make_train_step`) and `torch_train_step` the equivalent PyTorch eager loop
+on torchvision's own ResNet class (same architecture, optimizer, loss, batch and input size).
 
 Timing is interleaved: one jaxres step, one torch step, one jaxres step, ... so that load from
 other processes on a shared machine hits both frameworks alike; the ratio of medians is the number
@@ -80,71 +80,63 @@ class JaxStep:
     lower_s: float
     compile_s: float
     flops: float | None
-    bytes_accessed: float | None
-    hlo_text: str = ""
 
 
-def _cost(compiled) -> tuple[float | None, float | None]:
-    """FLOPs and bytes of the compiled step; none on a GPU, where XLA's count of the compiled step
-    leaves out the convolutions it hands to cuDNN and the lowered step has no count at all (jax 0.11.2)."""
+def _flops(compiled) -> float | None:
+    """FLOPs of the compiled step; none on a GPU, where XLA's count of the compiled step leaves out
+    the convolutions it hands to cuDNN and the lowered step has no count at all (jax 0.11.2)."""
     if backend() != "cpu":
-        return None, None
+        return None
     cost = compiled.cost_analysis()
     if isinstance(cost, (list, tuple)):
         cost = cost[0] if cost else {}
-    cost = cost or {}
-    return cost.get("flops"), cost.get("bytes accessed")
+    return (cost or {}).get("flops")
 
 
-def jax_train_step(setting: Setting, dtype=None, conv=None, compiler_options=None, donate: bool = True) -> JaxStep:
-    """The engine's train step for `setting`, lowered and compiled once (AOT), then run repeatedly.
+def _compiled(jitted, *args) -> tuple[Any, float, float]:
+    """`jitted` lowered and compiled ahead of time for `args`: (compiled, lowering s, compile s)."""
+    start = time.perf_counter()
+    lowered = jitted.lower(*args)
+    lowered_at = time.perf_counter()
+    compiled = lowered.compile()
+    return compiled, lowered_at - start, time.perf_counter() - lowered_at
 
-    `conv` is the model's convolution (None: the library's); `compiler_options` are XLA debug options
-    for this one compilation (as XLA_FLAGS would set them for the whole process), so that the
-    experiments can compare flag settings inside one process, interleaved.
-    """
+
+def jax_train_step(setting: Setting) -> JaxStep:
+    """The engine's train step for `setting`, lowered and compiled once (AOT), then run repeatedly;
+    bfloat16 on a GPU (the engine's `model.dtype: auto`), float32 elsewhere."""
     import jax
     import jax.numpy as jnp
 
     from jaxres import models
     from jaxres.train import losses, optim, state, steps
 
-    dtype = dtype or (jnp.bfloat16 if backend() == "gpu" else jnp.float32)
-    model = _create(setting, dtype, conv)
+    model = _create(setting)
     variables = models.init(model, 0, setting.size)
     opt_config = {"name": "adam", "lr": 1e-4}
     if setting.frozen:
         opt_config["frozen"] = list(setting.frozen)
     tx, frozen_at_epoch = optim.make_optimizer(opt_config, steps_per_epoch=100, epochs=1)
-    frozen = frozen_at_epoch(0)
     train_state = state.create(variables, tx, seed=0)
     if setting.loss == "ce":
         loss_fn = lambda outputs, batch: losses.softmax_cross_entropy(outputs, batch["target"])  # noqa: E731
     else:
         loss_fn = lambda outputs, batch: losses.mse(outputs, batch["target"])  # noqa: E731
     step = steps.make_train_step(model, loss_fn, tx)
-    if not donate:  # the same function, jitted without donating the state (an experiment)
-        step = jax.jit(step.__wrapped__, static_argnums=3)
     images, targets = synthetic_batch(setting)
     batch = {"image": jnp.asarray(images), "target": jnp.asarray(targets)}
     metrics = steps.empty_metrics()
-
-    start = time.perf_counter()
-    lowered = step.lower(train_state, batch, metrics, frozen)
-    lowered_at = time.perf_counter()
-    compiled = lowered.compile(compiler_options=compiler_options or None)
-    compiled_at = time.perf_counter()
-    flops, bytes_accessed = _cost(compiled)
+    compiled, lower_s, compile_s = _compiled(step, train_state, batch, metrics, frozen_at_epoch(0))
     carry = {"state": train_state, "metrics": metrics}
 
     def run():
         carry["state"], carry["metrics"] = compiled(carry["state"], batch, carry["metrics"])
         jax.block_until_ready(carry["metrics"])
 
-    return JaxStep(run, lowered_at - start, compiled_at - lowered_at, flops, bytes_accessed, compiled.as_text())
+    return JaxStep(run, lower_s, compile_s, _flops(compiled))
 
 
-def jax_eval_step(setting: Setting, dtype=None, conv=None, compiler_options=None) -> JaxStep:
+def jax_eval_step(setting: Setting) -> JaxStep:
     """The engine's eval step (`train=False` forward) for `setting`."""
     import jax
     import jax.numpy as jnp
@@ -152,31 +144,21 @@ def jax_eval_step(setting: Setting, dtype=None, conv=None, compiler_options=None
     from jaxres import models
     from jaxres.train import steps
 
-    dtype = dtype or (jnp.bfloat16 if backend() == "gpu" else jnp.float32)
-    model = _create(setting, dtype, conv)
+    model = _create(setting)
     variables = models.init(model, 0, setting.size)
-    step = steps.make_eval_step(model)
     images, _ = synthetic_batch(setting)
     batch = {"image": jnp.asarray(images)}
-    start = time.perf_counter()
-    lowered = step.lower(variables, batch)
-    lowered_at = time.perf_counter()
-    compiled = lowered.compile(compiler_options=compiler_options or None)
-    compiled_at = time.perf_counter()
-    flops, bytes_accessed = _cost(compiled)
-
-    def run():
-        jax.block_until_ready(compiled(variables, batch))
-
-    return JaxStep(run, lowered_at - start, compiled_at - lowered_at, flops, bytes_accessed)
+    compiled, lower_s, compile_s = _compiled(steps.make_eval_step(model), variables, batch)
+    return JaxStep(lambda: jax.block_until_ready(compiled(variables, batch)), lower_s, compile_s, _flops(compiled))
 
 
-def _create(setting: Setting, dtype, conv=None):
-    """The setting's model; `conv`, when given, computes its convolutions (benchmarks/variants.py)."""
+def _create(setting: Setting):
+    import jax.numpy as jnp
+
     from jaxres import models
 
-    model = models.create(setting.arch, setting.outputs, setting.channels, "linear", dtype)
-    return model if conv is None else model.clone(conv=conv)
+    dtype = jnp.bfloat16 if backend() == "gpu" else jnp.float32
+    return models.create(setting.arch, setting.outputs, setting.channels, "linear", dtype)
 
 
 # ------------------------------------------------------------------------------------------ torch

@@ -1,28 +1,26 @@
-"""Host work per training image: decode-and-augment on the host against decode once, augment on the device.
+"""Host work per training image, and end-to-end training against the step alone, on the one data path.
 
-Why: issue 13 moved decoding into a one-off frame cache (`jaxres.data.frame_cache`) and every random
-transform into the jitted step (`jaxres.data.framed.transform`). Its targets: after the first epoch
-the host spends <= 0.25 ms of CPU per training image for every task (one core feeds >= 4,000 img/s),
-and training on 1-2 megapixel photos runs within 10% of training on the same faces pre-cropped.
-
-What is measured, side by side in one run (medians of repeats, old and new interleaved so that load
-from other processes hits both alike):
+Each image is decoded once into the frame cache (`jaxres.data.frame_cache`) and every random
+transform runs inside the jitted step. What is measured (medians of repeats):
 1. Per task recipe (`configs/<task>.py`, real image sizes), on photo-like 1600x1200 and 1920x1080
-   JPEGs (64x64 arrays for signs, as its HDF5 records are): CPU ms per image of the old path
-   (`data.pipeline="host"`, `Assembly.loader`, 1 worker), of the new path's first epoch
-   (`Assembly.load_frames`: decode into the cache, JPEG draft decoding) and of its later epochs
-   (`make_loader(..., frames=...)`: gathers only), plus the cache's size per image.
-2. End to end on CPU, the face recipe with a cheap model (ResNet-18, 32 px, batch 32): the engine's
-   pieces (`make_train_step` with the input transform, the loader) on the photos and on the same
-   faces pre-cropped to 256 px; epoch time, the loader's `wait_fraction`, and the step alone.
-3. PyTorch: the same photos through a `torch.utils.data.DataLoader` (a worker per core, Pillow decode
-   and the torchvision-style transforms of the recipe), in a child process that never imports JAX.
+   JPEGs (64x64 arrays for signs, as its HDF5 records are): CPU ms per image of the first epoch
+   (`Assembly.load_frames`: decode into the cache, JPEG draft decoding) and of later epochs
+   (`Assembly.loader(..., frames=...)`: gathers only), and the cache's size per image. The target:
+   <= 0.25 ms of host CPU per image after the first epoch (one core feeds >= 4,000 img/s).
+2. End to end, face and sketch: the engine's pieces (`Assembly.train_step` with the device
+   transform, the loader with a thread per core) for a few epochs, against the same step run back to
+   back on one prepared batch. Face also on the same faces pre-cropped to 256 px JPEGs. On a CPU a
+   cheap model (ResNet-18, 32 px, batch 32); with `--recipe-size` the recipe's own network, size and
+   batch (random weights): the figure that says whether the host keeps an accelerator fed.
+3. PyTorch: the same photos through a `torch.utils.data.DataLoader` (a worker per core, Pillow
+   decode and the torchvision-style transforms of the recipe), in a child process that never imports JAX.
 
-CPU time (`time.process_time`, `resource.getrusage` for DataLoader workers) is the primary figure:
-wall time moves with whatever else runs on the machine, so every row carries the load average.
+CPU time (`time.process_time`, `resource.getrusage` for DataLoader workers) is the primary figure of
+1 and 3: wall time moves with whatever else runs on the machine, so every row carries the load average.
 
-Run: `python -m benchmarks.input_bench [--quick] [--no-torch] [--no-e2e]`; one JSON line per
-measurement, then markdown tables (docs/BENCHMARKS.md, "Decode once, augment on the device").
+Run: `python -m benchmarks.input_bench [--quick] [--no-torch] [--no-e2e | --e2e-only] [--e2e face sketch]
+[--recipe-size] [--e2e-records N] [--json FILE]`; one JSON line per measurement, then markdown tables
+(docs/BENCHMARKS.md, "Input: decode once, augment on the device").
 """
 
 from __future__ import annotations
@@ -39,12 +37,15 @@ import sys
 import tempfile
 import time
 
+import math
+
 import numpy as np
 from PIL import Image
 
 from benchmarks.common import REPO, load
 
 TASKS = ("face", "tshirt", "bbox", "sketch", "signs")
+E2E_TASKS = ("face", "sketch")
 PHOTO_SIZES = ((1600, 1200), (1920, 1080))
 TARGET_MS = 0.25  # issue 13: host CPU per training image after the first epoch
 SKETCH_IMAGES = 50_889  # ImageNet-Sketch
@@ -58,12 +59,14 @@ class Scale:
     repeats: int
     gather_records: int  # records per later-epoch measurement (the photos' records repeated)
     faces_per_photo: int  # end to end
+    e2e_records: int  # end to end: records an epoch (the photos' records repeated)
     epochs: int  # end to end
     step_repeats: int  # end to end, step alone
 
 
-DEFAULT = Scale(photos=16, repeats=5, gather_records=1024, faces_per_photo=4, epochs=5, step_repeats=8)
-QUICK = Scale(photos=2, repeats=1, gather_records=128, faces_per_photo=8, epochs=2, step_repeats=2)
+DEFAULT = Scale(photos=16, repeats=5, gather_records=1024, faces_per_photo=4, e2e_records=128, epochs=5,
+                step_repeats=8)
+QUICK = Scale(photos=1, repeats=1, gather_records=64, faces_per_photo=2, e2e_records=64, epochs=2, step_repeats=1)
 
 
 def emit(row: dict) -> dict:
@@ -81,14 +84,19 @@ def timed(fn):
 
 # ------------------------------------------------------------------------------------------- data
 def write_photos(folder: pathlib.Path, per_size: int, sizes=PHOTO_SIZES) -> list[pathlib.Path]:
-    """`per_size` photo-like JPEGs (quality 90) of each size, through pipeline_bench's generator."""
-    from benchmarks.pipeline_bench import write_synthetic_jpegs
-
+    """`per_size` photo-like JPEGs (quality 90) of each size: smooth colour fields plus sensor-like
+    noise. Pure noise would decode slower than real photos (every DCT coefficient set), flat colour
+    faster; this sits between, close to natural images in file size."""
     files = []
     for seed, (w, h) in enumerate(sizes):
         sub = folder / f"{w}x{h}"
         sub.mkdir(parents=True, exist_ok=True)
-        write_synthetic_jpegs(sub, count=per_size, size=(w, h), seed=seed)
+        rng = np.random.default_rng(seed)
+        for i in range(per_size):
+            coarse = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+            smooth = np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC), np.int16)
+            pixels = np.clip(smooth + rng.normal(0, 8, smooth.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(sub / f"{i:04d}.jpg", quality=90)
         files += sorted(sub.glob("*.jpg"))
     return files
 
@@ -166,8 +174,8 @@ def precropped_faces(dataset, folder: pathlib.Path, side: int = PRECROP):
 
 
 # ---------------------------------------------------------------------------------------- recipes
-def recipe(task: str, dataset, *, pipeline: str, cache_dir: pathlib.Path, workers: int | None = 1,
-           overrides: dict | None = None, mesh=None):
+def recipe(task: str, dataset, *, cache_dir: pathlib.Path, workers: int | None = 1, overrides: dict | None = None,
+           mesh=None):
     """The assembly of `configs/<task>.py` as `train` builds it for `dataset`."""
     import importlib
 
@@ -175,13 +183,7 @@ def recipe(task: str, dataset, *, pipeline: str, cache_dir: pathlib.Path, worker
     from jaxres.config import apply_overrides
 
     config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())
-    if pipeline == "host" and config["objective"]["kind"] == "classification":
-        # the host path has no rotation/scale/shift after the crop (device only): measured without
-        # them, which only makes the old path look cheaper
-        for key in ("rotate", "scale", "translate"):
-            config["objective"]["augment"][key] = None
-    settings = {"data.pipeline": pipeline, "data.cache_dir": str(cache_dir), "data.workers": workers,
-                **(overrides or {})}
+    settings = {"data.cache_dir": str(cache_dir), "data.workers": workers, **(overrides or {})}
     return assembly.for_training(apply_overrides(config, [f"{k}={v!r}" for k, v in settings.items()]), dataset, mesh)
 
 
@@ -203,17 +205,9 @@ def folder_bytes(folder: pathlib.Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def host_epoch(task: str, dataset, cache_dir: pathlib.Path, batch: int) -> dict:
-    """The old path: one epoch decoded and augmented on the host by 1 loader thread."""
-    built = recipe(task, dataset, pipeline="host", cache_dir=cache_dir)
-    loader = built.loader(dataset, train=True, batch_size=batch)
-    images, cpu, wall = timed(lambda: run_epochs(loader, 1))
-    return {"cpu_ms": 1e3 * cpu / images, "wall_s": wall, "images": images}
-
-
 def first_epoch(task: str, dataset, cache_dir: pathlib.Path) -> tuple[object, dict]:
     """The new path's first epoch: every record decoded once into an empty cache (1 thread)."""
-    built = recipe(task, dataset, pipeline="device", cache_dir=cache_dir)
+    built = recipe(task, dataset, cache_dir=cache_dir)
     frames, cpu, wall = timed(lambda: built.load_frames(dataset.records))
     n = len(dataset)
     return frames, {"cpu_ms": 1e3 * cpu / n, "wall_s": wall, "images": n, "side": frames.spec.side,
@@ -224,7 +218,7 @@ def later_epochs(task: str, dataset, cache_dir: pathlib.Path, records: int, epoc
     """The new path after the first epoch: reopen the cache (every record found), build the loader
     (the per-record arrays), then gather-only epochs over `records` records, 1 loader thread."""
     gathered = repeated(dataset, records)
-    built = recipe(task, gathered, pipeline="device", cache_dir=cache_dir)
+    built = recipe(task, gathered, cache_dir=cache_dir)
     batch = min(int(built.config["train"]["batch_size"]), records)
     frames, reopen_cpu, _ = timed(lambda: built.load_frames(gathered.records))
     loader, setup_cpu, _ = timed(lambda: built.loader(gathered, train=True, frames=frames, batch_size=batch))
@@ -234,11 +228,10 @@ def later_epochs(task: str, dataset, cache_dir: pathlib.Path, records: int, epoc
 
 
 def measure_task(task: str, dataset, root: pathlib.Path, scale: Scale) -> dict:
-    """Old and new path of one task, interleaved per repeat; medians."""
-    runs = {"host": [], "first": [], "later": []}
+    """The first epoch (into an empty cache) and later epochs of one task; medians over repeats."""
+    runs = {"first": [], "later": []}
     frame = {}
     for r in range(scale.repeats):
-        runs["host"].append(host_epoch(task, dataset, root / f"{task}-host-{r}", batch=min(16, len(dataset))))
         cache = root / f"{task}-cache-{r}"
         _, first = first_epoch(task, dataset, cache)
         runs["first"].append(first)
@@ -248,8 +241,6 @@ def measure_task(task: str, dataset, root: pathlib.Path, scale: Scale) -> dict:
     later = med["later"]["cpu_ms"]
     return emit({"measure": "host_cpu_per_image", "task": task, "images": len(dataset), "repeats": scale.repeats,
                  **frame, "cache_bytes_per_image": frame["side"] ** 2 * frame["channels"] + 120,
-                 "old_cpu_ms": round(med["host"]["cpu_ms"], 3),
-                 "old_images_per_core_s": round(1e3 / med["host"]["cpu_ms"], 1),
                  "first_epoch_cpu_ms": round(med["first"]["cpu_ms"], 3),
                  "later_cpu_ms": round(later, 4), "later_images_per_core_s": round(1e3 / later, 0),
                  "later_batch": med["later"]["batch"], "reopen_ms": round(med["later"]["reopen_ms"], 4),
@@ -265,15 +256,14 @@ def sketch_disk(row: dict) -> dict:
 # ------------------------------------------------------------------------------------ end to end
 @dataclasses.dataclass
 class Trainer:
-    """The engine's training pieces for one pipeline: state, compiled step and an accumulator."""
+    """The engine's training pieces: state, compiled step and an accumulator."""
 
     step: object
     state: object
     metrics: object
 
 
-E2E_OVERRIDES = {"objective.image_size": 32, "model.arch": "resnet18", "model.weights": "none",
-                 "train.batch_size": 32}
+CHEAP_MODEL = {"objective.image_size": 32, "model.arch": "resnet18", "train.batch_size": 32}
 
 
 def trainer(built, steps_per_epoch: int, epochs: int) -> Trainer:
@@ -283,7 +273,8 @@ def trainer(built, steps_per_epoch: int, epochs: int) -> Trainer:
     from jaxres.train.steps import empty_metrics
 
     optimizer = make_optimizer(built.config["optim"], steps_per_epoch, epochs)
-    state = state_lib.create(models.init(built.model, 0, image_size=32), optimizer.tx, 0, built.mesh)
+    variables = models.init(built.model, 0, image_size=int(built.config["objective"]["image_size"]))
+    state = state_lib.create(variables, optimizer.tx, 0, built.mesh)
     return Trainer(built.train_step(optimizer.tx), state, empty_metrics(state.step.sharding))
 
 
@@ -318,36 +309,46 @@ def step_only(run: Trainer, loader, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def end_to_end(sets: dict, root: pathlib.Path, scale: Scale, pipelines=("device", "host")) -> list[dict]:
-    """Face recipe at 32 px: each pipeline on each set (photos, pre-cropped), epochs interleaved."""
+def e2e_sets(task: str, files, root: pathlib.Path, scale: Scale) -> dict:
+    """The sets one task trains on end to end, each `scale.e2e_records` records (repeated records
+    share a cached frame): face on the photos and on the same faces pre-cropped, sketch on the photos."""
+    if task == "face":
+        photos = task_records("face", files, seed=1, faces_per_photo=scale.faces_per_photo)
+        crops = precropped_faces(photos, root / "crops")
+        return {"photos": repeated(photos, scale.e2e_records),
+                f"precropped {PRECROP}": repeated(crops, scale.e2e_records)}
+    return {"photos": repeated(task_records(task, files, seed=1), scale.e2e_records)}
+
+
+def end_to_end(task: str, sets: dict, root: pathlib.Path, scale: Scale, recipe_size: bool) -> list[dict]:
+    """One task's recipe on each of its sets, epochs interleaved, against the step alone."""
     from jaxres.train import parallel
 
-    mesh, rows = parallel.make_mesh(), []
-    for pipeline in pipelines:
-        loaders, builds = {}, {}
-        built = recipe("face", next(iter(sets.values())), pipeline=pipeline, cache_dir=root / "e2e-cache",
-                       workers=None, overrides=E2E_OVERRIDES, mesh=mesh)
-        batch = int(built.config["train"]["batch_size"])
-        for name, dataset in sets.items():
-            loaders[name], builds[name], _ = timed(lambda: built.loader(dataset, train=True))
-        any_loader = loaders[name]  # the sets have as many records: the same steps, the same batch shapes
-        run = trainer(built, any_loader.steps_per_epoch, scale.epochs)
-        step_s = step_only(run, any_loader, scale.step_repeats)
-        epochs = {name: [] for name in sets}
-        for e in range(scale.epochs):
-            for name in sets:
-                epochs[name].append(train_epoch(run, loaders[name], e))
+    overrides = {"model.weights": "none", **({} if recipe_size else CHEAP_MODEL)}
+    mesh, loaders, builds = parallel.make_mesh(), {}, {}
+    built = recipe(task, next(iter(sets.values())), cache_dir=root / f"e2e-cache-{task}", workers=None,
+                   overrides=overrides, mesh=mesh)
+    batch = int(built.config["train"]["batch_size"])
+    for name, dataset in sets.items():
+        loaders[name], builds[name], _ = timed(lambda: built.loader(dataset, train=True))
+    any_loader = loaders[name]  # the sets have as many records: the same steps, the same batch shapes
+    run = trainer(built, any_loader.steps_per_epoch, scale.epochs)
+    step_s = step_only(run, any_loader, scale.step_repeats)
+    epochs = {name: [] for name in sets}
+    for e in range(scale.epochs):
         for name in sets:
-            rows.append(e2e_row(pipeline, name, sets[name], loaders[name], builds[name], epochs[name], step_s, batch))
-    return rows
+            epochs[name].append(train_epoch(run, loaders[name], e))
+    model = f"{built.config['model']['arch']} {built.config['objective']['image_size']} px"
+    return [e2e_row(task, model, name, sets[name], loaders[name], builds[name], epochs[name], step_s, batch)
+            for name in sets]
 
 
-def e2e_row(pipeline, name, dataset, loader, build_cpu, epochs, step_s, batch) -> dict:
+def e2e_row(task, model, name, dataset, loader, build_cpu, epochs, step_s, batch) -> dict:
     later = epochs[1:] or epochs
     wall = statistics.median(e["wall_s"] for e in later)
     images = loader.steps_per_epoch * batch
     step_only_rate = batch / step_s
-    return emit({"measure": "end_to_end", "task": "face", "pipeline": pipeline, "set": name,
+    return emit({"measure": "end_to_end", "task": task, "model": model, "set": name,
                  "records": len(dataset), "batch": batch, "cache_build_cpu_s": round(build_cpu, 2),
                  "epoch1_s": round(epochs[0]["wall_s"], 3), "epoch_s": round(wall, 3),
                  "images_per_s": round(images / wall, 1), "step_only_images_per_s": round(step_only_rate, 1),
@@ -369,7 +370,9 @@ def torch_side(items: list[dict], task: str, repeats: int) -> dict | None:
         return None
     spec = json.dumps({"task": task, "items": items, "repeats": repeats})
     out = subprocess.run([sys.executable, "-m", "benchmarks.input_bench", "--torch-child"], input=spec,
-                         capture_output=True, text=True, cwd=REPO, check=True)
+                         capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        raise RuntimeError(f"the PyTorch child failed:\n{out.stderr[-2000:]}")
     return emit({"measure": "torch_dataloader", "task": task, **json.loads(out.stdout.strip().splitlines()[-1])})
 
 
@@ -378,30 +381,54 @@ def torch_items(dataset) -> list[dict]:
              "keypoints": None if r.keypoints is None else np.asarray(r.keypoints).tolist()} for r in dataset.records]
 
 
-def torch_face_sample(item: dict, rng) -> dict:
-    """The face recipe as a PyTorch project writes it with torchvision's PIL transforms (whose package
-    import fails on this CPU-only machine, so its Pillow calls are written out): full decode, gray,
-    crop by the box with a 25% margin, resize to 224, RandomAffine (±10°, scale 0.9-1.1, shift 5%),
-    flip, ColorJitter 0.3, ToTensor + Normalize; the keypoints through the same matrix."""
-    from PIL import ImageEnhance
+def _about(matrix: np.ndarray, centre: float) -> np.ndarray:
+    """`matrix` applied about the point (centre, centre) instead of the origin."""
+    shift = np.array([[1, 0, centre], [0, 1, centre], [0, 0, 1]], np.float64)
+    return shift @ matrix @ np.linalg.inv(shift)
 
-    from jaxres.data.affine import apply_points, compose, crop_to_box, hflip, invert, random_affine
+
+def torch_face_sample(item: dict, rng) -> dict:
+    """The face recipe as a PyTorch project writes it with torchvision's PIL transforms (written out
+    in Pillow, as torchvision's PIL backend does them): full decode, gray, crop by the box with a 25%
+    margin, resize to 224, RandomAffine (±10°, scale 0.9-1.1, shift 5%), flip, brightness and
+    contrast 0.3, ToTensor + Normalize; the keypoints through the same matrix."""
+    from PIL import ImageEnhance
 
     box = item["box"]
     side = max(box[2] - box[0], box[3] - box[1]) * 1.5
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    left, top = (box[0] + box[2] - side) / 2, (box[1] + box[3] - side) / 2
     img = Image.open(item["path"]).convert("L")
-    img = img.crop(tuple(int(round(v)) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)))
-    img = img.resize((224, 224), Image.BILINEAR)
-    augment = random_affine(rng, (112.0, 112.0), 10.0, (0.9, 1.1), 0.05)
-    img = img.transform((224, 224), Image.AFFINE, tuple(invert(augment)[:2].reshape(-1)), Image.BILINEAR)
-    matrix = compose(crop_to_box(box, 224, 0.25), augment)
+    window = tuple(int(round(v)) for v in (left, top, left + side, top + side))  # may reach outside: padded
+    img = img.crop(window).resize((224, 224), Image.BILINEAR)
+    angle, scale = math.radians(rng.uniform(-10, 10)), rng.uniform(0.9, 1.1)
+    cos, sin = scale * math.cos(angle), scale * math.sin(angle)
+    dx, dy = rng.uniform(-0.05, 0.05, 2) * 224
+    augment = _about(np.array([[cos, -sin, dx], [sin, cos, dy], [0, 0, 1]]), 112.0)
+    img = img.transform((224, 224), Image.AFFINE, tuple(np.linalg.inv(augment)[:2].reshape(-1)), Image.BILINEAR)
+    crop = np.array([[224 / side, 0, -left * 224 / side], [0, 224 / side, -top * 224 / side], [0, 0, 1]])
+    matrix = augment @ crop
     if rng.random() < 0.5:
-        img, matrix = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), compose(matrix, hflip(224))
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        matrix = np.array([[-1, 0, 224], [0, 1, 0], [0, 0, 1]]) @ matrix
     for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast):
         img = enhance(img).enhance(rng.uniform(0.7, 1.3))
-    points = apply_points(np.asarray(item["keypoints"]), matrix) / 224
-    return {"image": to_tensor(img), "keypoints": points.astype(np.float32)}
+    points = np.asarray(item["keypoints"]) @ matrix[:2, :2].T + matrix[:2, 2]
+    return {"image": to_tensor(img), "keypoints": (points / 224).astype(np.float32)}
+
+
+def _random_resized_crop(rng, width: int, height: int) -> tuple[float, float, float, float]:
+    """torchvision's RandomResizedCrop box (8-100% of the area, aspect 3/4-4/3, 10 tries, else the
+    centred largest box of an aspect in range) as (left, top, right, bottom)."""
+    area = width * height
+    for _ in range(10):
+        target = area * rng.uniform(0.08, 1.0)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            return left, top, left + w, top + h
+    w, h = min(width, round(height * 4 / 3)), min(height, round(width * 4 / 3))
+    return (width - w) // 2, (height - h) // 2, (width + w) // 2, (height + h) // 2
 
 
 def torch_sketch_sample(item: dict, rng) -> dict:
@@ -409,11 +436,8 @@ def torch_sketch_sample(item: dict, rng) -> dict:
     as torchvision's PIL backend does them."""
     from PIL import ImageEnhance
 
-    from jaxres.data.transforms import random_resized_crop
-
     img = Image.open(item["path"]).convert("RGB")
-    left, top, cw, ch = random_resized_crop(rng, img.width, img.height)
-    img = img.resize((224, 224), Image.BILINEAR, box=(left, top, left + cw, top + ch))
+    img = img.resize((224, 224), Image.BILINEAR, box=_random_resized_crop(rng, img.width, img.height))
     if rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
@@ -470,54 +494,77 @@ def torch_child() -> None:
 
 # ----------------------------------------------------------------------------------------- report
 def markdown(recipes: list[dict], disk: dict | None, e2e: list[dict], torch_rows: list[dict]) -> str:
-    lines = ["| task | frame | cache / image | old: CPU ms / img | old: img/s/core | new, 1st epoch: CPU ms / img "
-             "| new, later: CPU ms / img | img/s/core | ≤ 0.25 ms |", "|" + "---|" * 9]
-    for r in recipes:
-        lines.append(f"| {r['task']} | {r['side']}²×{r['channels']} | {r['cache_bytes_per_image'] / 1e3:.0f} kB "
-                     f"| {r['old_cpu_ms']:.2f} | {r['old_images_per_core_s']:.0f} | {r['first_epoch_cpu_ms']:.2f} "
-                     f"| {r['later_cpu_ms']:.3f} | {r['later_images_per_core_s']:.0f} "
-                     f"| {'yes' if r['target_met'] else 'no'} |")
+    lines = []
+    if recipes:
+        lines += ["| task | frame | cache / image | 1st epoch: CPU ms / img | later epochs: CPU ms / img | img/s/core "
+                  "| ≤ 0.25 ms |", "|" + "---|" * 7]
+        lines += [f"| {r['task']} | {r['side']}²×{r['channels']} | {r['cache_bytes_per_image'] / 1e3:.0f} kB "
+                  f"| {r['first_epoch_cpu_ms']:.2f} | {r['later_cpu_ms']:.3f} | {r['later_images_per_core_s']:.0f} "
+                  f"| {'yes' if r['target_met'] else 'no'} |" for r in recipes]
     if disk:
         lines.append(f"\nImageNet-Sketch ({disk['images']:,} images) at the sketch frame: {disk['gb']} GB.")
     if e2e:
-        lines += ["", "| pipeline | set | cache build (CPU s) | epoch 1 s | epoch ≥ 2 s | img/s | step only img/s "
-                  "| of step only | wait_fraction |", "|" + "---|" * 9]
-        lines += [f"| {r['pipeline']} | {r['set']} | {r['cache_build_cpu_s']} | {r['epoch1_s']} | {r['epoch_s']} "
-                  f"| {r['images_per_s']} | {r['step_only_images_per_s']} | {r['of_step_only']:.2f} "
-                  f"| {r['wait_fraction']} |" for r in e2e]
+        lines += ["", "| task | model | set | batch | cache build (CPU s) | epoch 1 s | epoch ≥ 2 s | img/s "
+                  "| step only img/s | of step only |", "|" + "---|" * 10]
+        lines += [f"| {r['task']} | {r['model']} | {r['set']} | {r['batch']} | {r['cache_build_cpu_s']} | {r['epoch1_s']} "
+                  f"| {r['epoch_s']} | {r['images_per_s']} | {r['step_only_images_per_s']} | {r['of_step_only']:.2f} |"
+                  for r in e2e]
     if torch_rows:
         lines += ["", "| PyTorch DataLoader | workers | img/s | CPU ms / img |", "|---|---|---|---|"]
         lines += [f"| {r['task']} | {r['workers']} | {r['images_per_s']} | {r['cpu_ms']} |" for r in torch_rows]
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few images, one repeat (smoke test)")
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.input_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two photos, one repeat, two epochs (a smoke test)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
-    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end training comparison")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument("--no-e2e", action="store_true", help="skip the end-to-end training")
+    parts.add_argument("--e2e-only", action="store_true", help="only the end-to-end training")
+    parser.add_argument("--e2e", nargs="+", choices=E2E_TASKS, default=list(E2E_TASKS), metavar="TASK",
+                        help=f"the tasks trained end to end (default: {' '.join(E2E_TASKS)})")
+    parser.add_argument("--recipe-size", action="store_true",
+                        help="end to end with the recipe's own network, size and batch (for an accelerator)")
+    parser.add_argument("--e2e-records", type=int, help="records an end-to-end epoch (default 128; --quick 64)")
+    parser.add_argument("--json", help="also write every row here, as a JSON list")
     parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
     if args.torch_child:
         return torch_child()
     scale = QUICK if args.quick else DEFAULT
-    emit({"measure": "machine", "cores": len(os.sched_getaffinity(0)), "scale": dataclasses.asdict(scale),
-          "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    if args.e2e_records:
+        scale = dataclasses.replace(scale, e2e_records=args.e2e_records)
+    rows = [emit({"measure": "machine", "cores": len(os.sched_getaffinity(0)), "backend": _backend(),
+                  "scale": dataclasses.asdict(scale), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})]
+    recipes, disk, torch_rows, e2e = [], None, [], []
     with tempfile.TemporaryDirectory(prefix="jaxres-input-bench-") as tmp:
         root = pathlib.Path(tmp)
         files = write_photos(root / "photos", scale.photos)
-        datasets = {task: task_records(task, files) for task in TASKS}
-        recipes = [measure_task(task, datasets[task], root, scale) for task in TASKS]
-        disk = sketch_disk(next(r for r in recipes if r["task"] == "sketch"))
-        torch_rows = [] if args.no_torch else [
-            row for task in ("face", "sketch")
-            if (row := torch_side(torch_items(datasets[task]), task, scale.repeats)) is not None]
-        e2e = []
+        if not args.e2e_only:
+            datasets = {task: task_records(task, files) for task in TASKS}
+            recipes = [measure_task(task, datasets[task], root, scale) for task in TASKS]
+            disk = sketch_disk(next(r for r in recipes if r["task"] == "sketch"))
+            torch_rows = [] if args.no_torch else [
+                row for task in ("face", "sketch")
+                if (row := torch_side(torch_items(datasets[task]), task, scale.repeats)) is not None]
         if not args.no_e2e:
-            photos = task_records("face", files, seed=1, faces_per_photo=scale.faces_per_photo)
-            sets = {"photos": photos, f"precropped {PRECROP}": precropped_faces(photos, root / "crops")}
-            e2e = end_to_end(sets, root, scale)
+            for task in args.e2e:
+                e2e += end_to_end(task, e2e_sets(task, files, root, scale), root, scale, args.recipe_size)
+    rows += [*recipes, *([disk] if disk else []), *e2e, *torch_rows]
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
     print(markdown(recipes, disk, e2e, torch_rows))
+
+
+def _backend() -> str:
+    import jax
+
+    return f"{jax.default_backend()} ({jax.devices()[0].device_kind})"
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@
     python -m benchmarks.run --quick              # smoke test: tiny batches, one repeat, docs untouched
     python -m benchmarks.run --only train face    # a section and/or a setting
     python -m benchmarks.run --threads 1          # pin both frameworks to 1 CPU
+    python -m benchmarks.run --only train face --size 32 --batch 2 --no-write   # the smallest run (a smoke test)
 
 Sections: peak (float32 matmul GFLOP/s, jnp.dot vs torch.mm), train and infer (images/s per setting),
 finetune (stem..layer3 frozen vs the full step), compile (first-step compile time, cold and with a
-warm persistent cache, and peak RSS of each framework's process), pipeline (input-pipeline
-images/s per core). Settings: face (ResNet-18, 1x224x224, batch 64, 136 outputs, MSE, Adam), tshirt
+warm persistent cache, and peak RSS of each framework's process). Settings: face (ResNet-18, 1x224x224, batch 64, 136 outputs, MSE, Adam), tshirt
 (ResNet-50, 224, batch 32, 24 outputs, MSE, Adam), signs (ResNet-50, 64x64, batch 32, 6 classes, CE,
-Adam).
+Adam). The input side (decode once, augment on the device) is `benchmarks.input_bench`.
 
 Every measurement runs in its own subprocess (thread settings and RSS stay per measurement), both
 frameworks on the same CPUs with the same thread count (XLA sizes its pool from the affinity mask,
@@ -41,7 +41,7 @@ from benchmarks import common
 
 DOC = common.REPO / "docs" / "BENCHMARKS.md"
 JSON_RE = re.compile(r"<!-- results-json\n(.*?)\n-->", re.S)
-SECTIONS = ("peak", "train", "infer", "finetune", "compile", "pipeline")
+SECTIONS = ("peak", "train", "infer", "finetune", "compile")
 # compile/memory subprocesses run a full step or two; on 2 cores the ResNet-50 224 one is left out
 # of the default run to stay under 10 minutes (`--only compile tshirt` measures it).
 COMPILE_SETTINGS = ("face", "signs")
@@ -159,30 +159,13 @@ def worker_torch_memory(args) -> dict:
             "load": common.load()}
 
 
-def worker_pipeline(args) -> dict:
-    from benchmarks.pipeline_bench import measure_pipeline
-
-    result = measure_pipeline(None, n=args.pipeline_n, workers=1)
-    result["load"] = common.load()
-    return result
-
-
-def worker_peak_and_pipeline(args) -> dict:
-    """Both small measurements in one process: one interpreter start-up less."""
-    out = {}
-    if "peak" in args.parts:
-        out["peak"] = worker_peak(args)
-    if "pipeline" in args.parts:
-        out["pipeline"] = worker_pipeline(args)
-    return out
-
-
 def _setting(args):
     setting = (common.FINETUNE if args.setting == "finetune" else common.SETTINGS[args.setting])
-    return setting.with_(batch=args.batch) if args.batch else setting
+    changes = {key: value for key, value in (("batch", args.batch), ("size", args.size)) if value}
+    return setting.with_(**changes)
 
 
-WORKERS = {"peak+pipeline": worker_peak_and_pipeline, "setting": worker_setting, "compile": worker_compile,
+WORKERS = {"peak": worker_peak, "setting": worker_setting, "compile": worker_compile,
            "torch_memory": worker_torch_memory}
 
 
@@ -196,9 +179,10 @@ def worker_env() -> dict:
 def spawn(kind: str, args, timeout: float = 1200, **extra) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.run", "--worker", kind, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--threads", str(args.threads),
-           "--matmul-size", str(args.matmul_size), "--pipeline-n", str(args.pipeline_n)]
-    if args.batch:
-        cmd += ["--batch", str(args.batch)]
+           "--matmul-size", str(args.matmul_size)]
+    for flag, value in (("--batch", args.batch), ("--size", args.size)):
+        if value:
+            cmd += [flag, str(value)]
     for key, value in extra.items():
         flag = "--" + key.replace("_", "-")
         cmd += [flag, *value] if isinstance(value, (list, tuple)) else [flag, str(value)]
@@ -250,12 +234,9 @@ def machine() -> dict:
 def run_all(args, wanted_sections, wanted_settings) -> dict:
     results: dict = {"machine": machine(), "settings": {}, "compile": {}, "quick": args.quick}
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
-    small = [p for p in ("peak", "pipeline") if p in wanted_sections]
-    if small:
-        log(" + ".join(small))
-        out = spawn("peak+pipeline", args, parts=small)
-        for part in small:
-            results[part] = out.get(part, {"error": out.get("error", "missing")})
+    if "peak" in wanted_sections:
+        log("peak")
+        results["peak"] = spawn("peak", args)
     parts = [p for p in ("train", "infer") if p in wanted_sections]
     # One persistent cache for the setting workers of this run: a model's init and optimizer-state
     # programs are then compiled once, not once per measured variant (the steps differ anyway).
@@ -383,15 +364,6 @@ def render(results: dict) -> str:
                   "(`jaxres.train.cache.enable_compilation_cache`). RSS = `ru_maxrss` of the process: "
                   "imports, model, optimizer state, and the compiler (cold) or one training step (warm; PyTorch: "
                   "two steps, its Adam state exists from the first optimizer step on).", ""]
-    if results.get("pipeline"):
-        p = results["pipeline"]
-        if "error" in p:
-            lines += [f"Input pipeline: error: {p['error']}", ""]
-        else:
-            lines += ["### Input pipeline", "",
-                      f"`jaxres.data.pipeline.Loader`, 224² random-resized-crop + flip from {p['files']} synthetic "
-                      f"500×375 JPEGs, {p['workers']} worker thread: **{p['images_per_s_per_core']} images/s per "
-                      f"core** ({p['images_per_cpu_s']} per CPU-second; {p['images']} images; load {p['load']}).", ""]
     return "\n".join(lines)
 
 
@@ -443,21 +415,21 @@ def merge(old: dict | None, new: dict) -> dict:
     merged = dict(old)
     for key in ("settings", "compile"):
         merged[key] = {**old.get(key, {}), **new.get(key, {})}
-    for key in ("peak", "pipeline"):
-        if key in new:
-            merged[key] = new[key]
+    if "peak" in new:
+        merged["peak"] = new["peak"]
     merged["machine"] = new["machine"]
     return merged
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny batches and one repeat: a smoke test")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
                         help=f"sections {SECTIONS} and/or settings {tuple(common.SETTINGS)}")
     parser.add_argument("--repeats", type=int, help="timed repeats per measurement (default 3; --quick 1)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, help="override every setting's batch size")
+    parser.add_argument("--size", type=int, help="override every setting's input size (a smoke test's)")
     parser.add_argument("--threads", type=int, default=0, help="CPUs for every measurement (default: all)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     parser.add_argument("--write", action="store_true", help="write docs/BENCHMARKS.md even with --quick")
@@ -469,8 +441,12 @@ def main(argv=None) -> None:
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
     parser.add_argument("--run-step", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-size", type=int, default=4096, help=argparse.SUPPRESS)
-    parser.add_argument("--pipeline-n", type=int, default=600, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> None:
+    parse = parser()
+    args = parse.parse_args(argv)
 
     if args.worker:
         _pin(args.threads)
@@ -479,11 +455,11 @@ def main(argv=None) -> None:
     if args.quick:
         args.repeats = args.repeats or 1
         args.batch = args.batch or 4
-        args.matmul_size, args.pipeline_n = 1024, 64
+        args.matmul_size = 1024
     args.repeats = args.repeats or 3
     unknown = [n for n in args.only if n not in SECTIONS and n not in common.SETTINGS]
     if unknown:
-        parser.error(f"--only: unknown {unknown}; sections {SECTIONS}, settings {tuple(common.SETTINGS)}")
+        parse.error(f"--only: unknown {unknown}; sections {SECTIONS}, settings {tuple(common.SETTINGS)}")
     wanted_sections = [s for s in SECTIONS if s in args.only] or list(SECTIONS)
     wanted_settings = [s for s in common.SETTINGS if s in args.only] or list(common.SETTINGS)
     if any(s in args.only for s in common.SETTINGS) and not any(s in args.only for s in SECTIONS):

@@ -87,35 +87,30 @@ def _matmul_bwd(residuals, dy):
 _matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
-def cpu_conv2d(x, kernel, stride: int, *, matmul=_matmul, im2col=uses_im2col, spatial=xla_conv):
-    """`conv2d` as XLA:CPU runs it fastest (module docstring).
-
-    The rule's parts can be replaced to measure alternatives (benchmarks/variants.py): `matmul`
-    (x, w) for 1x1 and im2col convolutions, `im2col(in_h, in_w, out_h, out_w, k)` which
-    convolutions take im2col, `spatial(x, kernel, stride)` the others.
-    """
+def cpu_conv2d(x, kernel, stride: int):
+    """`conv2d` as XLA:CPU runs it fastest (module docstring)."""
     k = kernel.shape[0]
     pad = (k - 1) // 2
     if k == 1:
-        return matmul(x[:, ::stride, ::stride, :], kernel[0, 0])
+        return _matmul(x[:, ::stride, ::stride, :], kernel[0, 0])
     out_h, out_w = output_size(x.shape[1], k, stride, pad), output_size(x.shape[2], k, stride, pad)
-    if im2col(x.shape[1], x.shape[2], out_h, out_w, k):
+    if uses_im2col(x.shape[1], x.shape[2], out_h, out_w, k):
         xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
         patches = jnp.concatenate(list(window_taps(xp, k, stride, out_h, out_w)), axis=-1)
-        return matmul(patches, kernel.reshape(k * k * x.shape[-1], -1))  # (i, j, c) order, as HWIO
-    return spatial(x, kernel, stride)
+        return _matmul(patches, kernel.reshape(k * k * x.shape[-1], -1))  # (i, j, c) order, as HWIO
+    return xla_conv(x, kernel, stride)
 
 
-def conv2d(x, kernel, stride: int, **cpu_rule):
+def conv2d(x, kernel, stride: int):
     """x (N, H, W, C) * kernel (k, k, C, K), stride `stride`, torchvision's padding (k - 1) // 2.
 
-    The shape rules above are XLA:CPU's (`cpu_conv2d`, with `cpu_rule`'s parts replaced). Other
+    The shape rules above are XLA:CPU's (`cpu_conv2d`). Other
     platforms (cuDNN on a GPU) take XLA's convolution for every shape: there the matmul forms only
     cost copies, and XLA:GPU's Triton GEMM fusion (jaxlib 0.11.2) aborts the compiler on the im2col
     one. `platform_dependent` picks per platform at lowering, so one exported artifact (lowered for
     cpu and cuda at once) gets each its own form.
     """
-    return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride, **cpu_rule),
+    return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride),
                                       default=partial(xla_conv, stride=stride))
 
 
