@@ -99,11 +99,13 @@ class Assembly:
         multi-host run decodes its share and reads the others' from a shared cache folder."""
         from jaxres.data import frame_cache
         from jaxres.train import parallel
+        from jaxres.train.progress import Ticker
 
         return frame_cache.load_or_build(
             records, self.objective.frame_spec(), self.objective.frame_of,
             root=cache_paths.frames_dir(self.config["data"]["cache_dir"]), workers=self.config["data"]["workers"],
-            process_index=jax.process_index(), process_count=jax.process_count(), barrier=parallel.barrier, log=log)
+            process_index=jax.process_index(), process_count=jax.process_count(), barrier=parallel.barrier, log=log,
+            progress=functools.partial(Ticker, enabled=parallel.is_primary()))
 
     def loader(self, dataset: Dataset, *, train: bool, batch_size: int | None = None, frames=None,
                log=None) -> Loader:

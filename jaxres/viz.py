@@ -72,6 +72,20 @@ def _points(points, name: str) -> np.ndarray:
     return points
 
 
+def box_region(image, box, margin: float = 0.3) -> tuple[Image.Image, np.ndarray]:
+    """The part of `image` around `box` (x0, y0, x1, y1) widened by `margin` of its size on each
+    side, and the (x, y) offset of that part in the image: a face's points drawn on the whole
+    group photo would be a few pixels in a picture scaled down to a thumbnail."""
+    canvas = to_image(image)
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64)[:4])
+    pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
+    left, top = max(int(np.floor(x0 - pad_x)), 0), max(int(np.floor(y0 - pad_y)), 0)
+    right, bottom = min(int(np.ceil(x1 + pad_x)), canvas.width), min(int(np.ceil(y1 + pad_y)), canvas.height)
+    if right <= left or bottom <= top:  # a box outside the image: show the whole image
+        return canvas, np.zeros(2)
+    return canvas.crop((left, top, right, bottom)), np.array([left, top], np.float64)
+
+
 def draw_keypoints(image, pred=None, true=None, *, outline: Sequence[int] | None = None,
                    radius: int | None = None) -> Image.Image:
     """A copy of `image` with true points green and predicted points red (drawn on top).
