@@ -44,8 +44,10 @@ from tensorboard_events import image_tags, scalars
 
 
 def _no_platform_calls(mp: pytest.MonkeyPatch) -> None:
-    """What a laptop lacks: Linux's affinity call and both lock modules (so the lock is unenforced)."""
+    """What a laptop lacks: Linux's affinity call, positional reads (Windows) and both lock modules
+    (so the lock is unenforced)."""
     mp.delattr(os, "sched_getaffinity", raising=False)
+    mp.delattr(os, "pread", raising=False)
     mp.setitem(sys.modules, "fcntl", None)
     mp.setitem(sys.modules, "msvcrt", None)
 
@@ -110,14 +112,27 @@ def test_windows_locks_through_msvcrt(tmp_path, monkeypatch):
             held.discard(key)
 
     fake = types.SimpleNamespace(LK_NBLCK=2, LK_UNLCK=0, locking=locking)
+    monkeypatch.delattr(os, "pread")
     monkeypatch.setitem(sys.modules, "fcntl", None)
     monkeypatch.setitem(sys.modules, "msvcrt", fake)
     assert system.lock_kind() == "msvcrt"
     with WorkdirLock(tmp_path):
-        with pytest.raises(UserError, match="another training"):
+        with pytest.raises(UserError, match=f"another training \\(pid {os.getpid()} on"):
             WorkdirLock(tmp_path).acquire()
     with WorkdirLock(tmp_path):  # released
         pass
+
+
+def test_no_call_that_windows_lacks_or_misreads_is_made_there(tmp_path, monkeypatch):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert system.process_gone(child.pid) and not system.process_gone(os.getpid())
+    system.sync_folder(tmp_path)
+    monkeypatch.setattr(os, "name", "nt")
+    monkeypatch.setattr(os, "kill", lambda *a: pytest.fail("os.kill(pid, 0) ends the process on Windows"))
+    monkeypatch.setattr(os, "open", lambda *a, **k: pytest.fail("Windows cannot open a folder"))
+    assert system.process_gone(child.pid) is False  # cannot tell: the frame cache waits for staleness
+    system.sync_folder(tmp_path)
 
 
 def test_the_platform_seam_imports_no_command_line_and_defaults_no_kind():
@@ -129,9 +144,10 @@ def test_the_platform_seam_imports_no_command_line_and_defaults_no_kind():
     assert not any(m.startswith("jaxres.cli") for m in imported("jaxres/platform/process.py"))
     assert not any("objectives" in m for m in imported("jaxres/defaults.py"))
     assert defaults.KIND_DEFAULTS["keypoints"] is objectives.KeypointObjective.DEFAULTS
-    for path in ("jaxres/data/pipeline.py", "jaxres/data/frame_cache.py", "jaxres/train/lock.py"):
-        text = (REPO / path).read_text()
-        assert "sched_getaffinity" not in text and "fcntl" not in text, path
+    for path in (REPO / "jaxres").rglob("*.py"):
+        if path.parent.name != "platform":
+            text = path.read_text()
+            assert not any(call in text for call in ("sched_getaffinity", "fcntl", "msvcrt", "os.kill(", "os.pread")), path
 
 
 # ------------------------------------------------------------------------------------- 2. no torch

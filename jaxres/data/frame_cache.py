@@ -45,7 +45,7 @@ from jaxres import files
 from jaxres.data import affine, images
 from jaxres.data.records import Record
 from jaxres.errors import DataError
-from jaxres.platform.system import usable_cpus
+from jaxres.platform.system import process_gone, usable_cpus
 
 FrameOf = Callable[[Record, int, int], np.ndarray]
 """(record, width, height of its original image as load_image returns it, i.e. after EXIF orientation) -> float64 3x3
@@ -339,13 +339,7 @@ def _writer_gone(name: str) -> bool:
     parts = name.lstrip(".").split(".")[0].split("-", 3)  # seg-<pid>-<uuid>-<host>
     if len(parts) != 4 or not parts[1].isdigit() or parts[3] != _host():
         return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_gone(int(parts[1]))
 
 
 def _host() -> str:

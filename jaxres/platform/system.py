@@ -2,9 +2,11 @@
 
 Every platform-specific call of the library goes through here, so a laptop runs the same code as
 a Linux server: the CPUs this process may use (`usable_cpus`: the affinity mask where the system
-has one, Linux; else every CPU) and a non-blocking exclusive lock on an open file (`try_lock`:
-`fcntl.flock` on Unix, `msvcrt.locking` on Windows). The system modules are looked up at each call,
-not at import, so this module imports on any platform.
+has one, Linux; else every CPU), a non-blocking exclusive lock on an open file (`try_lock`:
+`fcntl.flock` on Unix, `msvcrt.locking` on Windows), flushing a rename to disk (`sync_folder`: a
+folder cannot be opened on Windows, whose file system journals renames itself), and whether a
+process of this host has ended (`process_gone`: Windows's `os.kill` would end it instead). The
+system modules are looked up at each call, not at import, so this module imports on any platform.
 """
 
 from __future__ import annotations
@@ -71,3 +73,28 @@ def unlock(fd: int) -> None:
     if msvcrt is not None:
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename into it) to disk; nothing to do on Windows."""
+    if os.name == "nt":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process `pid` of this host has ended; False when that cannot be told (Windows, where
+    `os.kill(pid, 0)` would terminate the process, or another user's process)."""
+    if os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,9 +1,9 @@
 """One training per workdir.
 
 Two trainings writing checkpoints into the same directory would interleave steps and corrupt
-"latest". An exclusive lock on `<workdir>/.lock` (`jaxres.platform.try_lock`: flock on Unix, msvcrt
-on Windows) is released by the system when the process dies, so a crashed run never leaves a stale
-lock behind.
+"latest". An exclusive lock on `<workdir>/.lock` (`jaxres.platform.system.try_lock`, whichever lock
+the operating system has) is released by the system when the process dies, so a crashed run never
+leaves a stale lock behind.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class WorkdirLock:
 
 def _read_holder(fd: int) -> str:
     try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        os.lseek(fd, 0, os.SEEK_SET)  # a positional read is not portable (Windows)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
         return f"pid {info['pid']} on {info['host']} since {info['since']}"
     except (ValueError, KeyError, OSError):
         return "unknown process"
