@@ -136,7 +136,7 @@ def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda va
     if weights.named.is_named(choice):
         path = weights.named.cached_path(choice, arch)
         if path is None and synthetic:
-            _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice)}; "
+            _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice, arch)}; "
                  "the embedded run never downloads)")
             return fresh_head(models.init(model, seed, image_size=32))
         path = path or weights.named.fetch(choice, arch)

@@ -73,5 +73,10 @@ def _in_hub_cache(arch: str, version: str) -> pathlib.Path | None:
         return None
 
 
-def cache_hint(choice: str) -> str:
-    return "the Hugging Face hub cache" if hub.is_hub_name(choice) else str(imagenet.cache_dir())
+def cache_hint(choice: str, arch: str) -> str:
+    """Where the file of a name is looked for, and under which names (for a message)."""
+    if hub.is_hub_name(choice):
+        return "the Hugging Face hub cache"
+    version = TORCHVISION[str(choice).lower()]
+    return (f"{imagenet.cache_dir()} ({imagenet.safetensors_place(arch, version).name} or "
+            f"{imagenet.file_name(arch, version)})")
