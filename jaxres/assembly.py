@@ -19,6 +19,7 @@ from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
 from jaxres.errors import ConfigError, DataError
 from jaxres.train.precision import resolve_dtype
+from jaxres.train.progress import Ticker
 from jaxres.train.schedules import warmup_steps
 from jaxres.workdir import DataFacts
 
@@ -99,7 +100,6 @@ class Assembly:
         multi-host run decodes its share and reads the others' from a shared cache folder."""
         from jaxres.data import frame_cache
         from jaxres.train import parallel
-        from jaxres.train.progress import Ticker
 
         return frame_cache.load_or_build(
             records, self.objective.frame_spec(), self.objective.frame_of,

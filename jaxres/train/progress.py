@@ -4,8 +4,9 @@
 when stdout is a file or a pipe, so CI logs stay readable. It is updated only at log intervals,
 when the loop has read the loss from the device anyway. `Ticker`: the same for a counted job
 before training (decoding into the frame cache, validating records), so no minute passes in
-silence. `Timed`: "compiling ... 28.1 s" around the first call of a compiled step. `MetricsLog`:
-`metrics.jsonl`, one JSON object per line, appended (a resumed run continues the same file).
+silence. `Timed`: "compiling the train step ... <seconds> s" around the first call of a compiled
+step. `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended (a resumed run continues
+the same file); `charted`: which of its numbers the charts and TensorBoard show.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def format_duration(seconds: float) -> str:
 
 
 class RunClock:
-    """The run's pace in steps per second, and the time left at it.
+    """The run's pace in steps per second (`rate`), shared by the epoch's ETA and the run's.
 
     The pace is measured from the first reading on: the first interval holds the compile and the
     input pipeline's start, which say nothing of the steps after them (a run that compiled for a
@@ -47,10 +48,6 @@ class RunClock:
             return 0.0
         since, first = self._origin
         return (done_steps - first) / (now - since) if now > since and done_steps > first else 0.0
-
-    def eta(self, done_steps: int) -> float:
-        rate = self.rate(done_steps)
-        return (self.total - done_steps) / rate if rate > 0 else math.inf
 
 
 def _bar(done: int, total: int) -> str:
@@ -149,8 +146,8 @@ class Ticker:
 
 
 class Timed:
-    """'compiling the train step ... 28.1 s' around a block: the note before it, the time after it,
-    on one line (a compile can take minutes at 224 px on a CPU; nothing else is printed meanwhile)."""
+    """'compiling the train step ... <seconds> s' around a block: the note before it, the time after
+    it, on one line (a compile can take minutes at 224 px on a CPU, and nothing else prints meanwhile)."""
 
     def __init__(self, what: str, stream: IO[str] | None = None, enabled: bool = True):
         self.what, self.stream, self.enabled = what, stream or sys.stdout, enabled
