@@ -419,5 +419,5 @@ def test_a_face_picture_shows_the_faces_box_not_the_group_photo(tmp_path):
     points = np.array([[510.0, 310.0], [580.0, 380.0]])
     record = Record(str(photo), "x:1", keypoints=points, box=np.array([500.0, 300.0, 600.0, 400.0]))
     picture = objective.picture(record, points + 2)
-    assert picture.size == (160, 160)  # the box, 100 px, and 30 % of it on each side
-    assert np.asarray(picture)[10 + 30, 10 + 30].tolist() != [40, 40, 40]  # a point drawn where it is in the crop
+    assert picture.size == (256, 256)  # the box, 100 px, and 30 % of it on each side, enlarged 1.6 times
+    assert np.asarray(picture)[64, 64].tolist() != [40, 40, 40]  # the true point (40, 40) of the crop, * 1.6

@@ -202,9 +202,9 @@ class KeypointObjective:
 
         image, true = load_image(record.image, "RGB"), record.keypoints
         if record.box is not None:  # a face in a group photo: its box's region, the points moved with it
-            image, offset = viz.box_region(image, record.box)
-            prediction = np.asarray(prediction, np.float64) - offset
-            true = None if true is None else np.asarray(true, np.float64) - offset
+            image, offset, scale = viz.box_region(image, record.box)
+            prediction = (np.asarray(prediction, np.float64) - offset) * scale
+            true = None if true is None else (np.asarray(true, np.float64) - offset) * scale
         return viz.draw_keypoints(image, pred=prediction, true=true, outline=self.options["outline"])
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
