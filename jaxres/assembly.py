@@ -19,6 +19,7 @@ from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
 from jaxres.errors import ConfigError, DataError
 from jaxres.train.precision import resolve_dtype
+from jaxres.train.progress import Ticker
 from jaxres.train.schedules import warmup_steps
 from jaxres.workdir import DataFacts
 
@@ -103,7 +104,8 @@ class Assembly:
         return frame_cache.load_or_build(
             records, self.objective.frame_spec(), self.objective.frame_of,
             root=cache_paths.frames_dir(self.config["data"]["cache_dir"]), workers=self.config["data"]["workers"],
-            process_index=jax.process_index(), process_count=jax.process_count(), barrier=parallel.barrier, log=log)
+            process_index=jax.process_index(), process_count=jax.process_count(), barrier=parallel.barrier, log=log,
+            progress=functools.partial(Ticker, enabled=parallel.is_primary()))
 
     def loader(self, dataset: Dataset, *, train: bool, batch_size: int | None = None, frames=None,
                log=None) -> Loader:

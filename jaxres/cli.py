@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import traceback
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` 
 _DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                 errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 
-COMMANDS = ("train", "eval", "predict", "export", "cache")
+COMMANDS = ("train", "eval", "predict", "export", "cache", "config")
 EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 
 
@@ -39,38 +40,45 @@ def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser
     doc, version = help_text.task_doc(task), help_text.version()
     parser = _Parser(prog=prog, description=doc, formatter_class=help_text.Formatter,
                      epilog=help_text.examples(prog, task.name) + f"\n\nwithout a command, {prog} runs train.")
+    config = task.get_config()
+    weights = help_text.weights_example(config)
     parser.add_argument("--version", action="version", version=version)
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train,eval,predict,export,cache}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{" + ",".join(COMMANDS) + "}")
 
     def add(name: str, summary: str, epilog: str = ""):
         p = sub.add_parser(name, help=summary, description=f"{summary}\n\n{doc}", formatter_class=help_text.Formatter,
-                           epilog="\n\n".join(filter(None, [epilog, help_text.examples(prog, task.name, name)])))
+                           epilog="\n\n".join(filter(None, [epilog, help_text.examples(prog, task.name, name, weights)])))
         p.add_argument("--version", action="version", version=version)
         return p
 
-    config = task.get_config()
     train = add("train", "train (resumes a checkpoint in --workdir), then evaluate", help_text.config_help(config))
     _training_options(train, task, config)
 
     evaluate = add("eval", "evaluate the best checkpoint; metrics as JSON on the last line")
-    evaluate.add_argument("--workdir", required=True)
-    evaluate.add_argument("--data")
-    evaluate.add_argument("--split")
+    evaluate.add_argument("--workdir", required=True, help="a trained workdir")
+    evaluate.add_argument("--data", help="a data set in a layout above (default: the one the workdir was trained on)")
+    evaluate.add_argument("--split", help="the split to evaluate, e.g. val or test (default: the config's "
+                                          "data.eval_split, val when the data has no such split)")
 
     predict = add("predict", "predict on images (or an annotation file); CSV + overlay PNGs")
-    predict.add_argument("--workdir", required=True)
-    predict.add_argument("--out", required=True)
-    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    predict.add_argument("--workdir", required=True, help="a trained workdir")
+    predict.add_argument("--out", required=True, help="folder for the predictions CSV and one overlay PNG per image")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image files, folders of images, or an annotation file in a layout above")
 
     export = add("export", "export the best checkpoint (onnx needs the onnx extra)")
-    export.add_argument("--workdir", required=True)
+    export.add_argument("--workdir", required=True, help="a trained workdir")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    export.add_argument("--out", required=True)
+    export.add_argument("--out", required=True, help="the file to write (e.g. face.onnx, face.pth)")
 
     cache = add("cache", "decode every split into the frame cache ahead of train (same options as train)")
     _training_options(cache, task, config)
 
-    for p in (train, evaluate, predict, export, cache):
+    keys = add("config", "print every config key with its default and type (after --config and --set)")
+    keys.add_argument("--config", help="a Python file with get_config() replacing the task's defaults")
+    keys.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+
+    for p in (train, evaluate, predict, export, cache, keys):
         p.add_argument("--debug", action="store_true", help="show tracebacks")
     for p in (train, predict, export):
         p.add_argument("--force", action="store_true", help="replace earlier outputs (see README, Exit status)")
@@ -93,6 +101,17 @@ def _training_options(parser: argparse.ArgumentParser, task: Task, config: dict)
     parser.add_argument("--coordinator", help="multi-host: host:port of process 0 (automatic on TPU/SLURM/MPI)")
     parser.add_argument("--num-processes", type=int)
     parser.add_argument("--process-id", type=int)
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`jaxres face --help | head`): stop quietly, exit status 1.
+
+    Python would report the pipe again when it flushes stdout at exit; stdout now points at the
+    null device, so that flush succeeds (what the Python docs advise for SIGPIPE)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return 1
 
 
 def command_of(argv: list[str]) -> str | None:
@@ -128,6 +147,8 @@ def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> 
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except OSError as err:
         if debug:
             traceback.print_exc()

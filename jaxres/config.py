@@ -3,13 +3,15 @@
 `--set key.sub=value` overrides a key that already exists; the value is parsed as a Python literal
 (`true`/`false` in any case are booleans too, as a shell user writes them) and must keep the
 default's type (an int where a float is expected is fine). Unknown keys and wrong types are
-`ConfigError`s naming the key, so a typo never silently trains something else.
+`ConfigError`s naming the key (an unknown key with the nearest known ones), so a typo never
+silently trains something else. `key_table` lists every key with its value and type.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import difflib
 import importlib.util
 import pathlib
 from typing import Any
@@ -67,11 +69,50 @@ def set_path(config: dict, dotted: str, value: Any) -> None:
     for depth, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
             known = sorted(node) if isinstance(node, dict) else []
-            raise ConfigError(f"unknown config key {dotted!r} ({'.'.join(parts[:depth + 1])!r} not in {known})")
+            guesses = nearest_keys(config, dotted)
+            hint = f"; did you mean {' or '.join(map(repr, guesses))}?" if guesses else ""
+            raise ConfigError(f"unknown config key {dotted!r} ({'.'.join(parts[:depth + 1])!r} not in {known}){hint}"
+                              " (the config command lists every key)")
         if depth == len(parts) - 1:
             node[part] = _checked(dotted, node[part], value)
         else:
             node = node[part]
+
+
+def flat_keys(config: dict, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: value} for every leaf of `config`: an empty dict, or one keyed by dotted keys
+    (synthetic.overrides), is a leaf; it takes a whole dict."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value and not any("." in str(k) for k in value):
+            out.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def nearest_keys(config: dict, dotted: str, most: int = 3) -> list[str]:
+    """The known keys a misspelled `dotted` most likely meant: close spellings of the whole key,
+    and the same last name in another section (`train.lr` -> `optim.lr`)."""
+    keys = list(flat_keys(config))
+    last = dotted.rpartition(".")[2]
+    same_name = [k for k in keys if k.rpartition(".")[2] == last]
+    close = difflib.get_close_matches(dotted, keys, n=most, cutoff=0.75)
+    return list(dict.fromkeys(same_name + close))[:most]
+
+
+def key_table(config: dict) -> str:
+    """Every key of `config` with its value and the type `--set` accepts for it, one per line."""
+    rows = [(key, repr(value), _type_name(value)) for key, value in flat_keys(config).items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    widths[1] = min(widths[1], 24)  # a long list or dict overflows its column rather than widen all
+    return "\n".join(f"{k:<{widths[0]}}  {v:<{widths[1]}}  {t}" for k, v, t in rows)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "any (default None)"
+    return "float (an int is fine)" if isinstance(value, float) else type(value).__name__
 
 
 def _checked(key: str, default: Any, value: Any) -> Any:

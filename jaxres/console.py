@@ -14,6 +14,7 @@ import importlib.metadata
 import sys
 
 from jaxres import help_text, platform
+from jaxres.cli import COMMANDS, command_of, quiet_broken_pipe
 from jaxres.errors import UserError
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -42,9 +43,10 @@ def load_task(name: str):
 
 
 def usage() -> str:
-    return ("usage: jaxres TASK [train|eval|predict|export] [options]\n\n"
+    return (f"usage: jaxres TASK [{'|'.join(COMMANDS)}] [options]\n\n"
             f"tasks: {', '.join(task_names())}\n"
-            "`jaxres TASK --help` shows the task's data layouts, options and examples.\n\n"
+            "`jaxres TASK --help` shows the task's data layouts, options and examples;\n"
+            "`jaxres TASK config` every config key with its default and type.\n\n"
             "examples:\n  jaxres face\n  jaxres face train --data DATA --workdir runs/face\n"
             "  jaxres face export --workdir runs/face --format onnx --out face.onnx")
 
@@ -52,13 +54,16 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
+        try:
+            print(usage(), flush=True)
+        except BrokenPipeError:
+            return quiet_broken_pipe()
         return 0 if argv else 2
     if argv[0] == "--version":
         print(help_text.version())
         return 0
     name, rest = argv[0], argv[1:]
-    platform.prepare_process(rest)  # before the task module brings numpy
+    platform.prepare_process(command_of(rest))  # before the task module brings numpy
     try:
         task = load_task(name)
     except UserError as err:

@@ -1,9 +1,11 @@
 """Every config key the engine reads, with its default: the one place a default is written.
 
 A task's `configs/<task>.py` sets what differs for that task; a target kind declares the defaults of
-its own `objective` keys (`DEFAULTS` on its class, e.g. `KeypointObjective.DEFAULTS`). `complete`
-lays the three over each other, so the code reads `config[section][key]` without a fallback of its
-own, and `--set` accepts exactly the keys of the completed config (jaxres.config.set_path).
+its own `objective` keys (`DEFAULTS` on its class, e.g. `KeypointObjective.DEFAULTS`), which
+`jaxres.objectives` registers here (`KIND_DEFAULTS`) as it registers the kind: this module imports
+no kind. `complete` lays the three over each other, so the code reads `config[section][key]`
+without a fallback of its own, and `--set` accepts exactly the keys of the completed config
+(jaxres.config.set_path).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ CHECKPOINT: dict[str, Any] = {
 OBJECTIVE: dict[str, Any] = {
     "channels": 3,  # 1: grayscale input (ImageNet conv1 summed over RGB)
 }
+# {kind: its objective defaults}, filled by jaxres.objectives (built-in kinds and `register`)
+KIND_DEFAULTS: dict[str, dict] = {}
 ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim": OPTIM, "checkpoint": CHECKPOINT,
                            "objective": OBJECTIVE}
 
@@ -88,10 +92,7 @@ def complete(config: dict) -> dict:
 
 def objective(options: dict) -> dict:
     """An `objective` section over the engine's and its kind's defaults (the kind's `DEFAULTS`)."""
-    from jaxres import objectives
-
-    kind = objectives.KINDS.get(options.get("kind"))
-    return _merged(_merged(OBJECTIVE, kind.DEFAULTS if kind is not None else {}), options)
+    return _merged(_merged(OBJECTIVE, KIND_DEFAULTS.get(options.get("kind"), {})), options)
 
 
 def section(config: dict, name: str) -> dict:

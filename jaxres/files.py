@@ -17,6 +17,8 @@ import pathlib
 import tempfile
 from typing import Iterator
 
+from jaxres.platform.system import sync_folder
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
@@ -31,18 +33,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
             os.fsync(written.fileno())
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
-        _fsync_folder(path.parent)
+        sync_folder(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-
-
-def _fsync_folder(folder: pathlib.Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:

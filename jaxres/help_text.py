@@ -40,8 +40,16 @@ def task_doc(task) -> str:
     return (getattr(module, "__doc__", None) or task.description or task.name).strip()
 
 
-def examples(prog: str, task_name: str, command: str | None = None) -> str:
-    """Two or three commands for the top-level help (`command` None) or for one subcommand."""
+def weights_example(config: dict) -> str:
+    """A `--weights` choice worth showing for this task: ImageNet where the task starts from
+    scratch, none where it starts from ImageNet (valid for every architecture, unlike imagenet_v2)."""
+    default = str((config.get("model") or {}).get("weights", "none")).lower()
+    return "none" if default.startswith("imagenet") else "imagenet"
+
+
+def examples(prog: str, task_name: str, command: str | None = None, weights: str = "imagenet") -> str:
+    """Two or three commands for the top-level help (`command` None) or for one subcommand;
+    `weights`: the --weights of the train example (`weights_example`)."""
     run = f"runs/{task_name}"
     lines = {
         None: [f"{prog}    # the embedded synthetic set, a few CPU minutes",
@@ -49,7 +57,7 @@ def examples(prog: str, task_name: str, command: str | None = None) -> str:
                f"{prog} export --workdir {run} --format onnx --out {task_name}.onnx",
                "tensorboard --logdir runs/    # the curves of every run"],
         "train": [f"{prog} train --data DATA --workdir {run} --epochs 30",
-                  f"{prog} train --data DATA --set optim.lr=3e-4 --weights imagenet_v2",
+                  f"{prog} train --data DATA --set optim.lr=3e-4 --weights {weights}",
                   f"{prog} train --workdir {run}    # resumes the checkpoint there"],
         "eval": [f"{prog} eval --workdir {run}",
                  f"{prog} eval --workdir {run} --data DATA --split val"],
@@ -58,6 +66,8 @@ def examples(prog: str, task_name: str, command: str | None = None) -> str:
         "export": [f"{prog} export --workdir {run} --format onnx --out {task_name}.onnx",
                    f"{prog} export --workdir {run} --format torchvision --out {task_name}.pth",
                    f"{prog} export --workdir {run} --format stablehlo --out {task_name}.stablehlo"],
+        "config": [f"{prog} config    # every key, its default and type",
+                   f"{prog} config --set optim.name=adam    # after overrides"],
         "cache": [f"{prog} cache --data DATA    # decode every split once, e.g. on a login node",
                   f"{prog} cache --data DATA --set data.cache_dir=/scratch/frames --set objective.image_size=320"],
     }[command]
@@ -70,7 +80,8 @@ def config_help(config: dict) -> str:
     return ("config: any key of the task's get_config() can be overridden with --set key=value\n"
             "  or --config.key=value (as flax and big_vision spell it), e.g. --set optim.lr=3e-4\n"
             f"  --config.train.epochs=5. Sections: {sections}.\n"
-            "  A run starts by printing the keys that differ from the task's defaults.")
+            "  A run starts by printing the keys that differ from the task's defaults;\n"
+            "  the config command lists every key with its default and type.")
 
 
 def default_of(config: dict, key: str) -> str:

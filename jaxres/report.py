@@ -3,18 +3,24 @@
 At the start, the config keys that differ from the task's defaults (so a typo'd or forgotten override
 shows before minutes of training). At the end, a short table: each metric for the model and the
 trivial baseline at 4 significant digits, the checkpoint chosen, and where the checkpoints, curves,
-pictures and TensorBoard logs are. The JSON line stays the last line of stdout.
+pictures and TensorBoard logs are; with a per-class table (a classifier), the classes with the
+lowest F1, the whole table being in per_class.csv. The JSON line stays the last line of stdout.
 """
 
 from __future__ import annotations
 
+import csv
 import pathlib
 from typing import Any
 
+from jaxres import files
 from jaxres.config import get_path
 from jaxres.train.checkpoint import config_diff
+from jaxres.train.progress import NOT_CHARTED
 
-MAX_ROWS = 12  # per-class accuracies can number in the hundreds; the JSON line has them all
+MAX_ROWS = 12  # a task may report many metrics; the JSON line has them all
+PER_CLASS_FILE = "per_class.csv"
+WORST = 5  # classes named in the ending
 
 
 def config_changes(defaults: dict, config: dict, synthetic: dict | None = None, why: str | None = None) -> str:
@@ -46,11 +52,12 @@ def fmt(value: Any) -> str:
 
 
 def metric_rows(result: dict) -> list[tuple[str, str, str]]:
-    """(metric, model, baseline) for every scalar metric of an evaluation result."""
+    """(metric, model, baseline) for every scalar metric of an evaluation result (the record count
+    is in the table's head; the per-class table in per_class.csv)."""
     baseline = result.get("baseline") or {}
     rows = []
     for key, value in result.items():
-        if key in ("split", "n", "baseline") or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if key in ("split", "n", "baseline", *NOT_CHARTED) or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         rows.append((key, fmt(value), fmt(baseline[key]) if key in baseline else "-"))
     return rows
@@ -69,11 +76,37 @@ def ending(result: dict, *, workdir: pathlib.Path, best: tuple[int, int] | None,
     lines = [head] + [f"  {a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in table]
     if more > 0:
         lines.append(f"  (+{more} more in the JSON line below)")
+    worst = worst_classes(result.get("per_class") or {})
+    if worst:
+        lines.append(f"lowest F1 of {len(result['per_class'])} classes: "
+                     + ", ".join(f"{name} {row['f1']:.2f} ({row['support']})" for name, row in worst)
+                     + f" (F1 (support); all in {PER_CLASS_FILE})")
     label_width = max((len(k) for k in files), default=0)
     for label, paths in files.items():
         if paths:
             lines.append(f"{label:<{label_width}}  " + ", ".join(str(p) for p in paths))
     return "\n".join(lines)
+
+
+def worst_classes(table: dict[str, dict], most: int = WORST) -> list[tuple[str, dict]]:
+    """The `most` classes with the lowest F1 among those the split holds (support > 0)."""
+    rows = [(name, row) for name, row in table.items() if row.get("support", 0) > 0]
+    return sorted(rows, key=lambda item: (item[1]["f1"], -item[1]["support"]))[:most]
+
+
+def write_per_class(result: dict, folder: pathlib.Path) -> pathlib.Path | None:
+    """per_class.csv (class, precision, recall, f1, support) of an evaluation with a per-class
+    table, in `folder`; None when the result has none."""
+    table = result.get("per_class")
+    if not table:
+        return None
+    path = pathlib.Path(folder) / PER_CLASS_FILE
+    with files.atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class", "precision", "recall", "f1", "support"])
+        for name, row in table.items():
+            writer.writerow([name, f"{row['precision']:.6g}", f"{row['recall']:.6g}", f"{row['f1']:.6g}", row["support"]])
+    return path
 
 
 def best_epoch(history: list[dict], step: int | None) -> tuple[int, int] | None:

@@ -72,6 +72,25 @@ def _points(points, name: str) -> np.ndarray:
     return points
 
 
+def box_region(image, box, margin: float = 0.3, min_side: int = 256) -> tuple[Image.Image, np.ndarray, float]:
+    """The part of `image` around `box` (x0, y0, x1, y1) widened by `margin` of its size on each
+    side, enlarged to at least `min_side` pixels on its longer side, with the (x, y) offset of that
+    part in the image and the enlargement: a point p of the image is at (p - offset) * scale in the
+    result. A face's points drawn on the whole group photo would be a few pixels in a thumbnail."""
+    canvas = to_image(image)
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64)[:4])
+    pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
+    left, top = max(int(np.floor(x0 - pad_x)), 0), max(int(np.floor(y0 - pad_y)), 0)
+    right, bottom = min(int(np.ceil(x1 + pad_x)), canvas.width), min(int(np.ceil(y1 + pad_y)), canvas.height)
+    if right <= left or bottom <= top:  # a box outside the image: show the whole image
+        return canvas, np.zeros(2), 1.0
+    part = canvas.crop((left, top, right, bottom))
+    scale = max(1.0, min_side / max(part.size))
+    if scale > 1.0:
+        part = part.resize((round(part.width * scale), round(part.height * scale)), Image.BILINEAR)
+    return part, np.array([left, top], np.float64), scale
+
+
 def draw_keypoints(image, pred=None, true=None, *, outline: Sequence[int] | None = None,
                    radius: int | None = None) -> Image.Image:
     """A copy of `image` with true points green and predicted points red (drawn on top).

@@ -8,7 +8,8 @@ put every thread on one malloc arena.
 import sys
 
 from jaxres import platform
+from jaxres.cli import command_of
 
 # sys.argv[0] is "-m" only while `python -m tasks.<task>` imports its package (not under pytest)
 if sys.argv[:1] == ["-m"]:
-    platform.prepare_process(sys.argv[1:])
+    platform.prepare_process(command_of(sys.argv[1:]))

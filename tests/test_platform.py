@@ -101,10 +101,10 @@ def test_prepare_process_takes_one_arena_only_for_a_cpu_training(monkeypatch):
     calls = []
     monkeypatch.setattr(process, "use_one_malloc_arena", lambda: calls.append("arena") or True)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    assert platform.prepare_process(["--epochs", "2"]) is True and calls == ["arena"]
-    assert platform.prepare_process(["eval", "--workdir", "w"]) is False and calls == ["arena"]
+    assert platform.prepare_process("train") is True and calls == ["arena"]
+    assert platform.prepare_process("eval") is False and calls == ["arena"]
     monkeypatch.setenv("JAX_PLATFORMS", "cuda")
-    assert platform.prepare_process(["train"]) is False and calls == ["arena"]
+    assert platform.prepare_process("train") is False and calls == ["arena"]
 
 
 def test_importing_the_platform_starts_neither_numpy_nor_jax():

@@ -65,10 +65,12 @@ def test_metric_panels_each_have_their_own_axis(tmp_path):
 
 
 def test_progress_shows_the_whole_runs_eta():
-    clock = RunClock(total_steps=100, done_steps=0)
-    clock.started -= 10.0  # 10 s for the first 10 steps: 90 left
-    line = Progress(0, 10, 10, stream=io.StringIO(), interactive=False, clock=clock).line(10, 0.5, 3.0)
-    assert line.endswith("(run 1:30)"), line
+    clock = RunClock(total_steps=100)
+    progress = Progress(1, 10, 10, stream=io.StringIO(), interactive=False, clock=clock)
+    assert progress.line(0, 0.5, 3.0).endswith("ETA ? (run ?)")  # the first interval (the compile) is left out
+    clock._origin = (clock._origin[0] - 10.0, clock._origin[1])  # 10 s for the next 10 steps: 80 left
+    line = progress.line(10, 0.5, 3.0)
+    assert line.endswith("ETA 0:00 (run 1:20)"), line
 
 
 def test_config_changes_name_each_key_and_tag_the_embedded_sets():

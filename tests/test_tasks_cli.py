@@ -30,7 +30,7 @@ METRICS = {
     "face": {"nme_io", "nme_ip", "auc@0.08", "fr@0.08"},
     "tshirt": {"mean_error_px", "pck@0.05", "pck@0.1", "pck@0.2"},
     "bbox": {"mean_iou", "iou@0.5", "iou@0.75", "mae_px"},
-    "signs": {"top1", "macro_f1", "weighted_f1"},  # and acc_<class> for each class in the split
+    "signs": {"top1", "macro_f1", "weighted_f1"},  # and per_class: {class: precision, recall, f1, support}
     "sketch": {"top1", "top5", "macro_f1"},
 }
 CLASSIFIERS = ("signs", "sketch")
@@ -57,7 +57,7 @@ def assert_png(path):
 
 
 def metric_keys(result: dict) -> set[str]:
-    return {k for k in result if k not in ("split", "n", "count", "baseline")}
+    return {k for k in result if k not in ("split", "n", "count", "baseline", "per_class")}
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -74,9 +74,9 @@ def test_train_prints_metrics_and_baseline_as_json(trained_task):
     assert all(isinstance(final[k], (float, int)) for k in METRICS[name])
     assert isinstance(final["baseline"], dict) and METRICS[name] <= set(final["baseline"])
     assert final["n"] == 16  # the synthetic test (or validation) split
-    if name in CLASSIFIERS:  # per-class accuracy, named by the workdir's classes
+    if name in CLASSIFIERS:  # per-class scores, named by the workdir's classes
         classes = _facts(result.workdir).classes
-        per_class = {k[len("acc_"):] for k in final if k.startswith("acc_")}
+        per_class = set(final["per_class"])
         assert per_class and per_class <= set(map(str, classes)), per_class
 
 
@@ -352,4 +352,4 @@ def test_sketch_takes_its_classes_from_class2category(shared_data, tmp_path, tmp
     assert _facts(workdir).classes == wnids  # all 500, in the CSV's order
     assert _facts(workdir).model["num_outputs"] == 500
     assert trained_workdir(workdir)[0].model.num_outputs == 500  # the model itself, not only its facts
-    assert {k[4:] for k in final if k.startswith("acc_")} <= set(chosen.values())
+    assert set(final["per_class"]) <= set(chosen.values())

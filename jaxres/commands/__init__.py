@@ -9,6 +9,10 @@ from jaxres.train.cache import enable_compilation_cache
 
 
 def run(task: Task, args: argparse.Namespace) -> int:
+    if args.command == "config":
+        from jaxres.commands.config_keys import config_command
+
+        return config_command(task, args)
     enable_compilation_cache()
     if args.command == "train":
         from jaxres.commands.train import train

@@ -1,4 +1,5 @@
-"""The end of `train`, after the final evaluation: curves with baselines, pictures in TensorBoard, the table.
+"""The end of `train`, after the final evaluation: curves with baselines, pictures in TensorBoard,
+per_class.csv (a classifier), the table.
 
 The final evaluation is the first moment the baseline is known, so metrics.png is redrawn here with
 it; the JSON line (`evaluate.print_result`) is printed after this, as the last line of stdout.
@@ -16,8 +17,9 @@ from jaxres.train.progress import MetricsLog
 from jaxres.train.tensorboard import Board, event_files
 
 
-def finish_run(workdir: pathlib.Path, config: dict, result: dict, pictures: list, best_step: int | None) -> None:
-    """Print the ending table (primary process only); `result` is the evaluation with its baseline."""
+def finish_run(workdir: pathlib.Path, result: dict, pictures: list, best_step: int | None, board: Board) -> None:
+    """Print the ending table (primary process only); `result` is the evaluation with its baseline;
+    the pictures go into the run's TensorBoard event file through `board` (the training's)."""
     if not parallel.is_primary():
         return
     workdir = pathlib.Path(workdir)
@@ -29,15 +31,14 @@ def finish_run(workdir: pathlib.Path, config: dict, result: dict, pictures: list
                                    baseline_label=f"baseline ({result.get('split', 'eval')})") if history else ([], [])
     for problem in problems:
         print(f"warning: {problem}", flush=True)
-    board = Board(workdir, enabled=bool(config["train"]["tensorboard"]))
-    try:
-        board.pictures(pictures, step=best_step or 0)
-    finally:
-        board.close()
+    board.pictures(pictures, step=best_step or 0)
+    board.flush()
+    per_class = report.write_per_class(result, workdir)
     files = {
         "checkpoints": [workdir / "checkpoints" / str(best_step)] if best_step is not None else [workdir / "checkpoints"],
         "curves": curves,
         "pictures": list(pictures),
+        "per class": [per_class] if per_class else [],
         "tensorboard": [f"tensorboard --logdir {workdir}"] if event_files(workdir) else [],
     }
     print(report.ending(result, workdir=workdir, best=best, files=files), file=sys.stdout, flush=True)

@@ -21,6 +21,7 @@ from jaxres.data.validate import validate
 from jaxres.errors import DataError
 from jaxres.task import Task
 from jaxres.train import parallel
+from jaxres.train.progress import Ticker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,8 @@ def _agreeing(dataset: Dataset, name: str, classes, points) -> Dataset:
 
 
 def _checked(dataset: Dataset, name: str, skip: bool) -> Dataset:
-    good, bad = validate(dataset, skip_bad=skip)
+    with Ticker(f"validating the {name} records", len(dataset), enabled=parallel.is_primary()) as ticker:
+        good, bad = validate(dataset, skip_bad=skip, tick=ticker.tick)
     if bad and parallel.is_primary():
         print(f"skipped {len(bad)} bad {name} record(s):\n  " + "\n  ".join(bad[:20]), file=sys.stdout, flush=True)
     return good

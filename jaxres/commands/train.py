@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import sys
 
@@ -16,11 +17,14 @@ from jaxres.commands.splits import resolve_data_path, training_splits
 from jaxres.config import apply_overrides, get_path, load_config_file, synthetic_overrides
 from jaxres.config_checks import check_config, check_process
 from jaxres.errors import ConfigError, UserError
+from jaxres.platform import devices
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.ema import decay_per_step
 from jaxres.train.loop import Preempted, fit
 from jaxres.train.optim import learning_rates, make_optimizer
+from jaxres.train.precision import resolve_dtype
+from jaxres.train.tensorboard import Board
 
 # Keys whose change makes an existing checkpoint unusable: refused on resume, with the keys named.
 SHAPE_KEYS = ("model.arch", "model.head_options", "objective.kind", "objective.channels")
@@ -50,7 +54,8 @@ def train(task, args) -> int:
         _say(assembly.head_start_note(config, steps_per_epoch))
         return built.start_head(fresh, train_set)
 
-    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=start_head)
+    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=start_head,
+                                  resuming=_latest_checkpoint(workdir))
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)
     state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), built.mesh, ema=ema_decay > 0)
@@ -68,16 +73,19 @@ def train(task, args) -> int:
     else:
         save(workdir, config)
     _say(f"training {config['model']['arch']} on {len(train_set)} records ({len(val_set)} validation), "
-         f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
+         f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on "
+         f"{devices.describe(jax.devices(), resolve_dtype(config['model']['dtype']))}")
 
-    result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
-                 frozen_at_epoch=optimizer.frozen_at_epoch, data_stats=loader.stats,
-                 evaluate=lambda current: evaluation.metrics(built, current.variables(), val_set, val_loader),
-                 learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
-    if isinstance(result, Preempted):
-        print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
-        return 0
-    return _final_evaluation(workdir, built, splits, result, eval_loader)
+    # one TensorBoard event file for the run: the curves during training, the pictures after it
+    with contextlib.closing(Board(workdir, enabled=parallel.is_primary() and bool(config["train"]["tensorboard"]))) as board:
+        result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
+                     frozen_at_epoch=optimizer.frozen_at_epoch, data_stats=loader.stats, board=board,
+                     evaluate=lambda current: evaluation.metrics(built, current.variables(), val_set, val_loader),
+                     learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
+        if isinstance(result, Preempted):
+            print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
+            return 0
+        return _final_evaluation(workdir, built, splits, result, eval_loader, board)
 
 
 def build_config(task, args) -> dict:
@@ -111,19 +119,24 @@ def _check_resume_compatible(workdir: pathlib.Path, built) -> None:
         )
 
 
-def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables) -> dict:
+def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables,
+                      resuming: pathlib.Path | None = None) -> dict:
     """A weights name (jaxres.weights.named) / none / a state-dict path. The embedded run never
     downloads: it says what it used. `fresh_head` (`model.head_init`) applies only where the head
-    is newly initialised: a head the weights file brings is the user's, and is kept."""
+    is newly initialised: a head the weights file brings is the user's, and is kept. `resuming`: the
+    checkpoint the run continues, whose weights replace these (nothing is read or downloaded)."""
     choice = str(config["model"]["weights"])
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
+    if resuming is not None:
+        _say(f"weights: {resuming} (resuming that checkpoint)")
+        return models.init(model, seed, image_size=32)
     if choice == "none":
         _say("weights: random initialisation")
         return fresh_head(models.init(model, seed, image_size=32))
     if weights.named.is_named(choice):
         path = weights.named.cached_path(choice, arch)
         if path is None and synthetic:
-            _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice)}; "
+            _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice, arch)}; "
                  "the embedded run never downloads)")
             return fresh_head(models.init(model, seed, image_size=32))
         path = path or weights.named.fetch(choice, arch)
@@ -138,6 +151,13 @@ def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda va
     return variables
 
 
+def _latest_checkpoint(workdir: pathlib.Path) -> pathlib.Path | None:
+    """The newest step folder of the workdir's checkpoints (the one `fit` resumes), or None."""
+    folder = workdir_files.checkpoint_dir(workdir)
+    steps = sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+    return folder / str(steps[-1]) if steps else None
+
+
 def config_changes_text(task, config: dict) -> str:
     """The keys `config` changes from the task's defaults, and why the embedded demo run changes its
     own (jaxres.report.config_changes)."""
@@ -148,7 +168,7 @@ def config_changes_text(task, config: dict) -> str:
     return config_changes(task_config, config, synthetic_overrides(task_config), synthetic.get("why"))
 
 
-def _final_evaluation(workdir: pathlib.Path, built, splits, result, loader) -> int:
+def _final_evaluation(workdir: pathlib.Path, built, splits, result, loader, board) -> int:
     """The best checkpoint's weights (in memory when this run trained them) on the evaluation split,
     with the baseline; pictures; the ending; the JSON line."""
     from jaxres.commands.ending import finish_run
@@ -159,7 +179,7 @@ def _final_evaluation(workdir: pathlib.Path, built, splits, result, loader) -> i
     split, dataset = splits.eval_name, splits.eval
     metrics, predictions = evaluation.evaluate(built, variables, dataset, splits.train, loader)
     pictures = evaluation.write_pictures(workdir, built.objective, dataset, predictions)
-    finish_run(workdir, built.config, {"split": split, **metrics}, pictures, result.best_step)
+    finish_run(workdir, {"split": split, **metrics}, pictures, result.best_step, board)
     print_result({"split": split, **metrics})
     return 0
 

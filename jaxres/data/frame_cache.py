@@ -37,7 +37,7 @@ import socket
 import time
 import uuid
 import zipfile
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from jaxres import files
 from jaxres.data import affine, images
 from jaxres.data.records import Record
 from jaxres.errors import DataError
+from jaxres.platform.system import process_gone, usable_cpus
 
 FrameOf = Callable[[Record, int, int], np.ndarray]
 """(record, width, height of its original image as load_image returns it, i.e. after EXIF orientation) -> float64 3x3
@@ -117,8 +118,12 @@ def in_memory(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, 
 
 def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, root: pathlib.Path,
                   workers: int | None = None, process_index: int = 0, process_count: int = 1,
-                  barrier: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None) -> Frames:
+                  barrier: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None,
+                  progress: Callable[[str, int], Progress] | None = None) -> Frames:
     """The frames of `records` from the cache under `root`, decoding (and caching) only those missing.
+
+    `progress(what, total)` gives the object told of each decoded record (`tick()`, then `close()`):
+    a person watches a decode that can take minutes (jaxres.train.progress.Ticker).
 
     With process_count > 1 every process must call it with the same records: process i decodes the
     missing records at positions i::process_count of the distinct keys, then calls
@@ -129,8 +134,13 @@ def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
     distinct = _first_of_each(keys)
 
     def decode(indices: list[int]) -> int:
-        return _write_segment(directory, [records[i] for i in indices], [keys[i] for i in indices],
-                              spec, frame_of, workers)
+        ticker = progress("decoding into the frame cache", len(indices)) if progress and indices else None
+        try:
+            return _write_segment(directory, [records[i] for i in indices], [keys[i] for i in indices],
+                                  spec, frame_of, workers, ticker.tick if ticker else lambda: None)
+        finally:
+            if ticker:
+                ticker.close()
 
     catalog, decoded = _Catalog.read(directory, spec), 0
     if process_count > 1:  # shares by position among all distinct keys: the same whatever each process sees
@@ -147,6 +157,12 @@ def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
         log(f"frame cache: {decoded} of {len(records)} records decoded ({len(records) - decoded} reused) "
             f"into {directory} ({catalog.data_bytes / 1e6:.1f} MB)")
     return catalog.frames(keys, spec)
+
+
+class Progress(Protocol):
+    def tick(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @contextlib.contextmanager
@@ -188,7 +204,7 @@ def _decode_into(rows: np.ndarray, records: Sequence[Record], spec: FrameSpec, f
     def one(i: int) -> None:
         rows[i], matrices[i], sizes[i] = decode_frame(records[i], spec, frame_of)
 
-    with concurrent.futures.ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
+    with concurrent.futures.ThreadPoolExecutor(workers or usable_cpus()) as pool:
         for _ in pool.map(one, range(len(records))):  # the first error cancels what has not started
             done()
     return matrices, sizes
@@ -225,14 +241,15 @@ def _record_key(record: Record, spec_digest: str) -> str:
 
 
 def _write_segment(directory: pathlib.Path, records: Sequence[Record], keys: Sequence[str], spec: FrameSpec,
-                   frame_of: FrameOf, workers: int | None) -> int:
+                   frame_of: FrameOf, workers: int | None, tick: Callable[[], None]) -> int:
     """Decode `records` into a new committed segment of `directory`; return how many."""
     if not records:
         return 0
     name = f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}-{_host()}"
     with files.atomic_path(directory / f"{name}{_DATA}") as data_temp:
         rows = np.memmap(data_temp, np.uint8, "w+", shape=(len(records), *spec.shape))
-        matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, _Freshener(data_temp))
+        freshen = _Freshener(data_temp)
+        matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, lambda: (freshen(), tick()))
         rows.flush()
         del rows
     index = {"keys": np.array(keys, "S32"), "matrices": matrices, "sizes": sizes, "shape": np.array(spec.shape),
@@ -322,13 +339,7 @@ def _writer_gone(name: str) -> bool:
     parts = name.lstrip(".").split(".")[0].split("-", 3)  # seg-<pid>-<uuid>-<host>
     if len(parts) != 4 or not parts[1].isdigit() or parts[3] != _host():
         return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_gone(int(parts[1]))
 
 
 def _host() -> str:

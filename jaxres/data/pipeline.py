@@ -21,13 +21,14 @@ import collections
 import concurrent.futures
 import dataclasses
 import math
-import os
 import sys
 import time
 from typing import Callable, Iterator, Mapping
 
 import jax
 import numpy as np
+
+from jaxres.platform.system import usable_cpus
 
 Example = Mapping[str, np.ndarray]
 MakeExample = Callable[[int, np.random.Generator], Example]
@@ -94,7 +95,7 @@ class Loader:
         self.seed = seed
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.workers = workers if workers is not None else len(os.sched_getaffinity(0))
+        self.workers = workers if workers is not None else usable_cpus()
         self.prefetch = prefetch
         self.sharding = sharding
         self.process_index = jax.process_index() if process_index is None else process_index

@@ -17,6 +17,8 @@ raising; the caller decides whether to print or log them.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from jaxres.data.consistency import point_count_problem, usual_point_count
@@ -32,8 +34,11 @@ def validate(
     full_decode: bool = False,
     max_outside: float = 0.5,
     skip_bad: bool = False,
+    tick: Callable[[], None] = lambda: None,
 ) -> tuple[Dataset, list[str]]:
-    """Return (the good records as a Dataset, "file:row: reason" for each bad record)."""
+    """Return (the good records as a Dataset, "file:row: reason" for each bad record); `tick` is
+    called after each record (a progress display: reading every image's header takes minutes on
+    a large set)."""
     if len(dataset) == 0:
         raise DataError("the data set has no records", where=dataset.source or "<dataset>")
     sizes: dict[str, tuple[int, int] | str] = {}  # per call only: path -> (w, h) or the read error
@@ -42,6 +47,7 @@ def validate(
     for record in dataset.records:
         reason = _problem(record, dataset.classes, sizes, check_images, full_decode, max_outside)
         reason = reason or point_count_problem(record, points)
+        tick()
         if reason is None:
             good.append(record)
         else:

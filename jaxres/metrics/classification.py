@@ -125,6 +125,15 @@ def precision_recall_f1(matrix) -> dict[str, np.ndarray]:
     }
 
 
+def per_class_table(matrix, names: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    """{class name: {"precision", "recall", "f1", "support"}} for each class present in y_true or
+    y_pred (`present_classes`), in class order: the table behind per_class.csv."""
+    scores, present = precision_recall_f1(matrix), present_classes(matrix)
+    return {str(name): {"precision": float(scores["precision"][i]), "recall": float(scores["recall"][i]),
+                        "f1": float(scores["f1"][i]), "support": int(scores["support"][i])}
+            for i, name in enumerate(names) if present[i]}
+
+
 def present_classes(matrix) -> np.ndarray:
     """Boolean (C,) mask of classes occurring in y_true or y_pred: those F1 averages count."""
     m = _matrix(matrix)

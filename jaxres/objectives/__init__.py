@@ -7,6 +7,7 @@ one by `config["objective"]["kind"]`; a task with a target of its own registers 
 (`register`) from its module, without touching the library. None of this knows about faces or shirts.
 """
 
+from jaxres import defaults
 from jaxres.errors import ConfigError
 from jaxres.objectives.boxes import BoxObjective
 from jaxres.objectives.classification import ClassificationObjective
@@ -14,6 +15,7 @@ from jaxres.objectives.keypoints import KeypointObjective
 from jaxres.objectives.protocol import TargetKind
 
 KINDS: dict[str, type] = {"keypoints": KeypointObjective, "box": BoxObjective, "classification": ClassificationObjective}
+defaults.KIND_DEFAULTS.update({kind: cls.DEFAULTS for kind, cls in KINDS.items()})
 
 
 def register(kind: str, cls: type) -> type:
@@ -24,14 +26,13 @@ def register(kind: str, cls: type) -> type:
     if KINDS.get(kind, cls) is not cls:
         raise ValueError(f"target kind {kind!r} is already {KINDS[kind].__name__}")
     KINDS[kind] = cls
+    defaults.KIND_DEFAULTS[kind] = cls.DEFAULTS
     return cls
 
 
 def create(options: dict, facts: dict | None = None) -> TargetKind:
     """The target kind `options["kind"]` with its options completed (jaxres.defaults), given what its
     training split decided (`facts_of`; none for a kind that needs none)."""
-    from jaxres import defaults
-
     return kind_class(options)(defaults.objective(options), facts or {})
 
 

@@ -121,9 +121,7 @@ class ClassificationObjective:
         ks = [k for k in self.options["topk"] if k <= predictions.shape[1]]
         out = metrics.classification.summarize(predictions, true, ks=ks)
         confusion = metrics.confusion_matrix(true, predictions.argmax(-1), predictions.shape[1])
-        for name, acc in zip(self.classes, metrics.per_class_accuracy(confusion)):
-            if np.isfinite(acc):
-                out[f"acc_{name}"] = float(acc)
+        out["per_class"] = metrics.classification.per_class_table(confusion, self.classes)  # -> per_class.csv
         return out
 
     def confusion(self, predictions: np.ndarray, dataset: Dataset) -> np.ndarray:
@@ -140,7 +138,7 @@ class ClassificationObjective:
         majority = metrics.baselines.majority_class(self.truth(train))
         scores = np.zeros((len(dataset), len(self.classes)))
         scores[:, majority] = 1.0
-        return self.evaluate(scores, dataset)
+        return {k: v for k, v in self.evaluate(scores, dataset).items() if k != "per_class"}
 
     def picture(self, record: Record, prediction: np.ndarray):
         from PIL import ImageDraw
@@ -153,7 +151,8 @@ class ClassificationObjective:
         truth = "" if record.label is None or record.label < 0 else f" / true {self.classes[record.label]}"
         ok = record.label is None or record.label == top
         draw.rectangle((0, 0, 160, 14), fill=(0, 0, 0))
-        draw.text((2, 1), f"{self.classes[top]} {prediction[top]:.2f}{truth}", fill=(0, 255, 0) if ok else (255, 64, 64))
+        label = f"{self.classes[top]} (p={prediction[top]:.2f}){truth}"  # "4 0.28" would read as 40.28
+        draw.text((2, 1), label, fill=(0, 255, 0) if ok else (255, 64, 64))
         return image
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:

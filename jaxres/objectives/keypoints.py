@@ -200,8 +200,12 @@ class KeypointObjective:
     def picture(self, record: Record, prediction: np.ndarray):
         from jaxres.data.images import load_image
 
-        image = load_image(record.image, "RGB")
-        return viz.draw_keypoints(image, pred=prediction, true=record.keypoints, outline=self.options["outline"])
+        image, true = load_image(record.image, "RGB"), record.keypoints
+        if record.box is not None:  # a face in a group photo: its box's region, the points moved with it
+            image, offset, scale = viz.box_region(image, record.box)
+            prediction = (np.asarray(prediction, np.float64) - offset) * scale
+            true = None if true is None else (np.asarray(true, np.float64) - offset) * scale
+        return viz.draw_keypoints(image, pred=prediction, true=true, outline=self.options["outline"])
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
         rows = {"image": [record_name(r) for r in dataset.records], "source": [r.source for r in dataset.records]}

@@ -1,4 +1,9 @@
-"""What jaxres does differently on the CPU, and why: the one place to look.
+"""What jaxres does differently per platform, and why: the one place to look.
+
+- The operating system's own calls (`system`): the CPUs this process may use (Linux's affinity
+  mask, else every CPU) and the workdir lock (flock on Unix, msvcrt on Windows); nothing else in
+  the library calls them, so a laptop runs what a Linux server runs.
+- The devices in words for a run's start line (`devices.describe`): platform, chip, compute dtype.
 
 Each measure below is a measured win on XLA:CPU (the figures are in docs/BENCHMARKS.md, in the
 section named); accelerators keep glibc's and XLA's defaults.
@@ -20,9 +25,10 @@ section named); accelerators keep glibc's and XLA's defaults.
 Nothing here imports JAX or numpy at import time: `prepare_process` must run before they start threads.
 """
 
+from jaxres.platform import devices, system
 from jaxres.platform.host_memory import HostHooks, release_freed_memory, use_one_malloc_arena
 from jaxres.platform.process import accelerator_plugins, jax_uses_cpu_only, prepare_process
 from jaxres.platform.xla_options import compiler_options, options_for
 
-__all__ = ["HostHooks", "accelerator_plugins", "compiler_options", "jax_uses_cpu_only", "options_for",
-           "prepare_process", "release_freed_memory", "use_one_malloc_arena"]
+__all__ = ["HostHooks", "accelerator_plugins", "compiler_options", "devices", "jax_uses_cpu_only", "options_for",
+           "prepare_process", "release_freed_memory", "system", "use_one_malloc_arena"]

@@ -12,14 +12,14 @@ import importlib.util
 import os
 import pkgutil
 
-from jaxres.cli import command_of
 from jaxres.platform.host_memory import use_one_malloc_arena
 
 
-def prepare_process(argv: list[str]) -> bool:
-    """Apply the start policy for the command line `argv` (without the program name); True when
-    every thread now allocates from one arena. Call it before numpy or JAX is imported."""
-    if command_of(argv) == "train" and jax_uses_cpu_only():
+def prepare_process(command: str | None) -> bool:
+    """Apply the start policy for the command about to run (`jaxres.cli.command_of` of the command
+    line: "train", "eval", ...; None for --help); True when every thread now allocates from one
+    arena. Call it before numpy or JAX is imported."""
+    if command == "train" and jax_uses_cpu_only():
         return use_one_malloc_arena()
     return False
 

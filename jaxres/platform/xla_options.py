@@ -8,8 +8,9 @@ Measurements: docs/BENCHMARKS.md, "Adopted in the library" and "Experiments".
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from jaxres.platform.system import usable_cpus
 
 
 def options_for(model, backend: str, cpus: int) -> dict[str, Any]:
@@ -33,5 +34,4 @@ def compiler_options(model) -> dict[str, Any]:
     """`options_for` the default backend and the CPUs this process may run on (XLA's pool follows the affinity)."""
     import jax  # not at import: `jaxres.platform` is imported before numpy and JAX start their threads
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return options_for(model, jax.default_backend(), cpus)
+    return options_for(model, jax.default_backend(), usable_cpus())

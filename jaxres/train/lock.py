@@ -1,13 +1,13 @@
 """One training per workdir.
 
 Two trainings writing checkpoints into the same directory would interleave steps and corrupt
-"latest". An advisory `flock` on `<workdir>/.lock` is released by the kernel when the process dies,
-so a crashed run never leaves a stale lock behind.
+"latest". An exclusive lock on `<workdir>/.lock` (`jaxres.platform.system.try_lock`, whichever lock
+the operating system has) is released by the system when the process dies, so a crashed run never
+leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import pathlib
@@ -15,6 +15,7 @@ import socket
 import time
 
 from jaxres.errors import UserError
+from jaxres.platform import system
 
 LOCK_NAME = ".lock"
 
@@ -30,9 +31,7 @@ class WorkdirLock:
     def acquire(self) -> "WorkdirLock":
         self.workdir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not system.try_lock(fd):
             holder = _read_holder(fd)
             os.close(fd)
             raise UserError(
@@ -48,7 +47,7 @@ class WorkdirLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            system.unlock(self._fd)
             os.close(self._fd)
             self._fd = None
 
@@ -61,7 +60,8 @@ class WorkdirLock:
 
 def _read_holder(fd: int) -> str:
     try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        os.lseek(fd, 0, os.SEEK_SET)  # a positional read is not portable (Windows)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
         return f"pid {info['pid']} on {info['host']} since {info['since']}"
     except (ValueError, KeyError, OSError):
         return "unknown process"

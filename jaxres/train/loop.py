@@ -27,7 +27,7 @@ from jaxres.platform import HostHooks
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
 from jaxres.train.lock import WorkdirLock
-from jaxres.train.progress import MetricsLog, Progress, RunClock
+from jaxres.train.progress import NOT_CHARTED, MetricsLog, Progress, RunClock, Timed, charted
 from jaxres.train.tensorboard import Board
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
@@ -97,11 +97,13 @@ class _Run:
     clock: RunClock | None = None
     host: HostHooks | None = None  # the platform's host-side work at the loop's points (heap trims)
     best: tuple = (None, None)  # (step, host variables) of the best checkpoint this call saved
+    compiled: set = dataclasses.field(default_factory=set)  # the frozen sets whose step this call compiled
+    evaluated: bool = False  # whether this call ran (and so compiled) the evaluation
 
 
 def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workdir, frozen_at_epoch=None,
         evaluate: Callable[[Any], dict] | None = None, learning_rate: Callable[[int], Any] | None = None,
-        stream: IO[str] | None = None, data_stats=None) -> FitResult:
+        stream: IO[str] | None = None, data_stats=None, board: Board | None = None) -> FitResult:
     """Train `state` for `config["train"]["epochs"]` epochs in `workdir`, resuming what is there.
 
     config["train"]: epochs, batch_size (global, for images/s), log_every (steps).
@@ -110,7 +112,9 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
     `frozen_at_epoch(epoch)` gives the static frozen set (from `optim.make_optimizer`);
     `learning_rate(step)` (a number, or {group: number}) is logged when given, and so is the share of
     time spent waiting for data when `data_stats` (the loader's `PipelineStats`) is; console lines go
-    to `stream` (default stdout). config["train"]["tensorboard"] also writes TensorBoard event files.
+    to `stream` (default stdout). config["train"]["tensorboard"] also writes TensorBoard event files:
+    into `board` when given (the caller closes it, after adding what comes after training: one
+    event file per run), else into a Board of its own.
     Returns `Completed` or `Preempted` (SIGTERM/SIGINT: step finished, checkpoint saved); raises
     `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
     """
@@ -123,8 +127,9 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
                                   best_mode=ckpt["best_mode"], async_save=async_saves(ckpt["async"]))
         cleanup.callback(checkpoints.close)  # waits for the last asynchronous save
         stop = cleanup.enter_context(StopRequest())
-        board = Board(workdir, enabled=parallel.is_primary() and bool(train["tensorboard"]))
-        cleanup.callback(board.close)
+        if board is None:
+            board = Board(workdir, enabled=parallel.is_primary() and bool(train["tensorboard"]))
+            cleanup.callback(board.close)
         log = MetricsLog(workdir / "metrics.jsonl", parallel.is_primary(), sinks=(board.record,))
         run = _Run(train_step, batches, int(steps_per_epoch), config, train, ckpt, workdir, checkpoints, log, stop,
                    frozen_at_epoch or (lambda epoch: ()), learning_rate, stream or sys.stdout, data_stats,
@@ -164,7 +169,7 @@ def _resume(run: _Run, state):
 
 
 def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
-    run.clock = RunClock(run.train["epochs"] * run.steps_per_epoch, position["epoch"] * run.steps_per_epoch + position["batch"])
+    run.clock = RunClock(run.train["epochs"] * run.steps_per_epoch)
     for epoch in range(position["epoch"], run.train["epochs"]):
         state, position, stop = _train_epoch(run, state, position if epoch == position["epoch"] else _start(epoch))
         if stop and position["batch"] < run.steps_per_epoch:
@@ -192,7 +197,13 @@ def _train_epoch(run: _Run, state, position: dict):
     interval = _Interval(empty_metrics(state.step.sharding), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
-        state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
+        if frozen in run.compiled:
+            state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
+        else:  # the step compiles in this call (execution is asynchronous): minutes at 224 px on a CPU
+            frozen_note = f" (frozen: {', '.join(frozen)})" if frozen else ""
+            with Timed(f"compiling the train step{frozen_note}", run.stream, enabled=parallel.is_primary()):
+                state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
+            run.compiled.add(frozen)
         run.host.step_done()
         interval.stepped(first_of_epoch=done == first + 1)
         position["batch"] = done
@@ -279,7 +290,10 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
     epoch = position["epoch"]
     metrics = {"train_loss": position["loss_sum"] / max(position["loss_steps"], 1)}
     if evaluate is not None:
-        metrics.update({k: _host_value(v) for k, v in evaluate(state).items()})
+        with Timed("validating (compiling the eval step first)", run.stream,
+                   enabled=parallel.is_primary() and not run.evaluated):
+            metrics.update({k: _host_value(v) for k, v in evaluate(state).items()})
+        run.evaluated = True
         run.log.append({"step": _step(state), "epoch": epoch + 1, "split": "val",
                         **{k: v for k, v in metrics.items() if k != "train_loss"}})
         _say(run, f"epoch {epoch + 1} eval: {_summary(metrics, run.ckpt['best_metric'])}")
@@ -376,8 +390,8 @@ def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
     """
     charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
     for record in records:
-        for key, value in record.items():
-            if key in ("step", "epoch", "split", "images_per_s", "lr", "data_wait") or not isinstance(value, (int, float)):
+        for key, value in charted(record).items():
+            if key in ("images_per_s", "data_wait") or "/" in key:  # throughput, and nested tables (lr groups)
                 continue
             chart = "loss" if "loss" in key else "metrics"
             charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))
@@ -400,10 +414,10 @@ def _host_value(value) -> Any:
 
 def _summary(metrics: dict, first: str | None, most: int = 6) -> str:
     """A few scalar metrics for the console, the checkpoint's ranking metric first; the rest are in
-    metrics.jsonl (per-class accuracies can number in the hundreds)."""
-    names = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    metrics.jsonl (a task may report many)."""
+    names = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in NOT_CHARTED]
     names = sorted(names, key=lambda k: (k != first, k != "train_loss"))[:most]
-    more = len(metrics) - len(names)
+    more = len([k for k in metrics if k not in NOT_CHARTED]) - len(names)
     return ", ".join(f"{k} {metrics[k]:.4g}" for k in names) + (f" (+{more} more in metrics.jsonl)" if more > 0 else "")
 
 

@@ -2,8 +2,11 @@
 
 `Progress`: one bar per epoch (loss, images/s, the epoch's ETA and the whole run's) redrawn in place on a terminal; plain lines
 when stdout is a file or a pipe, so CI logs stay readable. It is updated only at log intervals,
-when the loop has read the loss from the device anyway. `MetricsLog`: `metrics.jsonl`, one JSON
-object per line, appended (a resumed run continues the same file).
+when the loop has read the loss from the device anyway. `Ticker`: the same for a counted job
+before training (decoding into the frame cache, validating records), so no minute passes in
+silence. `Timed`: "compiling the train step ... <seconds> s" around the first call of a compiled
+step. `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended (a resumed run continues
+the same file); `charted`: which of its numbers the charts and TensorBoard show.
 """
 
 from __future__ import annotations
@@ -27,23 +30,34 @@ def format_duration(seconds: float) -> str:
 
 
 class RunClock:
-    """The whole run's ETA: the steps left at the run's own pace so far.
+    """The run's pace in steps per second (`rate`), shared by the epoch's ETA and the run's.
 
-    The pace counts everything between steps (evaluations, saves, the first compile), so the estimate
-    starts high and settles; an epoch's ETA alone reads 0:00 in short runs and says nothing of them."""
+    The pace is measured from the first reading on: the first interval holds the compile and the
+    input pipeline's start, which say nothing of the steps after them (a run that compiled for a
+    minute would otherwise show an ETA of minutes with seconds left). Before a second reading
+    there is no pace, and the ETA reads "?"."""
 
-    def __init__(self, total_steps: int, done_steps: int = 0):
-        self.total, self.first = int(total_steps), int(done_steps)
-        self.started = time.perf_counter()
+    def __init__(self, total_steps: int):
+        self.total = int(total_steps)
+        self._origin: tuple[float, int] | None = None  # (time, steps done) at the first reading
 
-    def eta(self, done_steps: int) -> float:
-        elapsed = time.perf_counter() - self.started
-        rate = (done_steps - self.first) / elapsed if elapsed > 0 else 0.0
-        return (self.total - done_steps) / rate if rate > 0 else math.inf
+    def rate(self, done_steps: int) -> float:
+        now = time.perf_counter()
+        if self._origin is None:
+            self._origin = (now, done_steps)
+            return 0.0
+        since, first = self._origin
+        return (done_steps - first) / (now - since) if now > since and done_steps > first else 0.0
+
+
+def _bar(done: int, total: int) -> str:
+    filled = int(BAR_WIDTH * min(done, total) / max(total, 1))
+    return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
 
 
 class Progress:
-    """Progress of one epoch: `update(done, loss, images_per_s)`, then `close(summary)`."""
+    """Progress of one epoch: `update(done, loss, images_per_s)`, then `close(summary)`. `clock`:
+    the run's (one for the whole run, so the epoch's ETA and the run's share its pace)."""
 
     def __init__(self, epoch: int, epochs: int, total: int, start: int = 0, stream: IO[str] | None = None,
                  interactive: bool | None = None, enabled: bool = True, clock: RunClock | None = None):
@@ -51,21 +65,18 @@ class Progress:
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.epoch, self.epochs, self.total, self.start = epoch, epochs, total, start
-        self.clock = clock
+        self.clock = clock or RunClock(epochs * total)
         self.started = time.perf_counter()
 
     def line(self, done: int, loss: float, images_per_s: float) -> str:
-        elapsed = time.perf_counter() - self.started
-        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else math.inf
+        run_done = self.epoch * self.total + done
+        rate = self.clock.rate(run_done)
+        eta, run_eta = ((self.total - done) / rate, (self.clock.total - run_done) / rate) if rate > 0 else (math.inf,) * 2
         head = f"epoch {self.epoch + 1}/{self.epochs}"
         if self.interactive:
-            filled = int(BAR_WIDTH * done / max(self.total, 1))
-            head += " [" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
-        text = f"{head} {done}/{self.total} loss {loss:.4f} {images_per_s:.1f} img/s ETA {format_duration(eta)}"
-        if self.clock is not None:
-            text += f" (run {format_duration(self.clock.eta(self.epoch * self.total + done))})"
-        return text
+            head += " " + _bar(done, self.total)
+        return (f"{head} {done}/{self.total} loss {loss:.4f} {images_per_s:.1f} img/s ETA {format_duration(eta)}"
+                f" (run {format_duration(run_eta)})")
 
     def update(self, done: int, loss: float, images_per_s: float) -> None:
         if not self.enabled:
@@ -84,6 +95,99 @@ class Progress:
         end = f"epoch {self.epoch + 1}/{self.epochs} done in {took}" + (f": {summary}" if summary else "")
         self.stream.write(("\r" + end + "\033[K\n") if self.interactive else end + "\n")
         self.stream.flush()
+
+
+class Ticker:
+    """Progress of a counted job (`tick()` per item, then `close()`): a bar redrawn on a terminal,
+    a line every `every_s` seconds in a pipe or a file, and a closing line with the time it took
+    when anything was shown. A job done within the first interval prints nothing."""
+
+    def __init__(self, what: str, total: int, stream: IO[str] | None = None, interactive: bool | None = None,
+                 enabled: bool = True, every_s: float | None = None):
+        self.what, self.total, self.done = what, int(total), 0
+        self.stream = stream or sys.stdout
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.enabled = enabled
+        self.every_s = every_s if every_s is not None else (0.5 if self.interactive else 5.0)
+        self.started = self._shown = time.perf_counter()
+        self.showed = False
+
+    def tick(self, count: int = 1) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if self.enabled and now - self._shown >= self.every_s and self.done < self.total:
+            self._shown, self.showed = now, True
+            self._write(self.line(now))
+
+    def line(self, now: float) -> str:
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else math.inf
+        bar = f" {_bar(self.done, self.total)}" if self.interactive else ""
+        return f"{self.what}{bar} {self.done}/{self.total} ({rate:.0f}/s, ETA {format_duration(eta)})"
+
+    def close(self) -> None:
+        if self.enabled and self.showed:
+            took = format_duration(time.perf_counter() - self.started)
+            self._write(f"{self.what}: {self.done}/{self.total} in {took}", end=True)
+
+    def _write(self, text: str, end: bool = False) -> None:
+        if self.interactive:
+            self.stream.write("\r" + text + "\033[K" + ("\n" if end else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __enter__(self) -> "Ticker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Timed:
+    """'compiling the train step ... <seconds> s' around a block: the note before it, the time after
+    it, on one line (a compile can take minutes at 224 px on a CPU, and nothing else prints meanwhile)."""
+
+    def __init__(self, what: str, stream: IO[str] | None = None, enabled: bool = True):
+        self.what, self.stream, self.enabled = what, stream or sys.stdout, enabled
+
+    def __enter__(self) -> "Timed":
+        self.started = time.perf_counter()
+        if self.enabled:
+            self.stream.write(f"{self.what} ...")
+            self.stream.flush()
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        if self.enabled:
+            took = time.perf_counter() - self.started
+            self.stream.write(f" {took:.1f} s\n" if kind is None else " failed\n")
+            self.stream.flush()
+
+
+RECORD_KEYS = ("step", "epoch", "split")  # where a record sits, not what it measured
+# a record count, and the per-class table (hundreds of classes: per_class.csv, not charts)
+NOT_CHARTED = ("count", "per_class")
+
+
+def charted(record: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of a metrics.jsonl record, the one rule for charts and TensorBoard:
+    {key: value}, nested dicts (learning rates per group) as 'key/inner'; strings, lists, the
+    record count and the per-class table left out."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if key not in RECORD_KEYS and key not in NOT_CHARTED:
+            out.update(_numbers(key, value))
+    return out
+
+
+def _numbers(prefix: str, value) -> dict[str, float]:
+    if isinstance(value, dict):
+        return {k: v for name, inner in value.items() for k, v in _numbers(f"{prefix}/{name}", inner).items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "dtype") and value.ndim == 0:
+        return {prefix: float(value)}
+    return {}
 
 
 class MetricsLog:

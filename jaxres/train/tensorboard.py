@@ -4,7 +4,8 @@ tensorboardX writes the event format without TensorFlow. The loop hands every re
 metrics.jsonl to `Board.record` as well, so the two logs never disagree; only the primary process
 writes (as it does metrics.jsonl). Tags: `train/loss`, `train/images_per_s`, `train/data_wait`
 (share of step time spent waiting for the input pipeline), `lr/<group>` (one per parameter group,
-0 while its stage is frozen), `val/<metric>`, and `pictures/<name>` for the prediction pictures.
+0 while its stage is frozen), `val/<metric>` (the headline metrics: per-class tables go to
+per_class.csv), and `pictures/<name>` for the prediction pictures.
 """
 
 from __future__ import annotations
@@ -15,28 +16,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-SKIPPED = ("step", "epoch", "split")
-
-
+from jaxres.train.progress import charted
 def scalars(record: dict[str, Any]) -> dict[str, float]:
-    """The tag -> value pairs of one metrics.jsonl record: nested dicts flattened with '/', lists and
-    strings left out (per-class tables belong in metrics.jsonl, not in hundreds of charts)."""
+    """The tag -> value pairs of one metrics.jsonl record: its headline numbers (`progress.charted`:
+    no record count, no per-class table), under `<split>/`, learning rates under `lr/`."""
     split = record.get("split", "train")
-    out: dict[str, float] = {}
-    for key, value in record.items():
-        if key in SKIPPED:
-            continue
-        prefix = key if key == "lr" else f"{split}/{key}"
-        out.update(_flat(prefix, value))
-    return out
-
-
-def _flat(prefix: str, value) -> dict[str, float]:
-    if isinstance(value, dict):
-        return {k: v for name, inner in value.items() for k, v in _flat(f"{prefix}/{name}", inner).items()}
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        return {prefix: float(value)}
-    return {}
+    return {(key if key.split("/")[0] == "lr" else f"{split}/{key}"): value for key, value in charted(record).items()}
 
 
 class Board:
@@ -76,6 +61,11 @@ class Board:
             with Image.open(path) as image:
                 array = np.asarray(image.convert("RGB"))
             writer.add_image(f"pictures/{pathlib.Path(path).stem}", array, step, dataformats="HWC")
+
+    def flush(self) -> None:
+        """Write what is buffered (before the run's ending names the event file)."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
         if self._writer is not None:

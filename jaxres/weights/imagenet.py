@@ -4,8 +4,13 @@ Two versions, as torchvision names them: IMAGENET1K_V1 (what `pretrained=True` l
 `--weights imagenet` means) and IMAGENET1K_V2 (the newer training recipe: ResNet-50 80.86% top-1
 against V1's 76.13%; ResNet-18/34 have none).
 
-The hash check is torchvision's own convention: the file name carries the first hex digits of the
-file's SHA-256 (`resnet50-0676ba61.pth`). Files already in PyTorch's hub cache are reused as they are.
+Two forms of the same tensors: torchvision's `.pth` (reading it needs the torch extra) and the
+`.safetensors` that timm converted from it (`timm/resnet50.tv_in1k`, `tv2_in1k` for V2), which
+needs no torch. The hash check is torchvision's own convention: the file name carries the first hex
+digits of the file's SHA-256 (`resnet50-0676ba61.pth`); a downloaded safetensors file is checked
+against the SHA-256 the Hugging Face server gives for it (its `X-Linked-Etag`) and cached under a
+name that carries it the same way (`resnet50.tv_in1k-<sha>.safetensors`). Files already in
+PyTorch's hub cache are reused as they are.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ FILES_V2 = {
     "resnet152": "resnet152-f82ba261.pth",
 }
 VERSIONS = {"V1": FILES, "V2": FILES_V2}
+HF_BASE_URL = "https://huggingface.co/"
+# timm's names for the same tensors as safetensors (timm's resnet.py: "tv_in1k" = torchvision's V1)
+SAFETENSORS = {
+    "V1": {arch: f"{arch}.tv_in1k" for arch in FILES},
+    "V2": {arch: f"{arch}.tv2_in1k" for arch in FILES_V2},
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
@@ -94,6 +106,64 @@ def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.P
             where=arch,
         ) from err
     return target
+
+
+def safetensors_name(arch: str, version: str = "V1") -> str:
+    """timm's model name holding `arch`'s torchvision weights of `version` (a WeightsError when none)."""
+    file_name(arch, version)
+    return SAFETENSORS[version][arch]
+
+
+def safetensors_url(arch: str, version: str = "V1") -> str:
+    base = os.environ.get("JAXRES_HF_BASE_URL", HF_BASE_URL).rstrip("/")
+    return f"{base}/timm/{safetensors_name(arch, version)}/resolve/main/model.safetensors"
+
+
+def safetensors_place(arch: str, version: str = "V1") -> pathlib.Path:
+    """Where a hand-downloaded model.safetensors goes (and is found) for `arch` and `version`."""
+    return cache_dir() / f"{safetensors_name(arch, version)}.safetensors"
+
+
+def cached_safetensors(arch: str, version: str = "V1") -> pathlib.Path | None:
+    """The verified safetensors form in the cache (downloaded, or put there by hand), or None.
+    Never touches the network."""
+    name = SAFETENSORS.get(version, {}).get(arch)
+    if name is None:
+        return None
+    found = sorted(cache_dir().glob(f"{name}-*.safetensors")) + [cache_dir() / f"{name}.safetensors"]
+    return next((path for path in found if path.is_file() and _hash_ok(path)), None)
+
+
+def fetch_safetensors(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.Path:
+    """The safetensors form for `arch`: from the cache, else downloaded and checked against the
+    SHA-256 the server states for it (a file whose digest is not stated is not kept)."""
+    found = cached_safetensors(arch, version)
+    if found is not None:
+        return found
+    url = safetensors_url(arch, version)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            stated = _stated_sha256(response.headers)
+            if stated is None:
+                raise WeightsError(f"the server states no SHA-256 for {url}; not downloaded", where=arch)
+            target = cache_dir() / f"{safetensors_name(arch, version)}-{stated[:12]}.safetensors"
+            with files.atomic_path(target) as tmp:
+                with open(tmp, "wb") as out:
+                    shutil.copyfileobj(response, out)
+                if sha256_of(tmp) != stated:
+                    raise WeightsError(f"the file from {url} fails its SHA-256 check; not kept", where=arch)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        raise WeightsError(f"cannot download {url} ({getattr(err, 'reason', err)})", where=arch) from err
+    return target
+
+
+def _stated_sha256(headers) -> str | None:
+    """The SHA-256 a Hugging Face server gives for a large (LFS) file: its linked ETag."""
+    for key in ("X-Linked-Etag", "ETag"):
+        value = (headers.get(key) or "").removeprefix("W/").strip('"').lower()
+        if _SHA256.fullmatch(value):
+            return value
+    return None
 
 
 def _hash_ok(path: pathlib.Path, name: str | None = None) -> bool:

@@ -1,15 +1,22 @@
 """`--weights` by name: torchvision's ImageNet versions and timm's hub names, to a verified local file.
 
-- `imagenet`, `imagenet_v1`, `IMAGENET1K_V1`: torchvision's V1 file (the original projects' weights);
-- `imagenet_v2`, `IMAGENET1K_V2`: torchvision's V2 file (ResNet-50/101/152 only);
+- `imagenet`, `imagenet_v1`, `IMAGENET1K_V1`: torchvision's V1 weights (the original projects' weights);
+- `imagenet_v2`, `IMAGENET1K_V2`: torchvision's V2 weights (ResNet-50/101/152 only);
 - `hf-hub:timm/<model>` (e.g. `hf-hub:timm/resnet50.a1_in1k`): timm's model.safetensors.
 Anything else (`none` aside) is a path, handled by the caller.
+
+torchvision's weights come in two forms (jaxres.weights.imagenet): the safetensors that timm
+converted, which needs no torch, and torchvision's own `.pth`, which only a torch install can read.
+Either form in a cache is used; a download fetches the `.pth` where torch is installed (the
+original file) and the safetensors form otherwise.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 
+from jaxres.errors import WeightsError
 from jaxres.weights import hub, imagenet
 
 TORCHVISION = {"imagenet": "V1", "imagenet_v1": "V1", "imagenet1k_v1": "V1",
@@ -26,15 +33,50 @@ def cached_path(choice: str, arch: str) -> pathlib.Path | None:
         return hub.cached_path(choice)
     version = TORCHVISION[str(choice).lower()]
     imagenet.file_name(arch, version)  # a WeightsError for a version the architecture lacks
-    return imagenet.cached_path(arch, version)
+    found = imagenet.cached_safetensors(arch, version) or _in_hub_cache(arch, version)
+    return found or (imagenet.cached_path(arch, version) if torch_installed() else None)
 
 
 def fetch(choice: str, arch: str) -> pathlib.Path:
     """The file a name stands for: cached, else downloaded and verified."""
     if hub.is_hub_name(choice):
         return hub.fetch(choice)
-    return imagenet.fetch(arch, version=TORCHVISION[str(choice).lower()])
+    version = TORCHVISION[str(choice).lower()]
+    found = cached_path(choice, arch)
+    if found is not None:
+        return found
+    problems = []
+    routes = [imagenet.fetch, imagenet.fetch_safetensors] if torch_installed() else [imagenet.fetch_safetensors]
+    for route in routes:
+        try:
+            return route(arch, version=version)
+        except WeightsError as err:
+            problems.append(str(err))
+    pth = imagenet.cache_dir() / imagenet.file_name(arch, version)
+    raise WeightsError(
+        f"cannot get the ImageNet {version} weights of {arch} ({'; '.join(problems)}). Without network, put "
+        f"either file there by hand: {imagenet.safetensors_url(arch, version)} saved as "
+        f"{imagenet.safetensors_place(arch, version)} (no torch needed), or {imagenet.url_for(arch, version)} "
+        f"saved as {pth} (needs the torch extra)", where=choice)
 
 
-def cache_hint(choice: str) -> str:
-    return "the Hugging Face hub cache" if hub.is_hub_name(choice) else str(imagenet.cache_dir())
+def torch_installed() -> bool:
+    """Whether a `.pth` can be read here (the torch extra)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def _in_hub_cache(arch: str, version: str) -> pathlib.Path | None:
+    """The safetensors form in the Hugging Face hub cache, where huggingface_hub is installed."""
+    try:
+        return hub.cached_path(f"{hub.PREFIX}timm/{imagenet.safetensors_name(arch, version)}")
+    except WeightsError:  # no huggingface_hub: that cache cannot be read
+        return None
+
+
+def cache_hint(choice: str, arch: str) -> str:
+    """Where the file of a name is looked for, and under which names (for a message)."""
+    if hub.is_hub_name(choice):
+        return "the Hugging Face hub cache"
+    version = TORCHVISION[str(choice).lower()]
+    return (f"{imagenet.cache_dir()} ({imagenet.safetensors_place(arch, version).name} or "
+            f"{imagenet.file_name(arch, version)})")
