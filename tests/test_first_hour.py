@@ -239,7 +239,7 @@ def test_offline_the_error_names_both_files_and_where_to_put_them(hub, monkeypat
 def test_the_run_names_its_devices_compiles_aloud_and_resumes_by_name(laptop):
     runs, workdir, _ = laptop
     out = runs["train"].out
-    assert "on 8 devices (cpu, float32)" in out  # conftest's eight CPU devices
+    assert "on 1 device (cpu, float32)" in out  # conftest's one CPU device
     assert "compiling the train step ... " in out and "validating (compiling the eval step first) ... " in out
     resumed = runs["resume"].out
     assert f"weights: {workdir / 'checkpoints'}" in resumed and "random initialisation" not in resumed
