@@ -1,56 +1,80 @@
-"""`train`: config -> splits -> assembly -> `fit` (resuming the workdir) -> evaluation, pictures, JSON."""
+"""`train`: config -> splits -> assembly -> `fit` (resuming the workdir) -> evaluation, pictures, JSON.
+
+A workdir remembers its run: `train --workdir W` on a workdir holding checkpoints resumes that run,
+its config read from W's config.json (the data path in it absolute), with only what the command
+line changes. A change that makes it another run (`RUN_KEYS`, or other classes or point counts in
+the data) is refused, naming the keys, before anything in W is touched: checkpoints are rotated
+only by the run that wrote them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import pathlib
+import shlex
 import sys
 
 import jax
+import numpy as np
 
-from jaxres import assembly, defaults, evaluation, models, weights
+from jaxres import assembly, defaults, evaluation, files, models, weights
 from jaxres import workdir as workdir_files
 from jaxres.commands import guards
 from jaxres.commands.evaluate import print_result
 from jaxres.commands.restore import trained
 from jaxres.commands.splits import resolve_data_path, training_splits
 from jaxres.config import apply_overrides, get_path, load_config_file, synthetic_overrides
-from jaxres.config_checks import check_config, check_process
-from jaxres.errors import ConfigError, UserError
+from jaxres.config_checks import check_best_metric, check_config, check_process
+from jaxres.errors import ConfigError, DataError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.ema import decay_per_step
-from jaxres.train.loop import Preempted, fit
+from jaxres.train.checkpoint import Checkpoints, every_step_damaged, jsonable, quiet
+from jaxres.train.loop import NonFiniteLoss, Preempted, fit
 from jaxres.train.optim import learning_rates, make_optimizer
 
-# Keys whose change makes an existing checkpoint unusable: refused on resume, with the keys named.
-SHAPE_KEYS = ("model.arch", "model.head_options", "objective.kind", "objective.channels")
+# Keys that make another run: on a workdir holding checkpoints a change is refused, with the keys
+# named (the data, the model's shape, what it predicts and from which pixels).
+RUN_KEYS = ("data.path", "data.images", "data.val_fraction", "synthetic.generator", "model.arch",
+            "model.head_options", "objective.kind", "objective.image_size", "objective.channels")
 
 
 def train(task, args) -> int:
     check_process(args.num_processes, args.process_id)
-    config = check_config(build_config(task, args), where=args.config)
+    workdir = guards.training_workdir(args.workdir, task.name, getattr(args, "force", False))
+    saved = saved_run(workdir)
+    config = check_config(build_config(task, args, saved), where=args.config)
+    if saved is not None:
+        refuse_another_run(task, workdir, saved, config)
     join_processes(args)
     _say(config_changes_text(task, config))
-    workdir = guards.training_workdir(args.workdir, getattr(args, "force", False))
     if parallel.is_primary():
         guards.refuse_if_locked(workdir)
     path = resolve_data_path(task, config)
     splits = training_splits(task, path, config, args.skip_bad)  # every split, before the first step
     train_set, val_set = splits.train, splits.val
     built = assembly.for_training(config, train_set, mesh=parallel.make_mesh())
-    _check_resume_compatible(workdir, built)
+    if saved is not None:
+        refuse_other_facts(task, workdir, saved, built)
+    check_best_metric(config, metric_names(built, train_set, val_set))
 
     epochs, batch_size = int(config["train"]["epochs"]), int(config["train"]["batch_size"])
     if batch_size > len(train_set):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train_set)} training records")
     parallel.local_batch_size(batch_size, built.mesh)  # a ConfigError naming train.batch_size, before any compile
     steps_per_epoch = len(train_set) // batch_size
+    resumed = resume_point(workdir, steps_per_epoch, len(train_set), path) if saved is not None else None
 
     def start_head(fresh: dict) -> dict:  # a random or replaced head, never one the weights brought
         _say(assembly.head_start_note(config, steps_per_epoch))
         return built.start_head(fresh, train_set)
 
-    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=start_head)
+    if resumed is None:
+        variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=start_head)
+    else:  # only the structure: the checkpoint brings every value (and no weights file is read)
+        variables = models.init(built.model, int(config["train"]["seed"]), image_size=32)
     optimizer = make_optimizer(config["optim"], steps_per_epoch, epochs)
     ema_decay = decay_per_step(config["optim"]["ema_epochs"], steps_per_epoch)
     state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), built.mesh, ema=ema_decay > 0)
@@ -62,7 +86,7 @@ def train(task, args) -> int:
     eval_loader = val_loader if splits.eval is val_set else built.eval_loader(splits.eval, log=_say)
     # Only now: a refused run must not leave a config.json that a corrected run's resume check
     # would hold against it (a bad --weights or batch size is not a trained model.arch).
-    save = lambda folder, cfg: workdir_files.save(folder, cfg, built.facts)  # noqa: E731
+    save = lambda folder, cfg: workdir_files.save(folder, cfg, built.facts, task.name)  # noqa: E731
     if parallel.is_primary():
         guards.save_config_locked(workdir, config, save)
     else:
@@ -70,45 +94,132 @@ def train(task, args) -> int:
     _say(f"training {config['model']['arch']} on {len(train_set)} records ({len(val_set)} validation), "
          f"{epochs} epochs × {steps_per_epoch} steps of {batch_size} on {jax.device_count()} device(s)")
 
-    result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
-                 frozen_at_epoch=optimizer.frozen_at_epoch, data_stats=loader.stats,
-                 evaluate=lambda current: evaluation.metrics(built, current.variables(), val_set, val_loader),
-                 learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
+    try:
+        result = fit(state, step, loader.epoch, steps_per_epoch=steps_per_epoch, config=config, workdir=workdir,
+                     frozen_at_epoch=optimizer.frozen_at_epoch, data_stats=loader.stats,
+                     evaluate=lambda current: evaluation.metrics(built, current.variables(), val_set, val_loader),
+                     learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
+    except NonFiniteLoss as err:
+        raise _damaged_resume(err, resumed) or err
     if isinstance(result, Preempted):
-        print(f"to resume: python -m tasks.{task.name} train --workdir {workdir}", flush=True)
+        print(f"to resume: {resume_command(task, workdir)}", flush=True)
         return 0
     return _final_evaluation(workdir, built, splits, result, eval_loader)
 
 
-def build_config(task, args) -> dict:
-    """The task's config (or --config) over the defaults, the synthetic set's overrides when no data
-    is given, --set, flags."""
-    config = defaults.complete(load_config_file(args.config) if args.config else task.get_config())
-    data_given = bool(args.data) or any(item.startswith("data.path=") for item in args.set)
-    if not data_given:
-        config = apply_overrides(config, [f"{k}={v!r}" for k, v in synthetic_overrides(config).items()])
+def resume_command(task, workdir: pathlib.Path) -> str:
+    """The command that resumes `workdir`'s run from any folder (the installed console command)."""
+    return f"jaxres {task.name} train --workdir {shlex.quote(str(pathlib.Path(workdir).absolute()))}"
+
+
+def build_config(task, args, saved: dict | None = None) -> dict:
+    """The run's config: on a workdir holding a run (`saved`, its config.json) that config; else the
+    task's config (or --config) over the defaults with the synthetic set's overrides when no data is
+    given; then --set and flags. `data.path` is made absolute, so a resume from any folder reads it."""
+    data_set = bool(args.data) or any(item.strip().startswith("data.path=") for item in args.set)
+    if args.config:  # checked before any --set: a file that lacks a section is blamed on the file
+        config = check_config(defaults.complete(load_config_file(args.config)), where=args.config)
+    if saved is not None and not args.config:
+        config = defaults.complete(workdir_files.without_facts(saved))
+    else:
+        config = config if args.config else defaults.complete(task.get_config())
+        if saved is not None and not data_set:
+            config["data"]["path"] = get_path(saved, "data.path")
+        if not data_set and not config["data"]["path"]:
+            config = apply_overrides(config, [f"{k}={v!r}" for k, v in synthetic_overrides(config).items()])
     flags = {"data.path": args.data, "model.weights": args.weights, "train.epochs": args.epochs,
              "train.batch_size": args.batch_size, "train.seed": args.seed}
     overrides = list(args.set) + [f"{k}={v!r}" for k, v in flags.items() if v is not None]
-    return apply_overrides(config, overrides)
+    config = apply_overrides(config, overrides)
+    config["data"]["path"] = absolute_data_path(config["data"].get("path"))
+    return config
 
 
-def _check_resume_compatible(workdir: pathlib.Path, built) -> None:
-    """Refuse a resume that changes the model's shape before anything is built or config.json is
-    rewritten. The checkpoint's own check (`Checkpoints.restore`) compares every array, for callers
-    of `fit` that do not come through the command line."""
-    if not (workdir / workdir_files.CONFIG_FILE).is_file():
-        return
-    saved = workdir_files.load_config(workdir)
-    facts = workdir_files.load_facts(workdir, saved)
-    differing = [k for k in SHAPE_KEYS if get_path(saved, k) != get_path(built.config, k)]
-    differing += ["the model head the data decides"] if facts.model != built.facts.model else []
+def metric_names(built, train_set, val_set) -> set[str]:
+    """The names of the metrics each epoch's evaluation gives (and `train_loss`): those of the trivial
+    predictor's (from a few training records), which the target kind judges like the model's."""
+    few = dataclasses.replace(train_set, records=train_set.records[:4])
+    matrices = np.tile(np.eye(3), (len(val_set), 1, 1))
+    return set(built.objective.baseline(few, val_set, matrices)) | {"train_loss"}
+
+
+def absolute_data_path(path):
+    """A local data path made absolute (expanding ~); empty, `tfds:` names and non-text as given."""
+    if not isinstance(path, str) or not path.strip() or path.startswith("tfds:"):
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def saved_run(workdir: pathlib.Path) -> dict | None:
+    """The config.json of the run in `workdir` when it holds a checkpoint step, else None (a new
+    folder, or one whose training never saved: nothing there to lose)."""
+    directory = workdir / workdir_files.CHECKPOINTS
+    if not directory.is_dir() or not any(p.is_dir() and p.name.isdigit() for p in directory.iterdir()):
+        return None
+    where = str(workdir / workdir_files.CONFIG_FILE)
+    return check_config(workdir_files.load_config(workdir), where=where)
+
+
+def refuse_another_run(task, workdir: pathlib.Path, saved: dict, config: dict) -> None:
+    """A ConfigError naming each of `RUN_KEYS` the command line changes from the workdir's run."""
+    before = defaults.complete(workdir_files.without_facts(saved))
+    before["data"]["path"] = absolute_data_path(before["data"].get("path"))
+    differing = [k for k in RUN_KEYS if jsonable(get_path(before, k)) != jsonable(get_path(config, k))]
     if differing:
-        raise ConfigError(
-            f"the workdir was trained with other {', '.join(differing)}; its checkpoint cannot be resumed "
-            "with this model. Use a new --workdir or the original settings",
-            where=str(workdir),
-        )
+        shown = "; ".join(f"{k}: {_short(get_path(before, k))} there, {_short(get_path(config, k))} now"
+                          for k in differing)
+        _refuse(task, workdir, shown)
+
+
+def refuse_other_facts(task, workdir: pathlib.Path, saved: dict, built) -> None:
+    """The same refusal when the data now decides other classes or another point count."""
+    facts = workdir_files.load_facts(workdir, saved)
+    if facts.model != built.facts.model or facts.target != built.facts.target:
+        keys = sorted(k for k in facts.target.keys() | built.facts.target.keys()
+                      if facts.target.get(k) != built.facts.target.get(k)) or ["model head"]
+        _refuse(task, workdir, "; ".join(f"the data's {k}: {_short(facts.target.get(k))} there, "
+                                         f"{_short(built.facts.target.get(k))} now" for k in keys))
+
+
+def _refuse(task, workdir: pathlib.Path, shown: str) -> None:
+    raise ConfigError(f"--workdir holds another run ({shown}); resuming it with these would replace its checkpoints. "
+                      f"Resume it as it was with `{resume_command(task, workdir)}`, or choose a new --workdir",
+                      where=str(workdir))
+
+
+def _short(value) -> str:
+    text = json.dumps(jsonable(value))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def resume_point(workdir: pathlib.Path, steps_per_epoch: int, records: int, data) -> int | None:
+    """The step the run resumes from (the newest intact one), refusing a position the training split
+    no longer has (it shrank, or train.batch_size grew, since the checkpoint was saved)."""
+    checkpoints = Checkpoints(workdir_files.checkpoint_dir(workdir), async_save=False)
+    try:
+        step, damaged = checkpoints.intact_step()
+        if step is None:
+            raise every_step_damaged(checkpoints.directory, damaged)
+        batch = int(checkpoints.read_json(step, "position").get("batch", 0))
+    finally:
+        checkpoints.close()
+    if batch > steps_per_epoch:
+        raise DataError(f"the checkpoint at step {step} stopped after batch {batch} of its epoch, but the training "
+                        f"split now gives {steps_per_epoch} batches ({records} records): the data or "
+                        "train.batch_size changed since it was saved. Restore them, or train into a new --workdir",
+                        where=str(data))
+    return step
+
+
+def _damaged_resume(err: NonFiniteLoss, resumed: int | None) -> UserError | None:
+    """A loss that turns non-finite before the resumed run saved anything says more about the
+    checkpoint it started from than about the learning rate."""
+    if resumed is None or err.last_good != resumed:
+        return None
+    folder = err.directory / str(resumed)
+    return UserError(f"the loss became non-finite at step {err.step}, right after resuming from step {resumed}: "
+                     f"that checkpoint may be damaged. Move {folder} away to resume from an earlier step, or "
+                     "train into a new --workdir", where=str(folder))
 
 
 def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables) -> dict:
@@ -126,9 +237,13 @@ def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda va
             _say(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice)}; "
                  "the embedded run never downloads)")
             return fresh_head(models.init(model, seed, image_size=32))
-        path = path or weights.named.fetch(choice, arch)
+        if path is None:
+            with quiet(("huggingface_hub", "urllib3", "filelock")):  # a failure is one line; no retry log
+                path = weights.named.fetch(choice, arch)
     else:
         path = pathlib.Path(choice).expanduser()
+        if path.is_file():
+            files.check_checksum(path)  # an exported weights file carries its checksum
     variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
     _say(f"weights: {path}" + "".join(f"\n  {line}" for line in report.lines()))
     if report.replaced_head:
