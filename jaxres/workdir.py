@@ -76,8 +76,8 @@ def task_of(workdir: pathlib.Path) -> str | None:
         raise UserError(f"not a jaxres workdir (no {MARKER_FILE} or {CONFIG_FILE}); train into it first",
                         where=str(workdir))
     if not (workdir / CHECKPOINTS).is_dir() or not isinstance(_read_json(config, ""), dict):
-        raise UserError(f"not a jaxres workdir: its {CONFIG_FILE} is not one train wrote (no {MARKER_FILE}); "
-                        "choose the folder a training wrote, or a new one to train into", where=str(workdir))
+        raise UserError(f"not a jaxres workdir: no {MARKER_FILE}, and its {CONFIG_FILE} has no trained checkpoints "
+                        "beside it; choose the folder a training wrote, or a new one to train into", where=str(workdir))
     return None
 
 
