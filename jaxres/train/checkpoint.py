@@ -82,7 +82,12 @@ class Checkpoints:
             cleanup_tmp_directories=True,
         )
         handlers = {"state": ocp.StandardCheckpointHandler(), **{k: ocp.JsonCheckpointHandler() for k in ITEMS[1:]}}
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        self._quiet = quiet().__enter__()  # until close: orbax's reports of a failed write are one line of ours
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        except BaseException:
+            self._quiet.__exit__(None, None, None)
+            raise
 
     def _score(self, metrics: dict) -> float:
         """Higher is better; a missing or non-finite metric ranks last."""
@@ -232,8 +237,11 @@ class Checkpoints:
         self._seal_committed()
 
     def close(self) -> None:
-        self.wait()
-        self._manager.close()
+        try:
+            self.wait()
+            self._manager.close()
+        finally:
+            self._quiet.__exit__(None, None, None)
 
 
 class _Damaged(Exception):
@@ -294,28 +302,46 @@ def set_aside(folder: pathlib.Path) -> pathlib.Path:
 
 
 class quiet:
-    """Keep orbax's, absl's and asyncio's (or the named loggers') reports of a failed read off stderr:
-    the caller turns the failure into one line. The failure's frames are cleared and the coroutines orbax abandoned are
-    collected inside, so their "Exception ignored" reports are dropped here, not printed at exit."""
+    """Keep orbax's, absl's and asyncio's (or the named loggers') reports off stderr while a checkpoint
+    is read or written: a failure becomes one line from the caller, and a success has nothing to say.
 
-    def __init__(self, loggers=("absl", "orbax", "asyncio", "jax")):
+    Reports Python cannot raise (a coroutine orbax abandoned, a callback into a closed event loop)
+    go to `sys.unraisablehook`; those from orbax, tensorstore or asyncio are dropped, any other is
+    passed on. On a failure its frames are cleared and garbage collected inside, so the coroutines
+    they held are reported (and dropped) here rather than at exit."""
+
+    def __init__(self, loggers=("absl", "orbax", "asyncio")):
         self._names = tuple(loggers)
 
     def __enter__(self) -> "quiet":
         self._levels = [(logging.getLogger(n), logging.getLogger(n).level) for n in self._names]
         for logger, _ in self._levels:
             logger.setLevel(logging.CRITICAL + 1)
-        self._hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         return self
+
+    def _unraisable(self, unraisable) -> None:
+        if not _from_checkpoint_io(unraisable):
+            self._hook(unraisable)
 
     def __exit__(self, kind, error, trace) -> bool:
         if trace is not None:
             traceback.clear_frames(trace)
-        gc.collect()
-        sys.unraisablehook = self._hook
+            gc.collect()
+        if sys.unraisablehook == self._unraisable:
+            sys.unraisablehook = self._hook
         for logger, level in self._levels:
             logger.setLevel(level)
         return False
+
+
+def _from_checkpoint_io(unraisable) -> bool:
+    if isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value):
+        return True
+    names = [frame.filename for frame, _ in traceback.walk_tb(unraisable.exc_traceback)]
+    names.append(repr(unraisable.object))
+    return any(part in name for name in names for part in ("orbax", "tensorstore", "asyncio"))
 
 
 def _silence_background_noise() -> None:
@@ -323,7 +349,8 @@ def _silence_background_noise() -> None:
     ends (the command exits with one line): their reports are dropped for the rest of the process."""
     for name in ("absl", "orbax", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-    sys.unraisablehook = lambda unraisable: None
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None if _from_checkpoint_io(unraisable) else previous(unraisable)
     gc.collect()
 
 
