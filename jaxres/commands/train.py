@@ -1,19 +1,13 @@
 """`train`: config -> splits -> assembly -> `fit` (resuming the workdir) -> evaluation, pictures, JSON.
 
-A workdir remembers its run: `train --workdir W` on a workdir holding checkpoints resumes that run,
-its config read from W's config.json (the data path in it absolute), with only what the command
-line changes. A change that makes it another run (`RUN_KEYS`, or other classes or point counts in
-the data) is refused, naming the keys, before anything in W is touched: checkpoints are rotated
-only by the run that wrote them.
+On a workdir that holds a run, the config is that run's (`commands.resume`), with only what the
+command line changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import pathlib
-import shlex
 import sys
 
 import jax
@@ -24,22 +18,18 @@ from jaxres import workdir as workdir_files
 from jaxres.commands import guards
 from jaxres.commands.evaluate import print_result
 from jaxres.commands.restore import trained
+from jaxres.commands.resume import (absolute_data_path, damaged_resume, refuse_another_run, refuse_other_facts,
+                                    resume_command, resume_point, saved_run)
 from jaxres.commands.splits import resolve_data_path, training_splits
 from jaxres.config import apply_overrides, get_path, load_config_file, synthetic_overrides
 from jaxres.config_checks import check_best_metric, check_config, check_process
-from jaxres.errors import ConfigError, DataError, UserError
+from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 from jaxres.train.ema import decay_per_step
-from jaxres.train.checkpoint import Checkpoints, every_step_damaged, jsonable, quiet
+from jaxres.train.checkpoint import quiet
 from jaxres.train.loop import NonFiniteLoss, Preempted, fit
 from jaxres.train.optim import learning_rates, make_optimizer
-
-# Keys that make another run: on a workdir holding checkpoints a change is refused, with the keys
-# named (the data, the model's shape, what it predicts and from which pixels).
-RUN_KEYS = ("data.path", "data.images", "data.val_fraction", "synthetic.generator", "model.arch",
-            "model.head_options", "objective.kind", "objective.image_size", "objective.channels")
-
 
 def train(task, args) -> int:
     check_process(args.num_processes, args.process_id)
@@ -100,33 +90,28 @@ def train(task, args) -> int:
                      evaluate=lambda current: evaluation.metrics(built, current.variables(), val_set, val_loader),
                      learning_rate=learning_rates(config["optim"], steps_per_epoch, epochs))
     except NonFiniteLoss as err:
-        raise _damaged_resume(err, resumed) or err
+        raise damaged_resume(err, resumed) or err
     if isinstance(result, Preempted):
         print(f"to resume: {resume_command(task, workdir)}", flush=True)
         return 0
     return _final_evaluation(workdir, built, splits, result, eval_loader)
 
 
-def resume_command(task, workdir: pathlib.Path) -> str:
-    """The command that resumes `workdir`'s run from any folder (the installed console command)."""
-    return f"jaxres {task.name} train --workdir {shlex.quote(str(pathlib.Path(workdir).absolute()))}"
-
-
 def build_config(task, args, saved: dict | None = None) -> dict:
-    """The run's config: on a workdir holding a run (`saved`, its config.json) that config; else the
-    task's config (or --config) over the defaults with the synthetic set's overrides when no data is
-    given; then --set and flags. `data.path` is made absolute, so a resume from any folder reads it."""
+    """The run's config: --config, else the workdir's run (`saved`, its config.json), else the task's,
+    over the defaults; a new run on no data gets the synthetic set's overrides; then --set and flags.
+    `data.path` is made absolute, so a resume from any folder reads the same data."""
     data_set = bool(args.data) or any(item.strip().startswith("data.path=") for item in args.set)
     if args.config:  # checked before any --set: a file that lacks a section is blamed on the file
         config = check_config(defaults.complete(load_config_file(args.config)), where=args.config)
-    if saved is not None and not args.config:
+    elif saved is not None:  # it holds its synthetic overrides and --set values already
         config = defaults.complete(workdir_files.without_facts(saved))
     else:
-        config = config if args.config else defaults.complete(task.get_config())
-        if saved is not None and not data_set:
-            config["data"]["path"] = get_path(saved, "data.path")
-        if not data_set and not config["data"]["path"]:
-            config = apply_overrides(config, [f"{k}={v!r}" for k, v in synthetic_overrides(config).items()])
+        config = defaults.complete(task.get_config())
+    if args.config and saved is not None and not data_set:
+        config["data"]["path"] = get_path(saved, "data.path")  # the run's data unless --data says otherwise
+    if (args.config or saved is None) and not data_set and not config["data"]["path"]:
+        config = apply_overrides(config, [f"{k}={v!r}" for k, v in synthetic_overrides(config).items()])
     flags = {"data.path": args.data, "model.weights": args.weights, "train.epochs": args.epochs,
              "train.batch_size": args.batch_size, "train.seed": args.seed}
     overrides = list(args.set) + [f"{k}={v!r}" for k, v in flags.items() if v is not None]
@@ -141,85 +126,6 @@ def metric_names(built, train_set, val_set) -> set[str]:
     few = dataclasses.replace(train_set, records=train_set.records[:4])
     matrices = np.tile(np.eye(3), (len(val_set), 1, 1))
     return set(built.objective.baseline(few, val_set, matrices)) | {"train_loss"}
-
-
-def absolute_data_path(path):
-    """A local data path made absolute (expanding ~); empty, `tfds:` names and non-text as given."""
-    if not isinstance(path, str) or not path.strip() or path.startswith("tfds:"):
-        return path
-    return os.path.abspath(os.path.expanduser(path))
-
-
-def saved_run(workdir: pathlib.Path) -> dict | None:
-    """The config.json of the run in `workdir` when it holds a checkpoint step, else None (a new
-    folder, or one whose training never saved: nothing there to lose)."""
-    directory = workdir / workdir_files.CHECKPOINTS
-    if not directory.is_dir() or not any(p.is_dir() and p.name.isdigit() for p in directory.iterdir()):
-        return None
-    where = str(workdir / workdir_files.CONFIG_FILE)
-    return check_config(workdir_files.load_config(workdir), where=where)
-
-
-def refuse_another_run(task, workdir: pathlib.Path, saved: dict, config: dict) -> None:
-    """A ConfigError naming each of `RUN_KEYS` the command line changes from the workdir's run."""
-    before = defaults.complete(workdir_files.without_facts(saved))
-    before["data"]["path"] = absolute_data_path(before["data"].get("path"))
-    differing = [k for k in RUN_KEYS if jsonable(get_path(before, k)) != jsonable(get_path(config, k))]
-    if differing:
-        shown = "; ".join(f"{k}: {_short(get_path(before, k))} there, {_short(get_path(config, k))} now"
-                          for k in differing)
-        _refuse(task, workdir, shown)
-
-
-def refuse_other_facts(task, workdir: pathlib.Path, saved: dict, built) -> None:
-    """The same refusal when the data now decides other classes or another point count."""
-    facts = workdir_files.load_facts(workdir, saved)
-    if facts.model != built.facts.model or facts.target != built.facts.target:
-        keys = sorted(k for k in facts.target.keys() | built.facts.target.keys()
-                      if facts.target.get(k) != built.facts.target.get(k)) or ["model head"]
-        _refuse(task, workdir, "; ".join(f"the data's {k}: {_short(facts.target.get(k))} there, "
-                                         f"{_short(built.facts.target.get(k))} now" for k in keys))
-
-
-def _refuse(task, workdir: pathlib.Path, shown: str) -> None:
-    raise ConfigError(f"--workdir holds another run ({shown}); resuming it with these would replace its checkpoints. "
-                      f"Resume it as it was with `{resume_command(task, workdir)}`, or choose a new --workdir",
-                      where=str(workdir))
-
-
-def _short(value) -> str:
-    text = json.dumps(jsonable(value))
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def resume_point(workdir: pathlib.Path, steps_per_epoch: int, records: int, data) -> int | None:
-    """The step the run resumes from (the newest intact one), refusing a position the training split
-    no longer has (it shrank, or train.batch_size grew, since the checkpoint was saved)."""
-    checkpoints = Checkpoints(workdir_files.checkpoint_dir(workdir), async_save=False)
-    try:
-        step, damaged = checkpoints.intact_step()
-        if step is None:
-            raise every_step_damaged(checkpoints.directory, damaged)
-        batch = int(checkpoints.read_json(step, "position").get("batch", 0))
-    finally:
-        checkpoints.close()
-    if batch > steps_per_epoch:
-        raise DataError(f"the checkpoint at step {step} stopped after batch {batch} of its epoch, but the training "
-                        f"split now gives {steps_per_epoch} batches ({records} records): the data or "
-                        "train.batch_size changed since it was saved. Restore them, or train into a new --workdir",
-                        where=str(data))
-    return step
-
-
-def _damaged_resume(err: NonFiniteLoss, resumed: int | None) -> UserError | None:
-    """A loss that turns non-finite before the resumed run saved anything says more about the
-    checkpoint it started from than about the learning rate."""
-    if resumed is None or err.last_good != resumed:
-        return None
-    folder = err.directory / str(resumed)
-    return UserError(f"the loss became non-finite at step {err.step}, right after resuming from step {resumed}: "
-                     f"that checkpoint may be damaged. Move {folder} away to resume from an earlier step, or "
-                     "train into a new --workdir", where=str(folder))
 
 
 def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables) -> dict:
