@@ -18,13 +18,14 @@ import pathlib
 
 from jaxres import files
 from jaxres.errors import UserError
+from jaxres.train.lock import LOCK_NAME
 
 CONFIG_FILE = "config.json"
 FACTS_FILE = "data_facts.json"
 MARKER_FILE = ".jaxres-workdir"
 CHECKPOINTS = "checkpoints"
 # Files only `train` writes, never replaced by an export or prediction (`commands.guards`).
-OWN_FILES = (MARKER_FILE, CONFIG_FILE, FACTS_FILE, CHECKPOINTS, "metrics.jsonl", ".lock")
+OWN_FILES = (MARKER_FILE, CONFIG_FILE, FACTS_FILE, CHECKPOINTS, "metrics.jsonl", LOCK_NAME)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pathlib
 from jaxres import files
 from jaxres import workdir as workdir_files
 from jaxres.errors import UserError
-from jaxres.train.lock import WorkdirLock
+from jaxres.train.lock import LOCK_NAME, WorkdirLock
 
 
 def training_workdir(text: str, task: str, force: bool = False) -> pathlib.Path:
@@ -32,12 +32,12 @@ def training_workdir(text: str, task: str, force: bool = False) -> pathlib.Path:
         raise UserError("--workdir is a file, not a folder; choose another --workdir", where=str(path))
     if path.is_dir():
         entries = {p.name for p in path.iterdir()}
-        if entries & set(workdir_files.OWN_FILES) - {".lock"}:
+        if entries & set(workdir_files.OWN_FILES) - {LOCK_NAME}:
             owner = workdir_files.task_of(path)  # a UserError for a folder that only looks like one
             if owner not in (None, task):
                 raise UserError(f"--workdir holds a {owner} training, not {task}; run `jaxres {owner} train "
                                 f"--workdir {path}` or choose another --workdir", where=str(path))
-        elif entries - {".lock"} and not force:
+        elif entries - {LOCK_NAME} and not force:
             raise UserError(
                 f"--workdir is a folder with {len(entries)} other file(s) and no jaxres run; training would write "
                 "loss.png, metrics.png, pictures/ and checkpoints/ into it. Choose a new or empty folder "
