@@ -174,10 +174,11 @@ class Checkpoints:
             except _Damaged as err:
                 damaged.append((candidate, str(err)))
                 continue
-            for bad, reason in damaged:
-                moved = set_aside(self.directory / str(bad))
-                print(f"warning: checkpoint step {bad} is damaged ({reason}); set aside as {moved}, resuming from "
-                      f"step {candidate}", file=sys.stderr, flush=True)
+            if damaged and parallel.is_primary():  # one process renames; every process skips them
+                for bad, reason in damaged:
+                    moved = set_aside(self.directory / str(bad))
+                    print(f"warning: checkpoint step {bad} is damaged ({reason}); set aside as {moved}, resuming "
+                          f"from step {candidate}", file=sys.stderr, flush=True)
             if damaged:
                 self._manager.reload()
             return restored
