@@ -24,7 +24,6 @@ RANGES: dict[str, tuple[str, float, float, bool]] = {
     "data.workers": ("int", 1, 1024, True),
     "data.val_fraction": ("float", 0.0, 0.9, False),
     "objective.image_size": ("int", 16, 4096, False),
-    "objective.channels": ("int", 1, 3, False),
     "objective.margin": ("float", 0.0, 10.0, False),
     "objective.resize_ratio": ("float", 0.01, 1.0, False),
     "objective.label_smoothing": ("float", 0.0, 0.99, False),
@@ -48,6 +47,10 @@ RANGES: dict[str, tuple[str, float, float, bool]] = {
     "model.drop_path": ("float", 0.0, 0.99, False),
     "model.head_options.hidden": ("int", 1, 1_000_000, True),
 }
+# key -> the values it takes (a range would let through values between them).
+CHOICES: dict[str, tuple] = {
+    "objective.channels": (1, 3),  # gray or RGB: the frame cache and the stem know no other
+}
 # What every command needs; a --config file or a workdir's config.json without them is refused here.
 REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "data", "checkpoint", "train.epochs",
             "train.batch_size", "train.seed", "optim.lr")
@@ -65,7 +68,21 @@ def check_config(config: Any, where: str | None = None, required=REQUIRED) -> di
     for pattern, rule in RANGES.items():
         for key, value in _matches(config, pattern.split("."), ()):
             _check(key, value, rule, where)
+    for key, allowed in CHOICES.items():
+        value = get_path(config, key, _MISSING)
+        if value is not _MISSING and (isinstance(value, bool) or value not in allowed):
+            raise ConfigError(f"config key {key!r} is {value!r}; it takes one of {', '.join(map(str, allowed))}",
+                              where=where)
     return config
+
+
+def check_best_metric(config: dict, metrics: set[str]) -> None:
+    """`checkpoint.best_metric`: None or one of the metrics the run computes (a typo would rank every
+    checkpoint last and keep an arbitrary one as "best")."""
+    name = get_path(config, "checkpoint.best_metric")
+    if name is not None and name not in metrics:
+        raise ConfigError(f"config key 'checkpoint.best_metric' is {name!r}; this run computes "
+                          f"{', '.join(sorted(metrics))} (or None: the last step)")
 
 
 def check_process(num_processes, process_id) -> None:

@@ -7,17 +7,24 @@ block succeeds the file is flushed to disk, given the permissions a plain `open(
 (mkstemp's 0600 would hide an artifact from a server running as another user), renamed onto `path`,
 and the rename itself flushed (the folder is fsynced). Any failure (an exception, a full disk, Ctrl-C) removes the temporary file
 and re-raises, leaving the old file, if any, untouched.
+
+A file that is read back later (an export, a weights file) can carry its SHA-256 beside it
+(`write_chunks(..., checksum=True)` writes `<name>.sha256` in `sha256sum` format, so `sha256sum -c`
+checks it anywhere); `check_checksum` refuses a file whose bytes no longer match it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pathlib
 import tempfile
 from typing import Iterator
 
 from jaxres.platform.system import sync_folder
+
+CHECKSUM_SUFFIX = ".sha256"
 
 
 @contextlib.contextmanager
@@ -45,12 +52,49 @@ def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
     return pathlib.Path(path)
 
 
-def write_chunks(path: str | os.PathLike, chunks) -> pathlib.Path:
-    """Write an iterable of bytes (e.g. a serialised artifact, a download) atomically."""
+def write_chunks(path: str | os.PathLike, chunks, checksum: bool = False) -> pathlib.Path:
+    """Write an iterable of bytes (e.g. a serialised artifact, a download) atomically; with `checksum`,
+    then its `<name>.sha256`."""
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         for chunk in chunks:
             out.write(chunk)
+    if checksum:
+        write_checksum(path)
     return pathlib.Path(path)
+
+
+def checksum_path(path: str | os.PathLike) -> pathlib.Path:
+    path = pathlib.Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksum(path: str | os.PathLike) -> pathlib.Path:
+    """`<path>.sha256`: the file's SHA-256 and name, as `sha256sum` writes them."""
+    return write_text(checksum_path(path), f"{sha256(path)}  {pathlib.Path(path).name}\n")
+
+
+def check_checksum(path: str | os.PathLike) -> bool:
+    """True when `path` has a `<name>.sha256` and matches it; False without one; a UserError when
+    the bytes no longer match (damaged since it was written)."""
+    from jaxres.errors import UserError
+
+    recorded = checksum_path(path)
+    if not recorded.is_file():
+        return False
+    expected = (recorded.read_text(errors="replace").split() or [""])[0].lower()
+    if sha256(path) != expected:
+        raise UserError(f"does not match its checksum in {recorded.name}: the file was damaged or changed "
+                        "since it was written; write it again (or delete the .sha256 if you changed it on purpose)",
+                        where=str(path))
+    return True
 
 
 def new_file_mode() -> int:

@@ -1,9 +1,13 @@
-"""What a training leaves in its workdir besides checkpoints: the config it ran and the facts its data decided.
+"""What a training leaves in its workdir besides checkpoints: the config it ran, the facts its data
+decided, and the marker that says the folder is a workdir.
 
 `config.json` is the run's config as the user gave it (task defaults, engine defaults, --set);
 `data_facts.json` is what the training split decided (the target kind's facts, such as its classes
 or number of points, and the model head they give). They are two files so that the user's config
 never holds a value the user did not choose, and eval, predict and export rebuild the model from both.
+`.jaxres-workdir` (written by train, first) names the task; a folder without it is a workdir only
+when it holds what trainings wrote before the marker existed (a config.json object and checkpoints/).
+`OWN_FILES` is the one list of a workdir's own files that every guard reads.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ import pathlib
 
 from jaxres import files
 from jaxres.errors import UserError
+from jaxres.train.lock import LOCK_NAME
 
 CONFIG_FILE = "config.json"
 FACTS_FILE = "data_facts.json"
+MARKER_FILE = ".jaxres-workdir"
 CHECKPOINTS = "checkpoints"
+# Files only `train` writes, never replaced by an export or prediction (`commands.guards`).
+OWN_FILES = (MARKER_FILE, CONFIG_FILE, FACTS_FILE, CHECKPOINTS, "metrics.jsonl", LOCK_NAME)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,30 +54,118 @@ def checkpoint_dir(workdir: pathlib.Path) -> pathlib.Path:
     return pathlib.Path(workdir).resolve() / CHECKPOINTS
 
 
-def save(workdir: pathlib.Path, config: dict, facts: DataFacts) -> None:
-    """Both records, each written atomically (facts first: a config.json marks a workdir complete)."""
+def save(workdir: pathlib.Path, config: dict, facts: DataFacts, task: str) -> None:
+    """The marker and both records, each written atomically (facts before config: a config.json
+    marks a workdir complete)."""
+    files.write_text(workdir / MARKER_FILE, json.dumps({"jaxres_workdir": 1, "task": task}) + "\n")
     files.write_text(workdir / FACTS_FILE, json.dumps(facts.to_json(), indent=2, sort_keys=True))
     files.write_text(workdir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True))
 
 
+def task_of(workdir: pathlib.Path) -> str | None:
+    """The task whose train wrote `workdir` (its marker's), None for an older workdir without one;
+    a UserError for a folder that is no workdir."""
+    workdir = pathlib.Path(workdir)
+    marker = workdir / MARKER_FILE
+    if marker.is_file():
+        record = _read_json(marker, "train into a new --workdir")
+        if record.get("jaxres_workdir") != 1 or not isinstance(record.get("task"), str):
+            raise UserError(f"unreadable {MARKER_FILE}: not a jaxres workdir marker", where=str(marker))
+        return record["task"]
+    config = workdir / CONFIG_FILE
+    if not config.is_file():
+        raise UserError(f"not a jaxres workdir (no {MARKER_FILE} or {CONFIG_FILE}); train into it first",
+                        where=str(workdir))
+    if not (workdir / CHECKPOINTS).is_dir() or not isinstance(_read_json(config, ""), dict):
+        raise UserError(f"not a jaxres workdir: no {MARKER_FILE}, and its {CONFIG_FILE} has no trained checkpoints "
+                        "beside it; choose the folder a training wrote, or a new one to train into", where=str(workdir))
+    return None
+
+
+def is_workdir(workdir: pathlib.Path) -> bool:
+    """Whether `workdir` was written by train (marker, or an older workdir's files)."""
+    try:
+        task_of(workdir)
+    except UserError:
+        return False
+    return True
+
+
 def load_config(workdir: pathlib.Path) -> dict:
-    return _read_json(pathlib.Path(workdir) / CONFIG_FILE, "train into it first")
+    """The config.json of a folder that is a workdir (`task_of`), a JSON object."""
+    task_of(workdir)
+    config = _read_json(pathlib.Path(workdir) / CONFIG_FILE, "train into it first")
+    if not isinstance(config, dict):
+        raise UserError(f"{CONFIG_FILE} holds a JSON {type(config).__name__}, not an object; train into a new "
+                        "--workdir", where=str(pathlib.Path(workdir) / CONFIG_FILE))
+    return config
 
 
 def load_facts(workdir: pathlib.Path, config: dict) -> DataFacts:
     """The workdir's data facts; a workdir written before they had their own file keeps them in its
     config (`model.resolved`, `model.classes`, `objective.num_keypoints`), read from there."""
     path = pathlib.Path(workdir) / FACTS_FILE
-    if path.is_file():
+    if path.exists():
         record = _read_json(path, "train again into a new --workdir")
-        return DataFacts(dict(record.get("target") or {}), dict(record.get("model") or {}))
+        if not (isinstance(record, dict) and isinstance(record.get("target"), dict)
+                and isinstance(record.get("model"), dict)):
+            raise UserError(f"{FACTS_FILE} is not a {{\"target\": {{...}}, \"model\": {{...}}}} object; train again "
+                            "into a new --workdir", where=str(path))
+        return _checked(DataFacts(record["target"], record["model"]), config, str(path))
     model, objective = config.get("model", {}), config.get("objective", {})
-    if "resolved" not in model:
-        raise UserError(f"holds no {FACTS_FILE}; train into it first", where=str(workdir))
-    target = {"classes": list(model["classes"])} if model.get("classes") else {}
-    if objective.get("num_keypoints"):
-        target["num_keypoints"] = int(objective["num_keypoints"])
-    return DataFacts(target, dict(model["resolved"]))
+    if "resolved" in model:  # trained before data_facts.json: the facts sat in config.json
+        target = {"classes": list(model["classes"])} if model.get("classes") else {}
+        if objective.get("num_keypoints"):
+            target["num_keypoints"] = int(objective["num_keypoints"])
+        return _checked(DataFacts(target, dict(model["resolved"])), config, str(workdir / CONFIG_FILE))
+    # Trained before the facts were recorded anywhere: a kind whose data decides nothing (a box)
+    # rebuilds them from its options; one whose data decides classes or points cannot.
+    facts = _facts_from_options(config)
+    if facts is None:
+        raise UserError(f"holds no {FACTS_FILE} and its config.json does not say what the data decided "
+                        "(classes, points); train again into a new --workdir", where=str(workdir))
+    return facts
+
+
+def _facts_from_options(config: dict) -> DataFacts | None:
+    from jaxres import defaults, objectives
+
+    try:
+        options = defaults.complete(without_facts(config))["objective"]
+        model = objectives.create(options, {}).model_options()
+    except Exception:  # noqa: BLE001 - a kind that needs facts fails to build without them
+        return None
+    return DataFacts({}, model) if _has_outputs(model) else None
+
+
+def _has_outputs(model: dict) -> bool:
+    outputs = model.get("num_outputs")
+    return isinstance(outputs, int) and not isinstance(outputs, bool) and outputs > 0
+
+
+def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
+    """`facts` when they are what their target kind makes of them (so the head the model gets is the
+    one the checkpoint holds), else a UserError naming the file."""
+    from jaxres import defaults, objectives
+
+    classes, points = facts.target.get("classes"), facts.target.get("num_keypoints")
+    valid = classes is None or (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+                                and len(set(classes)) == len(classes))
+    valid = valid and (points is None or (isinstance(points, int) and not isinstance(points, bool) and points > 0))
+    try:
+        options = defaults.complete(without_facts(config))["objective"]
+        expected = objectives.create(options, facts.target).model_options() if valid else None
+    except Exception:  # noqa: BLE001 - facts the kind cannot build from are as wrong as a mismatch
+        expected = None
+    if expected != facts.model or not _has_outputs(facts.model):
+        raise UserError(f"{pathlib.Path(where).name} does not hold facts of a {options_kind(config)} training "
+                        f"(target {json.dumps(facts.target)[:80]}, model {json.dumps(facts.model)[:80]}); train again "
+                        "into a new --workdir", where=where)
+    return DataFacts(dict(facts.target), dict(facts.model))
+
+
+def options_kind(config: dict) -> str:
+    return str((config.get("objective") or {}).get("kind"))
 
 
 def without_facts(config: dict) -> dict:
@@ -81,10 +177,11 @@ def without_facts(config: dict) -> dict:
     return config
 
 
-def _read_json(path: pathlib.Path, advice: str) -> dict:
+def _read_json(path: pathlib.Path, advice: str):
     if not path.is_file():
         raise UserError(f"not a jaxres workdir (no {path.name}); {advice}", where=str(path.parent))
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"unreadable {path.name}: {err}", where=str(path)) from err
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"unreadable {path.name} ({type(err).__name__}: {str(err)[:100]}); {advice or 'train again'}",
+                        where=str(path)) from None

@@ -348,7 +348,7 @@ def test_h5_split_that_the_file_lacks(shared_data):
 
 def test_empty_split(tmp_path):
     (tmp_path / "val" / "cat").mkdir(parents=True)
-    _raises(readers.read_class_folders, tmp_path, "val", where=str(tmp_path / "val"), match="no images")
+    _raises(readers.read_class_folders, tmp_path, "val", where=str(tmp_path / "val" / "cat"), match="no images")  # the empty class folder
     _jpeg(tmp_path / "test" / "1.jpg")
     _raises(readers.read_class_folders, tmp_path, "test", where=str(tmp_path / "test"), match="read_flat_folder")
     (tmp_path / "flat").mkdir()

@@ -11,27 +11,33 @@ from __future__ import annotations
 import os
 import pathlib
 
+from jaxres import files
+from jaxres import workdir as workdir_files
 from jaxres.errors import UserError
-from jaxres.train.lock import WorkdirLock
-
-# What a folder written by `train` holds; a non-empty folder with none of these is someone else's.
-WORKDIR_MARKERS = ("config.json", "checkpoints", "metrics.jsonl", ".lock")
+from jaxres.train.lock import LOCK_NAME, WorkdirLock
 
 
-def training_workdir(text: str, force: bool = False) -> pathlib.Path:
-    """The --workdir of `train`: not empty text, not a file, writable, a workdir or an empty folder.
+def training_workdir(text: str, task: str, force: bool = False) -> pathlib.Path:
+    """The --workdir of `train`, absolute: not empty text, not a file, writable, and either a
+    workdir of `task` (`workdir.task_of`) or a folder holding none of a workdir's own files.
 
-    `--force` also accepts a non-empty folder that is not a workdir (files named like a workdir's
-    outputs, `loss.png`, `metrics.png`, `pictures/`, are then replaced).
+    `--force` also accepts a non-empty folder that is not a workdir and holds none of a workdir's
+    own files (files named like a workdir's outputs, `loss.png`, `metrics.png`, `pictures/`, are then
+    replaced); a folder holding a config.json or checkpoints/ that train did not write never is.
     """
     if not str(text).strip():
         raise UserError("--workdir is empty; name a folder for the run (e.g. --workdir runs/mine)")
-    path = pathlib.Path(text).expanduser()
+    path = pathlib.Path(text).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise UserError("--workdir is a file, not a folder; choose another --workdir", where=str(path))
     if path.is_dir():
         entries = {p.name for p in path.iterdir()}
-        if entries and not entries & set(WORKDIR_MARKERS) and not force:
+        if entries & set(workdir_files.OWN_FILES) - {LOCK_NAME}:
+            owner = workdir_files.task_of(path)  # a UserError for a folder that only looks like one
+            if owner not in (None, task):
+                raise UserError(f"--workdir holds a {owner} training, not {task}; run `jaxres {owner} train "
+                                f"--workdir {path}` or choose another --workdir", where=str(path))
+        elif entries - {LOCK_NAME} and not force:
             raise UserError(
                 f"--workdir is a folder with {len(entries)} other file(s) and no jaxres run; training would write "
                 "loss.png, metrics.png, pictures/ and checkpoints/ into it. Choose a new or empty folder "
@@ -63,23 +69,23 @@ def new_outputs(paths, force: bool, what: str = "output") -> None:
 
 
 def outside_workdir(target: pathlib.Path, workdir: pathlib.Path) -> None:
-    """An export or prediction never lands on a workdir's own files (config, checkpoints, log, lock)."""
+    """An export or prediction never lands on a workdir's own files (`workdir.OWN_FILES`)."""
     target, workdir = target.expanduser().resolve(), workdir.expanduser().resolve()
-    for name in WORKDIR_MARKERS:
+    for name in workdir_files.OWN_FILES:
         own = workdir / name
         if target == own or own in target.parents:
             raise UserError(f"would overwrite the workdir's own {name}; choose an --out outside it", where=str(target))
 
 
 def export_target(out: pathlib.Path, workdir: pathlib.Path, fmt: str, force: bool) -> None:
-    """`export --out`: a file path outside the workdir's own files; an existing file (or the StableHLO
-    sidecar `<out>.json`) only with --force."""
+    """`export --out`: a file path outside the workdir's own files (its `<out>.sha256` too); an existing
+    file (or the StableHLO sidecar `<out>.json`) only with --force."""
     if not str(out).strip() or out.is_dir():
         raise UserError("--out must name a file, not a folder", where=str(out) or "--out")
-    sidecar = out.with_name(out.name + ".json")
-    for target in (out, sidecar) if fmt == "stablehlo" else (out,):
+    targets = [out, out.with_name(out.name + ".json")] if fmt == "stablehlo" else [out]
+    for target in targets + [files.checksum_path(out)]:
         outside_workdir(target, workdir)
-    new_outputs([out, sidecar] if fmt == "stablehlo" else [out], force, "the export target")
+    new_outputs(targets, force, "the export target")
 
 
 def distinct_names(names: list[str], sources: list[str], what: str) -> None:

@@ -13,7 +13,7 @@ from jaxres import assembly, defaults
 from jaxres import workdir as workdir_files
 from jaxres.config_checks import WORKDIR_REQUIRED, check_config
 from jaxres.errors import UserError
-from jaxres.train.checkpoint import Checkpoints
+from jaxres.train.checkpoint import Checkpoints, quiet, verify
 from jaxres.workdir import checkpoint_dir
 
 
@@ -49,7 +49,11 @@ def _first_intact(directory: pathlib.Path, config: dict) -> dict:
     damaged = []
     for step in steps:
         try:
-            variables = _restore_variables(directory / str(step) / "state")
+            reason = verify(directory / str(step))  # a step's checksums, before orbax reads it
+            if reason:
+                raise ValueError(reason)
+            with quiet():
+                variables = _restore_variables(directory / str(step) / "state")
         except Exception as err:  # noqa: BLE001 - orbax, tensorstore and OS errors all mean "damaged"
             detail = (str(err).splitlines() or [""])[0][:160]
             damaged.append(f"{directory / str(step)} ({type(err).__name__}: {detail})")

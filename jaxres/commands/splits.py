@@ -12,10 +12,9 @@ import dataclasses
 import pathlib
 import sys
 
-import numpy as np
 
 from jaxres import cache_paths
-from jaxres.data.consistency import align_classes, check_same_points, usual_point_count
+from jaxres.data.consistency import align_classes, check_same_points, hold_out, usual_point_count
 from jaxres.data.records import Dataset
 from jaxres.data.validate import validate
 from jaxres.errors import DataError
@@ -64,13 +63,12 @@ def train_val_split(task: Task, path: pathlib.Path, config: dict) -> tuple[Datas
     val = read_split(task, path, "val", config)
     if val is not None:
         return train, val
-    fraction = float(config["data"]["val_fraction"])
-    order = np.random.default_rng([int(config["train"]["seed"]), 2024]).permutation(len(train))
-    n_val = max(1, int(round(fraction * len(train))))
-    if len(train) - n_val < 1:
-        raise DataError(f"only {len(train)} training record(s): too few to hold out a validation split", where=str(path))
-    pick = lambda idx: dataclasses.replace(train, records=[train.records[i] for i in sorted(idx)])  # noqa: E731
-    return pick(order[n_val:]), pick(order[:n_val])
+    kept, held = hold_out(train.records, float(config["data"]["val_fraction"]), int(config["train"]["seed"]))
+    if not kept:
+        raise DataError(f"only {len(train)} training record(s) ({len(held)} held out for validation, with the "
+                        "records of the same images): too few to hold out a validation split", where=str(path))
+    pick = lambda idx: dataclasses.replace(train, records=[train.records[i] for i in idx])  # noqa: E731
+    return pick(kept), pick(held)
 
 
 def training_splits(task, path, config: dict, skip_bad: bool) -> Splits:

@@ -4,13 +4,17 @@ A model has one output size, so a data set has one point count; the odd file is 
 validation instead of failing mid-epoch or at the final evaluation. Labels are indices into a
 split's own `classes`, so a split whose folders or `list_classes` differ from training would be
 scored against the wrong class: `align_classes` maps every label by class NAME onto the training
-classes, and refuses a class the model does not know.
+classes, and refuses a class the model does not know. A validation share held out of the training
+split keeps every record of one image on one side (`hold_out`): a duplicated row in both would score
+the model on what it trained on.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import os
 
 import numpy as np
 
@@ -74,3 +78,27 @@ def _count(record: Record) -> int | None:
         return None
     shape = np.shape(points)
     return shape[0] if len(shape) == 2 and shape[1] == 2 else None
+
+
+def hold_out(records, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, validation) record indices, sorted: a seeded share `fraction` of the records held out,
+    with all records of one image (one file, or equal pixels) on the same side. Without repeated
+    images it is the plain seeded permutation's first round(fraction * n) records."""
+    order = np.random.default_rng([int(seed), 2024]).permutation(len(records))
+    n_val = max(1, int(round(fraction * len(records))))
+    groups = [_image_identity(r) for r in records]
+    sizes = collections.Counter(groups)
+    side: dict = {}
+    held = 0
+    for i in order:
+        if groups[i] not in side:
+            side[groups[i]] = held < n_val
+            held += sizes[groups[i]] if side[groups[i]] else 0
+    val = [i for i in range(len(records)) if side[groups[i]]]
+    return [i for i in range(len(records)) if not side[groups[i]]], val
+
+
+def _image_identity(record: Record):
+    if isinstance(record.image, np.ndarray):
+        return hashlib.blake2b(np.ascontiguousarray(record.image).tobytes(), digest_size=16).hexdigest()
+    return os.path.abspath(os.fspath(record.image))

@@ -13,10 +13,13 @@ keypoints. So an edited row or a touched file is decoded again and a frame is ne
 and meta are not in the key and are always read from the records.
 
 Layout: root/<spec digest>/ holds segments. A segment is a raw file of rows (`seg-*.bin`) and its
-index (`seg-*.npz`: keys, matrices, sizes, frame shape, the data file's byte size). Both are written
-under temporary names, fsynced and renamed, data first: the index is the commit marker, so a writer
-killed at any point leaves nothing a reader trusts. Disk per image: side * side * channels bytes of
-data + 120 bytes of index (32-byte key + 72-byte matrix + 16-byte size), + ~1 KB per segment.
+index (`seg-*.npz`: keys, matrices, sizes, each row's checksum, frame shape, the data file's byte
+size). Both are written under temporary names, fsynced and renamed, data first: the index is the
+commit marker, so a writer killed at any point leaves nothing a reader trusts. Damage that keeps a
+file's size is caught by the row checksums (the first 16 bytes of each row's SHA-256), checked for
+every row a call returns: a row that fails is decoded again into a new segment, as if missing.
+Disk per image: side * side * channels bytes of data + 136 bytes of index (32-byte key + 72-byte
+matrix + 16-byte size + 16-byte checksum), + ~1 KB per segment.
 
 Several processes (`process_count` > 1) must call `load_or_build` together: each decodes its share
 of the missing records, all meet at `barrier`, then each decodes whatever it still cannot see (on
@@ -51,7 +54,7 @@ FrameOf = Callable[[Record, int, int], np.ndarray]
 """(record, width, height of its original image as load_image returns it, i.e. after EXIF orientation) -> float64 3x3
 matrix from original-image pixels to cached-frame pixels (jaxres.data.affine conventions: pixel i covers [i, i+1))."""
 
-_FORMAT = 1  # part of every key: bump it when decoding changes, so old frames are never reused
+_FORMAT = 2  # part of every key: bump it when decoding or the layout changes, so old frames are never reused
 _MODES = {1: "L", 3: "RGB"}
 _DATA, _INDEX, _TEMP = ".bin", ".npz", ".tmp"
 _STALE_SECONDS = 60.0  # an unfinished file this old has lost its writer
@@ -142,19 +145,22 @@ def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
             if ticker:
                 ticker.close()
 
-    catalog, decoded = _Catalog.read(directory, spec), 0
+    wanted = [keys[i] for i in distinct]
+    catalog, decoded = _Catalog.read(directory, spec, wanted), 0
+    damaged = catalog.damaged
     if process_count > 1:  # shares by position among all distinct keys: the same whatever each process sees
         shares = distinct[process_index::process_count]
         decoded += decode([i for i in shares if keys[i] not in catalog.where])
         if barrier is not None:
             barrier(f"frame_cache:{directory.name}")
-        catalog = _Catalog.read(directory, spec)
+        catalog = _Catalog.read(directory, spec, wanted)
     rest = [i for i in distinct if keys[i] not in catalog.where]
     if rest:
         decoded += decode(rest)
-        catalog = _Catalog.read(directory, spec)
+        catalog = _Catalog.read(directory, spec, wanted)
     if decoded and log is not None:
-        log(f"frame cache: {decoded} of {len(records)} records decoded ({len(records) - decoded} reused) "
+        again = f", {damaged} of them damaged in the cache" if damaged else ""
+        log(f"frame cache: {decoded} of {len(records)} records decoded ({len(records) - decoded} reused{again}) "
             f"into {directory} ({catalog.data_bytes / 1e6:.1f} MB)")
     return catalog.frames(keys, spec)
 
@@ -251,9 +257,10 @@ def _write_segment(directory: pathlib.Path, records: Sequence[Record], keys: Seq
         freshen = _Freshener(data_temp)
         matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, lambda: (freshen(), tick()))
         rows.flush()
+        checksums = np.stack([_checksum(row) for row in rows])
         del rows
-    index = {"keys": np.array(keys, "S32"), "matrices": matrices, "sizes": sizes, "shape": np.array(spec.shape),
-             "data_bytes": np.array(len(records) * int(np.prod(spec.shape)))}
+    index = {"keys": np.array(keys, "S32"), "matrices": matrices, "sizes": sizes, "checksums": checksums,
+             "shape": np.array(spec.shape), "data_bytes": np.array(len(records) * int(np.prod(spec.shape)))}
     with files.atomic_path(directory / f"{name}{_INDEX}") as index_temp, open(index_temp, "wb") as f:
         np.savez(f, **index)
     return len(records)
@@ -272,28 +279,38 @@ class _Freshener:
             self.last = time.monotonic()
 
 
+def _checksum(row: np.ndarray) -> np.ndarray:
+    return np.frombuffer(hashlib.sha256(np.ascontiguousarray(row)).digest()[:16], np.uint8)
+
+
 @dataclasses.dataclass
 class _Segment:
     data: pathlib.Path
     keys: np.ndarray
     matrices: np.ndarray
     sizes: np.ndarray
+    checksums: np.ndarray  # (rows, 16) uint8
 
 
 @dataclasses.dataclass
 class _Catalog:
-    """The committed segments of a spec folder, and where each key's row is."""
+    """The committed segments of a spec folder, and where each wanted key's intact row is."""
 
     segments: list[_Segment]
-    where: dict[str, tuple[int, int]]  # key -> (segment, row)
+    where: dict[str, tuple[int, int]]  # key -> (segment, row) whose bytes match their checksum
     data_bytes: int
+    damaged: int  # wanted keys whose every cached row failed its checksum
 
     @classmethod
-    def read(cls, directory: pathlib.Path, spec: FrameSpec) -> _Catalog:
+    def read(cls, directory: pathlib.Path, spec: FrameSpec, wanted: Sequence[str]) -> _Catalog:
         _sweep(directory)
         segments = [s for p in sorted(directory.glob(f"seg-*{_INDEX}")) if (s := _read_segment(p, spec))]
-        where = {key.decode(): (s, row) for s, seg in enumerate(segments) for row, key in enumerate(seg.keys)}
-        return cls(segments, where, sum(len(s.keys) for s in segments) * int(np.prod(spec.shape)))
+        copies: dict[str, list[tuple[int, int]]] = {}
+        for s, seg in enumerate(segments):
+            for row, key in enumerate(seg.keys):
+                copies.setdefault(key.decode(), []).append((s, row))
+        where, damaged = _intact_rows(segments, copies, wanted, spec)
+        return cls(segments, where, sum(len(s.keys) for s in segments) * int(np.prod(spec.shape)), damaged)
 
     def frames(self, keys: Sequence[str], spec: FrameSpec) -> Frames:
         where = np.array([self.where[k] for k in keys], np.int64).reshape(-1, 2)
@@ -307,15 +324,33 @@ class _Catalog:
         return Frames(spec, matrices, sizes, mapped, segment_of.reshape(-1), where[:, 1])
 
 
+def _intact_rows(segments, copies: dict, wanted: Sequence[str], spec: FrameSpec):
+    """({key: its first copy whose bytes match the checksum} for the wanted keys, how many wanted keys
+    had copies but none intact)."""
+    mapped: dict[int, np.ndarray] = {}
+    where, damaged = {}, 0
+    for key in wanted:
+        for s, row in copies.get(key, ()):
+            if s not in mapped:
+                mapped[s] = np.memmap(segments[s].data, np.uint8, "r", shape=(len(segments[s].keys), *spec.shape))
+            if np.array_equal(_checksum(mapped[s][row]), segments[s].checksums[row]):
+                where[key] = (s, row)
+                break
+        else:
+            damaged += key in copies
+    return where, damaged
+
+
 def _read_segment(index: pathlib.Path, spec: FrameSpec) -> _Segment | None:
     """The segment committed by `index`, or None (and removed once old) where anything disagrees."""
     data = index.with_suffix(_DATA)
     try:
         with np.load(index, allow_pickle=False) as z:
-            segment = _Segment(data, z["keys"], z["matrices"], z["sizes"])
+            segment = _Segment(data, z["keys"], z["matrices"], z["sizes"], z["checksums"])
             expected = int(z["data_bytes"])
             fits = tuple(z["shape"]) == spec.shape and expected == len(segment.keys) * int(np.prod(spec.shape))
-        fits = fits and data.stat().st_size == expected and len(segment.matrices) == len(segment.sizes) == len(segment.keys)
+        fits = fits and data.stat().st_size == expected and segment.checksums.shape == (len(segment.keys), 16)
+        fits = fits and len(segment.matrices) == len(segment.sizes) == len(segment.keys)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # an unreadable index, missing data
         fits = False
     if fits:

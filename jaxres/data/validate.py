@@ -124,7 +124,17 @@ def _box_problem(record: Record, size, max_outside: float):
     if box[2] <= box[0] or box[3] <= box[1]:
         width, height = box[2] - box[0], box[3] - box[1]
         return f"box {box.tolist()} has width {width:g} and height {height:g}; both must be positive"
-    return _outside(box.reshape(2, 2), size, max_outside, "box corner")
+    return _outside(box.reshape(2, 2), size, max_outside, "box corner") or _disjoint(box, size)
+
+
+def _disjoint(box: np.ndarray, size):
+    """A box that shares no pixel with its image frames nothing the model could see."""
+    if size is None:
+        return None
+    w, h = size
+    if box[0] >= w or box[1] >= h or box[2] <= 0 or box[3] <= 0:
+        return f"box {box.tolist()} does not overlap the {w}x{h} image (wrong units or columns?)"
+    return None
 
 
 def _outside(points: np.ndarray, size, max_outside: float, what: str):

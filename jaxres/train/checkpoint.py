@@ -5,14 +5,29 @@ TrainState), and `config`, `position` ({"epoch", "batch"}: the next batch to tra
 `metrics` as JSON. Saves are asynchronous when `async_save` (the loop chooses: `loop.async_saves`);
 kept are the last `keep` steps plus the best one by a chosen metric. A state is checked for
 finiteness on device before it is written, so a NaN state can never become "latest" or "best".
+
+Damage that keeps a file's size (a bad sector, a partial overwrite) is invisible to orbax, so every
+step this class writes is sealed once it is committed: `<step>/jaxres_digest.json` holds the SHA-256
+of each of the step's files (`seal`), and a step is verified before it is read (`verify`). A step that
+fails its digest, or fails to load, is skipped for the newest intact one before it, named on stderr
+and, on resume, set aside as `<step>.damaged` (orbax ignores that name) so it is never taken again.
+Steps written before digests existed have none and are read as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
+import hashlib
+import json
+import logging
 import math
 import os
 import pathlib
+import sys
+import threading
+import traceback
 from typing import Any, NamedTuple
 
 import jax
@@ -20,11 +35,15 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from jaxres import files
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib
 
 ITEMS = ("state", "config", "position", "metrics")
+DIGEST_FILE = "jaxres_digest.json"
+DAMAGED_SUFFIX = ".damaged"
+_CHUNK = 1 << 22
 
 
 class Restored(NamedTuple):
@@ -50,8 +69,11 @@ class Checkpoints:
         if best_metric:
             keep_policy.append(policies.BestN(get_metric_fn=score, n=1,
                                               keep_checkpoints_without_metrics=False))
+        self._unsealed: list[int] = []  # steps this instance saved whose digest is not written yet
+        self._sealing = threading.Lock()
         options = ocp.CheckpointManagerOptions(
             enable_async_checkpointing=async_save,
+            async_options=ocp.AsyncOptions(post_finalization_callback=self._seal_committed) if async_save else None,
             preservation_policy=policies.AnyPreservationPolicy(keep_policy),
             best_fn=score if best_metric else None,
             best_mode="max",  # `score` already negates a "min" metric
@@ -60,7 +82,12 @@ class Checkpoints:
             cleanup_tmp_directories=True,
         )
         handlers = {"state": ocp.StandardCheckpointHandler(), **{k: ocp.JsonCheckpointHandler() for k in ITEMS[1:]}}
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        self._quiet = quiet().__enter__()  # until close: orbax's reports of a failed write are one line of ours
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        except BaseException:
+            self._quiet.__exit__(None, None, None)
+            raise
 
     def _score(self, metrics: dict) -> float:
         """Higher is better; a missing or non-finite metric ranks last."""
@@ -97,49 +124,93 @@ class Checkpoints:
             metrics=ocp.args.JsonSave(jsonable(metrics or {})),
         )
         best = jsonable(metrics) if metrics and self.best_metric in metrics else None
+        with self._sealing:
+            self._unsealed.append(step)
         try:
             self._manager.save(step, args=args, metrics=best, force=True)
-            if wait:
+            if wait or not self.async_save:
                 self._manager.wait_until_finished()
+                self._seal_committed()
         except Exception as err:  # noqa: BLE001 - only a full or read-only disk is the user's to fix
-            raise _write_failed(err, self.directory, self.latest_step()) or err
+            failed = _write_failed(err, self.directory, self.latest_step())
+            if failed is None:
+                raise
+            _silence_background_noise()
+            raise failed from None
         return True
+
+    def _seal_committed(self) -> None:
+        """Write the digest of every step this instance saved that orbax has committed (its folder
+        exists under its final name: orbax renames it there last); called after each synchronous save
+        and by orbax after an asynchronous one is finalised, so the digest describes finished files."""
+        if not parallel.is_primary():
+            return
+        with self._sealing:
+            for step in [s for s in self._unsealed if (self.directory / str(s)).is_dir()]:
+                seal(self.directory / str(step))
+                self._unsealed.remove(step)
 
     def read_json(self, step: int, item: str) -> dict:
         """One JSON item of a step (config, position or metrics), without touching the arrays."""
         return self._manager.restore(step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))[item]
 
     def restore(self, like, step: int | None = None, config: dict | None = None) -> Restored:
-        """The state at `step` (default: latest), laid out like `like` (a state or `state.abstract`).
+        """The state at `step` (default: the newest intact step), laid out like `like` (a state or
+        `state.abstract`).
 
-        With `config`, a checkpoint whose arrays do not fit `like` is refused with a `ConfigError`
-        that names the config keys that changed and the first mismatching arrays.
+        Without `step`, each damaged step newer than the one restored is set aside (`<step>.damaged`)
+        and named on stderr; with `step`, a damaged one is a UserError. With `config`, a checkpoint
+        whose arrays do not fit `like` is refused with a `ConfigError` that names the config keys
+        that changed and the first mismatching arrays.
         """
-        step = self.latest_step() if step is None else step
-        if step is None:
+        candidates = self.all_steps()[::-1] if step is None else [step]
+        if not candidates:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         self._manager.wait_until_finished()
-        target = state_lib.abstract(like)
+        target, damaged = state_lib.abstract(like), []
+        for candidate in candidates:
+            try:
+                restored = self._restore_step(candidate, target, config)
+            except _Damaged as err:
+                damaged.append((candidate, str(err)))
+                continue
+            if damaged and parallel.is_primary():  # one process renames; every process skips them
+                for bad, reason in damaged:
+                    moved = set_aside(self.directory / str(bad))
+                    print(f"warning: checkpoint step {bad} is damaged ({reason}); set aside as {moved}, resuming "
+                          f"from step {candidate}", file=sys.stderr, flush=True)
+            if damaged:
+                self._manager.reload()
+            return restored
+        raise every_step_damaged(self.directory, damaged)
+
+    def _restore_step(self, step: int, target, config: dict | None) -> Restored:
+        reason = verify(self.directory / str(step))
+        if reason:
+            raise _Damaged(reason)
         try:
-            self._check_shapes(step, target, config)
-            items = self._manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
-                position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
+            with quiet():
+                self._check_shapes(step, target, config)
+                items = self._manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
+                    position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
         except UserError:
             raise
         except Exception as err:  # noqa: BLE001 - orbax/tensorstore/OS errors on a step's files: damaged
-            raise self._damaged(step, err) from err
+            raise _Damaged(f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}") from None
         return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
                         dict(items["metrics"] or {}))
 
-    def _damaged(self, step: int, err: Exception) -> UserError:
-        """One line naming the damaged step and the intact-looking one before it, if any."""
-        earlier = [s for s in self.all_steps() if s < step]
-        fix = (f"move {self.directory / str(step)} away to resume from step {earlier[-1]}" if earlier
-               else "train into a new --workdir (or delete the checkpoints folder to start over)")
-        detail = (str(err).splitlines() or [""])[0][:160]
-        return UserError(f"checkpoint step {step} is damaged ({type(err).__name__}: {detail}); {fix}",
-                         where=str(self.directory / str(step)))
+    def intact_step(self) -> tuple[int | None, list[tuple[int, str]]]:
+        """(the newest step whose files match their digest, [(newer damaged step, why)]); only the
+        digests are read (a step without one counts as intact here), not the arrays."""
+        damaged = []
+        for step in self.all_steps()[::-1]:
+            reason = verify(self.directory / str(step))
+            if not reason:
+                return step, damaged
+            damaged.append((step, reason))
+        return None, damaged
 
     def _check_shapes(self, step: int, target, config: dict | None) -> None:
         saved = flat_shapes(self._manager.item_metadata(step)["state"])
@@ -164,10 +235,124 @@ class Checkpoints:
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
+        self._seal_committed()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        try:
+            self.wait()
+            self._manager.close()
+        finally:
+            self._quiet.__exit__(None, None, None)
+
+
+class _Damaged(Exception):
+    """A step whose files fail their digest or cannot be read."""
+
+
+def every_step_damaged(directory: pathlib.Path, damaged: list[tuple[int, str]]) -> UserError:
+    step, reason = damaged[0]
+    return UserError(f"every checkpoint is damaged, the newest: step {step} ({reason}); train into a new --workdir "
+                     f"(or delete {directory} to start over)", where=str(directory))
+
+
+def seal(folder: pathlib.Path) -> None:
+    """Write `folder`'s digest: the SHA-256 of each of its files, by path inside it."""
+    files.write_text(folder / DIGEST_FILE, json.dumps({"sha256": _digests(folder)}, indent=1, sort_keys=True))
+
+
+def verify(folder: pathlib.Path) -> str | None:
+    """None when `folder`'s files are those its digest names, byte for byte (or it has no digest:
+    written before digests existed); else what differs, in a few words."""
+    path = folder / DIGEST_FILE
+    if not path.exists():
+        return None if folder.is_dir() else "its folder is missing"
+    try:
+        expected = json.loads(path.read_bytes())["sha256"]
+        assert isinstance(expected, dict)
+    except Exception:  # noqa: BLE001 - an unreadable digest is as damaged as a file that fails it
+        return f"its {DIGEST_FILE} is unreadable"
+    found = _digests(folder)
+    for name in sorted(expected.keys() | found.keys()):
+        if name not in found:
+            return f"{name} is missing"
+        if expected.get(name) != found[name]:
+            return f"{name} differs from its checksum" if name in expected else f"{name} was not saved with it"
+    return None
+
+
+def _digests(folder: pathlib.Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != DIGEST_FILE and not path.name.startswith(f".{DIGEST_FILE}."):
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    digest.update(chunk)
+            out[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return out
+
+
+def set_aside(folder: pathlib.Path) -> pathlib.Path:
+    """Rename a damaged step folder to `<step>.damaged` (or `.damaged-N`), a name orbax never reads."""
+    target, n = folder.with_name(folder.name + DAMAGED_SUFFIX), 1
+    while target.exists():
+        n += 1
+        target = folder.with_name(f"{folder.name}{DAMAGED_SUFFIX}-{n}")
+    folder.rename(target)
+    return target
+
+
+class quiet:
+    """Keep orbax's, absl's and asyncio's (or the named loggers') reports off stderr while a checkpoint
+    is read or written: a failure becomes one line from the caller, and a success has nothing to say.
+
+    Reports Python cannot raise (a coroutine orbax abandoned, a callback into a closed event loop)
+    go to `sys.unraisablehook`; those from orbax, tensorstore or asyncio are dropped, any other is
+    passed on. On a failure its frames are cleared and garbage collected inside, so the coroutines
+    they held are reported (and dropped) here rather than at exit."""
+
+    def __init__(self, loggers=("absl", "orbax", "asyncio")):
+        self._names = tuple(loggers)
+
+    def __enter__(self) -> "quiet":
+        self._levels = [(logging.getLogger(n), logging.getLogger(n).level) for n in self._names]
+        for logger, _ in self._levels:
+            logger.setLevel(logging.CRITICAL + 1)
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        return self
+
+    def _unraisable(self, unraisable) -> None:
+        if not _from_checkpoint_io(unraisable):
+            self._hook(unraisable)
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if trace is not None:
+            traceback.clear_frames(trace)
+            gc.collect()
+        if sys.unraisablehook == self._unraisable:
+            sys.unraisablehook = self._hook
+        for logger, level in self._levels:
+            logger.setLevel(level)
+        return False
+
+
+def _from_checkpoint_io(unraisable) -> bool:
+    if isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value):
+        return True
+    names = [frame.filename for frame, _ in traceback.walk_tb(unraisable.exc_traceback)]
+    names.append(repr(unraisable.object))
+    return any(part in name for name in names for part in ("orbax", "tensorstore", "asyncio"))
+
+
+def _silence_background_noise() -> None:
+    """A save that failed leaves orbax's writer tasks failing in the background until the process
+    ends (the command exits with one line): their reports are dropped for the rest of the process."""
+    for name in ("absl", "orbax", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None if _from_checkpoint_io(unraisable) else previous(unraisable)
+    gc.collect()
 
 
 def _write_failed(err: Exception, directory: pathlib.Path, last: int | None) -> UserError | None:

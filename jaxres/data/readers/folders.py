@@ -8,11 +8,16 @@ Class order: pass `class_list` (a `Class,Category` CSV such as `class2category.c
 name like an ImageNet wnid to its index, or a plain sequence of names) so that every split and the
 saved model agree. Without it, classes are the split's sorted folder names — a validation split that
 lacks one class would then number the others differently, so give the list in real training.
+
+Class names are compared in Unicode NFC: a folder written by macOS (NFD) and the same name typed
+elsewhere (NFC) are one class; two folders whose names differ only so are refused, as is a class
+folder without images (it would be a class the model never sees).
 """
 
 from __future__ import annotations
 
 import os
+import unicodedata
 from typing import Sequence
 
 from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, is_blank, read_csv_strings
@@ -28,16 +33,20 @@ def read_class_folders(
 ) -> Dataset:
     """One record per image of `<root>/<split>/<class>/`, label = the class's index."""
     directory = _split_dir(os.path.abspath(os.fspath(root)), split)
-    folders = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
-    classes = _class_order(class_list) if class_list is not None else tuple(folders)
+    folders = _class_folders(directory)
+    classes = _class_order(class_list) if class_list is not None else tuple(sorted(folders))
     index = {name: i for i, name in enumerate(classes)}
     records = []
-    for folder in folders:
-        if folder not in index:
-            where = os.path.join(directory, folder)
+    for name, folder in sorted(folders.items()):
+        where = os.path.join(directory, folder)
+        if name not in index:
             raise DataError(f"class folder {folder!r} is not in the class list ({len(classes)} classes)", where=where)
-        for path in _images_in(os.path.join(directory, folder)):
-            records.append(Record(image=path, source=path, label=index[folder], meta={"id": _stem(path)}))
+        images = _images_in(where)
+        if not images and not _images_in(directory):  # loose images: the hint below says more
+            raise DataError(f"class folder {folder!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add its "
+                            "images or remove the folder", where=where)
+        for path in images:
+            records.append(Record(image=path, source=path, label=index[name], meta={"id": _stem(path)}))
     if not records:
         loose = _images_in(directory)
         hint = " (its images are not in class folders; use read_flat_folder)" if loose else ""
@@ -74,10 +83,23 @@ def _split_dir(root: str, split: str) -> str:
     return os.path.join(root, found[0])
 
 
+def _class_folders(directory: str) -> dict[str, str]:
+    """{class name in NFC: folder name} of a split folder; two folders of one NFC name are refused."""
+    folders: dict[str, str] = {}
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.is_dir() and not entry.name.startswith("."):
+            name = unicodedata.normalize("NFC", entry.name)
+            if name in folders:
+                raise DataError(f"class folders {folders[name]!r} and {entry.name!r} differ only in Unicode "
+                                "normalisation (NFC/NFD): they would be one class; merge them", where=entry.path)
+            folders[name] = entry.name
+    return folders
+
+
 def _class_order(class_list) -> tuple[str, ...]:
     if isinstance(class_list, (str, os.PathLike)):
         return _classes_from_csv(os.path.abspath(os.fspath(class_list)))
-    return _unique([str(c) for c in class_list], "class_list")
+    return _unique([unicodedata.normalize("NFC", str(c)) for c in class_list], "class_list")
 
 
 def _unique(names: list[str], where: str) -> tuple[str, ...]:
@@ -92,10 +114,10 @@ def _classes_from_csv(path: str) -> tuple[str, ...]:
     table = read_csv_strings(path)
     rows = [(csv_line(i), r) for i, r in enumerate(table.itertuples(index=False, name=None)) if not is_blank(r)]
     if table.shape[1] == 1:
-        return _unique([str(r[0]).strip() for _, r in rows], path)
+        return _unique([unicodedata.normalize("NFC", str(r[0]).strip()) for _, r in rows], path)
     by_index: dict[int, str] = {}
     for line, row in rows:
-        name, text = str(row[0]).strip(), str(row[1]).strip()
+        name, text = unicodedata.normalize("NFC", str(row[0]).strip()), str(row[1]).strip()
         if not text.isdigit():
             raise DataError(f"class index {text!r} of {name!r} is not a whole number", where=f"{path}:{line}")
         if int(text) in by_index:

@@ -1,0 +1,124 @@
+"""Nothing damaged is ever used: checkpoint steps, frame-cache rows and exported files carry a
+checksum written with them and checked when read; damage that keeps every file's size is caught.
+
+The checkpoint cases work on copies of the shared tiny bbox training (cli_helpers.trained), in this
+process; none trains.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+import bad_inputs as B
+from cli_helpers import TINY, run, trained, use_session_cache
+from jaxres import files
+from jaxres.commands.resume import damaged_resume as _damaged_resume
+from jaxres.errors import UserError
+from jaxres.train.checkpoint import DIGEST_FILE, verify
+from jaxres.train.loop import NonFiniteLoss
+from test_bad_input_corpus import refused_cleanly  # noqa: F401 - the corpus's fixture
+from test_frame_cache import all_pixels, build, write_images
+
+
+def _two_steps(tmp_path, tmp_path_factory) -> pathlib.Path:
+    """A copy of the tiny bbox workdir whose one step (4) also sits at step 2, an older intact one."""
+    workdir = tmp_path / "work"
+    shutil.copytree(trained("bbox", tmp_path_factory).workdir, workdir)
+    shutil.copytree(workdir / "checkpoints" / "4", workdir / "checkpoints" / "2")
+    return workdir
+
+
+def _overwrite_inside(step: pathlib.Path) -> pathlib.Path:
+    """4 KB overwritten in the middle of the step's largest array file: every size stays the same."""
+    path = max((p for p in (step / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_step_is_named_and_eval_uses_the_intact_one_before_it(tmp_path, tmp_path_factory):
+    workdir = _two_steps(tmp_path, tmp_path_factory)
+    damaged = _overwrite_inside(workdir / "checkpoints" / "4")
+    assert verify(workdir / "checkpoints" / "2") is None
+    assert "differs from its checksum" in verify(workdir / "checkpoints" / "4")
+    result = run("bbox", ["eval", "--workdir", workdir])
+    assert result.rc == 0, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "checkpoints/4" in lines[0] and damaged.name in lines[0] and "step 2" in lines[0], lines
+    assert "mean_iou" in result.last_json()
+
+
+def test_a_resume_sets_a_damaged_step_aside_and_continues_from_the_intact_one(tmp_path, tmp_path_factory):
+    workdir = _two_steps(tmp_path, tmp_path_factory)
+    _overwrite_inside(workdir / "checkpoints" / "4")
+    result = run("bbox", ["train", "--workdir", workdir])
+    assert result.rc == 0, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "step 4 is damaged" in lines[0] and "resuming from step 2" in lines[0], lines
+    assert (workdir / "checkpoints" / "4.damaged").is_dir() and "resuming from step 2" not in result.out
+    assert "nothing to train: the checkpoint at step 2" in result.out, result.out
+
+
+def test_a_damaged_step_without_a_digest_is_one_line_without_orbax_noise(tmp_path, tmp_path_factory, refused_cleanly):
+    """Steps written before digests existed: orbax's read fails, and only our line reaches stderr."""
+    workdir = _two_steps(tmp_path, tmp_path_factory)
+    for step in ("2", "4"):
+        (workdir / "checkpoints" / step / DIGEST_FILE).unlink()
+        _overwrite_inside(workdir / "checkpoints" / step)
+    refused_cleanly("bbox", ["eval", "--workdir", workdir], ["every checkpoint is damaged", "checkpoints/4"],
+                    workdir, tmp_path / "none", B.digests(workdir))
+
+
+def test_a_non_finite_loss_right_after_a_resume_blames_the_checkpoint(tmp_path):
+    err = NonFiniteLoss(step=9, epoch=2, last_good=8, directory=tmp_path / "checkpoints")
+    message = str(_damaged_resume(err, resumed=8))
+    assert "right after resuming from step 8" in message and "may be damaged" in message and "optim.lr" not in message
+    assert _damaged_resume(err, resumed=None) is None  # a fresh run: the learning rate is the usual cause
+    later = NonFiniteLoss(step=30, epoch=4, last_good=24, directory=tmp_path / "checkpoints")
+    assert _damaged_resume(later, resumed=8) is None  # the resumed run saved since: not the checkpoint
+
+
+def test_a_damaged_cache_row_is_decoded_again(tmp_path):
+    records = write_images(tmp_path / "images", 12)
+    first, decoded = build(records, tmp_path / "cache")
+    expected = all_pixels(first)
+    assert decoded == 12
+    segment = next((tmp_path / "cache").rglob("seg-*.bin"))
+    data = bytearray(segment.read_bytes())
+    data[: len(data) // 2] = bytes(len(data) // 2)  # half of the segment zeroed, its size unchanged
+    segment.write_bytes(bytes(data))
+    again, decoded = build(records, tmp_path / "cache")
+    assert 0 < decoded <= 12
+    np.testing.assert_array_equal(all_pixels(again), expected)
+    _, decoded = build(records, tmp_path / "cache")
+    assert decoded == 0  # the fresh copies are used from now on
+
+
+def test_an_exported_file_carries_its_checksum(tmp_path):
+    path = files.write_chunks(tmp_path / "model.safetensors", [b"weights" * 100], checksum=True)
+    assert files.check_checksum(path)
+    assert files.checksum_path(path).read_text().endswith("  model.safetensors\n")  # sha256sum -c reads it
+    data = bytearray(path.read_bytes())
+    data[10] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="does not match its checksum"):
+        files.check_checksum(path)
+
+
+def test_training_from_a_damaged_weights_file_is_refused(tmp_path, monkeypatch, tmp_path_factory, refused_cleanly):
+    user = B.box_folder(tmp_path / "user")
+    path = files.write_chunks(user / "w.safetensors", [b"\x00" * 256], checksum=True)
+    path.write_bytes(b"\x01" * 256)
+    argv = ["train", "--data", user, "--workdir", tmp_path / "run", *TINY, "--weights", path]
+    refused_cleanly("bbox", argv, ["w.safetensors", "checksum"], user, tmp_path / "run", B.digests(user))
+
+
+@pytest.fixture(autouse=True)
+def _cache(monkeypatch, tmp_path_factory):
+    use_session_cache(monkeypatch, tmp_path_factory)
