@@ -12,7 +12,7 @@ writes into OUT: `<step>.log` (its output), `parity.xml` (pytest's JUnit report)
 step's command, exit status and wall time). A step that fails or runs out of time does not stop
 the next one. Exit status: 0 when every step passed, 1 otherwise.
 
-- parity: `tests/test_parity_torchvision.py` with JAX on the accelerator (`JAX_PLATFORMS=cuda`) and
+- parity: `tests/test_parity_torchvision.py` with JAX on the accelerator (`pytest --platform cuda`) and
   true float32 matmuls (`jax_default_matmul_precision=highest`; TF32 otherwise);
 - run: `benchmarks.run`'s training rows for face (ResNet-18) and tshirt (ResNet-50),
   jaxres in bfloat16 against PyTorch eager with channels_last and bfloat16 autocast;
@@ -46,9 +46,10 @@ class Step:
 def plan(out: pathlib.Path, smoke: bool) -> list[Step]:
     """The steps, on an accelerator or (`smoke`) at their smallest on the CPU."""
     platform = "cpu" if smoke else "cuda"
-    gpu_env = (("JAX_PLATFORMS", platform), ("JAX_DEFAULT_MATMUL_PRECISION", "highest"))
+    # the suite's conftest sets the platform from --platform (it clears JAX_* from the environment)
+    # and, off the CPU, jax_default_matmul_precision="highest"; one process, so no xdist workers
     parity = ["-m", "benchmarks.device_check", "--parity-on", platform, "--", "-q", "-p", "no:cacheprovider",
-              PARITY_TESTS, f"--junitxml={out / 'parity.xml'}"]
+              "-o", "addopts=", "--platform", platform, PARITY_TESTS, f"--junitxml={out / 'parity.xml'}"]
     run = ["-m", "benchmarks.run", "--no-write", "--json", str(out / "run.json")]
     e2e = ["-m", "benchmarks.input_bench", "--e2e-only", "--json", str(out / "input_bench.json")]
     if smoke:
@@ -61,7 +62,7 @@ def plan(out: pathlib.Path, smoke: bool) -> list[Step]:
     describe = ("import jax, torch; d = jax.devices(); print(jax.default_backend(), d[0].device_kind, len(d), "
                 "'| torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')")
     return [Step("device", ("-c", describe), 45, (("JAX_PLATFORMS", platform),)),
-            Step("parity", tuple(parity), 110, gpu_env),
+            Step("parity", tuple(parity), 110),
             Step("run", tuple(run), 150),
             Step("e2e", tuple(e2e), 175)]
 

@@ -31,7 +31,7 @@ def test_odd_variables_and_another_folder_change_nothing(tmp_path):
            "XDG_CACHE_HOME": "/dev/null", "JAXRES_WEIGHTS_BASE_URL": "http://127.0.0.1:9/",
            "JAX_ENABLE_X64": "1", "SLURM_NTASKS": "4"}
     (tmp_path / "a-file").write_text("not a folder")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                            f"{__file__}::test_the_run_sees_its_own_environment"],
                           cwd=tmp_path, env={**os.environ, **odd}, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
