@@ -104,7 +104,7 @@ def whole_file(task, path: pathlib.Path, config: dict, facts) -> tuple[str, Data
         raise DataError("not an annotation file this task reads", where=str(path))
     dataset = _checked(_agreeing(dataset, path.name, facts.classes, facts.num_keypoints), path.name,
                        bool(config["data"]["skip_bad"]))
-    return f"{path} (every record)", dataset, dataset
+    return f"{path}, every record", dataset, dataset
 
 
 SPLIT_NAMES = ("train", "val", "test")
