@@ -164,10 +164,11 @@ def _shape(aval) -> list:
     return [d if isinstance(d, int) else str(d) for d in aval.shape]
 
 
-def load_stablehlo(path) -> Callable[[np.ndarray], np.ndarray]:
-    """`path` -> predict(uint8 images (B, H, W, C)) -> float32 np.ndarray; needs only JAX.
+def load_stablehlo(path) -> Callable[..., np.ndarray]:
+    """`path` -> predict(...) -> float32 np.ndarray; needs only JAX. The photo form takes
+    predict(photo uint8 (H, W, C)[, box (4,)]), the crop-in form predict(uint8 images (B, H, W, C)).
 
-    The call is jitted so that each batch size compiles once; a wrong shape or dtype fails here with
+    The call is jitted so that each input shape compiles once; a wrong shape or dtype fails here with
     the artifact's expected input rather than deep inside XLA.
     """
     path = pathlib.Path(path)
@@ -180,14 +181,15 @@ def load_stablehlo(path) -> Callable[[np.ndarray], np.ndarray]:
     expected = exported.in_avals[0]
     call = jax.jit(exported.call)
 
-    def predict(images) -> np.ndarray:
+    def predict(images, *box) -> np.ndarray:
         images = np.asarray(images)
-        if images.dtype != np.uint8 or images.shape[1:] != expected.shape[1:]:
+        if (images.dtype != np.uint8 or images.ndim != len(expected.shape)
+                or any(isinstance(e, int) and e != g for e, g in zip(expected.shape, images.shape))):
             raise UserError(
                 f"expects uint8 images shaped {_shape(expected)}, got {images.dtype} {list(images.shape)}",
                 where=str(path),
             )
-        return np.asarray(call(images))
+        return np.asarray(call(images, *(np.asarray(b, np.float32) for b in box)))
 
     predict.exported = exported
     return predict

@@ -26,19 +26,26 @@ from jaxres.errors import UserError
 
 @dataclasses.dataclass
 class Prediction:
-    """One photo's prediction, in the photo's pixels. `box_used`: the frame's box [left, top, width,
-    height] for a task that frames around a box (the whole photo when none was given)."""
+    """One photo's prediction, named as the exports name their output (`objective.output_name`):
+    "keypoints" (K, 2) x, y in the photo's pixels, "box" [x, y, height, width] (the box task's CSV
+    convention) or "probabilities" (C,) in the order of `classes`. `box_used`: the box [left, top,
+    width, height] the frame was cut around, for a task that frames around one (the whole photo when
+    none was given)."""
 
-    keypoints: np.ndarray | None = None  # (K, 2) x, y
-    box: np.ndarray | None = None  # (4,) left, top, width, height (the box task's answer)
-    probabilities: np.ndarray | None = None  # (C,), in the order of `classes`
+    name: str
+    value: np.ndarray
     classes: tuple[str, ...] | None = None
     box_used: np.ndarray | None = None
 
+    def __getattr__(self, name):  # prediction.keypoints, .box, .probabilities
+        if name in ("keypoints", "box", "probabilities") and self.__dict__.get("name") == name:
+            return self.value
+        raise AttributeError(f"this prediction holds {self.__dict__.get('name')!r}, not {name!r}")
+
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         """The k most probable (class name, probability) pairs."""
-        order = np.argsort(-self.probabilities)[:k]
-        return [(self.classes[i], float(self.probabilities[i])) for i in order]
+        order = np.argsort(-self.value)[:k]
+        return [(self.classes[i], float(self.value[i])) for i in order]
 
 
 class Predictor:
@@ -146,14 +153,11 @@ class Predictor:
         return out
 
     def _predictions(self, predictions: np.ndarray, used: list) -> list[Prediction]:
-        name = self.objective.output_name
         out = []
         for value, box in zip(predictions, used):
-            served = np.asarray(self.objective.served(value, serving.NUMPY))
-            fields = {"keypoints": {"keypoints": served}, "probabilities": {"probabilities": served, "classes": self.classes},
-                      "box": {"box": np.array([value[0], value[1], value[2] - value[0], value[3] - value[1]])}}[name]
             ltwh = None if box is None else np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
-            out.append(Prediction(**fields, box_used=ltwh))
+            out.append(Prediction(self.objective.output_name, np.asarray(self.objective.served(value, serving.NUMPY)),
+                                  self.classes, ltwh))
         return out
 
 

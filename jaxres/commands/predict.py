@@ -42,8 +42,8 @@ def predict(task, args) -> int:
             table[column] = [b[i] if i < 2 else b[i] - b[i - 2] for b in used]
     _write_csv(table, csv_path)
     for rows, overlay in zip(photos, overlays):
-        canvas = None
-        for i in rows:
+        canvas = objective.picture(dataset.records[rows[0]], predictions[rows[0]])
+        for i in rows[1:]:  # the photo's other records drawn over it
             canvas = objective.picture(dataset.records[i], predictions[i], canvas=canvas)
         viz.save_png(canvas, overlay)
     print(f"wrote {csv_path} ({len(dataset)} rows) and {len(overlays)} overlay PNGs in {out}")
