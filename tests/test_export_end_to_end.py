@@ -4,6 +4,7 @@ pixels, run by processes that never import jaxres, on the real sample photos, an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -122,20 +123,22 @@ def test_the_export_answers_in_photo_pixels_like_predict(fmt, suffix, workdirs, 
 def _torchvision(torch):
     """torchvision itself where it imports; else (its compiled ops can mismatch the installed torch, as
     on the CPU dev machines) a module holding torchvision's own resnet code (`torch_reference`)."""
-    before = set(sys.modules)
     try:
         import torchvision
 
         return torchvision
     except Exception:  # noqa: BLE001
-        for name in set(sys.modules) - before:  # the half-imported package would hide its spec
-            del sys.modules[name]
+        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
+            del sys.modules[name]  # the half-imported package would hide its spec
     from torch_reference import torch_models, torchvision_resnet
 
     if torch_models.resnet_source() is None:
         pytest.skip("torchvision is not installed")
+    module = types.ModuleType("torchvision")
+    module.__spec__ = importlib.util.find_spec("torchvision")  # where its resnet.py source is read from
     archs = {a: (lambda a: lambda num_classes: torchvision_resnet(a, num_classes))(a) for a in ("resnet18", "resnet50")}
-    return types.SimpleNamespace(models=types.SimpleNamespace(**archs))
+    module.models = types.SimpleNamespace(**archs)
+    return module
 
 
 def _execute(code: str, folder, torch, monkeypatch):
