@@ -11,6 +11,14 @@ __version__ = "0.1.0"
 _SUBMODULES = ("models", "weights", "data", "train", "metrics", "export", "viz", "cli", "errors")
 
 
+def load(workdir, overrides=None):
+    """A trained workdir as a predictor: `jaxres.load("runs/face").predict("photo.jpg", box=[l, t, w, h])`
+    (see `jaxres.predictor`)."""
+    from jaxres.predictor import load as _load
+
+    return _load(workdir, overrides)
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"jaxres.{name}")

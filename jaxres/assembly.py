@@ -76,10 +76,13 @@ class Assembly:
 
     @functools.cached_property
     def forward(self):
-        """The one compiled inference forward `(variables, batch) -> outputs`, reused by every evaluation."""
+        """The one compiled inference forward `(variables, batch) -> outputs`, reused by every evaluation
+        (flip-tested with `objective.flip_test`)."""
         from jaxres.train.steps import make_eval_step
 
-        return make_eval_step(self.model, transform=self.transform(train=False))
+        from jaxres.serving import inference_model
+
+        return make_eval_step(inference_model(self.model, self.objective), transform=self.transform(train=False))
 
     def start_head(self, variables: dict, train: Dataset) -> dict:
         """`model.head_init` on freshly initialised or loaded `variables`: "default" keeps the head as it

@@ -82,6 +82,8 @@ def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser
         p.add_argument("--debug", action="store_true", help="show tracebacks")
     for p in (train, predict, export):
         p.add_argument("--force", action="store_true", help="replace earlier outputs (see README, Exit status)")
+    for p in (evaluate, predict, export):
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="objective.flip_test=true: average with the mirror's prediction")
     return parser
 
 

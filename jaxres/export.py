@@ -1,11 +1,13 @@
 """Hand a trained model to someone else: a serving artifact, a PyTorch state dict, or raw variables.
 
-- `stablehlo`: a `jax.export` artifact of the whole inference function, uint8 images in, float32
-  outputs out, normalisation and weights inside. A server needs JAX and the file, nothing of jaxres
-  (not even Flax), and any batch size works because the batch dimension is symbolic.
-- `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`; `torchvision_recipe`
-  says how to build the module it fits when the model is not a stock torchvision one.
-- `onnx`: the same inference function as an ONNX graph, for onnxruntime and other runtimes
+- `stablehlo`: a `jax.export` artifact. `export_stablehlo_photo` (what `export` writes): the original
+  photo uint8 (H, W, C) with symbolic H and W (and `box` float32 (4,) [left, top, width, height] for a
+  task that frames around a box) in, the prediction in the photo's pixels out, every step of
+  `jaxres.serving` inside. `export_stablehlo` (the crop-in form): framed uint8 images (b, H, W, C)
+  in, raw outputs out. A server needs JAX and the file, nothing of jaxres (not even Flax).
+- `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`, and beside it
+  `<file>.txt`: the torchvision lines that build the module it fits (`torchvision_recipe`).
+- `onnx`: the same two forms as ONNX graphs, for onnxruntime and other runtimes
   (`jaxres.export_onnx`; needs the `onnx` extra).
 - `safetensors`: the Flax variables themselves under flat `collection/module/…/leaf` keys, for
   another JAX program (or a later jaxres) to read back bit for bit.
@@ -18,7 +20,6 @@ imported inside the exporters only: `load_stablehlo` must work in a process that
 from __future__ import annotations
 
 import json
-import logging
 import pathlib
 from typing import Callable, Iterable, Mapping
 
@@ -29,7 +30,6 @@ import numpy as np
 from jaxres import files
 from jaxres.errors import UserError
 
-log = logging.getLogger("jaxres.export")
 
 FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 # Lowering for CUDA needs no GPU: one artifact then serves CPU and GPU hosts alike.
@@ -66,16 +66,7 @@ def export_stablehlo(
     if channels != model.in_channels:
         raise UserError(f"channels={channels} but the model takes {model.in_channels}-channel images", where=str(path))
     exported = _export(model, variables, (height, width, channels), postprocess, tuple(platforms), path)
-    try:
-        blob = exported.serialize()
-    except ImportError as err:  # jax imports flatbuffers only when serializing
-        raise UserError("jax.export serialization needs flatbuffers: pip install flatbuffers", where=str(path)) from err
-    try:  # before writing anything: metadata that is not JSON must not leave an artifact without a sidecar
-        sidecar = json.dumps(_sidecar(model, exported, channels, postprocess, metadata), indent=2) + "\n"
-    except TypeError as err:
-        raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
-    files.write_chunks(path, _chunks(blob))
-    files.write_chunks(sidecar_path(path), [sidecar.encode()])
+    _write_artifact(exported, _sidecar(model, exported, channels, postprocess, metadata), path)
     return path
 
 
@@ -96,6 +87,43 @@ def _export(model, variables, hwc, postprocess, platforms, path):
         return jax.export.export(jax.jit(infer), platforms=platforms)(spec)
     except ValueError as err:  # normalize's channel check, an unknown platform name
         raise UserError(f"cannot export: {err}", where=str(path)) from err
+
+
+def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platforms: Iterable[str] = PLATFORMS,
+                           metadata: Mapping | None = None) -> pathlib.Path:
+    """Write `path` and `<path>.json`: `serving.photo_function` exported with symbolic photo height and
+    width, the variables as constants; inputs `photo` (and `box`), output `objective.output_name`."""
+    from jaxres.serving import photo_function
+
+    path = pathlib.Path(path)
+    served = photo_function(model, objective, jax.device_get(variables))
+    specs = [jax.ShapeDtypeStruct(jax.export.symbolic_shape(f"h, w, {model.in_channels}"), jnp.uint8)]
+    if objective.needs_box:
+        specs.append(jax.ShapeDtypeStruct((4,), jnp.float32))
+    exported = jax.export.export(jax.jit(served), platforms=tuple(platforms))(*specs)
+    sidecar = {"format": "jax.export (StableHLO)", "jax_version": jax.__version__,
+               "calling_convention_version": exported.calling_convention_version,
+               "platforms": list(exported.platforms), "arch": arch_name(model),
+               "inputs": {"photo": {"shape": _shape(exported.in_avals[0]), "dtype": "uint8", "layout": "HWC"},
+                          **({"box": {"shape": [4], "dtype": "float32", "order": "left, top, width, height"}}
+                             if objective.needs_box else {})},
+               "output": {objective.output_name: {"shape": _shape(exported.out_avals[0]), "dtype": "float32"}},
+               "metadata": dict(metadata or {})}
+    _write_artifact(exported, sidecar, path)
+    return path
+
+
+def _write_artifact(exported, sidecar: dict, path: pathlib.Path) -> None:
+    try:
+        blob = exported.serialize()
+    except ImportError as err:  # jax imports flatbuffers only when serializing
+        raise UserError("jax.export serialization needs flatbuffers: pip install flatbuffers", where=str(path)) from err
+    try:  # before writing anything: metadata that is not JSON must not leave an artifact without a sidecar
+        text = json.dumps(sidecar, indent=2) + "\n"
+    except TypeError as err:
+        raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
+    files.write_chunks(path, _chunks(blob))
+    files.write_chunks(sidecar_path(path), [text.encode()])
 
 
 def sidecar_path(path) -> pathlib.Path:
@@ -136,10 +164,11 @@ def _shape(aval) -> list:
     return [d if isinstance(d, int) else str(d) for d in aval.shape]
 
 
-def load_stablehlo(path) -> Callable[[np.ndarray], np.ndarray]:
-    """`path` -> predict(uint8 images (B, H, W, C)) -> float32 np.ndarray; needs only JAX.
+def load_stablehlo(path) -> Callable[..., np.ndarray]:
+    """`path` -> predict(...) -> float32 np.ndarray; needs only JAX. The photo form takes
+    predict(photo uint8 (H, W, C)[, box (4,)]), the crop-in form predict(uint8 images (B, H, W, C)).
 
-    The call is jitted so that each batch size compiles once; a wrong shape or dtype fails here with
+    The call is jitted so that each input shape compiles once; a wrong shape or dtype fails here with
     the artifact's expected input rather than deep inside XLA.
     """
     path = pathlib.Path(path)
@@ -152,14 +181,15 @@ def load_stablehlo(path) -> Callable[[np.ndarray], np.ndarray]:
     expected = exported.in_avals[0]
     call = jax.jit(exported.call)
 
-    def predict(images) -> np.ndarray:
+    def predict(images, *box) -> np.ndarray:
         images = np.asarray(images)
-        if images.dtype != np.uint8 or images.shape[1:] != expected.shape[1:]:
+        if (images.dtype != np.uint8 or images.ndim != len(expected.shape)
+                or any(isinstance(e, int) and e != g for e, g in zip(expected.shape, images.shape))):
             raise UserError(
                 f"expects uint8 images shaped {_shape(expected)}, got {images.dtype} {list(images.shape)}",
                 where=str(path),
             )
-        return np.asarray(call(images))
+        return np.asarray(call(images, *(np.asarray(b, np.float32) for b in box)))
 
     predict.exported = exported
     return predict
@@ -171,9 +201,9 @@ def load_stablehlo(path) -> Callable[[np.ndarray], np.ndarray]:
 def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
     """A torchvision-keyed state dict (.pth/.pt/.safetensors) that loads with `strict=True`.
 
-    A stock model (3 channels, linear head) loads into `torchvision.models.resnetXX(num_classes=N)`.
-    Otherwise the torch module needs the changes `torchvision_recipe` prints, e.g. for one channel
-    `model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)`; they are logged.
+    A stock model (3 channels, linear head) loads into `torchvision.models.resnetXX(num_classes=N)`;
+    otherwise the module needs `torchvision_recipe`'s changes (a 1-channel conv1, the MLP head). The
+    lines that build it and load the file (`loading_code`) are written to `recipe_path(path)`.
     """
     from jaxres import weights
 
@@ -183,10 +213,24 @@ def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
             f"torchvision export writes {', '.join(TORCHVISION_SUFFIXES)}, not {path.suffix!r}", where=str(path)
         )
     weights.save_torchvision(variables, model, path)
-    stock = model.in_channels == 3 and model.head != "mlp"
-    level = logging.INFO if stock else logging.WARNING
-    log.log(level, "%s: load it with strict=True into the module this builds:\n%s", path, torchvision_recipe(model))
+    files.write_chunks(recipe_path(path), [loading_code(model, path).encode()])
     return path
+
+
+def recipe_path(path) -> pathlib.Path:
+    """Where the torchvision export writes the lines that load it: `<file>.txt` beside it."""
+    path = pathlib.Path(path)
+    return path.with_name(path.name + ".txt")
+
+
+def loading_code(model, path) -> str:
+    """A Python snippet that builds the torchvision module and loads `path` into it strictly."""
+    name = pathlib.Path(path).name
+    load = (f'state = safetensors.torch.load_file("{name}")' if name.lower().endswith(".safetensors")
+            else f'state = torch.load("{name}", map_location="cpu")')
+    head = "import safetensors.torch\n" if name.lower().endswith(".safetensors") else ""
+    return (f"import torch\nimport torchvision\n{head}\n{torchvision_recipe(model)}\n{load}\n"
+            "model.load_state_dict(state, strict=True)\nmodel.eval()\n")
 
 
 def torchvision_recipe(model) -> str:
@@ -271,6 +315,18 @@ _OPTIONS = {
     "safetensors": set(),
     "onnx": {"image_size", "channels", "metadata"},
 }
+
+
+def export_photo(fmt: str, model, objective, variables: Mapping, path, metadata: Mapping) -> pathlib.Path:
+    """The end-to-end form (photo in, photo pixels out) of `stablehlo` and `onnx`; the other formats
+    hold weights only and are written as `export` writes them."""
+    if fmt == "stablehlo":
+        return export_stablehlo_photo(model, objective, variables, path, metadata=metadata)
+    if fmt == "onnx":
+        from jaxres.export_onnx import export_onnx_photo
+
+        return export_onnx_photo(model, objective, variables, path, metadata=metadata)
+    return export(fmt, model, variables, path)
 
 
 def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:

@@ -1,4 +1,11 @@
-"""`export --format onnx`: the model as an ONNX graph, uint8 NHWC images in, as the StableHLO export.
+"""`export --format onnx`: the model as an ONNX graph, in two forms.
+
+- `export_onnx_photo` (what `export` writes): `photo` uint8 (H, W, C), any H and W, and for a task that
+  frames around a box `box` float32 (4,) [left, top, width, height] -> `keypoints` (K, 2) / `box` /
+  `probabilities` (C,) in the photo's pixels: `jaxres.serving`'s steps as torch ops (the objective's
+  view and decoding formulas evaluated on torch tensors, the supersampled bilinear framing as
+  GridSample + AveragePool, opset 17 >= 16), so onnxruntime gives the numbers `predict` prints.
+- `export_onnx` (the crop-in form): `images` uint8 (batch, H, W, C) already framed -> raw outputs.
 
 The Flax variables go to a torchvision-keyed state dict (`weights.to_torchvision`), into a torch
 ResNet (`jaxres.torch_resnet`), behind the same normalisation `models.normalize` does; torch.onnx's
@@ -43,11 +50,95 @@ def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int,
         torch.onnx.export(serving, (torch.zeros((1, height, width, channels), dtype=torch.uint8),), buffer,
                           dynamo=False, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+    return _write(onnx, buffer, metadata, path)
+
+
+PHOTO, BOX = "photo", "box"
+
+
+def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: Mapping | None = None) -> pathlib.Path:
+    """Write `path`: the photo (and box) -> the prediction in the photo's pixels, one photo a call."""
+    torch, onnx = _imports()
+    from jaxres import torch_resnet
+
+    path = pathlib.Path(path)
+    serving = _photo_serving(torch, torch_resnet.from_jaxres(model, variables), model, objective)
+    channels = model.in_channels
+    inputs = (torch.zeros((37, 53, channels), dtype=torch.uint8),)
+    names = [PHOTO]
+    if objective.needs_box:
+        inputs += (torch.tensor([3.0, 4.0, 20.0, 25.0]),)
+        names.append(BOX)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(serving, inputs, buffer, dynamo=False, input_names=names,
+                          output_names=[objective.output_name], opset_version=OPSET,
+                          dynamic_axes={PHOTO: {0: "height", 1: "width"}})
+    return _write(onnx, buffer, metadata, path)
+
+
+def _write(onnx, buffer, metadata, path) -> pathlib.Path:
     proto = onnx.load_from_string(buffer.getvalue())
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = str(key), value if isinstance(value, str) else json.dumps(value)
     return files.write_chunks(path, [proto.SerializeToString()])
+
+
+def torch_ops(torch):
+    """`jaxres.serving.Ops` over torch tensors."""
+    from jaxres.serving import Ops
+
+    return Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
+               lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
+
+
+def _photo_serving(torch, net, model, objective):
+    """`net` behind `serving.photo_function`'s steps, as torch ops."""
+    from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
+    from jaxres.serving import SUPERSAMPLE
+
+    ops, size, n = torch_ops(torch), objective.size, SUPERSAMPLE
+    mean, std = (GRAY_MEAN, GRAY_STD) if model.in_channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
+    flip = bool(objective.options.get("flip_test", False))
+    functional = torch.nn.functional
+
+    class PhotoServing(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("centres", torch.arange(size * n, dtype=torch.float32) + 0.5)
+
+        def frame(self, photo, view, h, w):
+            """`serving.frame`: the mean of n x n bilinear samples per output pixel, black outside."""
+            sx, sy, tx, ty = view
+            u = self.centres / (n * sx) - tx / sx  # photo x of each fine column
+            v = self.centres / (n * sy) - ty / sy
+            grid = torch.stack([(2.0 * u / w - 1.0).view(1, -1).expand(size * n, -1),
+                                (2.0 * v / h - 1.0).view(-1, 1).expand(-1, size * n)], dim=-1)[None]
+            image = photo.permute(2, 0, 1)[None].float()
+            fine = functional.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            inside = (((v >= 0) & (v < h)).view(-1, 1) & ((u >= 0) & (u < w)).view(1, -1)).float()
+            return functional.avg_pool2d(fine * inside, n)
+
+        def forward(self, photo, box=None):
+            hw = torch._shape_as_tensor(photo)[:2].float()
+            h, w = hw[0], hw[1]
+            corners = None if box is None else torch.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
+            view = objective.view(w, h, corners, ops)
+            x = (self.frame(photo, view, h, w) / 255.0 - self.mean) / self.std
+            if flip:
+                x = torch.cat([x, torch.flip(x, dims=[3])])
+            out = self.net(x)
+            if model.num_keypoints is not None:
+                out = out.reshape(out.shape[0], model.num_keypoints, 2)
+            out = objective.merge_flipped(out[:1], out[1:], ops)[0] if flip else out[0]
+            return objective.served(objective.to_photo(out, view, ops), ops)
+
+    return PhotoServing().eval()
 
 
 def _imports():

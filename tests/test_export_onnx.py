@@ -61,21 +61,3 @@ def test_onnx_without_the_extra_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"pip install 'jaxres\[onnx\]'"):
         export.export("onnx", models.create("resnet18", num_outputs=2), {}, tmp_path / "m.onnx", image_size=SIZE)
     assert not (tmp_path / "m.onnx").exists()
-
-
-def test_export_command_writes_onnx_for_a_trained_workdir(tmp_path, tmp_path_factory):
-    from cli_helpers import IMAGE_SIZE, run, trained, use_session_cache
-    from jaxres.commands.restore import trained as trained_workdir
-
-    with pytest.MonkeyPatch.context() as mp:
-        use_session_cache(mp, tmp_path_factory)
-        workdir = trained("face", tmp_path_factory).workdir
-    done = run("face", ["export", "--workdir", workdir, "--format", "onnx", "--out", tmp_path / "face.onnx"])
-    assert done.rc == 0, done.err
-    built, variables = trained_workdir(workdir)
-    model = built.model
-    images = np.random.default_rng(2).integers(0, 256, (2, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.uint8)
-    (got,) = ort.InferenceSession(str(tmp_path / "face.onnx"), providers=["CPUExecutionProvider"]).run(None, {"images": images})
-    want = np.asarray(model.apply(variables, models.normalize(images, 1), train=False))
-    assert got.shape == (2, 68, 2)
-    np.testing.assert_allclose(got, want, atol=1e-4 * float(np.abs(want).max()), rtol=0)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import jaxres
 from cli_helpers import IMAGE_SIZE, TASK_NAMES, TINY, run, task, trained, use_session_cache
 from jaxres import export, models
 from jaxres import workdir as workdir_files
@@ -205,18 +206,20 @@ def _relative_error(got, want) -> float:
 
 
 def test_export_stablehlo_matches_the_python_model(trained_task, tmp_path):
+    """The exported photo-in model answers as `jaxres.load` does (tests/test_export_end_to_end.py
+    runs both exports on real photos in processes without jaxres)."""
     pytest.importorskip("flatbuffers", reason="jax.export serialization needs flatbuffers")
     name, result = trained_task
     path = tmp_path / "model.hlo"
     exported = run(name, ["export", "--workdir", result.workdir, "--format", "stablehlo", "--out", path])
     assert exported.rc == 0, exported.err
-    built, variables = trained_workdir(result.workdir)
-    model = built.model
-    images = _uint8_batch(model)
-    got = export.load_stablehlo(path)(images)
-    want = _python_outputs(model, variables, images)
+    predictor = jaxres.load(result.workdir)
+    photo = np.random.default_rng(0).integers(0, 256, (45, 61, predictor.model.in_channels), dtype=np.uint8)
+    box = [[5.0, 6.0, 30.0, 28.0]] if predictor.needs_box else []
+    got = export.load_stablehlo(path)(photo, *box)
+    want = predictor.predict(photo, *box).value
     assert got.shape == want.shape
-    assert _relative_error(got, want) <= 1e-5
+    np.testing.assert_allclose(got, want, atol=1e-3 * max(1.0, float(np.abs(want).max())))
 
 
 def test_export_torchvision_loads_strictly_into_torchvision_resnet(trained_task, tmp_path):

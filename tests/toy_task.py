@@ -71,6 +71,17 @@ class CountObjective:
         return {"image": warp_image(image, matrix, self.size), "count": np.float32([record.meta.get("count", 0) / self.scale]),
                 "matrix": matrix.astype(np.float32)}
 
+    output_name, needs_box = "count", False
+
+    def view(self, w, h, box, ops):  # the photo stretched onto the square input
+        return self.size / w, self.size / h, w * 0.0, h * 0.0
+
+    def to_photo(self, outputs, view, ops):
+        return outputs[..., 0] * self.scale
+
+    def served(self, prediction, ops):
+        return prediction
+
     def loss(self, outputs, batch):
         return losses.l1(outputs, batch["count"])
 

@@ -1,5 +1,9 @@
 """`eval`: metrics of the workdir's best checkpoint on a split: a table beside the baseline, then one
-JSON line (the last line of stdout, for scripts)."""
+JSON line (the last line of stdout, for scripts).
+
+`--data FILE` (an annotation file, not a folder with splits) scores every record of that file;
+otherwise the configured evaluation split (or `--split NAME`) of the data set is scored.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,32 @@ import math
 import pathlib
 
 from jaxres import evaluation, report
-from jaxres.commands.restore import trained
-from jaxres.commands.splits import eval_splits, resolve_data_path
+from jaxres.commands.restore import overrides_of
+from jaxres.commands.splits import eval_splits, resolve_data_path, whole_file
+from jaxres.predictor import load
+from jaxres.train.progress import MetricsLog
 
 
 def evaluate_command(task, args) -> int:
-    built, variables = trained(args.workdir)
+    predictor = load(args.workdir, overrides_of(args))
+    built, workdir = predictor.built, pathlib.Path(args.workdir)
     config = built.config
     if args.data:
         config["data"]["path"] = args.data
     path = resolve_data_path(task, config)
-    split, dataset, train = eval_splits(task, path, config, built.facts, args.split)  # validated, labelled like the model
-    result, predictions = evaluation.evaluate(built, variables, dataset, train)
-    pictures = evaluation.write_pictures(pathlib.Path(args.workdir), built.objective, dataset, predictions)
-    print(report.ending({"split": split, **result}, workdir=pathlib.Path(args.workdir), best=None,
-                        files={"pictures": pictures}), flush=True)
-    print_result({"split": split, **result})
+    if args.data and path.is_file() and not args.split:
+        split, dataset, train = whole_file(task, path, config, built.facts)
+    else:  # validated, labelled like the model
+        split, dataset, train = eval_splits(task, path, config, built.facts, args.split)
+    result, predictions = evaluation.evaluate(built, predictor.variables, dataset, train)
+    pictures = evaluation.write_pictures(workdir, built.objective, dataset, predictions)
+    history = MetricsLog(workdir / "metrics.jsonl", enabled=False).read()
+    best = report.best_epoch(history, predictor.step)
+    if best is None:
+        split = f"{split}, checkpoint step {predictor.step}"
+    print(report.ending({"split": split, **result}, workdir=workdir, best=best, files={"pictures": pictures}),
+          flush=True)
+    print_result({"split": split, "step": predictor.step, **result})
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`export`: the best checkpoint as a StableHLO artifact, an ONNX model, a torchvision state dict or safetensors."""
+"""`export`: the best checkpoint as an end-to-end StableHLO or ONNX model (the original photo in, the
+prediction in its pixels out), a torchvision state dict (with the lines that load it) or safetensors."""
 
 from __future__ import annotations
 
@@ -6,20 +7,18 @@ import pathlib
 
 from jaxres import export as exporters
 from jaxres.commands import guards
-from jaxres.commands.restore import trained
+from jaxres.commands.restore import overrides_of
+from jaxres.predictor import load
 
 
 def export_command(task, args) -> int:
     out = pathlib.Path(args.out)
     guards.export_target(out, pathlib.Path(args.workdir), args.format, getattr(args, "force", False))
-    built, variables = trained(args.workdir)
-    options = {}
-    if args.format in ("stablehlo", "onnx"):
-        options = {
-            "image_size": built.objective.size,
-            "channels": built.objective.channels,
-            "metadata": {"task": task.name, "classes": built.facts.classes, "objective": built.config["objective"]["kind"]},
-        }
-    written = exporters.export(args.format, built.model, variables, out, **options)
+    predictor = load(args.workdir, overrides_of(args))
+    written = exporters.export_photo(args.format, predictor.model, predictor.objective, predictor.variables, out,
+                                     predictor.metadata(task.name))
     print(f"wrote {written}")
+    if args.format == "torchvision":
+        recipe = exporters.recipe_path(written)
+        print(f"load it in PyTorch with these lines (also in {recipe}):\n{recipe.read_text()}", end="")
     return 0

@@ -1,50 +1,70 @@
-"""`predict`: a CSV in original-image pixels (or top-k classes) plus overlay PNGs per input image.
+"""`predict`: a CSV in original-image pixels (or top-k classes) plus one overlay PNG per photo.
 
 INPUT may be image files, folders of images (read flat), or an annotation file of the task's format
-(the task's reader is used, so face boxes from an XML crop the faces as in training).
+(the task's reader is used, so face boxes from an XML crop the faces as in training). An annotation
+file with several records per photo (several faces) gives one CSV row per record and one overlay
+per photo with all of its records drawn. Every number comes from `jaxres.load` (`Predictor.run`).
 """
 
 from __future__ import annotations
 
 import pathlib
+import sys
 
-
-from jaxres import evaluation, files, viz
-from jaxres.commands.restore import trained
-from jaxres.data import frame_cache
+from jaxres import files, viz
+from jaxres.commands import guards
+from jaxres.commands.restore import overrides_of
 from jaxres.data.consistency import align_classes, check_same_points
 from jaxres.data.readers import read_flat_folder
 from jaxres.data.readers._common import IMAGE_EXTENSIONS
 from jaxres.data.records import Dataset, Record
-from jaxres.commands import guards
 from jaxres.errors import DataError, UserError
 from jaxres.objectives.common import record_name
+from jaxres.predictor import load
 
+BOX_COLUMNS = ("box_left", "box_top", "box_width", "box_height")
 
 
 def predict(task, args) -> int:
-    built, variables = trained(args.workdir)
-    objective = built.objective
-    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], built)
+    predictor = load(args.workdir, overrides_of(args))
+    objective = predictor.objective
+    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], predictor.built)
     out, csv_path = pathlib.Path(args.out), pathlib.Path(args.out) / "predictions.csv"
-    overlays = [out / f"{pathlib.Path(record_name(record)).stem}_pred.png" for record in dataset.records]
-    _check_targets(args, out, [csv_path, *overlays], [r.source for r in dataset.records])
-    predictions = evaluation.predictions(built, variables, dataset, built.eval_loader(dataset, frames=_frames(built, dataset)))
+    photos = _by_photo(dataset.records)
+    overlays = [out / f"{pathlib.Path(record_name(dataset.records[rows[0]])).stem}_pred.png" for rows in photos]
+    _check_targets(args, out, [csv_path, *overlays], [dataset.records[rows[0]].source for rows in photos])
+    _note_missing_boxes(predictor, dataset.records)
+    predictions, used = predictor.run_records(dataset.records)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(objective.table(dataset, predictions), csv_path)
-    for record, prediction, overlay in zip(dataset.records, predictions, overlays):
-        viz.save_png(objective.picture(record, prediction), overlay)
-    print(f"wrote {csv_path} ({len(dataset)} rows) and {len(dataset)} overlay PNGs in {out}")
+    table = objective.table(dataset, predictions)
+    if predictor.needs_box:  # the box each frame was cut around, given or the whole photo
+        for i, column in enumerate(BOX_COLUMNS):
+            table[column] = [b[i] if i < 2 else b[i] - b[i - 2] for b in used]
+    _write_csv(table, csv_path)
+    for rows, overlay in zip(photos, overlays):
+        canvas = objective.picture(dataset.records[rows[0]], predictions[rows[0]])
+        for i in rows[1:]:  # the photo's other records drawn over it
+            canvas = objective.picture(dataset.records[i], predictions[i], canvas=canvas)
+        viz.save_png(canvas, overlay)
+    print(f"wrote {csv_path} ({len(dataset)} rows) and {len(overlays)} overlay PNGs in {out}")
     return 0
 
 
-def _frames(built, dataset: Dataset):
-    """A few inputs decoded in memory on the device path: predict's images are not a data set that
-    later runs reuse, so they stay out of the shared frame cache."""
-    if not built.on_device:
-        return None
-    return frame_cache.in_memory(dataset.records, built.objective.frame_spec(), built.objective.frame_of,
-                                 workers=built.config["data"]["workers"])
+def _by_photo(records: list[Record]) -> list[list[int]]:
+    """Record indices grouped by the photo they are on, in first-seen order."""
+    groups: dict = {}
+    for i, record in enumerate(records):
+        key = id(record.image) if not isinstance(record.image, (str, pathlib.PurePath)) else str(record.image)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _note_missing_boxes(predictor, records: list[Record]) -> None:
+    """Once per run: photos of a task that frames around a box, given without one."""
+    missing = sum(r.box is None for r in records)
+    if predictor.needs_box and missing:
+        print(f"note: {missing} input(s) have no box; the whole photo is taken as the box (the CSV's box_* "
+              "columns); give boxes through the task's annotation file", file=sys.stderr)
 
 
 def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources: list[str]) -> None:

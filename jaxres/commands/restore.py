@@ -12,13 +12,21 @@ import orbax.checkpoint as ocp
 from jaxres import assembly, defaults
 from jaxres import workdir as workdir_files
 from jaxres.config_checks import WORKDIR_REQUIRED, check_config
-from jaxres.errors import UserError
+from jaxres.config import set_path
+from jaxres.errors import ConfigError, UserError
 from jaxres.train.checkpoint import Checkpoints, quiet, verify
 from jaxres.workdir import checkpoint_dir
 
 
 def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
-    """(assembly, variables) of the workdir's best checkpoint (else its latest).
+    """(assembly, variables) of the workdir's best checkpoint (else its latest): `best` without the step."""
+    built, variables, _ = best(workdir)
+    return built, variables
+
+
+def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly, dict, int]:
+    """(assembly, variables, step) of the workdir's best checkpoint (else its latest); `overrides`
+    ({dotted key: value}) change the inference keys of its config (`INFERENCE_KEYS`).
 
     A damaged step (truncated, overwritten or half-deleted files) is skipped for the next intact one,
     newest first, and named on stderr; with none intact the error names the folder and what to do.
@@ -26,23 +34,48 @@ def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
     workdir = pathlib.Path(workdir)
     if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
         raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")
-    built = workdir_assembly(workdir)
+    built = workdir_assembly(workdir, overrides)
     directory = checkpoint_dir(workdir)
     if not directory.is_dir():
         raise UserError("holds no checkpoint yet; train first", where=str(workdir))
-    return built, _first_intact(directory, built.config)
+    step, variables = _first_intact(directory, built.config)
+    return built, variables, step
 
 
-def workdir_assembly(workdir: pathlib.Path) -> assembly.Assembly:
+# Keys that change how a trained model is applied, not the model: the only ones eval, predict, export
+# and jaxres.load take (--set); any other would describe a model the checkpoint is not.
+INFERENCE_KEYS = ("objective.flip_test",)
+
+
+def overrides_of(args) -> dict:
+    """{dotted key: value} of a command's --set KEY=VALUE options."""
+    from jaxres.config import parse_value
+
+    out = {}
+    for item in getattr(args, "set", None) or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes key=value, got {item!r}")
+        out[key.strip()] = parse_value(text.strip())
+    return out
+
+
+def workdir_assembly(workdir: pathlib.Path, overrides=None) -> assembly.Assembly:
     """The assembly a workdir was trained with: its config.json (completed with the defaults, so a
-    key added since it was trained reads its default) and its data facts."""
+    key added since it was trained reads its default), `overrides` of INFERENCE_KEYS, its data facts."""
     where = str(workdir / workdir_files.CONFIG_FILE)
     saved = check_config(workdir_files.load_config(workdir), where=where, required=WORKDIR_REQUIRED)
     facts = workdir_files.load_facts(workdir, saved)
-    return assembly.build(defaults.complete(workdir_files.without_facts(saved)), facts)
+    config = defaults.complete(workdir_files.without_facts(saved))
+    for key, value in dict(overrides or {}).items():
+        if key not in INFERENCE_KEYS:
+            raise ConfigError(f"--set {key}: a trained model takes only {', '.join(INFERENCE_KEYS)} "
+                              "(the others describe the training)")
+        set_path(config, key, value)
+    return assembly.build(config, facts)
 
 
-def _first_intact(directory: pathlib.Path, config: dict) -> dict:
+def _first_intact(directory: pathlib.Path, config: dict) -> tuple[int, dict]:
     steps = checkpoint_steps(directory, config)
     if not steps:
         raise UserError("holds no complete checkpoint; train first", where=str(directory.parent))
@@ -60,7 +93,7 @@ def _first_intact(directory: pathlib.Path, config: dict) -> dict:
             continue
         for line in damaged:
             print(f"warning: skipped a damaged checkpoint: {line}; using step {step}", file=sys.stderr)
-        return variables
+        return step, variables
     raise UserError(f"every checkpoint is damaged, first {damaged[0]}; train again (delete {directory} "
                     "or use a new --workdir)", where=str(directory))
 

@@ -95,6 +95,26 @@ def eval_splits(task, path, config: dict, facts, split: str | None) -> tuple[str
     return name, _checked(_agreeing(dataset, name, classes, points), name, skip), train
 
 
+def whole_file(task, path: pathlib.Path, config: dict, facts) -> tuple[str, Dataset, Dataset]:
+    """(name, every record of the annotation file `path`, the same records as the baseline's
+    "training" set) for `eval --data FILE`: a file given to be scored is scored whole, not split."""
+    dataset = read_split(task, path, "test", config) or read_split(task, path, "train", config)
+    if dataset is None:
+        raise DataError("not an annotation file this task reads", where=str(path))
+    dataset = _checked(_agreeing(dataset, path.name, facts.classes, facts.num_keypoints), path.name,
+                       bool(config["data"]["skip_bad"]))
+    return f"{path}, every record", dataset, dataset
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def existing_splits(task, path, config: dict) -> list[str]:
+    """The split names the data set at `path` answers (the validation split may be held out of train)."""
+    found = [name for name in SPLIT_NAMES if task.read(path, name, config) is not None]
+    return found + ([] if "val" in found or "train" not in found else ["val (held out of train)"])
+
+
 def _eval_split(task, path, config: dict, split: str | None):
     """(name, dataset) of the asked or configured split; (\"val\", None) when it is the validation split."""
     wanted = split or config["data"]["eval_split"]
@@ -102,7 +122,8 @@ def _eval_split(task, path, config: dict, split: str | None):
         return "val", None
     dataset = read_split(task, path, wanted, config)
     if dataset is None and split:
-        raise DataError(f"the data set has no split {split!r}", where=str(path))
+        raise DataError(f"the data set has no split {split!r}; it has: {', '.join(existing_splits(task, path, config))}",
+                        where=str(path))
     return (wanted, dataset) if dataset is not None else ("val", None)
 
 

@@ -84,26 +84,42 @@ def apply_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.concatenate([pts.min(-2), pts.max(-2)], -1)
 
 
-def crop_to_box(box: Sequence[float], out_size, margin: float = 0.25) -> np.ndarray:
-    """Square crop centred on `box`, `margin` × its longer side added on every side, to `out_size`.
+def view_matrix(view) -> np.ndarray:
+    """The 3x3 matrix of a view (sx, sy, tx, ty): output = s * original + t."""
+    sx, sy, tx, ty = (float(v) for v in view)
+    return np.array([[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]])
 
-    The square keeps the aspect; where it leaves the image, `warp_image` pads with its fill.
-    """
-    x0, y0, x1, y1 = (float(v) for v in box)
-    side = max(x1 - x0, y1 - y0, 1.0) * (1.0 + 2.0 * margin)
+
+def box_view(box, out_size, margin: float = 0.25, ops=np):
+    """(sx, sy, tx, ty) of a square crop centred on `box` (x0, y0, x1, y1), `margin` x its longer side
+    added on every side, to `out_size`. Written once for numpy, jax.numpy and torch (`ops`: the
+    array namespace, see `jaxres.serving.Ops`), so the host, the jitted predictor and the exported
+    graphs frame a photo by the same formula."""
+    x0, y0, x1, y1 = box[0], box[1], box[2], box[3]
     ow, oh = out_wh(out_size)
+    side = ops.maximum(ops.maximum(x1 - x0, y1 - y0), (x1 - x0) * 0 + 1.0) * (1.0 + 2.0 * margin)
     s = min(ow, oh) / side
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    return compose(translate(-cx, -cy), scale(s), translate(ow / 2.0, oh / 2.0))
+    return s, s, ow / 2.0 - s * (x0 + x1) / 2.0, oh / 2.0 - s * (y0 + y1) / 2.0
+
+
+def full_view(w, h, out_size, keep_aspect: bool = True, ops=np):
+    """(sx, sy, tx, ty) of the whole w x h image into `out_size`: letterboxed (centred) or stretched."""
+    ow, oh = out_wh(out_size)
+    if not keep_aspect:
+        return ow / w, oh / h, w * 0.0, h * 0.0
+    s = ops.minimum(ow / w, oh / h)
+    return s, s, (ow - s * w) / 2.0, (oh - s * h) / 2.0
+
+
+def crop_to_box(box: Sequence[float], out_size, margin: float = 0.25) -> np.ndarray:
+    """`box_view` as a matrix. The square keeps the aspect; where it leaves the image, `warp_image`
+    pads with its fill."""
+    return view_matrix(box_view([float(v) for v in box], out_size, margin))
 
 
 def resize_full(w: int, h: int, out_size, keep_aspect: bool = True) -> np.ndarray:
-    """The whole w×h image into `out_size`: letterboxed (centred, padded) or stretched."""
-    ow, oh = out_wh(out_size)
-    if not keep_aspect:
-        return scale(ow / w, oh / h)
-    s = min(ow / w, oh / h)
-    return compose(scale(s), translate((ow - s * w) / 2.0, (oh - s * h) / 2.0))
+    """`full_view` as a matrix."""
+    return view_matrix(full_view(float(w), float(h), out_size, keep_aspect))
 
 
 def hflip(out_w: float) -> np.ndarray:

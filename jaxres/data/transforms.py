@@ -27,6 +27,7 @@ from jaxres.data.affine import (
     resize_full,
     scale,
     translate,
+    view_matrix,
     warp_image,
 )
 from jaxres.data.flip_maps import check_flip_map
@@ -198,15 +199,20 @@ def random_resized_crop(rng, w, h, area_range=(0.08, 1.0), ratio_range=(3 / 4, 4
     return (w - cw) // 2, (h - ch) // 2, cw, ch
 
 
-def center_crop(w: int, h: int, out_size: int, resize_ratio: float = 0.875) -> np.ndarray:
-    """Evaluation frame: shorter side to out_size / resize_ratio, then the central out_size square."""
+def center_crop_view(w, h, out_size: int, resize_ratio: float = 0.875, ops=np):
+    """(sx, sy, tx, ty) of the evaluation frame: shorter side to out_size / resize_ratio (the longer
+    one truncated to whole pixels), then the central out_size square. Array-generic like
+    `affine.box_view`."""
     short = int(round(out_size / resize_ratio))
-    if w <= h:
-        nw, nh = short, int(short * h / w)
-    else:
-        nw, nh = int(short * w / h), short
-    left, top = int(round((nw - out_size) / 2.0)), int(round((nh - out_size) / 2.0))
-    return compose(scale(nw / w, nh / h), translate(-left, -top))
+    wide = w > h
+    nw = ops.where(wide, ops.floor(short * w / h), w * 0.0 + short)
+    nh = ops.where(wide, h * 0.0 + short, ops.floor(short * h / w))
+    return nw / w, nh / h, -ops.round((nw - out_size) / 2.0), -ops.round((nh - out_size) / 2.0)
+
+
+def center_crop(w: int, h: int, out_size: int, resize_ratio: float = 0.875) -> np.ndarray:
+    """`center_crop_view` as a matrix."""
+    return view_matrix(center_crop_view(float(w), float(h), out_size, resize_ratio))
 
 
 def classify_sample(

@@ -15,7 +15,7 @@ import pandas as pd
 from jaxres import metrics, viz
 from jaxres.data import device_augment as dev
 from jaxres.data import framed, framing, transforms
-from jaxres.data.affine import apply_box
+from jaxres.data.affine import apply_box, full_view
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.records import Dataset, Record
 from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
@@ -102,6 +102,26 @@ class BoxObjective:
         return np.concatenate([np.minimum(corners[..., :2], corners[..., 2:]),
                                np.maximum(corners[..., :2], corners[..., 2:])], axis=-1)
 
+    # --- one photo at a time (jaxres.serving: the predictor and the exports) ----------------------
+
+    output_name = "box"
+    needs_box = False  # the box is what it finds: the frame is always the whole photo
+
+    def view(self, w, h, box, ops):
+        return full_view(w, h, self.size, bool(self.options["keep_aspect"]), ops)
+
+    def to_photo(self, outputs, view, ops):
+        """(..., 4) [0, 1] frame corners -> (x0, y0, x1, y1) photo pixels, corners sorted."""
+        sx, sy, tx, ty = view
+        xs = ((outputs[..., 0] * self.size - tx) / sx, (outputs[..., 2] * self.size - tx) / sx)
+        ys = ((outputs[..., 1] * self.size - ty) / sy, (outputs[..., 3] * self.size - ty) / sy)
+        return ops.stack([ops.minimum(*xs), ops.minimum(*ys), ops.maximum(*xs), ops.maximum(*ys)], -1)
+
+    def served(self, prediction, ops):
+        """The CSV's convention (`table`): x, y, height, width."""
+        x0, y0, x1, y1 = prediction[..., 0], prediction[..., 1], prediction[..., 2], prediction[..., 3]
+        return ops.stack([x0, y0, y1 - y0, x1 - x0], -1)
+
     def truth(self, dataset: Dataset) -> np.ndarray:
         return np.stack([np.asarray(r.box, np.float64) for r in dataset.records])
 
@@ -125,10 +145,10 @@ class BoxObjective:
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         return []
 
-    def picture(self, record: Record, prediction: np.ndarray):
+    def picture(self, record: Record, prediction: np.ndarray, canvas=None):
         from jaxres.data.images import load_image
 
-        return viz.draw_boxes(load_image(record.image, "RGB"), pred=prediction[None], true=None if record.box is None else np.asarray(record.box)[None])
+        return viz.draw_boxes(load_image(record.image, "RGB") if canvas is None else canvas, pred=prediction[None], true=None if record.box is None else np.asarray(record.box)[None])
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
         """The box project's own convention: x, y, height, width in pixels."""

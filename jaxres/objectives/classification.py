@@ -112,6 +112,21 @@ class ClassificationObjective:
         e = np.exp(z)
         return e / e.sum(axis=-1, keepdims=True)
 
+    # --- one photo at a time (jaxres.serving: the predictor and the exports) ----------------------
+
+    output_name = "probabilities"
+    needs_box = False
+
+    def view(self, w, h, box, ops):
+        return transforms.center_crop_view(w, h, self.size, float(self.options["resize_ratio"]), ops)
+
+    def to_photo(self, outputs, view, ops):
+        """Logits -> probabilities."""
+        return ops.softmax(outputs)
+
+    def served(self, prediction, ops):
+        return prediction
+
     def truth(self, dataset: Dataset) -> np.ndarray:
         return np.array([r.label for r in dataset.records], np.int64)
 
@@ -139,7 +154,7 @@ class ClassificationObjective:
         scores[:, majority] = 1.0
         return {k: v for k, v in self.evaluate(scores, dataset).items() if k != "per_class"}
 
-    def picture(self, record: Record, prediction: np.ndarray):
+    def picture(self, record: Record, prediction: np.ndarray, canvas=None):
         from PIL import ImageDraw
 
         from jaxres.data.images import load_image

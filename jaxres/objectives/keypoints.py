@@ -18,7 +18,7 @@ import pandas as pd
 from jaxres import metrics, viz
 from jaxres.data import device_augment as dev
 from jaxres.data import flip_maps, framed, framing, transforms
-from jaxres.data.affine import apply_points
+from jaxres.data.affine import apply_points, box_view, full_view
 from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
@@ -39,6 +39,7 @@ class KeypointObjective:
         "keep_aspect": True,  # a "full" frame letterboxes the image instead of stretching it
         "augment": {"rotate": None, "scale": None, "translate": None, "flip_prob": None, "jitter": None},
         "flip_map": None,  # which points swap under a horizontal flip: "ibug68", index pairs or a permutation
+        "flip_test": False,  # predict: average each frame's points with its mirror's (needs flip_map)
         "loss": "mse",  # on [0, 1] coordinates of the input frame (jaxres.train.losses)
         "loss_options": {},
         "metrics": {},  # {"nme": [normalisers]}, {"pck": [fractions of the image diagonal]}
@@ -56,6 +57,8 @@ class KeypointObjective:
         self.num_keypoints = facts.get("num_keypoints")
         if self.num_keypoints:
             _check_flip_spec(self.flip_spec, self.num_keypoints)  # now, not at the first augmented example
+        if options["flip_test"] and self.flip_spec is None:
+            raise ConfigError("objective.flip_test=true needs objective.flip_map (which keypoints swap when mirrored)")
 
     @staticmethod
     def facts_of(train: Dataset) -> dict:
@@ -147,6 +150,42 @@ class KeypointObjective:
         """(B, K, 2) network outputs -> original-image pixels."""
         return transforms.denormalise_keypoints(outputs, batch["matrix"], self.size)
 
+    # --- one photo at a time (jaxres.serving: the predictor and the exports) ----------------------
+
+    output_name = "keypoints"
+
+    @property
+    def needs_box(self) -> bool:
+        """Whether the frame is cut around a box the caller gives (a face's detector box)."""
+        return self.options["crop"] == "box"
+
+    def view(self, w, h, box, ops):
+        """(sx, sy, tx, ty) of the evaluation frame (`_frames_of`'s base) for a w x h photo and its
+        box (x0, y0, x1, y1) or None, in any array namespace."""
+        if self.needs_box and box is not None:
+            return box_view(box, self.size, float(self.options["margin"]), ops)
+        return full_view(w, h, self.size, bool(self.options["keep_aspect"]), ops)
+
+    def to_photo(self, outputs, view, ops):
+        """(..., K, 2) [0, 1] frame coordinates -> the photo's pixels."""
+        sx, sy, tx, ty = view
+        return ops.stack([(outputs[..., 0] * self.size - tx) / sx, (outputs[..., 1] * self.size - ty) / sy], -1)
+
+    def served(self, prediction, ops):
+        return prediction
+
+    def flip_permutation(self) -> list[int] | None:
+        """The flip map as a permutation of the points (exports' metadata), None without one."""
+        flip_map = _flip_map(self.flip_spec, int(self.num_keypoints))
+        return None if flip_map is None else [int(i) for i in flip_map]
+
+    def merge_flipped(self, outputs, mirrored, ops):
+        """The mean of a frame's points and its mirror image's, the mirror's mapped back: x -> 1 - x,
+        each point read from its flip-map partner."""
+        partner = [int(i) for i in _flip_map(self.flip_spec, outputs.shape[-2])]
+        back = mirrored[..., partner, :]
+        return (outputs + ops.stack([1.0 - back[..., 0], back[..., 1]], -1)) / 2.0
+
     def truth(self, dataset: Dataset) -> np.ndarray:
         return np.stack([np.asarray(r.keypoints, np.float64) for r in dataset.records])
 
@@ -197,9 +236,13 @@ class KeypointObjective:
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         return []
 
-    def picture(self, record: Record, prediction: np.ndarray):
+    def picture(self, record: Record, prediction: np.ndarray, canvas=None):
+        """The prediction over the record's image, or over `canvas` (the same photo with other records
+        of it already drawn)."""
         from jaxres.data.images import load_image
 
+        if canvas is not None:  # a predict overlay: the whole photo, every record of it drawn on it
+            return viz.draw_keypoints(canvas, pred=prediction, true=record.keypoints, outline=self.options["outline"])
         image, true = load_image(record.image, "RGB"), record.keypoints
         if record.box is not None:  # a face in a group photo: its box's region, the points moved with it
             image, offset, scale = viz.box_region(image, record.box)

@@ -10,7 +10,10 @@ it holds. It declares the defaults of its own `objective` keys (`DEFAULTS`). The
 - training: `facts_of` (what the training split decides: classes, number of points; kept in the
   workdir's data_facts.json), `model_options` (head and output size from those facts), `loss`;
 - judging: `decode` (outputs to original pixels or probabilities), `evaluate` (the field's metrics),
-  `baseline` (the trivial predictor's metrics), `picture` / `extra_pictures`, `table` (predict's CSV).
+  `baseline` (the trivial predictor's metrics), `picture` / `extra_pictures`, `table` (predict's CSV);
+- one photo at a time (`jaxres.serving`: `jaxres.load`, `predict`, the exports): `view` (the frame of
+  a photo and its box, in any array namespace), `to_photo`, `served`, `output_name`, `needs_box`, and
+  for keypoints `merge_flipped` (the flip test).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from jaxres.data.records import Dataset, Record
 class TargetKind(Protocol):
     DEFAULTS: ClassVar[dict]  # the defaults of this kind's `objective` keys (jaxres.defaults.complete)
     target: str  # the batch key that holds the target ("keypoints", "box", "label", ...)
+    output_name: str  # what a prediction is called ("keypoints", "box", "probabilities", ...)
+    needs_box: bool  # whether a photo is framed around a box the caller gives
     size: int  # the network's input side in pixels
     channels: int
 
@@ -69,11 +74,22 @@ class TargetKind(Protocol):
     def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
         """`evaluate` of the trivial predictor (mean shape, mean box, majority class)."""
 
-    def picture(self, record: Record, prediction: np.ndarray):
-        """A PIL image of one prediction over its record's image."""
+    def picture(self, record: Record, prediction: np.ndarray, canvas=None):
+        """A PIL image of one prediction over its record's image (or over `canvas`: the same photo with
+        its other records drawn)."""
 
     def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
         """Pictures of the whole split this kind adds (a confusion matrix), written into `folder`."""
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
         """`predict`'s CSV rows, in the original project's convention."""
+
+    def view(self, w, h, box, ops) -> tuple:
+        """(sx, sy, tx, ty): the evaluation frame of a w x h photo (box (x0, y0, x1, y1) or None) as
+        output = s * photo + t, computed with `ops` (`jaxres.serving.Ops`: numpy, jax.numpy or torch)."""
+
+    def to_photo(self, outputs, view, ops):
+        """One photo's network outputs -> its prediction in the photo's pixels (`decode`'s convention)."""
+
+    def served(self, prediction, ops):
+        """A prediction as the exports and `jaxres.load` return it (the CSV's convention)."""

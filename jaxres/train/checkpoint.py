@@ -16,7 +16,6 @@ Steps written before digests existed have none and are read as before.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gc
 import hashlib

@@ -1,0 +1,170 @@
+"""`jaxres.load(workdir)`: a trained workdir as one object that predicts on photos.
+
+The workdir is read here once (config, data facts, best checkpoint: `commands.restore.best`), and
+the `predict`, `eval` and `export` commands work from the object this returns. A photo goes through
+`jaxres.serving` (the framing, network and decoding the exports carry inside their graphs), so the
+numbers are the same whichever way the model is used. Compilation: the framing compiles once per
+photo shape (it is small), the network once per batch size (1, 2, 4, ... up to the training batch),
+so repeated calls of the same shapes never trace again (`traces` counts the traces).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import pathlib
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxres import serving
+from jaxres.errors import UserError
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One photo's prediction, named as the exports name their output (`objective.output_name`):
+    "keypoints" (K, 2) x, y in the photo's pixels, "box" [x, y, height, width] (the box task's CSV
+    convention) or "probabilities" (C,) in the order of `classes`. `box_used`: the box [left, top,
+    width, height] the frame was cut around, for a task that frames around one (the whole photo when
+    none was given)."""
+
+    name: str
+    value: np.ndarray
+    classes: tuple[str, ...] | None = None
+    box_used: np.ndarray | None = None
+
+    def __getattr__(self, name):  # prediction.keypoints, .box, .probabilities
+        if name in ("keypoints", "box", "probabilities") and self.__dict__.get("name") == name:
+            return self.value
+        raise AttributeError(f"this prediction holds {self.__dict__.get('name')!r}, not {name!r}")
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The k most probable (class name, probability) pairs."""
+        order = np.argsort(-self.value)[:k]
+        return [(self.classes[i], float(self.value[i])) for i in order]
+
+
+class Predictor:
+    """A workdir's model, ready to predict: `config`, `facts`, `objective`, `model`, `variables`, `step`."""
+
+    def __init__(self, built, variables: Mapping, step: int, workdir: pathlib.Path):
+        self.built, self.workdir, self.step = built, pathlib.Path(workdir), int(step)
+        self.config, self.facts, self.objective, self.model = built.config, built.facts, built.objective, built.model
+        self.variables = jax.device_put(variables)
+        self.traces: collections.Counter = collections.Counter()
+        self._frame = jax.jit(self._frame_fn)
+        self._network = jax.jit(self._network_fn)
+        self._mode = "L" if self.objective.channels == 1 else "RGB"
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        return tuple(self.facts.classes) if self.facts.classes else None
+
+    @property
+    def needs_box(self) -> bool:
+        return bool(getattr(self.objective, "needs_box", False))
+
+    def metadata(self, task: str) -> dict:
+        """What a server needs to read an exported model's inputs and outputs (JSON)."""
+        flip = getattr(self.objective, "flip_permutation", lambda: None)()
+        return {"task": task, "objective": self.config["objective"]["kind"], "classes": self.classes,
+                "num_keypoints": self.facts.num_keypoints, "flip_map": flip,
+                "flip_test": bool(self.objective.options.get("flip_test", False)), "checkpoint_step": self.step,
+                "inputs": ["photo uint8 (H, W, C)"] + (["box float32 (4,) left, top, width, height"] if self.needs_box else []),
+                "output": self.objective.output_name, "image_size": self.objective.size,
+                "channels": self.objective.channels}
+
+    def _frame_fn(self, photo, view):
+        self.traces["frame"] += 1
+        return serving.frame(photo, view, self.objective.size)
+
+    def _network_fn(self, variables, frames):
+        self.traces["network"] += 1
+        return serving.network(self.model, self.objective, variables, frames)
+
+    # --- the public call ------------------------------------------------------------------------
+
+    def predict(self, image, box=None):
+        """`image`: a path, a PIL image or a uint8 array (H, W[, C]); `box`: [left, top, width, height] in
+        its pixels (tasks that frame around a box; None: the whole photo). A list of images (and a
+        list of boxes, or None) is run as a batch and gives a list of `Prediction`."""
+        if isinstance(image, (list, tuple)):
+            boxes = [None] * len(image) if box is None else list(box)
+            if len(boxes) != len(image):
+                raise UserError(f"{len(image)} images but {len(boxes)} boxes")
+            photos = [self.photo(im) for im in image]
+            corners = [None if b is None else serving.corners(b) for b in boxes]
+            return self._predictions(*self.run(photos, corners))
+        return self.predict([image], None if box is None else [box])[0]
+
+    def photo(self, image) -> np.ndarray:
+        """uint8 (H, W, C) with the model's channels, decoded as training decodes (EXIF orientation)."""
+        from jaxres.data.images import load_image
+
+        if isinstance(image, (str, os.PathLike)):
+            return load_image(image, self._mode)
+        if hasattr(image, "convert"):  # a PIL image
+            image = np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else image.mode))
+        return load_image(np.asarray(image), self._mode)
+
+    def run_records(self, records) -> tuple[np.ndarray, list]:
+        """`run` on data set records (their image and box), each photo decoded once however many
+        records (faces) it holds."""
+        decoded: dict = {}
+
+        def photo(record):
+            key = record.image if isinstance(record.image, (str, os.PathLike)) else id(record.image)
+            if key not in decoded:
+                decoded[key] = self.photo(record.image)
+            return decoded[key]
+
+        return self.run([photo(r) for r in records], [r.box for r in records])
+
+    def run(self, photos: Sequence[np.ndarray], boxes: Sequence[Any]) -> tuple[np.ndarray, list]:
+        """(predictions in the objective's `decode` convention (N, ...), the boxes used as corners or
+        None): the photos framed one by one, the network over batches."""
+        views, frames, used = [], [], []
+        for photo, box in zip(photos, boxes):
+            h, w = photo.shape[:2]
+            if self.needs_box and box is None:
+                box = np.array([0.0, 0.0, w, h])
+            view = self.objective.view(float(w), float(h), box, serving.NUMPY)
+            views.append(view)
+            used.append(box if self.needs_box else None)
+            frames.append(self._frame(jnp.asarray(photo), jnp.asarray(view, jnp.float32)))
+        outputs = self._outputs(frames)
+        predictions = np.stack([self.objective.to_photo(np.asarray(o, np.float64), v, serving.NUMPY)
+                                for o, v in zip(outputs, views)])
+        return predictions, used
+
+    def _outputs(self, frames: list) -> list[np.ndarray]:
+        """The network over the frames in batches of a power of two (padded), at most the training batch."""
+        limit = max(1, int(self.config["train"]["batch_size"]))
+        out: list[np.ndarray] = []
+        for start in range(0, len(frames), limit):
+            chunk = frames[start:start + limit]
+            size = 1 << (len(chunk) - 1).bit_length()
+            batch = jnp.stack(chunk + [jnp.zeros_like(chunk[0])] * (min(size, limit) - len(chunk)))
+            out += list(np.asarray(jax.device_get(self._network(self.variables, batch)))[:len(chunk)])
+        return out
+
+    def _predictions(self, predictions: np.ndarray, used: list) -> list[Prediction]:
+        out = []
+        for value, box in zip(predictions, used):
+            ltwh = None if box is None else np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
+            out.append(Prediction(self.objective.output_name, np.asarray(self.objective.served(value, serving.NUMPY)),
+                                  self.classes, ltwh))
+        return out
+
+
+def load(workdir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> Predictor:
+    """The workdir's best checkpoint (else its latest intact one) as a `Predictor`. `overrides` set
+    inference keys of its config, e.g. {"objective.flip_test": True}."""
+    from jaxres.commands.restore import best
+
+    built, variables, step = best(workdir, overrides)
+    return Predictor(built, variables, step, pathlib.Path(workdir))

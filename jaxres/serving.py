@@ -1,0 +1,118 @@
+"""A trained model applied to an original photo: framing, network, flip test and the way back to pixels.
+
+One photo's path, written once and shared by `jaxres.load(...).predict`, the `predict` command and
+the StableHLO export (the ONNX export runs the same steps as torch ops, `export_onnx`):
+1. the view: the objective's `view(w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t,
+   by the formulas the training frames use (`affine.box_view`, `affine.full_view`,
+   `transforms.center_crop_view`), written over an array namespace (`Ops`) so numpy, jax.numpy and
+   torch evaluate the same expression;
+2. the pixels: `frame` resamples the photo through the view, SUPERSAMPLE x SUPERSAMPLE bilinear
+   samples per output pixel averaged (`device_augment.warp` on a finer grid): a fixed-size graph
+   that still does not alias when a large photo shrinks to a small input;
+3. the network on the normalised frame and, with `objective.flip_test`, on its mirror
+   (`objective.merge_flipped` averages the two);
+4. `objective.to_photo`: the outputs back in the photo's pixels (or class probabilities).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxres.data import device_augment
+from jaxres.models import normalize
+
+SUPERSAMPLE = 4  # samples per output pixel and axis: enough for a photo shrunk ~8x without aliasing
+
+
+@dataclasses.dataclass(frozen=True)
+class Ops:
+    """The few array operations the view and decoding formulas use, for one array library."""
+
+    maximum: Callable
+    minimum: Callable
+    floor: Callable
+    round: Callable
+    where: Callable
+    stack: Callable  # stack(arrays, axis)
+    softmax: Callable  # over the last axis
+
+
+def _np_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+NUMPY = Ops(np.maximum, np.minimum, np.floor, np.round, np.where, lambda xs, axis=0: np.stack(xs, axis), _np_softmax)
+JAX = Ops(jnp.maximum, jnp.minimum, jnp.floor, jnp.round, jnp.where, lambda xs, axis=0: jnp.stack(xs, axis),
+          lambda x: jax.nn.softmax(x, axis=-1))
+
+
+def corners(box_ltwh) -> np.ndarray:
+    """[left, top, width, height] (the box a caller gives) -> (x0, y0, x1, y1) (the records' box)."""
+    left, top, width, height = (float(v) for v in box_ltwh)
+    return np.array([left, top, left + width, top + height])
+
+
+def out_to_source(view, supersample: int):
+    """3x3 matrix from the fine sampling grid's pixels to the photo's pixels."""
+    sx, sy, tx, ty = view[0], view[1], view[2], view[3]
+    n = float(supersample)
+    zero, one = sx * 0.0, sx * 0.0 + 1.0
+    return jnp.stack([jnp.stack([1.0 / (n * sx), zero, -tx / sx]), jnp.stack([zero, 1.0 / (n * sy), -ty / sy]),
+                      jnp.stack([zero, zero, one])])
+
+
+def frame(photo: jax.Array, view, size: int, supersample: int = SUPERSAMPLE) -> jax.Array:
+    """float32 (size, size, C) in 0..255: the uint8 (H, W, C) photo seen through `view`, each output
+    pixel the mean of supersample^2 bilinear samples; outside the photo is black, as in training."""
+    fine = device_augment.warp(photo, out_to_source(view, supersample), size * supersample)
+    c = fine.shape[-1]
+    return fine.reshape(size, supersample, size, supersample, c).mean(axis=(1, 3))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipTested:
+    """`model` with the flip test (`objective.flip_test`): `apply` runs each normalised frame and its
+    mirror in one batch and returns `objective.merge_flipped` of the two. Every other attribute is the
+    model's, so it stands in for the model wherever an inference forward is built."""
+
+    model: Any
+    objective: Any
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def apply(self, variables, x, train: bool = False):
+        outputs = self.model.apply(variables, jnp.concatenate([x, x[:, :, ::-1]]), train=train)
+        half = x.shape[0]
+        return self.objective.merge_flipped(outputs[:half], outputs[half:], JAX)
+
+
+def inference_model(model, objective):
+    """The model an inference forward applies: with the flip test when the objective asks for it."""
+    return FlipTested(model, objective) if objective.options.get("flip_test") else model
+
+
+def network(model, objective, variables, frames: jax.Array) -> jax.Array:
+    """The model's float32 outputs on float 0..255 frames (B, S, S, C), flip-tested when asked."""
+    x = normalize(frames, model.in_channels)
+    return inference_model(model, objective).apply(variables, x, train=False).astype(jnp.float32)
+
+
+def photo_function(model, objective, variables: Any) -> Callable:
+    """photo uint8 (H, W, C)[, box float32 (4,) left, top, width, height] -> the served output (one
+    photo), every step inside: what the StableHLO export traces with symbolic H and W."""
+
+    def served(photo, box=None):
+        h, w = jnp.float32(photo.shape[0]), jnp.float32(photo.shape[1])
+        corners_ = None if box is None else jnp.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
+        view = objective.view(w, h, corners_, JAX)
+        outputs = network(model, objective, variables, frame(photo, view, objective.size)[None])[0]
+        return objective.served(objective.to_photo(outputs, view, JAX), JAX).astype(jnp.float32)
+
+    return served
