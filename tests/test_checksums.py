@@ -68,9 +68,11 @@ def test_a_resume_sets_a_damaged_step_aside_and_continues_from_the_intact_one(tm
 def test_a_damaged_step_without_a_digest_is_one_line_without_orbax_noise(tmp_path, tmp_path_factory, refused_cleanly):
     """Steps written before digests existed: orbax's read fails, and only our line reaches stderr."""
     workdir = _two_steps(tmp_path, tmp_path_factory)
-    for step in ("2", "4"):
+    for step in ("2", "4"):  # without a digest only orbax can notice: every state file cut to a third
         (workdir / "checkpoints" / step / DIGEST_FILE).unlink()
-        _overwrite_inside(workdir / "checkpoints" / step)
+        for path in (workdir / "checkpoints" / step / "state").rglob("*"):
+            if path.is_file():
+                path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
     refused_cleanly("bbox", ["eval", "--workdir", workdir], ["every checkpoint is damaged", "checkpoints/4"],
                     workdir, tmp_path / "none", B.digests(workdir))
 

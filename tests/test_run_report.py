@@ -3,6 +3,7 @@ the start and the table at the end."""
 
 import io
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -142,4 +143,4 @@ def test_the_embedded_demo_run_says_what_it_changes_and_why():
     assert "pass --data to train with the task's own settings" in text and "a few CPU minutes" in text
     given = types.SimpleNamespace(**{**vars(args), "data": "shirts/"})
     assert config_changes_text(tshirt.TASK, build_config(tshirt.TASK, given)).splitlines() == [
-        "config (differs from the task's defaults):", "  data.path  None -> 'shirts/'"]
+        "config (differs from the task's defaults):", f"  data.path  None -> {os.path.abspath('shirts')!r}"]

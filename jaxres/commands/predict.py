@@ -15,6 +15,7 @@ from jaxres import files, viz
 from jaxres.commands import guards
 from jaxres.commands.restore import overrides_of
 from jaxres.data.consistency import align_classes, check_same_points
+from jaxres.data.images import load_image
 from jaxres.data.readers import read_flat_folder
 from jaxres.data.readers._common import IMAGE_EXTENSIONS
 from jaxres.data.records import Dataset, Record
@@ -33,8 +34,8 @@ def predict(task, args) -> int:
     photos = _by_photo(dataset.records)
     overlays = [out / f"{pathlib.Path(record_name(dataset.records[rows[0]])).stem}_pred.png" for rows in photos]
     _check_targets(args, out, [csv_path, *overlays], [dataset.records[rows[0]].source for rows in photos])
-    _note_missing_boxes(predictor, dataset.records)
     predictions, used = predictor.run_records(dataset.records)
+    _note_missing_boxes(predictor, dataset.records)  # after decoding: a refused photo is the only line
     out.mkdir(parents=True, exist_ok=True)
     table = objective.table(dataset, predictions)
     if predictor.needs_box:  # the box each frame was cut around, given or the whole photo
@@ -42,9 +43,12 @@ def predict(task, args) -> int:
             table[column] = [b[i] if i < 2 else b[i] - b[i - 2] for b in used]
     _write_csv(table, csv_path)
     for rows, overlay in zip(photos, overlays):
-        canvas = objective.picture(dataset.records[rows[0]], predictions[rows[0]])
-        for i in rows[1:]:  # the photo's other records drawn over it
-            canvas = objective.picture(dataset.records[i], predictions[i], canvas=canvas)
+        if len(rows) == 1:
+            canvas = objective.picture(dataset.records[rows[0]], predictions[rows[0]])
+        else:  # several records of one photo: each drawn over the whole photo
+            canvas = load_image(dataset.records[rows[0]].image, "RGB")
+            for i in rows:
+                canvas = objective.picture(dataset.records[i], predictions[i], canvas=canvas)
         viz.save_png(canvas, overlay)
     print(f"wrote {csv_path} ({len(dataset)} rows) and {len(overlays)} overlay PNGs in {out}")
     return 0
