@@ -23,16 +23,12 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 MULTI_DEVICE = pathlib.Path(__file__).resolve().parent / "multi_device"
-# Files whose tests start processes of their own (a nested pytest, killed and resumed trainings)
-# and run for minutes: scheduled first, so that under `-n 2` the other worker works through the
-# rest meanwhile instead of both waiting on them at the end.
-LONG_FIRST = ("test_multi_device.py", "test_crash_resume.py", "test_default_runs.py")
 
 # Variables that would change what jaxres, JAX or a data/hub library does. (PATH, locale and the
 # Python interpreter's own settings stay; the locale is pinned to UTF-8 below.)
 _CLEARED_PREFIXES = ("JAXRES_", "JAX_", "XLA_", "TF_", "TFDS_", "HF_", "HUGGINGFACE_", "TORCH_", "SLURM_",
                      "OMPI_", "PMI_", "PMIX_", "TPU_", "CUDA_VISIBLE", "MALLOC_ARENA", "CLOUDSDK_", "GOOGLE_")
-_CLEARED = ("TORCH_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "PYTHONWARNINGS", "OMP_NUM_THREADS",
+_CLEARED = ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "PYTHONWARNINGS", "OMP_NUM_THREADS",
             "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -96,10 +92,6 @@ def pytest_ignore_collect(collection_path, config):
     if config.getoption("--devices") == 1 and MULTI_DEVICE in (collection_path, *collection_path.parents):
         return True
     return None
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: the rest keep their order
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The default run's promise, cheaply: training on the embedded synthetic set learns something.
 
-`python -m tasks.<task>` with no arguments must beat its trivial baseline (README, "Default runs").
+`python -m tasks.<task>` with no arguments must beat its trivial baseline (docs/BENCHMARKS.md, "Default runs on the embedded sets").
 The full runs take minutes, so this checks the same path (command line, synthetic set, training,
 final evaluation against the baseline) on SIGNS at a fraction of the work: 100 steps of a ResNet-18
 at 48 px on 360 hands. Six balanced classes put the majority-class baseline at 1/6, and a model that
@@ -10,7 +10,7 @@ generator whose classes cannot be told apart.
 
 It runs the course's recipe (`configs/signs_original.py`): the default recipe is regularised for
 100 epochs of real photos and, cut to these 100 steps, reaches only 0.23 (0.48 in 220 steps); its
-own embedded run (16 epochs, 0.85 top-1) is measured in the README.
+own embedded run (16 epochs, 0.85 top-1) is measured in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
