@@ -109,7 +109,8 @@ def jax_train_step(setting: Setting) -> JaxStep:
     import jax.numpy as jnp
 
     from jaxres import models
-    from jaxres.train import losses, optim, state, steps
+    from jaxres.train import optim, state, steps
+    from jaxres.objectives import losses
 
     model = _create(setting)
     variables = models.init(model, 0, setting.size)

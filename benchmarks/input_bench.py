@@ -179,7 +179,8 @@ def recipe(task: str, dataset, *, cache_dir: pathlib.Path, workers: int | None =
     """The assembly of `configs/<task>.py` as `train` builds it for `dataset`."""
     import importlib
 
-    from jaxres import assembly, defaults
+    from jaxres.train import assembly
+    from jaxres.config import defaults
     from jaxres.config import apply_overrides
 
     config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())

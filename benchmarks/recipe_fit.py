@@ -14,8 +14,11 @@ import time
 
 import jax
 
-from jaxres import assembly, defaults, evaluation, models
-from jaxres.commands.splits import resolve_data_path, training_splits
+from jaxres import models
+from jaxres.train import assembly
+from jaxres.config import defaults
+from jaxres.train import evaluation
+from jaxres.cli.commands.splits import resolve_data_path, training_splits
 from jaxres.config import apply_overrides, load_config_file
 from jaxres.train import parallel
 from jaxres.train import state as state_lib

@@ -13,8 +13,8 @@ _SUBMODULES = ("models", "weights", "data", "train", "metrics", "export", "viz",
 
 def load(workdir, overrides=None):
     """A trained workdir as a predictor: `jaxres.load("runs/face").predict("photo.jpg", box=[l, t, w, h])`
-    (see `jaxres.predictor`)."""
-    from jaxres.predictor import load as _load
+    (see `jaxres.export.predictor`)."""
+    from jaxres.export.predictor import load as _load
 
     return _load(workdir, overrides)
 

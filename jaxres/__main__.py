@@ -1,5 +1,5 @@
 """`python -m jaxres <task> ...`: the `jaxres` console command without its script."""
 
-from jaxres.console import main
+from jaxres.cli.console import main
 
 raise SystemExit(main())

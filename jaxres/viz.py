@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from jaxres import files
+from jaxres.platform import files
 
 PRED_COLOR = (255, 0, 0)
 TRUE_COLOR = (0, 255, 0)

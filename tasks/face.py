@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pathlib
 
-from jaxres.cli import main
+from jaxres.cli.entry import main
 from jaxres.data import readers
 from jaxres.data.layout import first_existing
 from jaxres.data.synthetic import faces as synthetic_faces
 from jaxres.errors import DataError
-from jaxres.task import Task, task_config
+from jaxres.config.task import Task, task_config
 
 face_config = task_config(__package__, "face")  # configs/face.py, beside this package
 

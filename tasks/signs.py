@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pathlib
 
-from jaxres.cli import main
+from jaxres.cli.entry import main
 from jaxres.data import readers
 from jaxres.data.synthetic import signs as synthetic_signs
-from jaxres.task import Task, task_config
+from jaxres.config.task import Task, task_config
 
 signs_config = task_config(__package__, "signs")  # configs/signs.py, beside this package
 

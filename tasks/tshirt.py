@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pathlib
 
-from jaxres.cli import main
+from jaxres.cli.entry import main
 from jaxres.data import readers
 from jaxres.data.synthetic import tshirts as synthetic_tshirts
-from jaxres.task import Task, task_config
+from jaxres.config.task import Task, task_config
 
 tshirt_config = task_config(__package__, "tshirt")  # configs/tshirt.py, beside this package
 

@@ -1,6 +1,6 @@
 """Shared pieces of the command-line tests: tiny settings, an in-process runner, trained workdirs.
 
-The CLI runs in this process (`jaxres.cli.main(TASK, argv)`), so every run shares JAX's in-memory
+The CLI runs in this process (`jaxres.cli.entry.main(TASK, argv)`), so every run shares JAX's in-memory
 compile caches; a trained workdir per task is built once per pytest process and memoised here, so
 both CLI test modules can use the same one.
 """
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from jaxres.cli import main
+from jaxres.cli.entry import main
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TASK_NAMES = ("face", "tshirt", "bbox", "signs", "sketch")

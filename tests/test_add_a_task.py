@@ -13,7 +13,7 @@ import pytest
 
 import toy_task
 from jaxres import objectives
-from jaxres.cli import main
+from jaxres.cli.entry import main
 
 
 def _run(argv) -> tuple[int, str, str]:

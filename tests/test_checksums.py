@@ -15,8 +15,8 @@ import pytest
 
 import bad_inputs as B
 from cli_helpers import TINY, run, trained, use_session_cache
-from jaxres import files
-from jaxres.commands.resume import damaged_resume as _damaged_resume
+from jaxres.platform import files
+from jaxres.cli.commands.resume import damaged_resume as _damaged_resume
 from jaxres.errors import UserError
 from jaxres.train.checkpoint import DIGEST_FILE, verify
 from jaxres.train.loop import NonFiniteLoss

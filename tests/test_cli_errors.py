@@ -6,7 +6,7 @@ complete (no predictions.csv, no exported file, no config.json or checkpoint fro
 training), and it must fail before training starts: in seconds, without a compile of the train step
 (a truncated JPEG or PNG is found from its last bytes, so it too fails in the validation pass).
 
-Most cases call `jaxres.cli.main` in this process; a handful run `python -m tasks.<task>` to check
+Most cases call `jaxres.cli.entry.main` in this process; a handful run `python -m tasks.<task>` to check
 the real exit status of the module.
 """
 

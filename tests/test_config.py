@@ -51,11 +51,12 @@ def _leaves(tree: dict, prefix: str = ""):
 
 @pytest.mark.parametrize("task", TASKS)
 def test_set_accepts_every_key_the_engine_and_the_kind_declare(task):
-    """A key the engine or the target kind reads has a declared default (jaxres.defaults, the kind's
+    """A key the engine or the target kind reads has a declared default (jaxres.config.defaults, the kind's
     DEFAULTS), so `--set` takes it on every task even when the task's config leaves it out."""
     import importlib
 
-    from jaxres import defaults, objectives
+    from jaxres import objectives
+    from jaxres.config import defaults
     from jaxres.config import get_path
 
     config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())
@@ -76,7 +77,7 @@ def test_every_key_a_classifier_reads_is_declared_so_set_accepts_it():
     default of its own: both are the classification kind's declared keys now."""
     import importlib
 
-    from jaxres import defaults
+    from jaxres.config import defaults
 
     for task in ("signs", "sketch"):
         config = defaults.complete(importlib.import_module(f"configs.{task}").get_config())
@@ -88,7 +89,7 @@ def test_every_key_a_classifier_reads_is_declared_so_set_accepts_it():
 
 def test_the_engine_reads_settings_without_defaults_of_its_own():
     """One place for each default: no `config[...].get(key, default)` / `options.get(key, default)` in
-    jaxres/ outside jaxres/defaults.py (and the reader of older workdirs)."""
+    jaxres/ outside jaxres/config/defaults.py (and the reader of older workdirs)."""
     import ast
     import pathlib
     import re
@@ -119,7 +120,7 @@ def test_every_embedded_run_override_is_a_key_of_the_right_type(config_file):
     where the key takes an int (optim.warmup_epochs=1.0) would stop the default run at its first line."""
     import importlib
 
-    from jaxres import defaults
+    from jaxres.config import defaults
     from jaxres.config import get_path, synthetic_overrides
 
     config = defaults.complete(importlib.import_module(f"configs.{config_file}").get_config())

@@ -234,8 +234,9 @@ def test_unlabelled_inputs_get_placeholder_targets():
 
 def test_transforms_of_one_objective_are_equal_so_the_compiled_forward_is_reused():
     """An equal transform value keeps a jitted step compiled once; an assembly builds its forward once."""
-    from jaxres import assembly, defaults
-    from jaxres.workdir import DataFacts
+    from jaxres.train import assembly
+    from jaxres.config import defaults
+    from jaxres.train.workdir import DataFacts
 
     objective = _keypoint_objective()
     assert framed.transform(objective, 3, train=False) == framed.transform(objective, 3, train=False)

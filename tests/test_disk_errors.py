@@ -8,7 +8,7 @@ import errno
 import pytest
 
 import cli_helpers as C
-import jaxres.commands
+import jaxres.cli.commands
 
 
 @pytest.mark.parametrize("code, words", [(errno.ENOSPC, "disk is full"), (errno.EROFS, "read-only"),
@@ -17,7 +17,7 @@ def test_a_refused_write_is_one_line_naming_the_file(monkeypatch, code, words):
     def refuse(task, args):
         raise OSError(code, "refused", "/runs/face/metrics.jsonl")
 
-    monkeypatch.setattr(jaxres.commands, "run", refuse)
+    monkeypatch.setattr(jaxres.cli.commands, "run", refuse)
     result = C.run("face", ["train", "--workdir", "/runs/face"])
     assert result.rc == 2
     lines = result.err.strip().splitlines()
@@ -29,6 +29,6 @@ def test_other_os_errors_stay_internal(monkeypatch):
     def broken(task, args):
         raise OSError(errno.EBADF, "bad file descriptor")
 
-    monkeypatch.setattr(jaxres.commands, "run", broken)
+    monkeypatch.setattr(jaxres.cli.commands, "run", broken)
     result = C.run("face", ["train", "--workdir", "/runs/face"])
     assert result.rc == 1 and "internal error" in result.err

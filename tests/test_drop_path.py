@@ -67,7 +67,7 @@ def test_training_draws_from_the_step_key_and_frozen_stages_never_drop(nets):
 
 
 def test_the_config_key_is_range_checked():
-    from jaxres.config_checks import check_config
+    from jaxres.config.checks import check_config
     from jaxres.errors import ConfigError
 
     with pytest.raises(ConfigError, match="model.drop_path"):

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from jaxres import export, files, models
+from jaxres import models
+from jaxres.export import artifacts as export
+from jaxres.platform import files
 from jaxres.errors import UserError
 
 SIZE = 32

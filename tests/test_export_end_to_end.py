@@ -162,7 +162,8 @@ def test_the_torchvision_export_prints_and_writes_the_lines_that_load_it(workdir
 
 def test_the_mlp_heads_lines_build_its_sequential(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
-    from jaxres import export, models
+    from jaxres import models
+    from jaxres.export import artifacts as export
 
     model = models.create("resnet18", num_outputs=5, head="mlp", hidden=16, dropout=0.5)
     export.export("torchvision", model, models.init(model, 0, image_size=32), tmp_path / "sketch.safetensors")
@@ -172,7 +173,7 @@ def test_the_mlp_heads_lines_build_its_sequential(tmp_path, monkeypatch):
 
 def test_the_flip_test_travels_into_the_export(workdirs, shared_data, tmp_path):
     import jaxres
-    from jaxres import export
+    from jaxres.export import artifacts as export
 
     path = tmp_path / "face.hlo"
     done = run("face", ["export", "--workdir", workdirs["face"], "--format", "stablehlo", "--out", path,

@@ -5,7 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxres import export, models
+from jaxres import models
+from jaxres.export import artifacts as export
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -26,9 +26,11 @@ import pytest
 from PIL import Image
 
 from cli_helpers import REPO, SYNTHETIC, TINY, run, task, use_session_cache
-from jaxres import defaults, models, objectives, report, weights
-from jaxres.cli import build_parser
-from jaxres.commands.splits import synthetic_root
+from jaxres import models, objectives, weights
+from jaxres.config import defaults
+from jaxres.cli.commands import report
+from jaxres.cli.entry import build_parser
+from jaxres.cli.commands.splits import synthetic_root
 from jaxres.data.records import Record
 from jaxres.errors import UserError, WeightsError
 from jaxres.metrics.classification import per_class_table
@@ -139,8 +141,8 @@ def test_the_platform_seam_imports_no_command_line_and_defaults_no_kind():
         return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module} | {
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
 
-    assert not any(m.startswith("jaxres.cli") for m in imported("jaxres/platform/process.py"))
-    assert not any("objectives" in m for m in imported("jaxres/defaults.py"))
+    assert not any(m.startswith("jaxres.cli.entry") for m in imported("jaxres/platform/process.py"))
+    assert not any("objectives" in m for m in imported("jaxres/config/defaults.py"))
     assert defaults.KIND_DEFAULTS["keypoints"] is objectives.KeypointObjective.DEFAULTS
     for path in (REPO / "jaxres").rglob("*.py"):
         if path.parent.name != "platform":
@@ -367,7 +369,7 @@ def test_help_texts_and_examples():
         for option in options:
             dest = option.lstrip("-") if option != "INPUT" else "inputs"
             assert helps[dest], f"{command} {option} has no help"
-    from jaxres import console
+    from jaxres.cli import console
 
     assert "cache" in console.usage().splitlines()[0] and "config" in console.usage().splitlines()[0]
 

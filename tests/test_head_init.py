@@ -51,7 +51,7 @@ def test_start_at_zeroes_the_last_layers_kernel_and_sets_its_bias():
 @pytest.mark.parametrize("saved_outputs, started", [(4, False), (10, True)])
 def test_a_head_the_weights_file_brings_is_kept_and_a_replaced_one_is_started(tmp_path, saved_outputs, started):
     from jaxres import models, weights
-    from jaxres.commands.train import initial_variables
+    from jaxres.cli.commands.train import initial_variables
 
     saved_model = models.create("resnet18", num_outputs=saved_outputs)
     weights.save_torchvision(models.init(saved_model, 1, image_size=32), saved_model, tmp_path / "w.safetensors")
@@ -67,7 +67,7 @@ def test_a_head_the_weights_file_brings_is_kept_and_a_replaced_one_is_started(tm
 
 
 def test_a_started_head_with_too_short_a_warmup_is_noted_with_the_warmup_that_suffices():
-    from jaxres.assembly import head_start_note
+    from jaxres.train.assembly import head_start_note
 
     def config(name="adamw", warmup=1, head_init="mean_target"):
         return {"model": {"head_init": head_init}, "optim": {"name": name, "warmup_epochs": warmup}}

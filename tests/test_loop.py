@@ -50,7 +50,7 @@ def test_a_finished_run_is_not_trained_again():
 
 def test_fit_hands_back_the_best_steps_variables_in_memory():
     """`train`'s final evaluation uses them instead of reading the best checkpoint back from disk."""
-    from jaxres.commands.restore import _restore_variables
+    from jaxres.train.restore import _restore_variables
 
     workdir, result, _ = H.reference_run()
     assert result.best_step == 3 and result.step == 6  # the best is an earlier epoch, not the last state

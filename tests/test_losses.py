@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxres.errors import ConfigError
-from jaxres.train import losses
+from jaxres.objectives import losses
 
 PRED = np.array([[0.5, 2.0], [-3.0, 0.0]], np.float32)
 ZERO = np.zeros((2, 2), np.float32)  # differences 0.5, 2, -3, 0

@@ -19,7 +19,8 @@ import zipfile
 import pytest
 
 from cli_helpers import REPO
-from jaxres import console, help_text
+from jaxres.cli import console
+from jaxres.cli import help_text
 from jaxres.errors import UserError
 from jaxres.platform import process
 
@@ -46,7 +47,7 @@ def test_the_wheel_ships_tasks_and_configs_inside_jaxres(wheel):
     assert {n.split("/")[0] for n in names} == {"jaxres", wheel.name.split("-py3")[0] + ".dist-info"}
     for task in console.BUILTIN:
         assert f"jaxres/tasks/{task}.py" in names and f"jaxres/configs/{task}.py" in names
-    assert "jaxres = jaxres.console:main" in entry_points
+    assert "jaxres = jaxres.cli.console:main" in entry_points
 
 
 def test_installed_command_runs_beside_a_users_configs_package(wheel, tmp_path):
@@ -80,7 +81,7 @@ def test_installed_command_runs_beside_a_users_configs_package(wheel, tmp_path):
 
 
 def test_console_sets_the_arena_before_numpy(monkeypatch):
-    probe = subprocess.run([sys.executable, "-c", "import sys, jaxres.console; print('numpy' in sys.modules)"],
+    probe = subprocess.run([sys.executable, "-c", "import sys, jaxres.cli.console; print('numpy' in sys.modules)"],
                            cwd=REPO, capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
     calls = []
@@ -106,7 +107,7 @@ def test_config_alias_and_help_show_defaults():
     assert help_text.expand_config_alias(["--config.optim.lr=3e-4", "--config", "f.py", "--config.train.epochs", "5"]) == [
         "--set", "optim.lr=3e-4", "--config", "f.py", "--set", "train.epochs=5"]
     from cli_helpers import task
-    from jaxres import cli
+    from jaxres.cli import entry as cli
 
     args = cli.parse(task("face"), ["--config.optim.lr=3e-4", "--epochs", "2"])
     assert args.command == "train" and args.set == ["optim.lr=3e-4"] and args.epochs == 2

@@ -65,7 +65,7 @@ def test_cpu_trainings_use_one_arena_and_everything_else_the_default():
 @pytest.mark.parametrize("argv", [[], ["train"], ["--epochs", "2"], ["eval", "--workdir", "w"], ["predict"],
                                   ["export"], ["--help"], ["-h"]])
 def test_command_of_agrees_with_the_command_line(argv):
-    from jaxres import cli
+    from jaxres.cli import entry as cli
     from jaxres.errors import UserError
     from tasks import face
 

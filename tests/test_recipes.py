@@ -9,8 +9,9 @@ import optax
 
 import train_helpers as H
 from configs import bbox, bbox_original, signs, signs_original
-from jaxres import defaults, models
-from jaxres.commands.restore import checkpoint_dir, _restore_variables
+from jaxres import models
+from jaxres.config import defaults
+from jaxres.train.restore import checkpoint_dir, _restore_variables
 from jaxres.train import ema, loop, optim, steps
 from jaxres.train import state as state_lib
 

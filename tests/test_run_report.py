@@ -11,7 +11,8 @@ from PIL import Image
 
 import tensorboard_events as tb
 import train_helpers as H
-from jaxres import report, viz
+from jaxres import viz
+from jaxres.cli.commands import report
 from jaxres.data.pipeline import PipelineStats
 from jaxres.train import optim
 from jaxres.train.progress import Progress, RunClock
@@ -132,7 +133,7 @@ def test_the_embedded_demo_run_says_what_it_changes_and_why():
     it prints each changed key and the task config's reason; with --data nothing differs."""
     import types
 
-    from jaxres.commands.train import build_config, config_changes_text
+    from jaxres.cli.commands.train import build_config, config_changes_text
     from tasks import tshirt
 
     args = types.SimpleNamespace(config=None, data=None, set=[], weights=None, epochs=None, batch_size=None, seed=None)

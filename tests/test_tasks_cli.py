@@ -4,7 +4,7 @@ Per task: one tiny synthetic training (ResNet-18, 32 px, one epoch, batch 8), th
 workdir, `eval`, `predict` (original-image pixels), and the three exports checked against the model.
 Then the real sample data in `../shared/data` through the same command line, and resuming.
 
-Every run is in-process (`jaxres.cli.main`), so runs of one task share compiled functions; all use
+Every run is in-process (`jaxres.cli.entry.main`), so runs of one task share compiled functions; all use
 one image size and one batch size to keep the number of distinct compiled shapes small.
 """
 
@@ -23,10 +23,11 @@ from PIL import Image
 
 import jaxres
 from cli_helpers import IMAGE_SIZE, TASK_NAMES, TINY, run, task, trained, use_session_cache
-from jaxres import export, models
-from jaxres import workdir as workdir_files
-from jaxres.commands.restore import trained as trained_workdir
-from jaxres.commands.splits import synthetic_root
+from jaxres import models
+from jaxres.export import artifacts as export
+from jaxres.train import workdir as workdir_files
+from jaxres.train.restore import trained as trained_workdir
+from jaxres.cli.commands.splits import synthetic_root
 
 METRICS = {
     "face": {"nme_io", "nme_ip", "auc@0.08", "fr@0.08"},

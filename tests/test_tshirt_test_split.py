@@ -6,7 +6,7 @@ is tested through the face task (tests/test_tasks_cli.py)."""
 import numpy as np
 from PIL import Image
 
-from jaxres import defaults
+from jaxres.config import defaults
 from tasks.tshirt import TASK
 
 

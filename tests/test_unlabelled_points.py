@@ -17,7 +17,7 @@ from jaxres.data.records import Dataset, Record
 from jaxres.data.validate import validate
 from jaxres.errors import DataError
 from jaxres.metrics import baselines
-from jaxres.train import losses
+from jaxres.objectives import losses
 
 
 def _coco_with_unlabelled(tmp_path, hidden=((0, 5), (3, 0), (3, 36))):

@@ -20,9 +20,9 @@ import pytest
 
 import bad_inputs as B
 from cli_helpers import SYNTHETIC, TINY, run, task, trained, use_session_cache
-from jaxres.cli import parse
-from jaxres.commands.resume import resume_command
-from jaxres.commands.train import build_config
+from jaxres.cli.entry import parse
+from jaxres.cli.commands.resume import resume_command
+from jaxres.cli.commands.train import build_config
 from jaxres.data.consistency import hold_out
 from jaxres.data.readers.folders import read_class_folders
 from jaxres.data.records import Record

@@ -24,8 +24,8 @@ from jaxres.data.images import load_image
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 from jaxres.objectives.common import baseline_sample, record_name
-from jaxres.task import Task
-from jaxres.train import losses
+from jaxres.config.task import Task
+from jaxres.objectives import losses
 
 
 class CountObjective:

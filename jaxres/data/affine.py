@@ -93,7 +93,7 @@ def view_matrix(view) -> np.ndarray:
 def box_view(box, out_size, margin: float = 0.25, ops=np):
     """(sx, sy, tx, ty) of a square crop centred on `box` (x0, y0, x1, y1), `margin` x its longer side
     added on every side, to `out_size`. Written once for numpy, jax.numpy and torch (`ops`: the
-    array namespace, see `jaxres.serving.Ops`), so the host, the jitted predictor and the exported
+    array namespace, see `jaxres.objectives.serving.Ops`), so the host, the jitted predictor and the exported
     graphs frame a photo by the same formula."""
     x0, y0, x1, y1 = box[0], box[1], box[2], box[3]
     ow, oh = out_wh(out_size)

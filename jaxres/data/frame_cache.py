@@ -44,7 +44,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.data import affine, images
 from jaxres.data.records import Record
 from jaxres.errors import DataError

@@ -7,7 +7,7 @@ one by `config["objective"]["kind"]`; a task with a target of its own registers 
 (`register`) from its module, without touching the library. None of this knows about faces or shirts.
 """
 
-from jaxres import defaults
+from jaxres.config import defaults
 from jaxres.errors import ConfigError
 from jaxres.objectives.boxes import BoxObjective
 from jaxres.objectives.classification import ClassificationObjective
@@ -31,7 +31,7 @@ def register(kind: str, cls: type) -> type:
 
 
 def create(options: dict, facts: dict | None = None) -> TargetKind:
-    """The target kind `options["kind"]` with its options completed (jaxres.defaults), given what its
+    """The target kind `options["kind"]` with its options completed (jaxres.config.defaults), given what its
     training split decided (`facts_of`; none for a kind that needs none)."""
     return kind_class(options)(defaults.objective(options), facts or {})
 

@@ -20,7 +20,7 @@ from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.records import Dataset, Record
 from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
                                       mean_target_outputs, record_name)
-from jaxres.train import losses
+from jaxres.objectives import losses
 
 
 class BoxObjective:
@@ -28,7 +28,7 @@ class BoxObjective:
     DEFAULTS = {
         "keep_aspect": True,  # letterbox the image into the square input instead of stretching it
         "augment": {"flip_prob": None, "scale": None, "translate": None, "jitter": None},
-        "loss": "smooth_l1",  # on [0, 1] coordinates of the input frame (jaxres.train.losses)
+        "loss": "smooth_l1",  # on [0, 1] coordinates of the input frame (jaxres.objectives.losses)
         "loss_options": {},
     }
 
@@ -102,7 +102,7 @@ class BoxObjective:
         return np.concatenate([np.minimum(corners[..., :2], corners[..., 2:]),
                                np.maximum(corners[..., :2], corners[..., 2:])], axis=-1)
 
-    # --- one photo at a time (jaxres.serving: the predictor and the exports) ----------------------
+    # --- one photo at a time (jaxres.objectives.serving: the predictor and the exports) ----------------------
 
     output_name = "box"
     needs_box = False  # the box is what it finds: the frame is always the whole photo

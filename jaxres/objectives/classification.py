@@ -16,7 +16,7 @@ from jaxres.data.frame_cache import FrameSpec
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
 from jaxres.objectives.common import device_augment_settings, record_name
-from jaxres.train import losses
+from jaxres.objectives import losses
 
 
 class ClassificationObjective:
@@ -112,7 +112,7 @@ class ClassificationObjective:
         e = np.exp(z)
         return e / e.sum(axis=-1, keepdims=True)
 
-    # --- one photo at a time (jaxres.serving: the predictor and the exports) ----------------------
+    # --- one photo at a time (jaxres.objectives.serving: the predictor and the exports) ----------------------
 
     output_name = "probabilities"
     needs_box = False

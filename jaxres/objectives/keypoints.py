@@ -24,7 +24,7 @@ from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
 from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
                                       mean_target_outputs, record_name, record_size)
-from jaxres.train import losses
+from jaxres.objectives import losses
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
 _REFERENCES = {"inter_ocular": metrics.inter_ocular, "inter_pupil": metrics.inter_pupil}
@@ -40,7 +40,7 @@ class KeypointObjective:
         "augment": {"rotate": None, "scale": None, "translate": None, "flip_prob": None, "jitter": None},
         "flip_map": None,  # which points swap under a horizontal flip: "ibug68", index pairs or a permutation
         "flip_test": False,  # predict: average each frame's points with its mirror's (needs flip_map)
-        "loss": "mse",  # on [0, 1] coordinates of the input frame (jaxres.train.losses)
+        "loss": "mse",  # on [0, 1] coordinates of the input frame (jaxres.objectives.losses)
         "loss_options": {},
         "metrics": {},  # {"nme": [normalisers]}, {"pck": [fractions of the image diagonal]}
         "outline": None,  # point order of the outline drawn in pictures
@@ -150,7 +150,7 @@ class KeypointObjective:
         """(B, K, 2) network outputs -> original-image pixels."""
         return transforms.denormalise_keypoints(outputs, batch["matrix"], self.size)
 
-    # --- one photo at a time (jaxres.serving: the predictor and the exports) ----------------------
+    # --- one photo at a time (jaxres.objectives.serving: the predictor and the exports) ----------------------
 
     output_name = "keypoints"
 

@@ -11,7 +11,7 @@ it holds. It declares the defaults of its own `objective` keys (`DEFAULTS`). The
   workdir's data_facts.json), `model_options` (head and output size from those facts), `loss`;
 - judging: `decode` (outputs to original pixels or probabilities), `evaluate` (the field's metrics),
   `baseline` (the trivial predictor's metrics), `picture` / `extra_pictures`, `table` (predict's CSV);
-- one photo at a time (`jaxres.serving`: `jaxres.load`, `predict`, the exports): `view` (the frame of
+- one photo at a time (`jaxres.objectives.serving`: `jaxres.load`, `predict`, the exports): `view` (the frame of
   a photo and its box, in any array namespace), `to_photo`, `served`, `output_name`, `needs_box`, and
   for keypoints `merge_flipped` (the flip test).
 """
@@ -30,7 +30,7 @@ from jaxres.data.records import Dataset, Record
 
 @runtime_checkable
 class TargetKind(Protocol):
-    DEFAULTS: ClassVar[dict]  # the defaults of this kind's `objective` keys (jaxres.defaults.complete)
+    DEFAULTS: ClassVar[dict]  # the defaults of this kind's `objective` keys (jaxres.config.defaults.complete)
     target: str  # the batch key that holds the target ("keypoints", "box", "label", ...)
     output_name: str  # what a prediction is called ("keypoints", "box", "probabilities", ...)
     needs_box: bool  # whether a photo is framed around a box the caller gives
@@ -86,7 +86,7 @@ class TargetKind(Protocol):
 
     def view(self, w, h, box, ops) -> tuple:
         """(sx, sy, tx, ty): the evaluation frame of a w x h photo (box (x0, y0, x1, y1) or None) as
-        output = s * photo + t, computed with `ops` (`jaxres.serving.Ops`: numpy, jax.numpy or torch)."""
+        output = s * photo + t, computed with `ops` (`jaxres.objectives.serving.Ops`: numpy, jax.numpy or torch)."""
 
     def to_photo(self, outputs, view, ops):
         """One photo's network outputs -> its prediction in the photo's pixels (`decode`'s convention)."""

@@ -12,13 +12,13 @@ import pathlib
 
 import jax
 
-from jaxres import cache_paths
+from jaxres.platform import cache_paths
 
 ENV_VAR = "JAXRES_COMPILATION_CACHE"
 
 
 def default_cache_dir() -> pathlib.Path:
-    """`$JAXRES_COMPILATION_CACHE`, else `xla/` under jaxres's cache root (`jaxres.cache_paths`)."""
+    """`$JAXRES_COMPILATION_CACHE`, else `xla/` under jaxres's cache root (`jaxres.platform.cache_paths`)."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return pathlib.Path(configured).expanduser().resolve()

@@ -34,7 +34,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import parallel
 from jaxres.train import state as state_lib

@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Iterator
 import jax
 import numpy as np
 
-from jaxres import defaults
+from jaxres.config import defaults
 from jaxres.errors import ConfigError
 from jaxres.platform import HostHooks
 from jaxres.train import parallel

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxres.defaults import OPTIM
+from jaxres.config.defaults import OPTIM
 from jaxres.errors import ConfigError
 from jaxres.models import GROUPS
 from jaxres.train.schedules import Schedule, make_schedule

@@ -23,7 +23,8 @@ import shutil
 import urllib.error
 import urllib.request
 
-from jaxres import cache_paths, files
+from jaxres.platform import cache_paths
+from jaxres.platform import files
 from jaxres.errors import WeightsError
 
 BASE_URL = "https://download.pytorch.org/models/"

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.errors import WeightsError
 from jaxres.weights.tensor_checks import checked_tensors
 

@@ -3,12 +3,12 @@
 - `stablehlo`: a `jax.export` artifact. `export_stablehlo_photo` (what `export` writes): the original
   photo uint8 (H, W, C) with symbolic H and W (and `box` float32 (4,) [left, top, width, height] for a
   task that frames around a box) in, the prediction in the photo's pixels out, every step of
-  `jaxres.serving` inside. `export_stablehlo` (the crop-in form): framed uint8 images (b, H, W, C)
+  `jaxres.objectives.serving` inside. `export_stablehlo` (the crop-in form): framed uint8 images (b, H, W, C)
   in, raw outputs out. A server needs JAX and the file, nothing of jaxres (not even Flax).
 - `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`, and beside it
   `<file>.txt`: the torchvision lines that build the module it fits (`torchvision_recipe`).
 - `onnx`: the same two forms as ONNX graphs, for onnxruntime and other runtimes
-  (`jaxres.export_onnx`; needs the `onnx` extra).
+  (`jaxres.export.onnx`; needs the `onnx` extra).
 - `safetensors`: the Flax variables themselves under flat `collection/module/…/leaf` keys, for
   another JAX program (or a later jaxres) to read back bit for bit.
 
@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.errors import UserError
 
 
@@ -93,7 +93,7 @@ def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platfo
                            metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path` and `<path>.json`: `serving.photo_function` exported with symbolic photo height and
     width, the variables as constants; inputs `photo` (and `box`), output `objective.output_name`."""
-    from jaxres.serving import photo_function
+    from jaxres.objectives.serving import photo_function
 
     path = pathlib.Path(path)
     served = photo_function(model, objective, jax.device_get(variables))
@@ -323,7 +323,7 @@ def export_photo(fmt: str, model, objective, variables: Mapping, path, metadata:
     if fmt == "stablehlo":
         return export_stablehlo_photo(model, objective, variables, path, metadata=metadata)
     if fmt == "onnx":
-        from jaxres.export_onnx import export_onnx_photo
+        from jaxres.export.onnx import export_onnx_photo
 
         return export_onnx_photo(model, objective, variables, path, metadata=metadata)
     return export(fmt, model, variables, path)
@@ -344,7 +344,7 @@ def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:
     if fmt == "torchvision":
         return export_torchvision(model, variables, path)
     if fmt == "onnx":
-        from jaxres.export_onnx import export_onnx
+        from jaxres.export.onnx import export_onnx
 
         return export_onnx(model, variables, path, **options)
     return export_safetensors(variables, path)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from jaxres import files, viz
-from jaxres.commands import guards
-from jaxres.commands.restore import overrides_of
+from jaxres import viz
+from jaxres.platform import files
+from jaxres.cli.commands import guards
+from jaxres.train.restore import overrides_of
 from jaxres.data.consistency import align_classes, check_same_points
 from jaxres.data.images import load_image
 from jaxres.data.readers import read_flat_folder
@@ -21,7 +22,7 @@ from jaxres.data.readers._common import IMAGE_EXTENSIONS
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError, UserError
 from jaxres.objectives.common import record_name
-from jaxres.predictor import load
+from jaxres.export.predictor import load
 
 BOX_COLUMNS = ("box_left", "box_top", "box_width", "box_height")
 

@@ -13,8 +13,9 @@ import importlib
 import importlib.metadata
 import sys
 
-from jaxres import help_text, platform
-from jaxres.cli import COMMANDS, command_of, quiet_broken_pipe
+from jaxres import platform
+from jaxres.cli import help_text
+from jaxres.cli.entry import COMMANDS, command_of, quiet_broken_pipe
 from jaxres.errors import UserError
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -69,6 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from jaxres.cli import main as run
+    from jaxres.cli.entry import main as run
 
     return run(task, rest, prog=f"jaxres {name}")

@@ -11,10 +11,11 @@ import json
 import math
 import pathlib
 
-from jaxres import evaluation, report
-from jaxres.commands.restore import overrides_of
-from jaxres.commands.splits import eval_splits, resolve_data_path, whole_file
-from jaxres.predictor import load
+from jaxres.train import evaluation
+from jaxres.cli.commands import report
+from jaxres.train.restore import overrides_of
+from jaxres.cli.commands.splits import eval_splits, resolve_data_path, whole_file
+from jaxres.export.predictor import load
 from jaxres.train.progress import MetricsLog
 
 

@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 
 from jaxres import viz
-from jaxres.assembly import Assembly
+from jaxres.train.assembly import Assembly
 from jaxres.data.records import Dataset
 from jaxres.train import parallel
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import pathlib
 
-from jaxres import files
-from jaxres import workdir as workdir_files
+from jaxres.platform import files
+from jaxres.train import workdir as workdir_files
 from jaxres.errors import UserError
 from jaxres.train.lock import LOCK_NAME, WorkdirLock
 

@@ -13,10 +13,10 @@ import os
 import pathlib
 import shlex
 
-from jaxres import defaults
-from jaxres import workdir as workdir_files
+from jaxres.config import defaults
+from jaxres.train import workdir as workdir_files
 from jaxres.config import get_path
-from jaxres.config_checks import check_config
+from jaxres.config.checks import check_config
 from jaxres.errors import ConfigError, DataError, UserError
 from jaxres.train.checkpoint import Checkpoints, every_step_damaged, jsonable
 from jaxres.train.loop import NonFiniteLoss

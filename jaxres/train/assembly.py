@@ -13,7 +13,8 @@ from typing import Any
 
 import jax
 
-from jaxres import cache_paths, models, objectives
+from jaxres import models, objectives
+from jaxres.platform import cache_paths
 from jaxres.data import framed
 from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
@@ -21,7 +22,7 @@ from jaxres.errors import ConfigError, DataError
 from jaxres.train.precision import resolve_dtype
 from jaxres.train.progress import Ticker
 from jaxres.train.schedules import warmup_steps
-from jaxres.workdir import DataFacts
+from jaxres.train.workdir import DataFacts
 
 PIPELINES = ("device", "host")
 HEAD_INITS = ("default", "mean_target")
@@ -49,7 +50,7 @@ def head_start_note(config: dict, steps_per_epoch: int) -> str | None:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Assembly:
-    """What a command works with. `config` is the run's completed config (jaxres.defaults) and never
+    """What a command works with. `config` is the run's completed config (jaxres.config.defaults) and never
     holds data facts; `facts` is what the training split decided; `mesh` spreads batches over devices."""
 
     config: dict
@@ -80,7 +81,7 @@ class Assembly:
         (flip-tested with `objective.flip_test`)."""
         from jaxres.train.steps import make_eval_step
 
-        from jaxres.serving import inference_model
+        from jaxres.objectives.serving import inference_model
 
         return make_eval_step(inference_model(self.model, self.objective), transform=self.transform(train=False))
 

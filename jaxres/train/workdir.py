@@ -16,7 +16,7 @@ import dataclasses
 import json
 import pathlib
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.errors import UserError
 from jaxres.train.lock import LOCK_NAME
 
@@ -128,7 +128,8 @@ def load_facts(workdir: pathlib.Path, config: dict) -> DataFacts:
 
 
 def _facts_from_options(config: dict) -> DataFacts | None:
-    from jaxres import defaults, objectives
+    from jaxres import objectives
+    from jaxres.config import defaults
 
     try:
         options = defaults.complete(without_facts(config))["objective"]
@@ -146,7 +147,8 @@ def _has_outputs(model: dict) -> bool:
 def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
     """`facts` when they are what their target kind makes of them (so the head the model gets is the
     one the checkpoint holds), else a UserError naming the file."""
-    from jaxres import defaults, objectives
+    from jaxres import objectives
+    from jaxres.config import defaults
 
     classes, points = facts.target.get("classes"), facts.target.get("num_keypoints")
     valid = classes is None or (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)

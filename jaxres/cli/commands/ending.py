@@ -10,7 +10,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from jaxres import report
+from jaxres.cli.commands import report
 from jaxres.train import parallel
 from jaxres.train.loop import draw_curves
 from jaxres.train.progress import MetricsLog

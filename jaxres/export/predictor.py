@@ -2,7 +2,7 @@
 
 The workdir is read here once (config, data facts, best checkpoint: `commands.restore.best`), and
 the `predict`, `eval` and `export` commands work from the object this returns. A photo goes through
-`jaxres.serving` (the framing, network and decoding the exports carry inside their graphs), so the
+`jaxres.objectives.serving` (the framing, network and decoding the exports carry inside their graphs), so the
 numbers are the same whichever way the model is used. Compilation: the framing compiles once per
 photo shape (it is small), the network once per batch size (1, 2, 4, ... up to the training batch),
 so repeated calls of the same shapes never trace again (`traces` counts the traces).
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxres import serving
+from jaxres.objectives import serving
 from jaxres.errors import UserError
 
 
@@ -164,7 +164,7 @@ class Predictor:
 def load(workdir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> Predictor:
     """The workdir's best checkpoint (else its latest intact one) as a `Predictor`. `overrides` set
     inference keys of its config, e.g. {"objective.flip_test": True}."""
-    from jaxres.commands.restore import best
+    from jaxres.train.restore import best
 
     built, variables, step = best(workdir, overrides)
     return Predictor(built, variables, step, pathlib.Path(workdir))

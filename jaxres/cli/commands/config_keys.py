@@ -6,7 +6,8 @@ defaults), so a user finds a key's exact spelling without reading configs/<task>
 
 from __future__ import annotations
 
-from jaxres import defaults, objectives  # noqa: F401 - objectives registers its kinds' defaults
+from jaxres import objectives  # noqa: F401 - objectives registers its kinds' defaults
+from jaxres.config import defaults
 from jaxres.config import apply_overrides, key_table, load_config_file
 
 

@@ -13,7 +13,7 @@ import csv
 import pathlib
 from typing import Any
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.config import get_path
 from jaxres.train.checkpoint import config_diff
 from jaxres.train.progress import NOT_CHARTED

@@ -14,16 +14,20 @@ import sys
 import jax
 import numpy as np
 
-from jaxres import assembly, defaults, evaluation, files, models, weights
-from jaxres import workdir as workdir_files
-from jaxres.commands import guards
-from jaxres.commands.evaluate import print_result
-from jaxres.commands.restore import trained
-from jaxres.commands.resume import (absolute_data_path, damaged_resume, refuse_another_run, refuse_other_facts,
+from jaxres import models, weights
+from jaxres.train import assembly
+from jaxres.config import defaults
+from jaxres.train import evaluation
+from jaxres.platform import files
+from jaxres.train import workdir as workdir_files
+from jaxres.cli.commands import guards
+from jaxres.cli.commands.evaluate import print_result
+from jaxres.train.restore import trained
+from jaxres.cli.commands.resume import (absolute_data_path, damaged_resume, refuse_another_run, refuse_other_facts,
                                     resume_command, resume_point, saved_run)
-from jaxres.commands.splits import resolve_data_path, training_splits
+from jaxres.cli.commands.splits import resolve_data_path, training_splits
 from jaxres.config import apply_overrides, get_path, load_config_file, synthetic_overrides
-from jaxres.config_checks import check_best_metric, check_config, check_process
+from jaxres.config.checks import check_best_metric, check_config, check_process
 from jaxres.errors import ConfigError, UserError
 from jaxres.platform import devices
 from jaxres.train import parallel
@@ -172,8 +176,8 @@ def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda va
 
 def config_changes_text(task, config: dict) -> str:
     """The keys `config` changes from the task's defaults, and why the embedded demo run changes its
-    own (jaxres.report.config_changes)."""
-    from jaxres.report import config_changes
+    own (jaxres.cli.commands.report.config_changes)."""
+    from jaxres.cli.commands.report import config_changes
 
     task_config = defaults.complete(task.get_config())
     synthetic = task_config.get("synthetic") or {}
@@ -183,7 +187,7 @@ def config_changes_text(task, config: dict) -> str:
 def _final_evaluation(workdir: pathlib.Path, built, splits, result, loader, board) -> int:
     """The best checkpoint's weights (in memory when this run trained them) on the evaluation split,
     with the baseline; pictures; the ending; the JSON line."""
-    from jaxres.commands.ending import finish_run
+    from jaxres.cli.commands.ending import finish_run
 
     variables = result.best_variables
     if variables is None:  # the best step was trained before this run resumed: only its checkpoint has it

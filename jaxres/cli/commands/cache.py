@@ -6,10 +6,11 @@ same options as the coming `train` give the same frames, which `train` then reus
 
 from __future__ import annotations
 
-from jaxres import assembly, cache_paths
-from jaxres.commands.splits import resolve_data_path, training_splits
-from jaxres.commands.train import build_config, join_processes
-from jaxres.config_checks import check_config, check_process
+from jaxres.train import assembly
+from jaxres.platform import cache_paths
+from jaxres.cli.commands.splits import resolve_data_path, training_splits
+from jaxres.cli.commands.train import build_config, join_processes
+from jaxres.config.checks import check_config, check_process
 
 
 def cache_command(task, args) -> int:

@@ -13,11 +13,11 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
-from jaxres import help_text
+from jaxres.cli import help_text
 from jaxres.errors import UserError
 
 if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` before numpy starts
-    from jaxres.task import Task
+    from jaxres.config.task import Task
 
 # Writes that fail for the user's disk, not for a bug: wherever they happen (a checkpoint, metrics.jsonl,
 # a picture, an export), they end as one line naming the file, exit status 2.
@@ -138,7 +138,7 @@ def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> 
     try:
         args = parse(task, argv, prog)
         # imported late: `--help` and usage errors stay instant
-        from jaxres.commands import run
+        from jaxres.cli.commands import run
 
         return run(task, args)
     except UserError as err:

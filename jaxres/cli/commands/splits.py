@@ -13,12 +13,12 @@ import pathlib
 import sys
 
 
-from jaxres import cache_paths
+from jaxres.platform import cache_paths
 from jaxres.data.consistency import align_classes, check_same_points, hold_out, usual_point_count
 from jaxres.data.records import Dataset
 from jaxres.data.validate import validate
 from jaxres.errors import DataError
-from jaxres.task import Task
+from jaxres.config.task import Task
 from jaxres.train import parallel
 from jaxres.train.progress import Ticker
 

@@ -3,7 +3,7 @@
 The ONNX export needs a torch module to trace. torchvision's own `resnet*` would do for a stock
 model, but its package import needs its compiled ops to match the installed torch (on the CPU dev
 machines they do not), and the 1-channel stem and MLP head need changes anyway; this module builds
-exactly the architecture `jaxres.export.torchvision_recipe` describes, with nothing but torch.
+exactly the architecture `jaxres.export.artifacts.torchvision_recipe` describes, with nothing but torch.
 Loading `weights.to_torchvision(...)` into it with `strict=True` checks that every key matches.
 """
 

@@ -2,13 +2,13 @@
 
 - `export_onnx_photo` (what `export` writes): `photo` uint8 (H, W, C), any H and W, and for a task that
   frames around a box `box` float32 (4,) [left, top, width, height] -> `keypoints` (K, 2) / `box` /
-  `probabilities` (C,) in the photo's pixels: `jaxres.serving`'s steps as torch ops (the objective's
+  `probabilities` (C,) in the photo's pixels: `jaxres.objectives.serving`'s steps as torch ops (the objective's
   view and decoding formulas evaluated on torch tensors, the supersampled bilinear framing as
   GridSample + AveragePool, opset 17 >= 16), so onnxruntime gives the numbers `predict` prints.
 - `export_onnx` (the crop-in form): `images` uint8 (batch, H, W, C) already framed -> raw outputs.
 
 The Flax variables go to a torchvision-keyed state dict (`weights.to_torchvision`), into a torch
-ResNet (`jaxres.torch_resnet`), behind the same normalisation `models.normalize` does; torch.onnx's
+ResNet (`jaxres.export.torch_resnet`), behind the same normalisation `models.normalize` does; torch.onnx's
 TorchScript exporter (`dynamo=False`: the dynamo exporter needs onnxscript, and it gains nothing for
 a static convolutional net) traces it with a symbolic batch. Task metadata (task, classes, objective)
 goes into the model's metadata_props. Needs the `onnx` extra (torch, onnx).
@@ -22,7 +22,7 @@ import pathlib
 import warnings
 from typing import Mapping
 
-from jaxres import files
+from jaxres.platform import files
 from jaxres.errors import UserError
 
 OPSET = 17
@@ -35,7 +35,7 @@ def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int,
     from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
 
     torch, onnx = _imports()
-    from jaxres import torch_resnet
+    from jaxres.export import torch_resnet
 
     path = pathlib.Path(path)
     height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -59,7 +59,7 @@ PHOTO, BOX = "photo", "box"
 def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: the photo (and box) -> the prediction in the photo's pixels, one photo a call."""
     torch, onnx = _imports()
-    from jaxres import torch_resnet
+    from jaxres.export import torch_resnet
 
     path = pathlib.Path(path)
     serving = _photo_serving(torch, torch_resnet.from_jaxres(model, variables), model, objective)
@@ -87,8 +87,8 @@ def _write(onnx, buffer, metadata, path) -> pathlib.Path:
 
 
 def torch_ops(torch):
-    """`jaxres.serving.Ops` over torch tensors."""
-    from jaxres.serving import Ops
+    """`jaxres.objectives.serving.Ops` over torch tensors."""
+    from jaxres.objectives.serving import Ops
 
     return Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
                lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
@@ -97,7 +97,7 @@ def torch_ops(torch):
 def _photo_serving(torch, net, model, objective):
     """`net` behind `serving.photo_function`'s steps, as torch ops."""
     from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
-    from jaxres.serving import SUPERSAMPLE
+    from jaxres.objectives.serving import SUPERSAMPLE
 
     ops, size, n = torch_ops(torch), objective.size, SUPERSAMPLE
     mean, std = (GRAY_MEAN, GRAY_STD) if model.in_channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)

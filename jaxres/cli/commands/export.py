@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pathlib
 
-from jaxres import export as exporters
-from jaxres.commands import guards
-from jaxres.commands.restore import overrides_of
-from jaxres.predictor import load
+from jaxres.export import artifacts as exporters
+from jaxres.cli.commands import guards
+from jaxres.train.restore import overrides_of
+from jaxres.export.predictor import load
 
 
 def export_command(task, args) -> int:

@@ -9,13 +9,14 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxres import assembly, defaults
-from jaxres import workdir as workdir_files
-from jaxres.config_checks import WORKDIR_REQUIRED, check_config
+from jaxres.train import assembly
+from jaxres.config import defaults
+from jaxres.train import workdir as workdir_files
+from jaxres.config.checks import WORKDIR_REQUIRED, check_config
 from jaxres.config import set_path
 from jaxres.errors import ConfigError, UserError
 from jaxres.train.checkpoint import Checkpoints, quiet, verify
-from jaxres.workdir import checkpoint_dir
+from jaxres.train.workdir import checkpoint_dir
 
 
 def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:

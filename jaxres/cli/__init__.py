@@ -1,0 +1,1 @@
+"""The command line every task shares: parsing, dispatch, help text and the commands."""
