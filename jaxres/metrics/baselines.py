@@ -26,12 +26,16 @@ def repeat(target, n: int) -> np.ndarray:
     return np.broadcast_to(target, (n, *target.shape)).copy()
 
 
-def majority_class(train_labels) -> int:
-    """The most frequent training label (the lowest index on a tie)."""
+def _train_labels(train_labels) -> np.ndarray:
     labels = np.asarray(train_labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"need a non-empty 1-D array of training labels; got shape {labels.shape}")
-    return int(np.bincount(labels.astype(np.int64)).argmax())
+    return labels.astype(np.int64)
+
+
+def majority_class(train_labels) -> int:
+    """The most frequent training label (the lowest index on a tie)."""
+    return int(np.bincount(_train_labels(train_labels)).argmax())
 
 
 def class_frequencies(train_labels, num_classes: int) -> np.ndarray:
@@ -40,10 +44,7 @@ def class_frequencies(train_labels, num_classes: int) -> np.ndarray:
     `repeat(class_frequencies(...), n)` scores every sample by the class prior: its top-1 is the
     majority class and its top-k the k most frequent classes, the fair baseline for top-k accuracy.
     """
-    labels = np.asarray(train_labels)
-    if labels.ndim != 1 or labels.size == 0:
-        raise ValueError(f"need a non-empty 1-D array of training labels; got shape {labels.shape}")
-    labels = labels.astype(np.int64)
+    labels = _train_labels(train_labels)
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"training labels must lie in [0, {num_classes}); "
                          f"got [{labels.min()}, {labels.max()}]")

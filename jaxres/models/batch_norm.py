@@ -1,10 +1,6 @@
-"""BatchNorm with torch's exact semantics.
-
-Flax's `nn.BatchNorm` moves the running variance with the *biased* batch variance; torch uses the
-unbiased one (× n / (n − 1)). With small batches (or 7×7 maps) that differs visibly after a few
-hundred steps, and exported models would drift from what PyTorch would have learned. Statistics are
-computed in float32 whatever the compute dtype. Under `jax.jit` with the batch sharded over a mesh,
-the means below are already over the global batch.
+"""BatchNorm with torch's exact semantics: the running variance moves with the unbiased batch variance
+(Flax's `nn.BatchNorm` uses the biased one, so small batches would drift from PyTorch). Statistics
+are float32 whatever the compute dtype; under `jax.jit` on a sharded batch they are global.
 """
 
 from __future__ import annotations

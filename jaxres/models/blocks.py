@@ -40,8 +40,8 @@ def drop_path(module: nn.Module, branch, rate: float, deterministic: bool):
     return jnp.where(mask, branch / keep, 0).astype(branch.dtype)
 
 
-class BasicBlock(nn.Module):
-    """Two 3×3 convs (ResNet-18/34)."""
+class _Block(nn.Module):
+    """A residual block: `branch` (the subclass's convolutions) plus the shortcut, then ReLU."""
 
     width: int
     stride: int = 1
@@ -56,36 +56,28 @@ class BasicBlock(nn.Module):
     def __call__(self, x, use_running_average: bool):
         bn = lambda name, zero_scale=False: batch_norm(name, use_running_average, self.dtype, zero_scale)
         conv = partial(self.conv, dtype=self.dtype)
-        y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, name="conv1")(x)))
-        y = bn("bn2", self.zero_init_residual)(conv(self.width, 3, 1, name="conv2")(y))
-        y = drop_path(self, y, self.drop_path, deterministic=use_running_average)
+        y = drop_path(self, self.branch(x, bn, conv), self.drop_path, deterministic=use_running_average)
         shortcut = x
         if self.downsample:
-            shortcut = bn("downsample_bn")(conv(self.width, 1, self.stride, name="downsample_conv")(x))
+            out = self.width * self.expansion
+            shortcut = bn("downsample_bn")(conv(out, 1, self.stride, name="downsample_conv")(x))
         return nn.relu(y + shortcut)
 
 
-class Bottleneck(nn.Module):
+class BasicBlock(_Block):
+    """Two 3×3 convs (ResNet-18/34)."""
+
+    def branch(self, x, bn, conv):
+        y = nn.relu(bn("bn1")(conv(self.width, 3, self.stride, name="conv1")(x)))
+        return bn("bn2", self.zero_init_residual)(conv(self.width, 3, 1, name="conv2")(y))
+
+
+class Bottleneck(_Block):
     """1×1 reduce, 3×3, 1×1 expand (ResNet-50/101/152), v1.5: the stride sits on the 3×3 conv."""
 
-    width: int
-    stride: int = 1
-    downsample: bool = False
-    dtype: Any = jnp.float32
-    conv: ConvDef = Conv2d
-    zero_init_residual: bool = False  # last BN's scale starts at 0: the block starts as its shortcut
-    drop_path: float = 0.0  # probability that training drops a sample's residual branch (stochastic depth)
     expansion = 4
 
-    @nn.compact
-    def __call__(self, x, use_running_average: bool):
-        bn = lambda name, zero_scale=False: batch_norm(name, use_running_average, self.dtype, zero_scale)
-        conv = partial(self.conv, dtype=self.dtype)
+    def branch(self, x, bn, conv):
         y = nn.relu(bn("bn1")(conv(self.width, 1, 1, name="conv1")(x)))
         y = nn.relu(bn("bn2")(conv(self.width, 3, self.stride, name="conv2")(y)))
-        y = bn("bn3", self.zero_init_residual)(conv(self.width * 4, 1, 1, name="conv3")(y))
-        y = drop_path(self, y, self.drop_path, deterministic=use_running_average)
-        shortcut = x
-        if self.downsample:
-            shortcut = bn("downsample_bn")(conv(self.width * 4, 1, self.stride, name="downsample_conv")(x))
-        return nn.relu(y + shortcut)
+        return bn("bn3", self.zero_init_residual)(conv(self.width * self.expansion, 1, 1, name="conv3")(y))

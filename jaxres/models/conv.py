@@ -1,21 +1,15 @@
 """A bias-free 2-D convolution padded like torchvision, computed by the algorithm that suits its shape.
 
-The parameter is exactly nn.Conv's (`kernel`, HWIO `(k, k, in, out)`, float32), so weights,
-checkpoints and the torchvision mapping cannot tell the difference; only the computation differs,
-and only in float32 summation order (docs/BENCHMARKS.md, "Adopted in the library"):
-
-- 1x1: a matmul over the channel axis (stride s: take every s-th pixel first, which is what an
-  unpadded 1x1 convolution with stride s reads). Its backward is then two matmuls, written out
-  (`_matmul_bwd`) so that the filter gradient reads the activations and the output gradient where
-  they lie; as a convolution, or as autodiff's matmul, XLA:CPU first made transposed copies of them.
-- k > 1 on a map smaller than the kernel (input or output side; ResNet-50's layer4 at 64x64
-  inputs is 2x2): im2col and one matmul. XLA:CPU gives such convolutions, and their backward, to
-  a slow generic loop; the maps are tiny, so gathering the k*k shifted views costs nothing.
+The parameter is exactly nn.Conv's (`kernel`, HWIO `(k, k, in, out)`, float32), so weights and
+checkpoints cannot tell the difference; only the float32 summation order differs. On XLA:CPU
+(figures: docs/BENCHMARKS.md, "Adopted in the library"):
+- 1x1: a matmul over the channel axis (stride s: every s-th pixel first), with its backward written
+  out (`_matmul_bwd`);
+- k > 1 on a map smaller than the kernel (input or output side): im2col and one matmul, where
+  XLA:CPU's convolution falls back to a slow generic loop;
 - otherwise XLA's convolution, padded (k - 1) // 2 on every side, never 'SAME' ('SAME' pads
   (0, 1) on even inputs with stride 2 and shifts every output by half a pixel).
-
-`Conv2d` is the ResNet's default `conv`; a model built with another computes the same layers
-another way (`Conv2d(..., compute=xla_conv)`: XLA's convolution everywhere).
+`Conv2d(..., compute=xla_conv)` computes the same layers with XLA's convolution everywhere.
 """
 
 from __future__ import annotations
@@ -61,7 +55,7 @@ def window_taps(xp, window: int, stride: int, out_h: int, out_w: int) -> Iterato
 
 @jax.custom_vjp
 def _matmul(x, w):
-    """x (..., C) @ w (C, K). The gradient is written out for the filter's sake, see `_matmul_bwd`."""
+    """x (..., C) @ w (C, K), with the gradient of `_matmul_bwd`."""
     return jax.lax.dot_general(x, w, (((x.ndim - 1,), (0,)), ((), ())))
 
 
@@ -70,13 +64,8 @@ def _matmul_fwd(x, w):
 
 
 def _matmul_bwd(residuals, dy):
-    """dx = dy @ w.T; dw = x.T @ dy as one dot contracting the leading (batch * pixels) axis of both.
-
-    Autodiff's filter gradient contracts dy's leading axis with x's, and XLA:CPU first copies dy into
-    a (K, batch * pixels) layout for it: for ResNet-50's 1x1 convolutions that copy of the largest
-    activations was most of their backward. Written this way the dot takes both operands as they
-    lie, and gives the same numbers bit for bit.
-    """
+    """dx = dy @ w.T; dw = x.T @ dy as one dot contracting the (batch * pixels) axis of both operands
+    as they lie (autodiff's form made XLA:CPU copy dy into a transposed layout first); same numbers."""
     x, w = residuals
     dx = jax.lax.dot_general(dy, w, (((dy.ndim - 1,), (1,)), ((), ())))
     rows = x.reshape(-1, x.shape[-1])
@@ -104,11 +93,9 @@ def cpu_conv2d(x, kernel, stride: int):
 def conv2d(x, kernel, stride: int):
     """x (N, H, W, C) * kernel (k, k, C, K), stride `stride`, torchvision's padding (k - 1) // 2.
 
-    The shape rules above are XLA:CPU's (`cpu_conv2d`). Other
-    platforms (cuDNN on a GPU) take XLA's convolution for every shape: there the matmul forms only
-    cost copies, and XLA:GPU's Triton GEMM fusion (jaxlib 0.11.2) aborts the compiler on the im2col
-    one. `platform_dependent` picks per platform at lowering, so one exported artifact (lowered for
-    cpu and cuda at once) gets each its own form.
+    `cpu_conv2d` on the CPU; XLA's convolution elsewhere (on a GPU the matmul forms only add copies,
+    and XLA:GPU's Triton GEMM fusion aborts on the im2col one). Chosen per platform at lowering, so
+    an artifact exported for cpu and cuda at once gets each its own form.
     """
     return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride),
                                       default=partial(xla_conv, stride=stride))

@@ -1,14 +1,12 @@
-"""torchvision's max-pool (padding with -inf) with PyTorch's gradient rule, at a fraction of XLA's cost.
+"""torchvision's max-pool (padding with -inf) with PyTorch's gradient rule, the ResNet's default `pool`.
 
-The gradient of `lax.reduce_window(max)` is a select-and-scatter, which XLA:CPU lowers to a
-variadic reduce-window carrying four int32 index arrays of the padded input, many times the cost of
-PyTorch's `max_pool2d_with_indices` backward. Like PyTorch, the forward here keeps the index of the
-winning window tap (int8), and the backward routes the gradient there (docs/BENCHMARKS.md,
-"Adopted in the library"). It is the ResNet's default `pool`.
+Like PyTorch's `max_pool2d_with_indices`, the forward keeps the int8 index of each window's winning
+tap and the backward routes the gradient there, instead of XLA's select-and-scatter gradient, which
+XLA:CPU runs slowly (docs/BENCHMARKS.md, "Adopted in the library").
 
 Ties: the FIRST maximum of a window in row-major order wins and gets the whole gradient, as in
-PyTorch's CPU kernel and in XLA's select-and-scatter (`ge`): no splitting between equal values.
-NaN wins over everything and propagates, as in both (`reduce_window` max and PyTorch's `isnan`).
+PyTorch's CPU kernel and in XLA's select-and-scatter (`ge`). NaN wins over everything and
+propagates, as in both.
 """
 
 from __future__ import annotations
@@ -35,9 +33,7 @@ def _pool_with_index(x, window: int, stride: int, pad: int):
     best = next(taps)
     index = jnp.zeros(best.shape, jnp.int8)
     for k, tap in enumerate(taps, start=1):
-        # Strict '>': an equal later value does not take over (first maximum wins); a later NaN does,
-        # as in PyTorch. (XLA recomputes this chain in the backward instead of storing the index; the
-        # ways tried to make it store it were slower: docs/BENCHMARKS.md, "Experiments".)
+        # Strict '>': an equal later value does not take over (first maximum wins); a later NaN does.
         better = (tap > best) | jnp.isnan(tap)
         best, index = jnp.where(better, tap, best), jnp.where(better, jnp.int8(k), index)
     return best, index

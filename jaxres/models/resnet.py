@@ -2,10 +2,6 @@
 
 Parameter names mirror torchvision's state-dict keys (`conv1`, `bn1`, `layer1_0/conv1`,
 `layer2_0/downsample_conv`, `fc`), so `jaxres.weights` maps them with a short table.
-
-The convolution and the stem's max-pool are fields (`conv`, `pool`), as flax's ImageNet example
-injects `conv`: the defaults compute them the way XLA:CPU runs fastest (`jaxres.models.conv`,
-`jaxres.models.max_pool`); another module with the same contract gives the same parameter tree.
 """
 
 from __future__ import annotations
@@ -34,7 +30,8 @@ class ResNet(nn.Module):
     In training pass `mutable=["batch_stats"]` and, for the `mlp` head or `drop_path`, `rngs={"dropout": key}`.
 
     `conv` builds every convolution, stem included (contract: `blocks.ConvDef`); `pool(x, window,
-    stride, pad)` is the stem's max-pool over -inf padding.
+    stride, pad)` is the stem's max-pool over -inf padding. Other modules with the same contracts
+    give the same parameter tree.
 
     `frozen` names stages ("stem", "layer1", …, "head") whose BatchNorm runs on its running
     statistics even in training. Where the frozen stages form a prefix of the network, the prefix
@@ -52,11 +49,8 @@ class ResNet(nn.Module):
     dtype: Any = jnp.float32
     conv: ConvDef = Conv2d
     pool: Callable[..., jax.Array] = max_pool
-    # torchvision's `zero_init_residual`: each block's last BN scale starts at 0, so every residual
-    # block starts as its shortcut (Goyal et al. 2017); only matters for a model trained from scratch
-    zero_init_residual: bool = False
-    # stochastic depth: the last block drops its residual branch with this probability in training, the
-    # others in proportion to their depth (timm's linear rule); frozen stages and evaluation never drop
+    zero_init_residual: bool = False  # torchvision's: each block's last BN scale starts at 0
+    # stochastic depth: the last block's rate in training, the others in proportion to their depth
     drop_path: float = 0.0
 
     @property

@@ -1,16 +1,12 @@
 """torchvision's official ImageNet ResNet weights: download once into a cache, verify, reuse offline.
 
-Two versions, as torchvision names them: IMAGENET1K_V1 (what `pretrained=True` loaded, and what
-`--weights imagenet` means) and IMAGENET1K_V2 (the newer training recipe: ResNet-50 80.86% top-1
-against V1's 76.13%; ResNet-18/34 have none).
-
-Two forms of the same tensors: torchvision's `.pth` (reading it needs the torch extra) and the
-`.safetensors` that timm converted from it (`timm/resnet50.tv_in1k`, `tv2_in1k` for V2), which
-needs no torch. The hash check is torchvision's own convention: the file name carries the first hex
-digits of the file's SHA-256 (`resnet50-0676ba61.pth`); a downloaded safetensors file is checked
-against the SHA-256 the Hugging Face server gives for it (its `X-Linked-Etag`) and cached under a
-name that carries it the same way (`resnet50.tv_in1k-<sha>.safetensors`). Files already in
-PyTorch's hub cache are reused as they are.
+Versions as torchvision names them: IMAGENET1K_V1 (`pretrained=True`, what `--weights imagenet`
+means) and IMAGENET1K_V2 (a newer recipe; none for ResNet-18/34). Two forms of the same tensors:
+torchvision's `.pth` (needs the torch extra) and timm's `.safetensors` conversion (`tv_in1k`,
+`tv2_in1k`; no torch). Hashes follow torchvision's convention, the file name carrying the first hex
+digits of its SHA-256 (`resnet50-0676ba61.pth`); a downloaded safetensors file is checked against
+the SHA-256 the Hugging Face server states (`X-Linked-Etag`) and cached under a name carrying it
+(`resnet50.tv_in1k-<sha>.safetensors`). Files already in PyTorch's hub cache are reused as they are.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Read and write flat state dicts {key: np.ndarray} in .pth, .safetensors and .npz.
 
 Untrusted files are never unpickled: `.pth` goes through `torch.load(weights_only=True)`, `.npz`
-through `np.load(allow_pickle=False)`, and `.safetensors` holds no code at all.
+through `np.load(allow_pickle=False)`, and `.safetensors` holds no code at all. A file read is refused
+unless every tensor is floating point and finite (`checked_tensors`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import numpy as np
 
 from jaxres.platform import files
 from jaxres.errors import WeightsError
-from jaxres.weights.tensor_checks import checked_tensors
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 # Training scripts often save {"state_dict": …} or {"model": …}, and DataParallel adds "module.".
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+_INTEGER_KEYS = ("num_batches_tracked",)  # BatchNorm's counter is an integer by design
+_EXTRA_FLOATS = ("bfloat16",)  # ml_dtypes' bfloat16 is not a numpy floating subtype
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -48,11 +50,31 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return checked_tensors(_strip_prefix(state), str(path))
 
 
-def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
+def checked_tensors(state: Mapping[str, np.ndarray], where: str) -> Mapping[str, np.ndarray]:
+    """`state` unchanged, or a WeightsError naming the first non-float or non-finite tensor: a quantised
+    tensor cast to float32 is another network, and a NaN would surface as a non-finite first loss."""
+    for key, value in state.items():
+        if key.endswith(_INTEGER_KEYS):
+            continue
+        array = np.asarray(value)
+        if not (np.issubdtype(array.dtype, np.floating) or array.dtype.name in _EXTRA_FLOATS):
+            raise WeightsError(f"tensor {key!r} is {array.dtype}, not floating point (a quantised or foreign "
+                               "file?); give float32/float16/bfloat16 weights", where=where)
+        if not np.isfinite(array).all():
+            raise WeightsError(f"tensor {key!r} holds NaN or infinity; the file is damaged", where=where)
+    return state
+
+
+def _torch(verb: str, where: str | None = None):
     try:
         import torch
     except ImportError as err:
-        raise WeightsError("reading .pth files needs PyTorch: pip install 'jaxres[torch]'", where=str(path)) from err
+        raise WeightsError(f"{verb} .pth files needs PyTorch: pip install 'jaxres[torch]'", where=where) from err
+    return torch
+
+
+def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
+    torch = _torch("reading", str(path))
     _check_torch_file(path)
     obj = torch.load(path, map_location="cpu", weights_only=True)
     for key in _WRAPPER_KEYS:
@@ -105,12 +127,8 @@ def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -
     return path
 
 
-
 def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:
-    try:
-        import torch
-    except ImportError as err:
-        raise WeightsError("writing .pth files needs PyTorch: pip install 'jaxres[torch]'") from err
+    torch = _torch("writing")
     torch.save({k: torch.from_numpy(np.array(v, order="C", copy=True)) for k, v in state.items()}, tmp)  # writable
 
 

@@ -44,29 +44,24 @@ def bn_prefixes(flat_params: dict) -> list[str]:
     return sorted({torch_key("params", path)[: -len(".weight")] for path in flat_params if path[-1] == "scale"})
 
 
+def _to_torch_axes(leaf: str, ndim: int) -> tuple[int, ...] | None:
+    """The transpose taking a Flax kernel to torch's layout: HWIO -> OIHW, (in, out) -> (out, in)."""
+    return {4: (3, 2, 0, 1), 2: (1, 0)}.get(ndim) if leaf == "kernel" else None
+
+
 def to_torch_layout(leaf: str, value: np.ndarray) -> np.ndarray:
-    if leaf == "kernel" and value.ndim == 4:
-        return np.transpose(value, (3, 2, 0, 1))  # HWIO -> OIHW
-    if leaf == "kernel" and value.ndim == 2:
-        return value.T
-    return value
+    axes = _to_torch_axes(leaf, value.ndim)
+    return value if axes is None else np.transpose(value, axes)
 
 
 def from_torch_layout(leaf: str, value: np.ndarray) -> np.ndarray:
-    if leaf == "kernel" and value.ndim == 4:
-        return np.transpose(value, (2, 3, 1, 0))  # OIHW -> HWIO
-    if leaf == "kernel" and value.ndim == 2:
-        return value.T
-    return value
+    axes = _to_torch_axes(leaf, value.ndim)
+    return value if axes is None else np.transpose(value, np.argsort(axes))
 
 
 def torch_shape(leaf: str, flax_shape: tuple[int, ...]) -> tuple[int, ...]:
-    if leaf == "kernel" and len(flax_shape) == 4:
-        h, w, i, o = flax_shape
-        return (o, i, h, w)
-    if leaf == "kernel" and len(flax_shape) == 2:
-        return flax_shape[::-1]
-    return tuple(flax_shape)
+    axes = _to_torch_axes(leaf, len(flax_shape))
+    return tuple(flax_shape) if axes is None else tuple(flax_shape[i] for i in axes)
 
 
 def is_head(path: tuple[str, ...]) -> bool:

@@ -10,6 +10,7 @@ import math
 import os
 import re
 
+import numpy as np
 import pandas as pd
 
 from jaxres.errors import DataError
@@ -42,6 +43,23 @@ def read_csv_strings(path: str, *, header: int | None = 0) -> pd.DataFrame:
 def csv_line(row_index: int, *, has_header: bool = True) -> int:
     """1-based line in the file of the 0-based data row (one line per row, header on line 1)."""
     return row_index + (2 if has_header else 1)
+
+
+def annotation_paths(path, images_dir) -> tuple[str, str]:
+    """The annotation file's absolute path and the image folder (default: the file's folder)."""
+    path = os.path.abspath(os.fspath(path))
+    return path, os.path.abspath(os.fspath(images_dir)) if images_dir is not None else os.path.dirname(path)
+
+
+def corner_box(x: float, y: float, width: float, height: float) -> np.ndarray:
+    """(x0, y0, x1, y1) float32 from a left/top corner and a size, as `Record.box` holds it."""
+    return np.asarray([x, y, x + width, y + height], dtype=np.float32)
+
+
+def file_stem(path) -> str:
+    """The file name without folder and extension: a record's `meta["id"]`, as predictions name it."""
+    name = path.decode() if isinstance(path, bytes) else str(path)
+    return os.path.splitext(os.path.basename(name))[0]
 
 
 def is_blank(values) -> bool:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
-from jaxres.data.readers._common import is_blank, read_csv_strings, resolve_image_path, to_float
+from jaxres.data.readers._common import (annotation_paths, corner_box, csv_line, is_blank, read_csv_strings,
+                                         resolve_image_path, to_float)
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -30,8 +29,7 @@ def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | No
                  allow_absolute_paths: bool = False) -> Dataset:
     """One record per row; images_dir defaults to the CSV's folder, and image paths stay inside it
     unless `allow_absolute_paths` (a CSV from elsewhere must not make us read arbitrary files)."""
-    csv_path = os.path.abspath(os.fspath(csv_path))
-    images_dir = os.path.abspath(os.fspath(images_dir)) if images_dir is not None else os.path.dirname(csv_path)
+    csv_path, images_dir = annotation_paths(csv_path, images_dir)
     table = read_csv_strings(csv_path, header=None)
     if table.shape[1] < 6:
         raise DataError(
@@ -43,7 +41,8 @@ def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | No
     for i in range(first, len(rows)):
         if is_blank(rows[i]):
             continue
-        records.append(_record(rows[i], images_dir, f"{csv_path}:{i + 1}", allow_absolute_paths))
+        where = f"{csv_path}:{csv_line(i, has_header=False)}"
+        records.append(_record(rows[i], images_dir, where, allow_absolute_paths))
     if not records:
         raise DataError("no box rows in the CSV", where=csv_path)
     return Dataset(records, source=csv_path)
@@ -72,6 +71,6 @@ def _record(row: tuple, images_dir: str, where: str, allow_absolute: bool) -> Re
     return Record(
         image=resolve_image_path(images_dir, name, where, allow_absolute=allow_absolute),
         source=where,
-        box=np.asarray([x, y, x + width, y + height], dtype=np.float32),
+        box=corner_box(x, y, width, height),
         meta={"index": str(row[0]).strip()},
     )

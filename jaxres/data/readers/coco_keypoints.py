@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from jaxres.data.readers._common import resolve_image_path
+from jaxres.data.readers._common import annotation_paths, corner_box, resolve_image_path
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -30,8 +30,7 @@ def read_coco_keypoints(
     allow_absolute_paths: bool = False,
 ) -> Dataset:
     """Read the file; image paths are joined to `images_dir` (default: the JSON's folder)."""
-    json_path = os.path.abspath(os.fspath(json_path))
-    images_dir = os.path.abspath(os.fspath(images_dir)) if images_dir is not None else os.path.dirname(json_path)
+    json_path, images_dir = annotation_paths(json_path, images_dir)
     doc = _load_json(json_path)
     files = _image_files(doc, json_path, images_dir, allow_absolute_paths)
     records, num_points = [], None
@@ -110,13 +109,12 @@ def _record(ann: dict, files: dict, where: str) -> Record:
                         where=where)
     points = triples[:, :2].copy()
     points[triples[:, 2] == 0] = np.nan  # not labelled: masked out of the loss and the metrics
-    x, y, w, h = _box(ann, where)
     meta = {"visibility": triples[:, 2].astype(np.int32), "image_id": ann["image_id"], "annotation_id": ann.get("id")}
     return Record(
         image=files[ann["image_id"]],
         source=where,
         keypoints=points,
-        box=np.asarray([x, y, x + w, y + h], dtype=np.float32),
+        box=corner_box(*_box(ann, where)),
         meta=meta,
     )
 

@@ -1,8 +1,7 @@
 """Image classification folders: `<root>/<split>/<class>/<image>` and flat prediction folders.
 
-Split folder names seen in the wild for the same data: `train/`, `train_images/` (what the
-ImageNet-Sketch project's code read) and `train_set/` (what its README said); `val` also appears as
-`valid/` or `validation/`. All are accepted; two of them side by side is an error, not a guess.
+Split folder names: `train/`, `train_images/` or `train_set/` (all seen for ImageNet-Sketch); `val`
+also as `valid/` or `validation/`. Two of them side by side is an error, not a guess.
 
 Class order: pass `class_list` (a `Class,Category` CSV such as `class2category.csv`, mapping a folder
 name like an ImageNet wnid to its index, or a plain sequence of names) so that every split and the
@@ -20,7 +19,7 @@ import os
 import unicodedata
 from typing import Sequence
 
-from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, is_blank, read_csv_strings
+from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, file_stem, is_blank, read_csv_strings
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -46,7 +45,7 @@ def read_class_folders(
             raise DataError(f"class folder {folder!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add its "
                             "images or remove the folder", where=where)
         for path in images:
-            records.append(Record(image=path, source=path, label=index[name], meta={"id": _stem(path)}))
+            records.append(Record(image=path, source=path, label=index[name], meta={"id": file_stem(path)}))
     if not records:
         loose = _images_in(directory)
         hint = " (its images are not in class folders; use read_flat_folder)" if loose else ""
@@ -62,7 +61,7 @@ def read_flat_folder(root: str | os.PathLike) -> Dataset:
     paths = _images_in(root)
     if not paths:
         raise DataError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder", where=root)
-    return Dataset([Record(image=p, source=p, meta={"id": _stem(p)}) for p in paths], source=root)
+    return Dataset([Record(image=p, source=p, meta={"id": file_stem(p)}) for p in paths], source=root)
 
 
 def split_folder_names(split: str) -> tuple[str, ...]:
@@ -134,10 +133,6 @@ def _images_in(directory: str) -> list[str]:
         e.path for e in os.scandir(directory)
         if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
     )
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 def has_split(root: str | os.PathLike, split: str) -> bool:

@@ -25,7 +25,7 @@ from xml.parsers import expat
 
 import numpy as np
 
-from jaxres.data.readers._common import resolve_image_path, to_float
+from jaxres.data.readers._common import corner_box, resolve_image_path, to_float
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -143,7 +143,7 @@ def _record(path: str, image: _Image, index: int, box: _Box, xml_path: str, num_
         image=path,
         source=where,
         keypoints=_keypoints(box, image, index, where, num_points),
-        box=np.asarray([left, top, left + width, top + height], dtype=np.float32),
+        box=corner_box(left, top, width, height),
         meta=meta,
     )
 

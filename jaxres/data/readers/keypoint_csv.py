@@ -1,9 +1,8 @@
 """Keypoint CSVs: the T-shirt project's `filename,points` layout and the plain wide layout.
 
 Original layout (`points_24.csv`): a `points` cell holds a stringified list of 2K numbers,
-"['5', '89', ...]" or "[5.5, -3, ...]", i.e. (x0, y0, x1, y1, ...). The original project pulled the
-numbers out with the regex `\\d+`, which turned "-3.5" into 3 and 5 and so silently shifted every
-later coordinate; here each token must be a whole number or the row is refused.
+"['5', '89', ...]" or "[5.5, -3, ...]", i.e. (x0, y0, x1, y1, ...). Each token must be a whole
+number or the row is refused (a `\\d+` regex would read "-3.5" as 3 and 5 and shift every later point).
 
 Wide layout: a filename column, then one column per coordinate (x0, y0, x1, y1, ...), any header.
 

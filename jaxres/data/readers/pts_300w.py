@@ -8,11 +8,9 @@ A `.pts` file:
     ...
     }
 
-Coordinates: the 300-W annotations were made in Matlab, whose first pixel is (1, 1). We subtract 1
-so that every reader in this library uses the same frame, where the centre of the top-left pixel is
-(0, 0) (dlib XML and COCO files are already 0-based); menpo, which the 300-W organisers used, does
-the same. Without it, every landmark would sit one pixel down-right of the dlib-XML version of the
-same face. `read_pts(path, zero_based=False)` keeps the numbers as written.
+Coordinates: 300-W's are Matlab's, 1-based; 1 is subtracted (as menpo does) so that every reader
+shares one frame, the centre of the top-left pixel at (0, 0), like dlib XML and COCO files.
+`read_pts(path, zero_based=False)` keeps the numbers as written.
 
 The tree (the protocol of the 300-W paper):
     train       = afw/ + helen/trainset/ + lfpw/trainset/   (3148 images)

@@ -1,12 +1,9 @@
 """TensorFlow Datasets classification sets (`tfds:imagenet_sketch`), as in-memory records.
 
-`tensorflow_datasets` is an optional extra (`pip install jaxres[tfds]`) and is imported only here,
-inside the function, so the library imports without it. Sets prepared in the array_record format are
-read without TensorFlow (random-access data source); tfrecord sets go through `tf.data`.
-
-Records hold decoded (H, W, C) uint8 arrays: fine for small sets; a set like the full ImageNet-Sketch
-(50 889 images) needs tens of GB this way, so export it to class folders for real training.
-Nothing is downloaded unless `download=True` (ImageNet-Sketch is 8 GB).
+`tensorflow_datasets` is the optional `tfds` extra, imported inside the function. Sets prepared as
+array_record are read without TensorFlow (random-access data source); tfrecord sets go through `tf.data`.
+Records hold decoded (H, W, C) uint8 arrays, so a large set (the full ImageNet-Sketch) belongs in
+class folders instead. Nothing is downloaded unless `download=True`.
 """
 
 from __future__ import annotations
@@ -15,6 +12,7 @@ import os
 
 import numpy as np
 
+from jaxres.data.readers._common import file_stem
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError, UserError
 
@@ -33,7 +31,7 @@ def read_tfds(name: str, split: str, data_dir: str | os.PathLike | None = None, 
     classes = tuple(builder.info.features[label_key].names)
     records = []
     for i, example in enumerate(_examples(tfds, builder, name, split, f"{where}/{split}")):
-        meta = {"id": _stem(example["file_name"])} if "file_name" in example else {}
+        meta = {"id": file_stem(example["file_name"])} if "file_name" in example else {}
         image, label = np.asarray(example[image_key]), int(example[label_key])
         records.append(Record(image=image, source=f"{where}/{split}[{i}]", label=label, meta=meta))
     if not records:
@@ -87,9 +85,3 @@ def _examples(tfds, builder, name: str, split: str, where: str):
         raise UserError(
             "this TFDS set is stored as tfrecord, which needs TensorFlow: pip install 'jaxres[tfds]'"
         ) from None
-
-
-def _stem(value) -> str:
-    """The file stem, like `read_flat_folder`'s meta["id"], so predictions name images the same way."""
-    name = value.decode() if isinstance(value, bytes) else str(value)
-    return os.path.splitext(os.path.basename(name))[0]
