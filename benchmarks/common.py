@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from jaxres.platform import system
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FROZEN = ("stem", "layer1", "layer2", "layer3")
 
@@ -258,7 +260,7 @@ def set_torch_threads() -> int:
     """torch gets as many threads as XLA: the CPUs this process may run on (its affinity mask)."""
     import torch
 
-    threads = len(os.sched_getaffinity(0))
+    threads = system.usable_cpus()
     torch.set_num_threads(threads)
     return threads
 

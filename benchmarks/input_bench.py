@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.common import REPO, load
+from jaxres.platform import system
 
 TASKS = ("face", "tshirt", "bbox", "sketch", "signs")
 E2E_TASKS = ("face", "sketch")
@@ -479,7 +480,7 @@ def torch_child() -> None:
     import torch
 
     spec = json.loads(sys.stdin.read())
-    workers = len(os.sched_getaffinity(0))
+    workers = system.usable_cpus()
     sample = torch_face_sample if spec["task"] == "face" else torch_sketch_sample
     runs = []
     for r in range(spec["repeats"]):
@@ -540,7 +541,7 @@ def main(argv=None) -> None:
     scale = QUICK if args.quick else DEFAULT
     if args.e2e_records:
         scale = dataclasses.replace(scale, e2e_records=args.e2e_records)
-    rows = [emit({"measure": "machine", "cores": len(os.sched_getaffinity(0)), "backend": _backend(),
+    rows = [emit({"measure": "machine", "cores": system.usable_cpus(), "backend": _backend(),
                   "scale": dataclasses.asdict(scale), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})]
     recipes, disk, torch_rows, e2e = [], None, [], []
     with tempfile.TemporaryDirectory(prefix="jaxres-input-bench-") as tmp:

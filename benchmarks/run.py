@@ -38,6 +38,7 @@ import tempfile
 import time
 
 from benchmarks import common
+from jaxres.platform import system
 
 DOC = common.REPO / "docs" / "BENCHMARKS.md"
 JSON_RE = re.compile(r"<!-- results-json\n(.*?)\n-->", re.S)
@@ -213,7 +214,7 @@ def machine() -> dict:
             versions[package] = "-"
     info = {
         "cpu": model.group(1).strip() if model else platform.processor(),
-        "cores": os.cpu_count(), "cores_used": len(os.sched_getaffinity(0)),
+        "cores": os.cpu_count(), "cores_used": system.usable_cpus(),
         "isa": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in flags],
         "python": platform.python_version(), "versions": versions,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

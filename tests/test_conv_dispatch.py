@@ -49,7 +49,8 @@ def primitives(fn, *args) -> set[str]:
 
 def test_1x1_filter_gradient_reads_the_activations_in_place():
     # autodiff's filter gradient made XLA:CPU copy the output gradient into a (channels, pixels)
-    # layout first; the written-out gradient contracts both operands as they lie (BENCHMARKS row 25)
+    # layout first; the written-out gradient contracts both operands as they lie (docs/BENCHMARKS.md,
+    # "Adopted in the library", item 2)
     x, kernel = jnp.ones((4, 8, 8, 16)), jnp.ones((1, 1, 16, 32))
     dy = jnp.ones((4, 8, 8, 32))
     grads = jax.jit(jax.grad(lambda a, b, g: jnp.sum(conv2d(a, b, 1) * g), argnums=(0, 1)))
