@@ -74,13 +74,7 @@ def url_for(arch: str, version: str = "V1") -> str:
 def cached_path(arch: str, version: str = "V1") -> pathlib.Path | None:
     """The verified local file for `arch`, or None. Never touches the network."""
     name = VERSIONS.get(version, {}).get(arch)
-    if name is None:
-        return None
-    for folder in (cache_dir(), _torch_hub_dir()):
-        candidate = folder / name
-        if candidate.is_file() and _hash_ok(candidate):
-            return candidate
-    return None
+    return None if name is None else _first_verified([cache_dir() / name, _torch_hub_dir() / name])
 
 
 def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.Path:
@@ -91,18 +85,15 @@ def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.P
     url = url_for(arch, version)
     target = cache_dir() / file_name(arch, version)
     try:
-        with files.atomic_path(target) as tmp:
-            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-                shutil.copyfileobj(response, out)
-            if not _hash_ok(tmp, name=target.name):
-                raise WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target))
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return _save(response, target, lambda tmp: _hash_ok(tmp, name=target.name),
+                         WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target)))
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise WeightsError(
             f"cannot download ImageNet weights from {url} ({getattr(err, 'reason', err)}); "
             f"download it by hand and put it at {target}",
             where=arch,
         ) from err
-    return target
 
 
 def safetensors_name(arch: str, version: str = "V1") -> str:
@@ -127,8 +118,7 @@ def cached_safetensors(arch: str, version: str = "V1") -> pathlib.Path | None:
     name = SAFETENSORS.get(version, {}).get(arch)
     if name is None:
         return None
-    found = sorted(cache_dir().glob(f"{name}-*.safetensors")) + [cache_dir() / f"{name}.safetensors"]
-    return next((path for path in found if path.is_file() and _hash_ok(path)), None)
+    return _first_verified(sorted(cache_dir().glob(f"{name}-*.safetensors")) + [cache_dir() / f"{name}.safetensors"])
 
 
 def fetch_safetensors(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.Path:
@@ -144,14 +134,24 @@ def fetch_safetensors(arch: str, *, version: str = "V1", timeout: float = 60.0) 
             if stated is None:
                 raise WeightsError(f"the server states no SHA-256 for {url}; not downloaded", where=arch)
             target = cache_dir() / f"{safetensors_name(arch, version)}-{stated[:12]}.safetensors"
-            with files.atomic_path(target) as tmp:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(response, out)
-                if sha256_of(tmp) != stated:
-                    raise WeightsError(f"the file from {url} fails its SHA-256 check; not kept", where=arch)
+            return _save(response, target, lambda tmp: sha256_of(tmp) == stated,
+                         WeightsError(f"the file from {url} fails its SHA-256 check; not kept", where=arch))
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise WeightsError(f"cannot download {url} ({getattr(err, 'reason', err)})", where=arch) from err
+
+
+def _save(response, target: pathlib.Path, verified, refusal: WeightsError) -> pathlib.Path:
+    """`response` streamed into `target` atomically, kept only if `verified(tmp)`, else `refusal` raised."""
+    with files.atomic_path(target) as tmp:
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out)
+        if not verified(tmp):
+            raise refusal
     return target
+
+
+def _first_verified(paths) -> pathlib.Path | None:
+    return next((path for path in paths if path.is_file() and _hash_ok(path)), None)
 
 
 def _stated_sha256(headers) -> str | None:

@@ -56,6 +56,14 @@ def corner_box(x: float, y: float, width: float, height: float) -> np.ndarray:
     return np.asarray([x, y, x + width, y + height], dtype=np.float32)
 
 
+def image_files(directory: str) -> list[str]:
+    """Sorted paths of the image files directly in `directory` (hidden files left out)."""
+    return sorted(
+        e.path for e in os.scandir(directory)
+        if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+    )
+
+
 def file_stem(path) -> str:
     """The file name without folder and extension: a record's `meta["id"]`, as predictions name it."""
     name = path.decode() if isinstance(path, bytes) else str(path)

@@ -19,7 +19,7 @@ import os
 import unicodedata
 from typing import Sequence
 
-from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, file_stem, is_blank, read_csv_strings
+from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, file_stem, image_files, is_blank, read_csv_strings
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -40,14 +40,14 @@ def read_class_folders(
         where = os.path.join(directory, folder)
         if name not in index:
             raise DataError(f"class folder {folder!r} is not in the class list ({len(classes)} classes)", where=where)
-        images = _images_in(where)
-        if not images and not _images_in(directory):  # loose images: the hint below says more
+        images = image_files(where)
+        if not images and not image_files(directory):  # loose images: the hint below says more
             raise DataError(f"class folder {folder!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add its "
                             "images or remove the folder", where=where)
         for path in images:
             records.append(Record(image=path, source=path, label=index[name], meta={"id": file_stem(path)}))
     if not records:
-        loose = _images_in(directory)
+        loose = image_files(directory)
         hint = " (its images are not in class folders; use read_flat_folder)" if loose else ""
         raise DataError(f"no images in class folders of split {split!r}{hint}", where=directory)
     return Dataset(records, classes=classes, source=directory)
@@ -58,7 +58,7 @@ def read_flat_folder(root: str | os.PathLike) -> Dataset:
     root = os.path.abspath(os.fspath(root))
     if not os.path.isdir(root):
         raise DataError("image folder not found", where=root)
-    paths = _images_in(root)
+    paths = image_files(root)
     if not paths:
         raise DataError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder", where=root)
     return Dataset([Record(image=p, source=p, meta={"id": file_stem(p)}) for p in paths], source=root)
@@ -126,13 +126,6 @@ def _classes_from_csv(path: str) -> tuple[str, ...]:
     if sorted(by_index) != list(range(len(by_index))):
         raise DataError(f"class indices must be 0..{len(by_index) - 1} without gaps", where=path)
     return _unique([by_index[i] for i in range(len(by_index))], path)
-
-
-def _images_in(directory: str) -> list[str]:
-    return sorted(
-        e.path for e in os.scandir(directory)
-        if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
-    )
 
 
 def has_split(root: str | os.PathLike, split: str) -> bool:

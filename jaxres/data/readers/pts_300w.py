@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from jaxres.data.readers._common import IMAGE_EXTENSIONS, to_float
+from jaxres.data.readers._common import file_stem, image_files, to_float
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -122,10 +122,8 @@ def _folder_records(root: str, folder: str, subset: str) -> list[Record]:
 
 def _images_by_stem(directory: str) -> dict[str, str]:
     by_stem = {}
-    for name in sorted(os.listdir(directory)):
-        stem, ext = os.path.splitext(name)
-        if ext.lower() in IMAGE_EXTENSIONS:
-            by_stem.setdefault(stem, os.path.join(directory, name))
+    for path in image_files(directory):
+        by_stem.setdefault(file_stem(path), path)
     return by_stem
 
 
