@@ -5,10 +5,8 @@
 - `hf-hub:timm/<model>` (e.g. `hf-hub:timm/resnet50.a1_in1k`): timm's model.safetensors.
 Anything else (`none` aside) is a path, handled by the caller.
 
-torchvision's weights come in two forms (jaxres.weights.imagenet): the safetensors that timm
-converted, which needs no torch, and torchvision's own `.pth`, which only a torch install can read.
-Either form in a cache is used; a download fetches the `.pth` where torch is installed (the
-original file) and the safetensors form otherwise.
+Of torchvision's two forms (jaxres.weights.imagenet) either one in a cache is used; a download
+fetches the `.pth` where torch is installed and the safetensors form otherwise.
 """
 
 from __future__ import annotations

@@ -6,15 +6,12 @@ Schema:
         <box top='90' left='194' width='37' height='37' [ignore='1']>
           <part name='00' x='201' y='107'/> ... <part name='67' .../>
 
-Every `<box>` becomes its own record (the original project kept only the first face of each image);
-box = (left, top, left + width, top + height), keypoints ordered by part number. Boxes marked
-`ignore='1'` are dlib's "do not train on this face" marks and are skipped.
+Every `<box>` becomes its own record: box = (left, top, left + width, top + height), keypoints
+ordered by part number; boxes marked `ignore='1'` (dlib's "do not train on this face") are skipped.
 
-Safety: annotation files come from the internet, so documents with a DTD or entity declarations are
-refused before parsing (a "billion laughs" file would otherwise expand to gigabytes), and image paths
-may not leave the XML's folder unless `allow_absolute_paths=True`. We drive expat (the parser
-underneath `xml.etree.ElementTree`) directly because it reports line numbers, so errors say
-"file.xml:1234" rather than "somewhere in the 7 000th box".
+Safety: documents with a DTD or entity declarations are refused before parsing (entity expansion
+can exhaust memory), and image paths may not leave the XML's folder unless `allow_absolute_paths`.
+expat is driven directly because it reports line numbers, so errors say "file.xml:1234".
 """
 
 from __future__ import annotations
