@@ -9,17 +9,6 @@ from jaxres.data.readers.pts_300w import read_300w_tree, read_pts
 from jaxres.data.readers.signs_h5 import read_signs_h5
 from jaxres.data.readers.tfds import read_tfds
 
-__all__ = [
-    "read_300w_tree",
-    "read_box_csv",
-    "read_class_folders",
-    "read_coco_keypoints",
-    "read_dlib_xml",
-    "read_flat_folder",
-    "read_keypoint_csv",
-    "read_keypoint_folder",
-    "read_pts",
-    "read_signs_h5",
-    "read_tfds",
-    "split_folder_names",
-]
+__all__ = ["read_300w_tree", "read_box_csv", "read_class_folders", "read_coco_keypoints", "read_dlib_xml",
+           "read_flat_folder", "read_keypoint_csv", "read_keypoint_folder", "read_pts", "read_signs_h5", "read_tfds",
+           "split_folder_names"]
