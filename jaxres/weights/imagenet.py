@@ -85,9 +85,9 @@ def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.P
     url = url_for(arch, version)
     target = cache_dir() / file_name(arch, version)
     try:
+        refusal = WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target))
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return _save(response, target, lambda tmp: _hash_ok(tmp, name=target.name),
-                         WeightsError(f"downloaded file from {url} fails its SHA-256 check; not kept", where=str(target)))
+            return _save(response, target, lambda tmp: _hash_ok(tmp, name=target.name), refusal)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise WeightsError(
             f"cannot download ImageNet weights from {url} ({getattr(err, 'reason', err)}); "
