@@ -44,10 +44,10 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from jaxres.platform import files
 from jaxres.data import affine, images
 from jaxres.data.records import Record
 from jaxres.errors import DataError
+from jaxres.platform import files
 from jaxres.platform.system import process_gone, usable_cpus
 
 FrameOf = Callable[[Record, int, int], np.ndarray]
@@ -105,7 +105,7 @@ def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np
     the frame still samples at most one frame pixel per decoded pixel, so nothing is lost.
     """
     with _at(record):
-        w, h = _original_size(record.image)
+        w, h = images.image_size(record.image)
         matrix = np.asarray(frame_of(record, w, h), np.float64)
         image, reduction = images.load_image_reduced(record.image, _MODES[spec.channels], _max_reduction(matrix))
         pixels = affine.warp_image(image, matrix @ np.linalg.inv(reduction), spec.side)
@@ -187,12 +187,6 @@ def _first_of_each(keys: Sequence[str]) -> list[int]:
     for i, key in enumerate(keys):
         first.setdefault(key, i)
     return list(first.values())
-
-
-def _original_size(image) -> tuple[int, int]:
-    if isinstance(image, np.ndarray):
-        return int(image.shape[1]), int(image.shape[0])
-    return images.image_size(image)
 
 
 def _max_reduction(matrix: np.ndarray) -> int:

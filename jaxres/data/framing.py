@@ -5,7 +5,7 @@ A cached frame holds the part of the original image that any augmented output ca
 bilinear sampling: at least the largest zoom-in (no upsampled detail is lost) and at most 4/3 at the
 largest zoom-out (a shrink below 0.75 would alias, which is why `affine.warp_image` pre-resizes).
 
-Three framings cover the target kinds:
+Three framings cover the objectives:
 - `box_crop`: a square around a box (faces by their detector box), grown by the rotation, scale and
   shift the augmentation may apply;
 - `whole`: the whole image, stretched onto the frame (T-shirts, boxes; the output letterboxes it);

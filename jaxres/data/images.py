@@ -68,13 +68,16 @@ def load_image_reduced(src: str | os.PathLike | np.ndarray, mode: str = "RGB",
     return _to_array(img, mode), reduction
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of the image as `load_image` returns it, reading only the file header.
+def image_size(path: str | os.PathLike | np.ndarray) -> tuple[int, int]:
+    """(width, height) of the image as `load_image` returns it (a record's file or array), reading
+    only the file header.
 
     Fast enough to check every file of a data set before training. A JPEG or PNG cut short (an
     interrupted copy or download) is also found, from the file's last bytes; other damage to the
     body is only found by `load_image`.
     """
+    if isinstance(path, np.ndarray):
+        return int(path.shape[1]), int(path.shape[0])
     path = _existing(os.fspath(path))  # outside the try: a DataError is a ValueError, not a decode error
     try:
         with Image.open(path) as img:

@@ -3,9 +3,8 @@
 One photo's path, written once and shared by `jaxres.load(...).predict`, the `predict` command and
 the StableHLO export (the ONNX export runs the same steps as torch ops, `export_onnx`):
 1. the view: the objective's `view(w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t,
-   by the formulas the training frames use (`affine.box_view`, `affine.full_view`,
-   `transforms.center_crop_view`), written over an array namespace (`Ops`) so numpy, jax.numpy and
-   torch evaluate the same expression;
+   by the formulas the training frames use (`affine.box_view`, `full_view`, `center_crop_view`),
+   written over an array namespace (`Ops`) so numpy, jax.numpy and torch evaluate the same expression;
 2. the pixels: `frame` resamples the photo through the view, SUPERSAMPLE x SUPERSAMPLE bilinear
    samples per output pixel averaged (`device_augment.warp` on a finer grid): a fixed-size graph
    that still does not alias when a large photo shrinks to a small input;
