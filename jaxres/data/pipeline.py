@@ -1,16 +1,14 @@
-"""The loader: turns `make_batch(indices)` (a gather of cached frames) into the batches the step consumes.
+"""The loader: `make_batch(indices)` (a gather of cached frames) as the batches the step consumes.
 
-Why it is built this way:
-- The order is a pure function of (seed, epoch) and the randomness of an example is left to the
-  device (keyed by its index), so which thread gathers what, and when, can never change a batch, and
-  a run resumed at (epoch, batch) sees exactly the batches the uninterrupted run would have seen.
-- `batch_size` is global. Each process builds only its own rows of every global batch, then
-  `jax.make_array_from_process_local_data` assembles the global array.
-- Prefetch is bounded in whole batches (one thread each), so memory stays at (prefetch + 2) batches
-  whatever the speed of the consumer; the next batch is already handed to the devices while the
-  current one is used.
-- Without `drop_last` every batch carries a boolean `mask` (True for real rows) and the last batch is
-  padded to full size, so shapes and the pytree structure never change and `jit` never recompiles.
+- The order is a pure function of (seed, epoch) and an example's randomness is drawn on the device
+  from its index, so threads can never change a batch and a run resumed at (epoch, batch) sees the
+  batches the uninterrupted run would have seen.
+- `batch_size` is global: each process builds its own rows, `jax.make_array_from_process_local_data`
+  assembles the global array.
+- Prefetch is bounded in whole batches (one thread each); the next batch is already on the devices
+  while the current one is used.
+- Without `drop_last` every batch carries a boolean `mask` (True for real rows) and the last one is
+  padded to full size, so shapes never change and `jit` never recompiles.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from typing import Callable, Iterator, Mapping
 import jax
 import numpy as np
 
-
 MakeBatch = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
 THREAD_PREFIX = "jaxres-data"
@@ -34,13 +31,8 @@ THREAD_PREFIX = "jaxres-data"
 
 @dataclasses.dataclass
 class PipelineStats:
-    """How long the consumer waited for data, out of its total time between batches.
-
-    `total_s` is the time from one request for a batch to the next, i.e. the consumer's step time;
-    `wait_s` the part of it spent blocked inside the pipeline. A training loop that dispatches steps
-    asynchronously blocks wherever the device is behind, so `wait_fraction` is the share of step time
-    the data pipeline was the bottleneck.
-    """
+    """The consumer's time between batch requests (`total_s`: its step time) and the part of it spent
+    blocked here (`wait_s`): `wait_fraction` is the share of step time the data was the bottleneck."""
 
     batches: int = 0
     wait_s: float = 0.0

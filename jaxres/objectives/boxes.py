@@ -30,7 +30,7 @@ class BoxObjective(Objective):
 
     def __init__(self, options: dict, facts: dict):
         super().__init__(options, facts)
-        self.loss_fn = losses.for_target("box", options["loss"], options["loss_options"])
+        self.loss_fn = losses.for_kind("box", options["loss"], options["loss_options"])
 
     def model_options(self) -> dict:
         return {"head": "linear", "num_outputs": 4}

@@ -47,7 +47,7 @@ class KeypointObjective(Objective):
     def __init__(self, options: dict, facts: dict):
         super().__init__(options, facts)
         # masked: unlabelled points (NaN, COCO visibility 0) add nothing to the loss
-        self.loss_fn = losses.masked(losses.for_target("keypoints", options["loss"], options["loss_options"]))
+        self.loss_fn = losses.masked(losses.for_kind("keypoints", options["loss"], options["loss_options"]))
         self.flip_spec = options["flip_map"]
         self.num_keypoints = facts.get("num_keypoints")
         if self.num_keypoints:
