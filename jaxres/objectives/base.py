@@ -40,6 +40,7 @@ _BASELINE_SAMPLE = 512  # training records the mean target is taken over (a seed
 class Objective:
     DEFAULTS: ClassVar[dict] = {}  # the defaults of this kind's `objective` keys (jaxres.config.defaults)
     output_name: ClassVar[str] = "prediction"  # what a prediction is called (exports, `jaxres.load`, CSV)
+    columns: ClassVar[tuple[str, ...]] = ()  # the CSV's names of the served values (default: output_name[_i])
     needs_box: bool = False  # whether a photo is framed around a box the caller gives
 
     def __init__(self, options: dict, facts: dict):
@@ -163,9 +164,10 @@ class Objective:
         return []
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
-        """`predict`'s CSV: the image, then the served prediction (one column, or one per value)."""
+        """`predict`'s CSV: the image, then the served prediction (`columns`, one per value)."""
         served = np.asarray(self.served(predictions, NUMPY)).reshape(len(predictions), -1)
-        names = [self.output_name] if served.shape[1] == 1 else [f"{self.output_name}_{i}" for i in range(served.shape[1])]
+        names = self.columns or ([self.output_name] if served.shape[1] == 1 else
+                                 [f"{self.output_name}_{i}" for i in range(served.shape[1])])
         return pd.DataFrame({"image": [record_name(r) for r in dataset.records], **dict(zip(names, served.T))})
 
     # --- one photo at a time (jaxres.objectives.serving: `jaxres.load`, `predict`, the exports) -----

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from jaxres import metrics, viz
 from jaxres.data.affine import apply_box
 from jaxres.data.images import load_image
 from jaxres.data.records import Dataset, Record
 from jaxres.objectives import losses
-from jaxres.objectives.base import Objective, record_name
+from jaxres.objectives.base import Objective
 
 
 class BoxObjective(Objective):
@@ -27,6 +26,7 @@ class BoxObjective(Objective):
         "loss_options": {},
     }
     output_name = "box"  # the box is what it finds: the frame is always the whole photo
+    columns = ("x", "y", "height", "width")  # the box project's own convention (`served`)
 
     def __init__(self, options: dict, facts: dict):
         super().__init__(options, facts)
@@ -56,7 +56,7 @@ class BoxObjective(Objective):
         return ops.stack([ops.minimum(*xs), ops.minimum(*ys), ops.maximum(*xs), ops.maximum(*ys)], -1)
 
     def served(self, prediction, ops):
-        """The box project's own convention (`table` too): x, y, height, width."""
+        """x, y, height, width (`columns`)."""
         x0, y0, x1, y1 = prediction[..., 0], prediction[..., 1], prediction[..., 2], prediction[..., 3]
         return ops.stack([x0, y0, y1 - y0, x1 - x0], -1)
 
@@ -66,8 +66,3 @@ class BoxObjective(Objective):
     def picture(self, record: Record, prediction: np.ndarray, canvas=None):
         true = None if record.box is None else np.asarray(record.box)[None]
         return viz.draw_boxes(load_image(record.image, "RGB") if canvas is None else canvas, pred=prediction[None], true=true)
-
-    def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
-        x, y, height, width = np.asarray(self.served(predictions, np)).T
-        return pd.DataFrame({"image": [record_name(r) for r in dataset.records], "x": x, "y": y, "height": height,
-                             "width": width})
