@@ -72,6 +72,7 @@ CHECKPOINT: dict[str, Any] = {
 }
 OBJECTIVE: dict[str, Any] = {
     "channels": 3,  # 1: grayscale input (ImageNet conv1 summed over RGB)
+    "keep_aspect": True,  # a whole-photo frame letterboxes the photo into the square input instead of stretching it
 }
 # {kind: its objective defaults}, filled by jaxres.objectives (built-in kinds and `register`)
 KIND_DEFAULTS: dict[str, dict] = {}

@@ -69,7 +69,7 @@ class Objective:
 
     @property
     def keep_aspect(self) -> bool:
-        return bool(self.options.get("keep_aspect", True))
+        return bool(self.options["keep_aspect"])
 
     def frame_spec(self) -> FrameSpec:
         """The cached frame's side, channels and what shapes it (part of the cache key)."""

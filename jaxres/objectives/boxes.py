@@ -19,7 +19,6 @@ from jaxres.objectives.base import Objective
 
 class BoxObjective(Objective):
     DEFAULTS = {
-        "keep_aspect": True,  # letterbox the image into the square input instead of stretching it
         # scale, shift and flip; never rotation, which would inflate the box
         "augment": {"flip_prob": None, "scale": None, "translate": None, "jitter": None},
         "loss": "smooth_l1",  # on [0, 1] coordinates of the input frame (jaxres.objectives.losses)

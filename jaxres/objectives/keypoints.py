@@ -32,7 +32,6 @@ class KeypointObjective(Objective):
     DEFAULTS = {
         "crop": "full",  # "box": crop each record's box (with `margin`) where it has one; "full": the image
         "margin": 0.25,  # of the box's side, added on every side of a "box" crop
-        "keep_aspect": True,  # a "full" frame letterboxes the image instead of stretching it
         "augment": {"rotate": None, "scale": None, "translate": None, "flip_prob": None, "jitter": None},
         "flip_map": None,  # which points swap under a horizontal flip: "ibug68", index pairs or a permutation
         "flip_test": False,  # predict: average each frame's points with its mirror's (needs flip_map)
