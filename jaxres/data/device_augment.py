@@ -25,8 +25,8 @@ def example_keys(step_key: jax.Array, index: jax.Array) -> jax.Array:
 
 
 def random_affine(key, out_size: int, rotate_deg: float, scale_range, translate_frac: float) -> jax.Array:
-    """Rotate ±rotate_deg and scale (log-uniform in scale_range) about the frame's centre, then shift by
-    ±translate_frac of the frame (log-uniform scale: zooming in and out by a factor is equally likely)."""
+    """Rotate ±rotate_deg and scale about the frame's centre, then shift by ±translate_frac of the frame;
+    the scale is log-uniform in scale_range, so zooming in and out by a factor are equally likely."""
     k_angle, k_scale, k_shift = jax.random.split(key, 3)
     half = out_size / 2.0
     lo, hi = scale_range
