@@ -101,7 +101,7 @@ def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np
 
 
 def in_memory(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, workers: int | None = None) -> Frames:
-    """The frames of `records` decoded into memory, nothing on disk (predicting on a few images)."""
+    """The frames of `records` decoded into memory, nothing on disk (the reference the cache is checked against)."""
     rows = np.empty((len(records), *spec.shape), np.uint8)
     matrices, sizes = _decode_into(rows, records, spec, frame_of, workers)
     return Frames(spec, matrices, sizes, [rows], np.zeros(len(records), np.int64), np.arange(len(records)))
