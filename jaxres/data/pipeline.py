@@ -113,26 +113,19 @@ class Loader:
         whole, rest = divmod(self.num_examples, self.batch_size)
         return whole + (1 if rest and not self.drop_last else 0)
 
-    @property
-    def local_batch_size(self) -> int:
-        """Rows of each global batch this process builds."""
-        return self.batch_size // self.process_count
-
     def order(self, epoch: int) -> np.ndarray:
         """Example indices of the epoch, in the order batches take them (all processes agree)."""
         if not self.shuffle:
             return np.arange(self.num_examples)
         return np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
 
-    def batch_indices(self, epoch: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(example indices, mask) of this process's rows of a global batch."""
-        return self._rows(self.order(epoch), batch)
-
     def _rows(self, order: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions past the end of the epoch wrap around to its start: the padded rows hold real,
-        examples (so they need no special case anywhere) and are masked out."""
-        start = batch * self.batch_size + self.process_index * self.local_batch_size
-        positions = np.arange(start, start + self.local_batch_size)
+        """(example indices, mask) of this process's rows of a global batch. Positions past the end of the
+        epoch wrap around to its start: padded rows hold real examples (no special case anywhere),
+        masked out."""
+        rows = self.batch_size // self.process_count
+        start = batch * self.batch_size + self.process_index * rows
+        positions = np.arange(start, start + rows)
         return order[positions % self.num_examples], positions < self.num_examples
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[dict]:
