@@ -83,7 +83,7 @@ def test_sharded_batches_are_global_arrays():
     placed = list(loader(n=40, batch_size=16, drop_last=False, sharding=sharding).epoch(1))
     for batch in placed:
         assert all(isinstance(v, jax.Array) and v.sharding == sharding for v in batch.values())
-        assert batch["aug"].shape == (16, 3)
+        assert batch["row"].shape == (16, 1)
     assert_same(host, placed)
 
 
