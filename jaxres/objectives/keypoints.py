@@ -63,9 +63,6 @@ class KeypointObjective(Objective):
         k = self.num_keypoints
         return {"head": "keypoints", "num_keypoints": k, "num_outputs": 2 * k}
 
-    def _crops_box(self, record: Record) -> bool:
-        return self.options["crop"] == "box" and record.box is not None
-
     def _side(self) -> int:
         a = self.augment
         if self.options["crop"] == "box":
@@ -79,12 +76,12 @@ class KeypointObjective(Objective):
                               "when mirrored)")
         settings = {"kind": "keypoints", "size": self.size, "crop": self.options["crop"],
                     "margin": float(self.options["margin"]), "rotate": a["rotate"], "zoom": a["zoom"],
-                    "translate": a["translate"], "keep_aspect": bool(self.options["keep_aspect"])}
+                    "translate": a["translate"], "keep_aspect": self.keep_aspect}
         return FrameSpec(side=self._side(), channels=self.channels, settings=settings)
 
     def frames(self, record: Record, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
         """A square around the record's box where it is cropped by one, else the whole image."""
-        if self._crops_box(record):
+        if self.options["crop"] == "box" and record.box is not None:
             return framing.box_crop(record.box, self.size, float(self.options["margin"]), self._side(),
                                     framing.density(self.augment["zoom"]))
         return framing.whole(w, h, self.size, self.keep_aspect, self._side())
