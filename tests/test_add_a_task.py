@@ -1,5 +1,5 @@
-"""README "Add a task", proven: a task defined outside jaxres/ (tests/toy_task.py: its own target
-kind, reader, config and synthetic set) trains, evaluates and predicts through the shared command line."""
+"""README "Add a task", proven: a task defined outside jaxres/ (tests/toy_task.py: its own
+objective, reader, config and synthetic set) trains, evaluates and predicts through the shared command line."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def toy_run(tmp_path_factory):
     return root, rc, out, err
 
 
-def test_a_task_with_its_own_target_kind_trains_evaluates_and_predicts(toy_run, tmp_path, monkeypatch):
+def test_a_task_with_its_own_objective_trains_evaluates_and_predicts(toy_run, tmp_path, monkeypatch):
     root, rc, out, err = toy_run
     monkeypatch.setenv("JAXRES_CACHE", str(root / "cache"))
     workdir = root / "run"
@@ -88,9 +88,11 @@ def test_its_reader_errors_name_the_file_and_row(tmp_path, monkeypatch):
 
 
 def test_a_kind_missing_part_of_the_interface_is_refused():
-    class Half:
+    class Half(objectives.Objective):
         def loss(self, outputs, batch):
             return 0.0
 
-    with pytest.raises(TypeError, match="lacks .*decode"):
+    with pytest.raises(TypeError, match="lacks model_options, targets, evaluate, to_photo"):
         objectives.register("half", Half)
+    with pytest.raises(TypeError, match="not a subclass of jaxres.objectives.Objective"):
+        objectives.register("loose", type("Loose", (), {"loss": Half.loss}))

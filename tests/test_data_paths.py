@@ -1,11 +1,14 @@
-"""The two data paths through the command line: the frame cache prepared ahead by `cache` and reused
-by `train`, and `data.pipeline=host` still training and evaluating like the device path."""
+"""The data path through the command line: the frame cache prepared ahead by `cache` and reused by
+`train`; a workdir from when `data.pipeline` chose between two paths still evaluates."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 import cli_helpers as C
+from jaxres.config import defaults
 
 
 @pytest.fixture
@@ -27,20 +30,24 @@ def test_cache_prepares_every_split_and_train_decodes_nothing_more(cache_root, t
     assert sorted((cache_root / "frames").rglob("*.bin")) == sorted(frames)
     assert trained.last_json()["mean_iou"] >= 0.0
 
+    # a workdir written when data.pipeline existed ("host" or "device") evaluates as before
+    config_file = tmp_path / "run" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["data"]["pipeline"] = "host"
+    config_file.write_text(json.dumps(config))
+    evaluated = C.run("bbox", ["eval", "--workdir", tmp_path / "run"])
+    assert evaluated.rc == 0, evaluated.err
+    assert evaluated.last_json()["mean_iou"] == pytest.approx(trained.last_json()["mean_iou"], rel=1e-5)
 
-def test_host_pipeline_still_trains_and_evaluates(cache_root, tmp_path):
-    result = C.run("face", ["train", "--workdir", tmp_path / "run", *C.TINY, *C.SYNTHETIC,
-                            "--set", "data.pipeline=host"])
-    assert result.rc == 0, result.err
-    assert not (cache_root / "frames").exists()  # nothing cached on the host path
-    metrics = result.last_json()
-    assert metrics["n"] > 0 and metrics["nme_io"] > 0
 
-
-def test_an_unknown_pipeline_is_refused_naming_the_key(cache_root, tmp_path):
-    result = C.run("signs", ["train", "--workdir", tmp_path / "run", *C.TINY, "--set", "data.pipeline=gpu"])
+def test_the_retired_pipeline_key_is_dropped_where_a_config_is_read_and_refused_on_the_command_line(tmp_path):
+    old = {"model": {"arch": "resnet18"}, "objective": {"kind": "box"}, "data": {"pipeline": "host", "workers": 2}}
+    completed = defaults.complete(old)
+    assert "pipeline" not in completed["data"] and completed["data"]["workers"] == 2
+    assert old["data"]["pipeline"] == "host"  # the caller's dict is left as it was
+    result = C.run("signs", ["train", "--workdir", tmp_path / "run", *C.TINY, "--set", "data.pipeline=host"])
     assert result.rc == 2
-    assert "data.pipeline" in result.err
+    assert "data.pipeline" in result.err and len(result.err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("setting, named", [("data.cache_dir={file}", "{file}"), ("data.cache_dir={file}/sub", "{file}/sub"),

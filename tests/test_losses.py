@@ -131,15 +131,15 @@ def test_giou_has_a_finite_gradient_for_a_collapsed_box():
     assert bool(jnp.all(jnp.isfinite(grad))) and float(jnp.abs(grad).sum()) > 0
 
 
-def test_a_loss_for_another_kind_of_target_is_a_config_error():
-    assert losses.for_target("box", "giou", {"l1_weight": 1.0}) is not None
-    with pytest.raises(ConfigError, match="'giou' is for box targets; a keypoints objective takes .*wing"):
-        losses.for_target("keypoints", "giou", {})
-    with pytest.raises(ConfigError, match="'softmax_cross_entropy' is for label targets"):
-        losses.for_target("box", "softmax_cross_entropy", {})
+def test_a_loss_for_another_objective_kind_is_a_config_error():
+    assert losses.for_kind("box", "giou", {"l1_weight": 1.0}) is not None
+    with pytest.raises(ConfigError, match="'giou' is for box objectives; a keypoints objective takes .*wing"):
+        losses.for_kind("keypoints", "giou", {})
+    with pytest.raises(ConfigError, match="'softmax_cross_entropy' is for classification objectives"):
+        losses.for_kind("box", "softmax_cross_entropy", {})
     with pytest.raises(ConfigError, match="l1_weight must be >= 0"):
         losses.get("giou", l1_weight=-1.0)
     with pytest.raises(ConfigError, match=r"takes no parameter beta.*loss_options=\{\}' takes its defaults"):
-        losses.for_target("box", "giou", {"beta": 0.05})  # the smooth L1 options a switch leaves behind
+        losses.for_kind("box", "giou", {"beta": 0.05})  # the smooth L1 options a switch leaves behind
     with pytest.raises(ConfigError, match=r"unknown loss 'gioo'; valid losses: .*giou[^(]*$"):
-        losses.for_target("box", "gioo", {})
+        losses.for_kind("box", "gioo", {})

@@ -1,4 +1,4 @@
-"""The input pipeline: determinism, resumption, padding, sharding, multi-host split, errors, shutdown."""
+"""The loader: determinism, resumption, padding, sharding, multi-host split, errors, shutdown."""
 
 import gc
 import random
@@ -12,19 +12,19 @@ from jaxres.data.pipeline import THREAD_PREFIX, Loader
 from jaxres.errors import DataError
 
 
-def make_example(index, rng):
-    """An example whose values show which index it is and which random draws it got.
+def make_batch(indices):
+    """A batch whose values show which rows it holds (as a gather of cached frames would).
 
-    The jitter (from an RNG the loader does not control) shuffles the order workers finish in, so
+    The jitter (from an RNG the loader does not control) shuffles the order threads finish in, so
     determinism cannot come from lucky timing.
     """
     time.sleep(random.random() * 1e-3)
-    return {"index": np.int32(index), "aug": rng.random(3).astype(np.float32)}
+    return {"index": np.asarray(indices, np.int32), "row": np.asarray(indices, np.float32)[:, None] * 2}
 
 
 def loader(n=21, **kwargs):
-    kwargs = {"batch_size": 4, "seed": 7, "workers": 2, **kwargs}
-    return Loader(n, make_example, **kwargs)
+    kwargs = {"batch_size": 4, "seed": 7, "prefetch": 2, **kwargs}
+    return Loader(n, make_batch, **kwargs)
 
 
 def data_threads():
@@ -39,8 +39,8 @@ def assert_same(batches_a, batches_b):
             np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
 
 
-def test_batches_do_not_depend_on_worker_count():
-    one, four = loader(workers=1), loader(workers=4)
+def test_batches_do_not_depend_on_how_many_are_prefetched():
+    one, four = loader(prefetch=1), loader(prefetch=4)
     assert_same(list(one.epoch(3)), list(four.epoch(3)))
 
 
@@ -52,12 +52,12 @@ def test_resume_mid_epoch_sees_the_remaining_batches():
     assert list(data.epoch(2, data.steps_per_epoch)) == []
 
 
-def test_epochs_shuffle_differently_and_augment_differently():
+def test_epochs_and_seeds_shuffle_differently():
     data = loader()
     first, second = list(data.epoch(0)), list(data.epoch(1))
     order = lambda batches: np.concatenate([b["index"] for b in batches])  # noqa: E731
     assert not np.array_equal(order(first), order(second))
-    assert not np.array_equal(first[0]["aug"], loader(seed=8).epoch(0).__next__()["aug"])
+    assert not np.array_equal(order(first), order(list(loader(seed=8).epoch(0))))
 
 
 def test_no_shuffle_keeps_file_order():
@@ -91,26 +91,26 @@ def test_two_processes_each_build_half_of_every_batch(drop_last):
 
 
 def test_exception_reaches_the_consumer_unchanged_and_stops_threads():
-    def broken(index, rng):
-        if index == 5:
+    def broken(indices):
+        if 5 in indices:
             raise DataError("keypoint 3 is negative", where="points_24.csv:7")
-        return make_example(index, rng)
+        return make_batch(indices)
 
     with pytest.raises(DataError, match=r"^points_24.csv:7: keypoint 3 is negative$") as err:
-        list(Loader(21, broken, batch_size=4, seed=0, workers=3).epoch(0))
+        list(Loader(21, broken, batch_size=4, seed=0, prefetch=3).epoch(0))
     assert type(err.value) is DataError and err.value.where == "points_24.csv:7"
     assert data_threads() == []
 
 
 def test_closing_early_stops_the_threads():
     before = data_threads()
-    batches = loader(n=400, workers=4).epoch(0)
+    batches = loader(n=400, prefetch=4).epoch(0)
     next(batches)
     assert len(data_threads()) > len(before)
     batches.close()
     assert data_threads() == before
 
-    dropped = loader(n=400, workers=4).epoch(0)
+    dropped = loader(n=400, prefetch=4).epoch(0)
     next(dropped)
     del dropped
     gc.collect()
@@ -120,14 +120,14 @@ def test_closing_early_stops_the_threads():
 def test_prefetch_is_bounded():
     made = []
 
-    def counted(index, rng):
-        made.append(index)
-        return make_example(index, rng)
+    def counted(indices):
+        made.append(indices)
+        return make_batch(indices)
 
-    batches = Loader(400, counted, batch_size=4, seed=0, workers=4, prefetch=2).epoch(0)
+    batches = Loader(400, counted, batch_size=4, seed=0, prefetch=2).epoch(0)
     next(batches)
     time.sleep(0.05)
-    assert len(made) <= 3 * 4  # the batch in hand + 2 prefetched
+    assert len(made) <= 3  # the batch in hand + 2 prefetched
     batches.close()
 
 
@@ -145,5 +145,5 @@ def test_bad_arguments_are_named():
         loader(n=3, batch_size=4)
     with pytest.raises(ValueError, match="start_batch 6"):
         loader().epoch(0, 6)
-    with pytest.raises(ValueError, match=r"make_example\(\d+\)\['x'\] is float32\[\d\]"):
-        list(Loader(8, lambda i, rng: {"x": np.zeros(i % 2 + 1, np.float32)}, batch_size=4, seed=0).epoch(0))
+    with pytest.raises(ValueError, match="reserves"):
+        list(Loader(8, lambda i: {"mask": i}, batch_size=4, seed=0, drop_last=False).epoch(0))

@@ -2,10 +2,12 @@
 
 import csv
 
+import jax
 import numpy as np
 import pytest
 
-from jaxres.data import flip_maps, transforms
+from jaxres import objectives
+from jaxres.data import flip_maps, frame_cache, framed
 from jaxres.data.images import image_size, load_image
 from jaxres.data.readers.box_csv import read_box_csv
 from jaxres.data.readers.folders import read_class_folders, read_flat_folder
@@ -149,14 +151,18 @@ def test_sketches_read_back_as_class_folders(tmp_path):
     assert ((ink > 0.01) & (ink < 0.3)).all()  # black lines on white
 
 
-def test_samples_from_synthetic_records(tmp_path):
-    """The sets flow through the sample makers (no crash, right shapes, keypoints round-trip)."""
+def test_synthetic_faces_flow_through_the_frame_cache_and_the_step(tmp_path):
+    """The sets flow through the frames and the step (no crash, right shapes, keypoints round-trip)."""
     rec = read_dlib_xml(faces.make(tmp_path / "f", seed=0, **TINY[faces]) / faces.TRAIN_XML).records[0]
-    out = transforms.keypoint_sample(rec, np.random.default_rng(0), out_size=48, channels=1, crop="box",
-                                     rotate=15, scale=0.1, translate=0.05, flip_prob=1.0,
-                                     flip_map=flip_maps.IBUG_68, jitter=0.2, train=True)
-    assert out["image"].shape == (48, 48, 1)
-    back = transforms.denormalise_keypoints(out["keypoints"], out["matrix"], 48, flip_map=flip_maps.IBUG_68)
+    objective = objectives.create({"kind": "keypoints", "image_size": 48, "channels": 1, "crop": "box", "loss": "l1",
+                                   "flip_map": "ibug68", "augment": {"rotate": 15, "scale": 0.1, "translate": 0.05,
+                                                                     "flip_prob": 1.0, "jitter": 0.2}})
+    frames = frame_cache.in_memory([rec], objective.frame_spec(), objective.frame_of)
+    for train in (True, False):
+        batch = framed.build(objective, [rec], frames, train=train).batch(np.arange(1))
+        out = jax.device_get(framed.transform(objective, train)(batch, jax.random.key(0)))
+        assert out["image"].shape == (1, 48, 48, 1)
+    back = objective.decode(out["keypoints"], {"matrix": out["matrix"]})[0]
     assert np.abs(back - rec.keypoints).max() < 1e-3
 
 

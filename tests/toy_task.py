@@ -1,6 +1,6 @@
 """A sixth task written the way README "Add a task" says, without touching jaxres/: count the dots.
 
-Its own target kind (a count, regressed by one output, judged by mean absolute error against the
+Its own objective (a count, regressed by one output, judged by mean absolute error against the
 mean count), its own on-disk format (`counts.csv`: file,count beside the images), its own config and
 its own synthetic set. Everything else (the command line, the frame cache, the device transform, the
 training loop, checkpoints, eval, predict) is the engine's.
@@ -10,103 +10,40 @@ from __future__ import annotations
 
 import pathlib
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from jaxres import objectives, viz
-from jaxres.data import device_augment, framed, framing
-from jaxres.data.affine import warp_image
-from jaxres.data.frame_cache import FrameSpec
-from jaxres.data.images import load_image
+from jaxres import objectives
+from jaxres.config.task import Task
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
-from jaxres.objectives.common import baseline_sample, record_name
-from jaxres.config.task import Task
 from jaxres.objectives import losses
 
 
-class CountObjective:
-    """A target kind: `record.meta["count"]`, one output, mean absolute error."""
+class CountObjective(objectives.Objective):
+    """An objective: `record.meta["count"]`, one output, mean absolute error."""
 
-    target = "count"
-    DEFAULTS = {"scale": 10.0}  # counts are regressed as count / scale, so the output stays near 1
-
-    def __init__(self, options: dict, facts: dict):
-        self.options, self.size, self.channels = options, int(options["image_size"]), 1
-        self.scale = float(options["scale"])
-
-    @staticmethod
-    def facts_of(train: Dataset) -> dict:
-        return {}
+    # counts are regressed as count / scale, so the output stays near 1; a mirrored picture has as
+    # many dots; the photo is stretched onto the square input
+    DEFAULTS = {"scale": 10.0, "augment": {"flip_prob": 0.5}, "keep_aspect": False}
+    output_name = "count"
 
     def model_options(self) -> dict:
         return {"head": "linear", "num_outputs": 1}
 
-    def frame_spec(self) -> FrameSpec:
-        return FrameSpec(side=self.size, channels=1, settings={"kind": "count", "size": self.size})
-
-    def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
-        return framing.stretched(w, h, self.size)
-
-    def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
-        frames = np.stack([framing.stretched(int(w), int(h), self.size) for w, h in sizes])
-        counts = np.array([[r.meta.get("count", 0)] for r in records], np.float32)
-        return framed.frame_arrays(frames, frames, train, count=counts / self.scale)
-
-    def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
-        to_frame = example["frame"]
-        if train:  # a mirrored picture has as many dots
-            mirror = device_augment.random_flip(key, 0.5)
-            to_frame = jnp.where(mirror, to_frame @ device_augment.hflip(self.size), to_frame)
-        out = {k: v for k, v in example.items() if k != "frame"}
-        out["image"] = device_augment.render(example["image"], to_frame, self.size)
-        return out
-
-    def example(self, record: Record, rng, train: bool) -> dict:
-        image = load_image(record.image, "L")
-        matrix = self.frame_of(record, image.shape[1], image.shape[0])
-        return {"image": warp_image(image, matrix, self.size), "count": np.float32([record.meta.get("count", 0) / self.scale]),
-                "matrix": matrix.astype(np.float32)}
-
-    output_name, needs_box = "count", False
-
-    def view(self, w, h, box, ops):  # the photo stretched onto the square input
-        return self.size / w, self.size / h, w * 0.0, h * 0.0
-
-    def to_photo(self, outputs, view, ops):
-        return outputs[..., 0] * self.scale
-
-    def served(self, prediction, ops):
-        return prediction
+    def targets(self, records, base: np.ndarray) -> dict:
+        return {"count": np.array([[r.meta.get("count", 0)] for r in records]) / self.options["scale"]}
 
     def loss(self, outputs, batch):
         return losses.l1(outputs, batch["count"])
 
-    def decode(self, outputs: np.ndarray, batch: dict) -> np.ndarray:
-        return np.asarray(outputs, np.float64)[:, 0] * self.scale
+    def to_photo(self, outputs, view, ops):
+        return outputs[..., 0] * self.options["scale"]
 
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
         truth = np.array([r.meta["count"] for r in dataset.records], np.float64)
         return {"mae": float(np.abs(predictions - truth).mean())}
-
-    def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
-        records, _ = baseline_sample(train)
-        mean = np.mean([r.meta["count"] for r in records])
-        return self.evaluate(np.full(len(dataset), mean), dataset)
-
-    def picture(self, record: Record, prediction: np.ndarray):
-        image = viz.to_image(load_image(record.image, "RGB"))
-        ImageDraw.Draw(image).text((2, 2), f"{float(prediction):.1f} / {record.meta.get('count', '?')}", fill=(255, 0, 0))
-        return image
-
-    def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
-        return []
-
-    def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame({"image": [record_name(r) for r in dataset.records], "count": predictions})
 
 
 objectives.register("count", CountObjective)

@@ -1,6 +1,6 @@
 """Every config key the engine reads, with its default: the one place a default is written.
 
-A task's `configs/<task>.py` sets what differs for that task; a target kind declares the defaults of
+A task's `configs/<task>.py` sets what differs for that task; an objective kind declares the defaults of
 its own `objective` keys (`DEFAULTS` on its class, e.g. `KeypointObjective.DEFAULTS`), which
 `jaxres.objectives` registers here (`KIND_DEFAULTS`) as it registers the kind: this module imports
 no kind. `complete` lays the three over each other, so the code reads `config[section][key]`
@@ -33,7 +33,6 @@ DATA: dict[str, Any] = {
     "eval_split": "test",  # the split the end of `train` reports on ("val" when there is none)
     "workers": None,  # decoding threads; None: as many as the CPUs
     "skip_bad": False,  # skip (and list) records that fail validation instead of stopping
-    "pipeline": "device",  # "device": decode once into the frame cache, augment in the step; "host": per epoch
     "cache_dir": None,  # where decoded frames live; None: $JAXRES_CACHE/frames
 }
 TRAIN: dict[str, Any] = {
@@ -73,6 +72,7 @@ CHECKPOINT: dict[str, Any] = {
 }
 OBJECTIVE: dict[str, Any] = {
     "channels": 3,  # 1: grayscale input (ImageNet conv1 summed over RGB)
+    "keep_aspect": True,  # a whole-photo frame letterboxes the photo into the square input instead of stretching it
 }
 # {kind: its objective defaults}, filled by jaxres.objectives (built-in kinds and `register`)
 KIND_DEFAULTS: dict[str, dict] = {}
@@ -80,11 +80,20 @@ ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim"
                            "objective": OBJECTIVE}
 
 
+# Keys a config may still hold from an older version, dropped here, where every config is read (a
+# workdir's config.json, a --config file): data.pipeline ("device" or "host") chose between two data
+# paths; only the device path (frame cache, augmentation in the step) remains, and it was the default.
+RETIRED = (("data", "pipeline"),)
+
+
 def complete(config: dict) -> dict:
-    """`config` laid over the engine's defaults and its target kind's (`objective.kind`); a new dict.
+    """`config` laid over the engine's defaults and its objective's (`objective.kind`), without the
+    RETIRED keys; a new dict.
 
     A key the config sets wins, nested sections merge key by key; keys the config adds (a task's
     own data keys) are kept."""
+    config = {name: ({k: v for k, v in part.items() if (name, k) not in RETIRED} if isinstance(part, dict) else part)
+              for name, part in config.items()}
     out = _merged(ENGINE, config)
     out["objective"] = objective(config.get("objective") or {})
     return out

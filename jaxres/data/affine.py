@@ -1,18 +1,15 @@
-"""One 3×3 affine per sample, shared by the pixels and the targets, so they can never disagree.
+"""The geometry, written once: 3×3 affine matrices shared by the pixels and the targets, over an
+array namespace `xp` (numpy on the host, jax.numpy in the step; the view formulas also torch), so the
+frame cache, the device augmentation, the predictor and the exports can never disagree.
 
-Coordinate convention (the one Pillow's `Image.transform` and torchvision's resize use): pixel
-column i covers [i, i + 1), its centre is i + 0.5, and a W-wide image spans [0, W]. Under it a resize
-is a pure scale, a horizontal flip is x -> W - x, and a box (x, y, w, h) has its edges at x and x + w.
-Records keep their annotations as they were written; a point annotated on pixel index i therefore
-reads as that pixel's left edge, half a pixel that a round trip (map, predict, map back) cancels.
-
-Every matrix maps ORIGINAL-image coordinates to OUTPUT coordinates; compose them in the order they
-apply with `compose`, and take a prediction back with `invert`.
+Convention (Pillow's `Image.transform`, torchvision's resize): pixel column i covers [i, i + 1), its
+centre is i + 0.5, a W-wide image spans [0, W]. A resize is a pure scale, a horizontal flip is
+x -> W - x, a box (x0, y0, x1, y1) has its edges at x0 and x1. Every matrix maps ORIGINAL-image
+coordinates to OUTPUT coordinates; `compose` chains them in the order they apply.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -27,93 +24,98 @@ def out_wh(out_size: int | Sequence[int]) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def translate(tx: float, ty: float) -> np.ndarray:
-    return np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
+def _matrix(xp, *six):
+    """[[a, b, c], [d, e, f], [0, 0, 1]] from six scalars (Python floats or 0-d arrays)."""
+    a, b, c, d, e, f, zero, one = (xp.asarray(v) for v in (*six, 0.0, 1.0))
+    return xp.stack([xp.stack([a, b, c]), xp.stack([d, e, f]), xp.stack([zero, zero, one])])
 
 
-def scale(sx: float, sy: float | None = None) -> np.ndarray:
-    return np.diag([sx, sx if sy is None else sy, 1.0])
+def translate(tx, ty, xp=np):
+    return _matrix(xp, 1.0, 0.0, tx, 0.0, 1.0, ty)
 
 
-def rotate(degrees: float) -> np.ndarray:
-    """Rotation about the origin; positive turns the picture counter-clockwise as seen on screen."""
-    t = math.radians(degrees)
-    c, s = math.cos(t), math.sin(t)
-    # y points down on screen, so a counter-clockwise turn on screen has +sin in the x row.
-    return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+def scale(sx, sy=None, xp=np):
+    return _matrix(xp, sx, 0.0, 0.0, 0.0, sx if sy is None else sy, 0.0)
 
 
-def compose(*matrices: np.ndarray) -> np.ndarray:
+def rotate(degrees, xp=np):
+    """Rotation about the origin; positive turns the picture counter-clockwise as seen on screen
+    (y points down, so the x row has +sin)."""
+    t = xp.deg2rad(xp.asarray(degrees))
+    c, s = xp.cos(t), xp.sin(t)
+    return _matrix(xp, c, s, 0.0, -s, c, 0.0)
+
+
+def hflip(out_w: float, xp=np):
+    """Mirror an out_w-wide frame left to right (keypoints also need a flip map, see flip_maps)."""
+    return _matrix(xp, -1.0, 0.0, float(out_w), 0.0, 1.0, 0.0)
+
+
+def compose(*matrices):
     """The matrix that applies `matrices` in the order given (first argument first)."""
-    out = np.eye(3)
-    for m in matrices:
-        out = np.asarray(m, np.float64) @ out
+    out = matrices[0]
+    for m in matrices[1:]:
+        out = m @ out
     return out
 
 
-def invert(matrix: np.ndarray) -> np.ndarray:
-    """Output -> original coordinates (float64, whatever the input precision)."""
-    return np.linalg.inv(np.asarray(matrix, np.float64))
+def apply_points(points, matrix, xp=np):
+    """Map (..., K, 2) points by (..., 3, 3) matrices (broadcast over the leading axes); NaN stays NaN."""
+    points, matrix = xp.asarray(points), xp.asarray(matrix)
+    return xp.einsum("...ij,...kj->...ki", matrix[..., :2, :2], points) + matrix[..., None, :2, 2]
 
 
-def apply_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Map (..., K, 2) points by (..., 3, 3) matrices (broadcast over the leading axes).
-
-    NaN points (missing landmarks) stay NaN. Returns float64.
-    """
-    p = np.asarray(points, np.float64)
-    m = np.asarray(matrix, np.float64)
-    return np.einsum("...ij,...kj->...ki", m[..., :2, :2], p) + m[..., None, :2, 2]
-
-
-def box_corners(box: np.ndarray) -> np.ndarray:
-    """(..., 4) boxes (x0, y0, x1, y1) -> (..., 4, 2) corner points."""
-    b = np.asarray(box, np.float64)
-    x0, y0, x1, y1 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    xs = np.stack([x0, x1, x1, x0], -1)
-    ys = np.stack([y0, y0, y1, y1], -1)
-    return np.stack([xs, ys], -1)
+def apply_box(box, matrix, xp=np):
+    """Map (..., 4) boxes (x0, y0, x1, y1) as their four corners, back to their min/max extent: a flip
+    keeps x0 <= x1, a rotation gives the box enclosing the turned box."""
+    box = xp.asarray(box)
+    x0, y0, x1, y1 = box[..., 0], box[..., 1], box[..., 2], box[..., 3]
+    corners = xp.stack([xp.stack([x0, x1, x1, x0], -1), xp.stack([y0, y0, y1, y1], -1)], -1)
+    pts = apply_points(corners, matrix, xp)
+    return xp.concatenate([pts.min(-2), pts.max(-2)], -1)
 
 
-def apply_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Map (..., 4) boxes as their four corners, back to (x0, y0, x1, y1) as min/max.
-
-    A flip therefore keeps x0 <= x1; a rotation returns the box that encloses the turned box.
-    """
-    pts = apply_points(box_corners(box), matrix)
-    return np.concatenate([pts.min(-2), pts.max(-2)], -1)
-
+# --- views: axis-aligned frames (sx, sy, tx, ty), output = s * original + t ------------------------
+# Written over `xp` (numpy, jax.numpy or torch: maximum, minimum, floor, round, where), so the cache,
+# the jitted predictor and the exported graphs frame a photo by the same formula.
 
 def view_matrix(view) -> np.ndarray:
-    """The 3x3 matrix of a view (sx, sy, tx, ty): output = s * original + t."""
+    """The 3x3 matrix of a view (sx, sy, tx, ty)."""
     sx, sy, tx, ty = (float(v) for v in view)
     return np.array([[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]])
 
 
-def box_view(box, out_size, margin: float = 0.25, ops=np):
-    """(sx, sy, tx, ty) of a square crop centred on `box` (x0, y0, x1, y1), `margin` x its longer side
-    added on every side, to `out_size`. Written once for numpy, jax.numpy and torch (`ops`: the
-    array namespace, see `jaxres.objectives.serving.Ops`), so the host, the jitted predictor and the exported
-    graphs frame a photo by the same formula."""
+def box_view(box, out_size, margin: float = 0.25, xp=np):
+    """A square crop centred on `box` (x0, y0, x1, y1), `margin` x its longer side added on every side;
+    where the square leaves the image the resampler pads with black."""
     x0, y0, x1, y1 = box[0], box[1], box[2], box[3]
     ow, oh = out_wh(out_size)
-    side = ops.maximum(ops.maximum(x1 - x0, y1 - y0), (x1 - x0) * 0 + 1.0) * (1.0 + 2.0 * margin)
+    side = xp.maximum(xp.maximum(x1 - x0, y1 - y0), (x1 - x0) * 0 + 1.0) * (1.0 + 2.0 * margin)
     s = min(ow, oh) / side
     return s, s, ow / 2.0 - s * (x0 + x1) / 2.0, oh / 2.0 - s * (y0 + y1) / 2.0
 
 
-def full_view(w, h, out_size, keep_aspect: bool = True, ops=np):
-    """(sx, sy, tx, ty) of the whole w x h image into `out_size`: letterboxed (centred) or stretched."""
+def full_view(w, h, out_size, keep_aspect: bool = True, xp=np):
+    """The whole w x h image into `out_size`: letterboxed (centred) or stretched."""
     ow, oh = out_wh(out_size)
     if not keep_aspect:
         return ow / w, oh / h, w * 0.0, h * 0.0
-    s = ops.minimum(ow / w, oh / h)
+    s = xp.minimum(ow / w, oh / h)
     return s, s, (ow - s * w) / 2.0, (oh - s * h) / 2.0
 
 
+def center_crop_view(w, h, out_size: int, resize_ratio: float = 0.875, xp=np):
+    """torchvision's evaluation frame: shorter side to out_size / resize_ratio (the longer one truncated
+    to whole pixels), then the central out_size square."""
+    short = int(round(out_size / resize_ratio))
+    wide = w > h
+    nw = xp.where(wide, xp.floor(short * w / h), w * 0.0 + short)
+    nh = xp.where(wide, h * 0.0 + short, xp.floor(short * h / w))
+    return nw / w, nh / h, -xp.round((nw - out_size) / 2.0), -xp.round((nh - out_size) / 2.0)
+
+
 def crop_to_box(box: Sequence[float], out_size, margin: float = 0.25) -> np.ndarray:
-    """`box_view` as a matrix. The square keeps the aspect; where it leaves the image, `warp_image`
-    pads with its fill."""
+    """`box_view` as a matrix."""
     return view_matrix(box_view([float(v) for v in box], out_size, margin))
 
 
@@ -122,37 +124,9 @@ def resize_full(w: int, h: int, out_size, keep_aspect: bool = True) -> np.ndarra
     return view_matrix(full_view(float(w), float(h), out_size, keep_aspect))
 
 
-def hflip(out_w: float) -> np.ndarray:
-    """Mirror an out_w-wide frame left to right (keypoints also need a flip map, see flip_maps)."""
-    return np.array([[-1.0, 0.0, float(out_w)], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-
-
-def random_affine(
-    rng: np.random.Generator,
-    center: Sequence[float],
-    rotate_deg: float = 0.0,
-    scale_range: Sequence[float] = (1.0, 1.0),
-    translate_frac: float = 0.0,
-    extent: float | None = None,
-) -> np.ndarray:
-    """Rotate ±rotate_deg and scale within scale_range about `center`, then shift ±translate_frac.
-
-    The shift is a fraction of `extent` (default: 2 × the larger centre coordinate, i.e. the frame
-    size when `center` is the frame centre). Always draws the same four numbers, in the same order,
-    so a seed gives the same sample whatever the settings.
-    """
-    cx, cy = (float(v) for v in center)
-    extent = 2.0 * max(cx, cy) if extent is None else float(extent)
-    angle = rng.uniform(-1.0, 1.0) * rotate_deg
-    lo, hi = scale_range
-    # Uniform in log scale, so zooming in and out by the same factor is equally likely.
-    s = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    tx, ty = rng.uniform(-1.0, 1.0, size=2) * translate_frac * extent
-    return compose(translate(-cx, -cy), rotate(angle), scale(s), translate(cx + tx, cy + ty))
-
-
 def warp_image(image: np.ndarray, matrix: np.ndarray, out_size, fill: int = 0) -> np.ndarray:
-    """Resample a uint8 (H, W, C) image (C = 1 or 3) through `matrix` into `out_size`, bilinear.
+    """Resample a uint8 (H, W, C) image (C = 1 or 3) through `matrix` into `out_size`, bilinear (the
+    frame cache's decode).
 
     A strong shrink first resizes the whole image with Pillow's antialiasing filter to about the
     output scale: bilinear sampling alone reads 4 pixels per output pixel and aliases (thin sketch

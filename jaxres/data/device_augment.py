@@ -1,14 +1,11 @@
-"""Random geometry, colour and resampling as jnp functions, run inside the jitted step.
+"""The random draws, resampling and colour of the step, as jnp functions on ONE example (objectives
+`jax.vmap` them over the batch).
 
-The host ships each example's cached frame (uint8) and matrices; everything random happens here,
-drawn from a key per example (`example_keys`: the step's key folded with the example's index), so
-the batch a step sees depends on (seed, step, example index) only: not on hosts, devices, threads,
-or whether the run was resumed.
-
-Matrices follow `jaxres.data.affine`: 3×3, original pixels -> output pixels, pixel i covers [i, i+1).
-`warp` samples like Pillow's affine BILINEAR transform (sample point outside the source: fill 0;
-neighbours clamped at the border), so the device path reproduces the host path to interpolation
-tolerance. Every function here works on ONE example; objectives `jax.vmap` them over the batch.
+Everything random is drawn from a key per example (`example_keys`: the step's key folded with the
+example's index), so the batch a step sees depends on (seed, step, example index) only: not on hosts,
+devices, threads, or whether the run was resumed. Matrices are `jaxres.data.affine`'s (with xp=jnp).
+`warp` samples like Pillow's affine BILINEAR transform (outside the source: 0; neighbours clamped at
+the border), the resampler of the frame cache.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxres.data import photometric
+from jaxres.data.affine import compose, hflip, rotate, scale, translate
 
 
 def example_keys(step_key: jax.Array, index: jax.Array) -> jax.Array:
@@ -26,52 +24,9 @@ def example_keys(step_key: jax.Array, index: jax.Array) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(step_key, i))(index.astype(jnp.uint32))
 
 
-def translate(tx, ty) -> jax.Array:
-    one, zero = jnp.ones_like(tx), jnp.zeros_like(tx)
-    return jnp.stack([jnp.stack([one, zero, tx]), jnp.stack([zero, one, ty]), jnp.stack([zero, zero, one])])
-
-
-def scale(sx, sy) -> jax.Array:
-    one, zero = jnp.ones_like(sx), jnp.zeros_like(sx)
-    return jnp.stack([jnp.stack([sx, zero, zero]), jnp.stack([zero, sy, zero]), jnp.stack([zero, zero, one])])
-
-
-def rotate(degrees) -> jax.Array:
-    """Counter-clockwise on screen (y points down), as `affine.rotate`."""
-    t = jnp.deg2rad(degrees)
-    c, s = jnp.cos(t), jnp.sin(t)
-    one, zero = jnp.ones_like(t), jnp.zeros_like(t)
-    return jnp.stack([jnp.stack([c, s, zero]), jnp.stack([-s, c, zero]), jnp.stack([zero, zero, one])])
-
-
-def compose(*matrices) -> jax.Array:
-    """The matrix applying `matrices` in the order given (first argument first)."""
-    out = jnp.eye(3, dtype=jnp.float32)
-    for m in matrices:
-        out = m @ out
-    return out
-
-
-def hflip(out_w: float) -> jax.Array:
-    return jnp.array([[-1.0, 0.0, float(out_w)], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], jnp.float32)
-
-
-def apply_points(points: jax.Array, matrix: jax.Array) -> jax.Array:
-    """(K, 2) points through a 3×3 matrix (NaN stays NaN)."""
-    return points @ matrix[:2, :2].T + matrix[:2, 2]
-
-
-def apply_box(box: jax.Array, matrix: jax.Array) -> jax.Array:
-    """(4,) corners (x0, y0, x1, y1) through a matrix, back to the min/max extent of the four corners."""
-    x0, y0, x1, y1 = box
-    corners = jnp.stack([jnp.stack([x0, y0]), jnp.stack([x1, y0]), jnp.stack([x1, y1]), jnp.stack([x0, y1])])
-    mapped = apply_points(corners, matrix)
-    return jnp.concatenate([mapped.min(0), mapped.max(0)])
-
-
 def random_affine(key, out_size: int, rotate_deg: float, scale_range, translate_frac: float) -> jax.Array:
-    """Rotate ±rotate_deg and scale (log-uniform in scale_range) about the frame's centre, then shift by
-    ±translate_frac of the frame: the draw `affine.random_affine` makes on the host, in the output frame."""
+    """Rotate ±rotate_deg and scale about the frame's centre, then shift by ±translate_frac of the frame;
+    the scale is log-uniform in scale_range, so zooming in and out by a factor are equally likely."""
     k_angle, k_scale, k_shift = jax.random.split(key, 3)
     half = out_size / 2.0
     lo, hi = scale_range
@@ -79,8 +34,8 @@ def random_affine(key, out_size: int, rotate_deg: float, scale_range, translate_
     s = jnp.exp(jax.random.uniform(k_scale, (), minval=math.log(lo), maxval=math.log(hi)))
     shift = jax.random.uniform(k_shift, (2,), minval=-1.0, maxval=1.0) * translate_frac * out_size
     centre = jnp.float32(half)
-    return compose(translate(-centre, -centre), rotate(angle), scale(s, s),
-                   translate(centre + shift[0], centre + shift[1]))
+    return compose(translate(-centre, -centre, jnp), rotate(angle, jnp), scale(s, s, jnp),
+                   translate(centre + shift[0], centre + shift[1], jnp))
 
 
 def random_flip(key, flip_prob: float) -> jax.Array:
@@ -115,7 +70,7 @@ def _central_crop(w, h, ratio_range) -> jax.Array:
 def crop_matrix(window: jax.Array, out_size: int) -> jax.Array:
     """Original pixels -> output: the window (left, top, width, height) stretched onto the output."""
     left, top, cw, ch = window
-    return compose(translate(-left, -top), scale(out_size / cw, out_size / ch))
+    return compose(translate(-left, -top, jnp), scale(out_size / cw, out_size / ch, jnp))
 
 
 def warp(image: jax.Array, out_to_source: jax.Array, out_size: int) -> jax.Array:
@@ -139,8 +94,8 @@ def warp(image: jax.Array, out_to_source: jax.Array, out_size: int) -> jax.Array
 
 
 def color_jitter(key, image: jax.Array, brightness: float, contrast: float, saturation: float) -> jax.Array:
-    """torchvision-style jitter on a 0..255 float image, the formula of `photometric.apply_jitter`
-    (without the host's uint8 rounding): each factor uniform in [1 - amount, 1 + amount]."""
+    """torchvision-style jitter on a 0..255 float image (`photometric.apply_jitter`): each factor
+    uniform in [1 - amount, 1 + amount]."""
     amounts = (brightness, contrast, saturation)
     factors = 1.0 + jax.random.uniform(key, (3,), minval=-1.0, maxval=1.0) * jnp.array(amounts, jnp.float32)
     return photometric.apply_jitter(image, factors, amounts, xp=jnp)
@@ -153,7 +108,7 @@ def random_output_geometry(key, out_size: int, rotate_deg: float, zoom, translat
     k_geometry, k_flip = jax.random.split(key)
     aug = random_affine(k_geometry, out_size, rotate_deg, zoom, translate_frac)
     flipped = random_flip(k_flip, flip_prob)
-    return jnp.where(flipped, hflip(out_size) @ aug, aug), flipped
+    return jnp.where(flipped, hflip(out_size, jnp) @ aug, aug), flipped
 
 
 def render(image: jax.Array, out_to_source: jax.Array, out_size: int, colour_key=None, jitter=(0.0, 0.0, 0.0)):

@@ -1,29 +1,17 @@
-"""Decode each image once into a cache of pre-framed uint8 pixels on disk, shared by splits and runs.
+"""Decode each image once into a cache of pre-framed uint8 pixels on disk, shared by splits and runs:
+decoding and resampling is most of the host's work, and augmentation runs on the device.
 
-Why: decoding and resampling an image is most of the host's work per example. Augmentation runs on
-the device, so the host only needs every image once, in a fixed frame, with the matrix from original
-pixels into that frame (the device composes its random geometry after it).
+`load_or_build(records, spec, frame_of, root=...)` returns `Frames` whose row i is record i's image
+warped by `frame_of(record, w, h)` into a side x side frame (bilinear, 0 outside the image), decoding
+only records whose key is missing. The key covers everything that shapes the pixels (the spec with
+`_FORMAT`; the image file's absolute path, size and mtime_ns, or an array's bytes; the record's box
+and keypoints), so a frame is never stale; labels and meta are read from the records.
 
-Contract: `load_or_build(records, spec, frame_of, root=...)` returns `Frames` whose row i is record
-i's image warped by `frame_of(record, w, h)` into a side x side frame (bilinear, 0 outside the
-image). A record is decoded only when its key is missing. The key covers everything that shapes the
-pixels: the spec (with `_FORMAT`, bumped whenever decoding changes), the image (absolute path, byte
-size and mtime_ns of a file; the bytes, shape and dtype of an array) and the record's box and
-keypoints. So an edited row or a touched file is decoded again and a frame is never stale; labels
-and meta are not in the key and are always read from the records.
-
-Layout: root/<spec digest>/ holds segments. A segment is a raw file of rows (`seg-*.bin`) and its
-index (`seg-*.npz`: keys, matrices, sizes, each row's checksum, frame shape, the data file's byte
-size). Both are written under temporary names, fsynced and renamed, data first: the index is the
-commit marker, so a writer killed at any point leaves nothing a reader trusts. Damage that keeps a
-file's size is caught by the row checksums (the first 16 bytes of each row's SHA-256), checked for
-every row a call returns: a row that fails is decoded again into a new segment, as if missing.
-Disk per image: side * side * channels bytes of data + 136 bytes of index (32-byte key + 72-byte
-matrix + 16-byte size + 16-byte checksum), + ~1 KB per segment.
-
-Several processes (`process_count` > 1) must call `load_or_build` together: each decodes its share
-of the missing records, all meet at `barrier`, then each decodes whatever it still cannot see (on
-local disks, everything the others did).
+root/<spec digest>/ holds segments: rows (`seg-*.bin`) and their index (`seg-*.npz`: keys, matrices,
+sizes, row checksums, shape, data size), each written under a temporary name, fsynced and renamed,
+data first: the index is the commit marker, so a killed writer leaves nothing a reader trusts. A row
+whose checksum (16 bytes of its SHA-256) fails is decoded again, as if missing. Several processes
+decode their shares of the missing records, meet at `barrier`, then decode what they still miss.
 """
 
 from __future__ import annotations
@@ -44,10 +32,10 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from jaxres.platform import files
 from jaxres.data import affine, images
 from jaxres.data.records import Record
 from jaxres.errors import DataError
+from jaxres.platform import files
 from jaxres.platform.system import process_gone, usable_cpus
 
 FrameOf = Callable[[Record, int, int], np.ndarray]
@@ -105,7 +93,7 @@ def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np
     the frame still samples at most one frame pixel per decoded pixel, so nothing is lost.
     """
     with _at(record):
-        w, h = _original_size(record.image)
+        w, h = images.image_size(record.image)
         matrix = np.asarray(frame_of(record, w, h), np.float64)
         image, reduction = images.load_image_reduced(record.image, _MODES[spec.channels], _max_reduction(matrix))
         pixels = affine.warp_image(image, matrix @ np.linalg.inv(reduction), spec.side)
@@ -113,7 +101,7 @@ def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np
 
 
 def in_memory(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, workers: int | None = None) -> Frames:
-    """The frames of `records` decoded into memory, nothing on disk (predicting on a few images)."""
+    """The frames of `records` decoded into memory, nothing on disk (the reference the cache is checked against)."""
     rows = np.empty((len(records), *spec.shape), np.uint8)
     matrices, sizes = _decode_into(rows, records, spec, frame_of, workers)
     return Frames(spec, matrices, sizes, [rows], np.zeros(len(records), np.int64), np.arange(len(records)))
@@ -187,12 +175,6 @@ def _first_of_each(keys: Sequence[str]) -> list[int]:
     for i, key in enumerate(keys):
         first.setdefault(key, i)
     return list(first.values())
-
-
-def _original_size(image) -> tuple[int, int]:
-    if isinstance(image, np.ndarray):
-        return int(image.shape[1]), int(image.shape[0])
-    return images.image_size(image)
 
 
 def _max_reduction(matrix: np.ndarray) -> int:

@@ -1,9 +1,9 @@
-"""A split ready for the device path: decoded frames plus the small per-record arrays its target kind
-ships, gathered a whole batch at a time, and the jitted transform that turns them into model inputs.
+"""A split as the step consumes it: cached frames plus the small per-record arrays its objective
+ships, gathered a whole batch at a time, and the jitted transform that turns them into model pixels.
 
 The host's work per batch is one gather of cached rows and a few fancy-indexed arrays; the random
-geometry, colour, resampling and normalisation run in `transform` on the device. The target kind
-(an objective) supplies `frame_spec`, `frame_of`, `host_arrays` and `device_example`.
+geometry, colour and resampling run in `transform` on the device (the step normalises). The objective
+supplies `frame_spec`, `frame_of`, `host_arrays` and `device_example`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import jax
 import numpy as np
 
 from jaxres.data import device_augment
-from jaxres.models import normalize
 
 
 class FramedSet:
@@ -37,11 +36,11 @@ class FramedSet:
 
 
 def frame_arrays(base: np.ndarray, frame: np.ndarray, train: bool, **targets: np.ndarray) -> dict[str, np.ndarray]:
-    """What every target kind ships per record: "frame" (base-output pixels -> cached-frame pixels,
-    which the device composes with its random geometry), the targets, and for evaluation "matrix"
-    (original pixels -> base output), through which predictions go back to original pixels."""
+    """What every objective ships per record: "frame" (base-output pixels -> cached-frame pixels,
+    which the device composes with its random geometry), the targets (floats as float32), and for
+    evaluation "matrix" (original pixels -> base output), through which predictions go back."""
     out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
-           **{key: value.astype(np.float32) for key, value in targets.items()}}
+           **{key: value.astype(np.float32) if value.dtype.kind == "f" else value for key, value in targets.items()}}
     if not train:
         out["matrix"] = base.astype(np.float32)
     return out
@@ -54,25 +53,22 @@ def build(objective, records, frames, *, train: bool) -> FramedSet:
 @dataclasses.dataclass(frozen=True)
 class Transform:
     """`(batch, step_key) -> batch` for the jitted steps: each example through `objective.device_example`
-    with its own key (from the step's key and the example's index), then normalised as torchvision does.
-    Keys the objective does not use (the padding mask) pass through.
+    with its own key (from the step's key and the example's index); the padding mask passes through.
 
     A value, not a closure: two transforms of the same objective are equal, so the compiled step that
     holds one is reused (validation builds it every epoch) instead of traced again."""
 
     objective: Any
-    channels: int
     train: bool
 
     def __call__(self, batch: dict, step_key: jax.Array) -> dict:
         keys = device_augment.example_keys(step_key, batch["index"])
         per_example = {k: v for k, v in batch.items() if k != "mask"}
         out = jax.vmap(lambda example, key: self.objective.device_example(example, key, self.train))(per_example, keys)
-        out["image"] = normalize(out["image"], self.channels)
         if "mask" in batch:
             out["mask"] = batch["mask"]
         return out
 
 
-def transform(objective, channels: int, train: bool) -> Transform:
-    return Transform(objective, int(channels), bool(train))
+def transform(objective, train: bool) -> Transform:
+    return Transform(objective, bool(train))

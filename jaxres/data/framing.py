@@ -1,17 +1,11 @@
 """Where each record's pixels are cached, and how densely: the geometry of the decode-once frames.
 
-A cached frame holds the part of the original image that any augmented output can show (its
-"reach"), at a density (cache pixels per output pixel) that lets the device resample it with plain
-bilinear sampling: at least the largest zoom-in (no upsampled detail is lost) and at most 4/3 at the
-largest zoom-out (a shrink below 0.75 would alias, which is why `affine.warp_image` pre-resizes).
-
-Three framings cover the target kinds:
-- `box_crop`: a square around a box (faces by their detector box), grown by the rotation, scale and
-  shift the augmentation may apply;
-- `whole`: the whole image, stretched onto the frame (T-shirts, boxes; the output letterboxes it);
-- `stretched`: the whole image stretched onto the square (classification: random-resized-crop can
-  take any part; see `classification_side`).
-All matrices map original pixels to frame pixels (`affine` conventions).
+A cached frame holds the part of the original image any augmented output can show (its "reach"), at
+a density (cache pixels per output pixel) of at least the largest zoom-in and at most 4/3 at the
+largest zoom-out, so plain bilinear sampling in the step neither loses detail nor aliases. Framings:
+`box_crop` (a square around a box, grown by the augmentation's reach), `whole` (the image stretched
+onto the frame; the output letterboxes it) and `stretched` (classification's random crops can take
+any part). Matrices map original pixels to frame pixels (`affine`).
 """
 
 from __future__ import annotations

@@ -1,22 +1,13 @@
-"""Decode any image file (or array) into the one layout the pipeline uses: (H, W, C) uint8.
+"""Decode any image file (or array) into the one layout the data path uses: (H, W, C) uint8.
 
-Why a module of its own: photo collections hold every mode Pillow knows (palette PNGs with
-transparency, 16-bit scans, CMYK JPEGs, phone photos rotated only by an EXIF tag), and each needs its
-own conversion to be right; a bare `Image.open(p).convert("RGB")` gets several of them wrong (16-bit
-is clipped to white, transparent pixels show whatever colour was stored under them, rotated photos
-come out sideways, so their keypoints no longer match).
-
-Choices:
-- Transparency is composited on BLACK. Black is the value ImageNet-normalised models see as "dark
-  background" everywhere else (zero padding of crops and rotations is black too), so a cut-out object
-  looks the same as one padded by the augmentations.
-- 16-bit images (modes I;16*, and I as Pillow opens some 16-bit files) are scaled linearly
-  (0..65535 -> 0..255, i.e. divide by 257), never clipped. Float images (mode F, rare) are taken
-  to hold 0..255 values, as Pillow does.
-- EXIF orientation is applied, so the array matches what an annotator saw in an image viewer; the
-  readers' pixel targets are in that frame, and `image_size` reports the size of that frame.
-- A truncated file is an error, never a silently grey bottom half: we never set Pillow's
-  `ImageFile.LOAD_TRUNCATED_IMAGES` and we force the full decode with `.load()`.
+Photo collections hold every mode Pillow knows, and a bare `Image.open(p).convert("RGB")` gets
+several wrong, so:
+- transparency is composited on BLACK, what crops and rotations pad with, so a cut-out object looks
+  like a padded one;
+- 16-bit images (I;16*, and I as Pillow opens some) are scaled by 1/257, never clipped to white;
+  float images (F) are taken to hold 0..255;
+- EXIF orientation is applied, so the array (and `image_size`) is what an annotator saw;
+- a truncated file is an error, never a silently grey bottom half (`.load()` forces the decode).
 """
 
 from __future__ import annotations
@@ -68,13 +59,16 @@ def load_image_reduced(src: str | os.PathLike | np.ndarray, mode: str = "RGB",
     return _to_array(img, mode), reduction
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of the image as `load_image` returns it, reading only the file header.
+def image_size(path: str | os.PathLike | np.ndarray) -> tuple[int, int]:
+    """(width, height) of the image as `load_image` returns it (a record's file or array), reading
+    only the file header.
 
     Fast enough to check every file of a data set before training. A JPEG or PNG cut short (an
     interrupted copy or download) is also found, from the file's last bytes; other damage to the
     body is only found by `load_image`.
     """
+    if isinstance(path, np.ndarray):
+        return int(path.shape[1]), int(path.shape[0])
     path = _existing(os.fspath(path))  # outside the try: a DataError is a ValueError, not a decode error
     try:
         with Image.open(path) as img:

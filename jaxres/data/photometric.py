@@ -14,8 +14,9 @@ def _gray(img):
 
 def apply_jitter(img, factors, amounts, xp=np):
     """Brightness, contrast and saturation `factors` applied in turn to a 0..255 float image, each
-    only where its amount is non-zero; `xp` is numpy on the host or jax.numpy in the step, so both
-    paths share one formula. Returns floats, clipped to 0..255."""
+    only where its amount is non-zero (`xp`: jax.numpy in the step, numpy for a reference). Brightness
+    scales, contrast blends with the mean gray level, saturation with the pixel's own gray (a 1-channel
+    image has none). Returns floats, clipped to 0..255."""
     fb, fc, fs = factors
     brightness, contrast, saturation = amounts
     if brightness:
@@ -27,25 +28,6 @@ def apply_jitter(img, factors, amounts, xp=np):
         gray = _gray(xp.clip(img, 0, 255))
         img = (img - gray) * fs + gray
     return xp.clip(img, 0, 255)
-
-
-def color_jitter(
-    rng: np.random.Generator,
-    image: np.ndarray,
-    brightness: float = 0.0,
-    contrast: float = 0.0,
-    saturation: float = 0.0,
-) -> np.ndarray:
-    """torchvision-style jitter: each factor uniform in [1 - amount, 1 + amount], applied in turn.
-
-    Brightness scales, contrast blends with the mean gray level, saturation blends with the pixel's
-    own gray (a 1-channel image has none). Always draws three numbers so a seed stays reproducible
-    whatever the amounts.
-    """
-    amounts = (brightness, contrast, saturation)
-    factors = (1.0 + rng.uniform(-1.0, 1.0, size=3) * np.array(amounts)).astype(np.float32)
-    img = apply_jitter(np.asarray(image, np.float32), factors, amounts)
-    return np.rint(img).astype(np.uint8)
 
 
 def jitter_amounts(jitter) -> tuple[float, float, float]:

@@ -1,18 +1,14 @@
-"""The input pipeline: turns `make_example(index, rng)` into batches the training step can consume.
+"""The loader: `make_batch(indices)` (a gather of cached frames) as the batches the step consumes.
 
-Why it is built this way:
-- Every random choice is a pure function of (seed, epoch) for the order and (seed, epoch, index) for
-  an example's augmentation. Which thread decodes what, and when, can therefore never change a batch:
-  1 worker and 16 workers give identical batches, and a run resumed at (epoch, batch) sees exactly
-  the batches the uninterrupted run would have seen.
-- `batch_size` is global. Each process builds only its own rows of every global batch (and decodes
-  only those), then `jax.make_array_from_process_local_data` assembles the global array.
-- Decoding and augmentation run in threads: Pillow and numpy release the GIL for the heavy parts, and
-  threads need no pickling of `make_example` (processes would).
-- Prefetch is bounded in whole batches, so memory stays at (prefetch + 2) batches whatever the speed
-  of the consumer; the next batch is already handed to the devices while the current one is used.
-- Without `drop_last` every batch carries a boolean `mask` (True for real rows) and the last batch is
-  padded to full size, so shapes and the pytree structure never change and `jit` never recompiles.
+- The order is a pure function of (seed, epoch) and an example's randomness is drawn on the device
+  from its index, so threads can never change a batch and a run resumed at (epoch, batch) sees the
+  batches the uninterrupted run would have seen.
+- `batch_size` is global: each process builds its own rows, `jax.make_array_from_process_local_data`
+  assembles the global array.
+- Prefetch is bounded in whole batches (one thread each); the next batch is already on the devices
+  while the current one is used.
+- Without `drop_last` every batch carries a boolean `mask` (True for real rows) and the last one is
+  padded to full size, so shapes never change and `jit` never recompiles.
 """
 
 from __future__ import annotations
@@ -28,24 +24,15 @@ from typing import Callable, Iterator, Mapping
 import jax
 import numpy as np
 
-from jaxres.platform.system import usable_cpus
-
-Example = Mapping[str, np.ndarray]
-MakeExample = Callable[[int, np.random.Generator], Example]
-MakeBatch = Callable[[np.ndarray], Example]
+MakeBatch = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
 THREAD_PREFIX = "jaxres-data"
 
 
 @dataclasses.dataclass
 class PipelineStats:
-    """How long the consumer waited for data, out of its total time between batches.
-
-    `total_s` is the time from one request for a batch to the next, i.e. the consumer's step time;
-    `wait_s` the part of it spent blocked inside the pipeline. A training loop that dispatches steps
-    asynchronously blocks wherever the device is behind, so `wait_fraction` is the share of step time
-    the data pipeline was the bottleneck.
-    """
+    """The consumer's time between batch requests (`total_s`: its step time) and the part of it spent
+    blocked here (`wait_s`): `wait_fraction` is the share of step time the data was the bottleneck."""
 
     batches: int = 0
     wait_s: float = 0.0
@@ -60,42 +47,34 @@ class PipelineStats:
 
 
 class Loader:
-    """Deterministic, threaded, multi-host batches of `make_example(index, rng)` outputs.
+    """Deterministic, prefetched, multi-host batches of `make_batch(indices)` outputs.
 
     Usage: `for batch in loader.epoch(epoch, start_batch): ...`; the loader is also callable as
-    `loader(epoch, start_batch)`. Give either `make_example(index, rng)` (one example at a time, in
-    threads) or `make_batch(indices)` (a whole batch of rows at once, e.g. a gather of cached frames
-    whose randomness is left to the device; one thread per batch in flight). A batch is a dict of
-    arrays with a leading global batch axis: numpy arrays holding this process's rows when `sharding`
-    is None, otherwise global `jax.Array`s laid out by `sharding` (e.g. `NamedSharding(mesh, P("data"))`).
+    `loader(epoch, start_batch)`. A batch is a dict of arrays with a leading global batch axis: numpy
+    arrays holding this process's rows when `sharding` is None, otherwise global `jax.Array`s laid out
+    by `sharding` (e.g. `NamedSharding(mesh, P("data"))`).
     """
 
     def __init__(
         self,
         num_examples: int,
-        make_example: MakeExample | None = None,
+        make_batch: MakeBatch,
         *,
-        make_batch: MakeBatch | None = None,
         batch_size: int,
         seed: int,
         shuffle: bool = True,
         drop_last: bool = True,
-        workers: int | None = None,
         prefetch: int = 2,
         sharding: jax.sharding.Sharding | None = None,
         process_index: int | None = None,
         process_count: int | None = None,
     ):
         self.num_examples = num_examples
-        if (make_example is None) == (make_batch is None):
-            raise ValueError("give exactly one of make_example and make_batch")
-        self.make_example = make_example
         self.make_batch = make_batch
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.workers = workers if workers is not None else usable_cpus()
         self.prefetch = prefetch
         self.sharding = sharding
         self.process_index = jax.process_index() if process_index is None else process_index
@@ -114,8 +93,8 @@ class Loader:
                 "with drop_last an epoch would have no batch; lower the batch size")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.workers < 1 or self.prefetch < 1:
-            raise ValueError(f"workers and prefetch must be >= 1, got {self.workers} and {self.prefetch}")
+        if self.prefetch < 1:
+            raise ValueError(f"prefetch must be >= 1, got {self.prefetch}")
         if not 0 <= self.process_index < self.process_count:
             raise ValueError(f"process_index {self.process_index} is not in [0, {self.process_count})")
         if self.batch_size % self.process_count:
@@ -134,38 +113,26 @@ class Loader:
         whole, rest = divmod(self.num_examples, self.batch_size)
         return whole + (1 if rest and not self.drop_last else 0)
 
-    @property
-    def local_batch_size(self) -> int:
-        """Rows of each global batch this process builds."""
-        return self.batch_size // self.process_count
-
     def order(self, epoch: int) -> np.ndarray:
         """Example indices of the epoch, in the order batches take them (all processes agree)."""
         if not self.shuffle:
             return np.arange(self.num_examples)
         return np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
 
-    def batch_indices(self, epoch: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(example indices, mask) of this process's rows of a global batch."""
-        return self._rows(self.order(epoch), batch)
-
     def _rows(self, order: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions past the end of the epoch wrap around to its start: the padded rows hold real,
-        decodable examples (so they need no special case anywhere) and are masked out."""
-        start = batch * self.batch_size + self.process_index * self.local_batch_size
-        positions = np.arange(start, start + self.local_batch_size)
+        """(example indices, mask) of this process's rows of a global batch. Positions past the end of the
+        epoch wrap around to its start: padded rows hold real examples (no special case anywhere),
+        masked out."""
+        rows = self.batch_size // self.process_count
+        start = batch * self.batch_size + self.process_index * rows
+        positions = np.arange(start, start + rows)
         return order[positions % self.num_examples], positions < self.num_examples
-
-    def example(self, epoch: int, index: int) -> dict[str, np.ndarray]:
-        """One example, with an RNG that depends only on (seed, epoch, index)."""
-        rng = np.random.default_rng([self.seed, epoch, int(index)])
-        return {key: np.asarray(value) for key, value in self.make_example(int(index), rng).items()}
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[dict]:
         """Batches `start_batch`, ..., `steps_per_epoch - 1` of `epoch`.
 
         Closing the iterator (or dropping it) stops the worker threads. An exception raised by
-        `make_example` reaches the consumer unchanged, at the batch that needed the example.
+        `make_batch` reaches the consumer unchanged, at the batch that needed it.
         """
         if not 0 <= start_batch <= self.steps_per_epoch:
             raise ValueError(f"start_batch {start_batch} is not in [0, {self.steps_per_epoch}] for this epoch")
@@ -175,25 +142,24 @@ class Loader:
 
     def _host_batches(self, epoch: int, start_batch: int) -> Iterator[dict[str, np.ndarray]]:
         """This process's rows as numpy batches, built by a thread pool up to `prefetch` batches ahead."""
-        pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix=THREAD_PREFIX)
+        pool = concurrent.futures.ThreadPoolExecutor(self.prefetch, thread_name_prefix=THREAD_PREFIX)
         try:
             order = self.order(epoch)  # once per epoch: a permutation of a big set is not free
             pending = collections.deque()
             upcoming = iter(range(start_batch, self.steps_per_epoch))
             for batch in upcoming:
-                pending.append(self._submit(pool, epoch, order, batch))
+                pending.append(self._submit(pool, order, batch))
                 if len(pending) == self.prefetch:
                     break
             while pending:
-                indices, mask, futures = pending.popleft()
+                mask, future = pending.popleft()
                 batch = next(upcoming, None)
-                if batch is not None:  # refill first, so the workers stay busy while we wait
-                    pending.append(self._submit(pool, epoch, order, batch))
-                out = (dict(futures[0].result()) if self.make_batch is not None
-                       else _stack([future.result() for future in futures], indices))
+                if batch is not None:  # refill first, so the threads stay busy while we wait
+                    pending.append(self._submit(pool, order, batch))
+                out = dict(future.result())
                 if not self.drop_last:
                     if "mask" in out:
-                        raise ValueError("make_example returned a 'mask' key, which the loader reserves for "
+                        raise ValueError("make_batch returned a 'mask' key, which the loader reserves for "
                                          "padding when drop_last=False; rename it")
                     out["mask"] = mask
                 yield out
@@ -203,11 +169,9 @@ class Loader:
             if not sys.is_finalizing():
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, pool, epoch: int, order: np.ndarray, batch: int):
+    def _submit(self, pool, order: np.ndarray, batch: int):
         indices, mask = self._rows(order, batch)
-        if self.make_batch is not None:
-            return indices, mask, [pool.submit(self.make_batch, indices)]
-        return indices, mask, [pool.submit(self.example, epoch, index) for index in indices]
+        return mask, pool.submit(self.make_batch, indices)
 
     def _placed(self, batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict]:
         """Hand each batch to the devices one step ahead: the transfer overlaps the current step."""
@@ -252,20 +216,3 @@ def _batch_shards(sharding: jax.sharding.Sharding) -> int:
         axes = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
         return math.prod(sharding.mesh.shape[axis] for axis in axes)
     return len(sharding.device_set)
-
-
-def _stack(examples: list[dict[str, np.ndarray]], indices: np.ndarray) -> dict[str, np.ndarray]:
-    """Stack examples key by key; name the example whose keys or shapes differ from the first."""
-    first = examples[0]
-    for example, index in zip(examples, indices):
-        if example.keys() != first.keys():
-            raise ValueError(
-                f"make_example({index}) returned keys {sorted(example)}, but make_example({indices[0]}) "
-                f"returned {sorted(first)}; every example must have the same keys")
-        for key, value in example.items():
-            if value.shape != first[key].shape or value.dtype != first[key].dtype:
-                raise ValueError(
-                    f"make_example({index})[{key!r}] is {value.dtype}{list(value.shape)}, but "
-                    f"make_example({indices[0]})[{key!r}] is {first[key].dtype}{list(first[key].shape)}; "
-                    "shapes and dtypes must be fixed per key")
-    return {key: np.stack([example[key] for example in examples]) for key in first}

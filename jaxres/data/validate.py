@@ -1,18 +1,12 @@
 """A pass over a data set before training, so bad data fails in seconds instead of at step 40 000.
 
 It checks what a reader cannot without opening the images: every image exists and has a readable
-header (one header read per file, even when an image holds twenty faces; `full_decode=True` also
-decodes every pixel, which finds truncated files at the cost of a real decode), keypoints are finite
-and not far outside their image, every record has the data set's one keypoint count (the most
-common; a 19-point `.pts` among 68-point ones is named instead of failing mid-epoch), boxes are
-finite with a positive size, labels are in range.
-
-"Far outside" is more than `max_outside` x the image's width (for x) or height (for y) beyond the
-border: points just outside the frame are normal (a face cut by the border), but a point 3 images
-away is a wrong unit, a swapped column or a 1-based/0-based mix-up.
-
-With `skip_bad=True` the bad records are dropped and described ("file:row: reason") instead of
-raising; the caller decides whether to print or log them.
+header (one read per file; `full_decode=True` decodes every pixel, finding truncated files), keypoints
+are finite and not far outside their image, every record has the data set's usual keypoint count,
+boxes are finite with a positive size, labels are in range. "Far outside" is more than `max_outside`
+x the image's side beyond the border: a face cut by the border is normal, a point 3 images away is a
+wrong unit or a swapped column. With `skip_bad=True` bad records are dropped and described
+("file:row: reason") instead of raised.
 """
 
 from __future__ import annotations

@@ -66,11 +66,11 @@ class Predictor:
 
     @property
     def needs_box(self) -> bool:
-        return bool(getattr(self.objective, "needs_box", False))
+        return bool(self.objective.needs_box)
 
     def metadata(self, task: str) -> dict:
         """What a server needs to read an exported model's inputs and outputs (JSON)."""
-        flip = getattr(self.objective, "flip_permutation", lambda: None)()
+        flip = self.objective.flip_permutation()
         return {"task": task, "objective": self.config["objective"]["kind"], "classes": self.classes,
                 "num_keypoints": self.facts.num_keypoints, "flip_map": flip,
                 "flip_test": bool(self.objective.options.get("flip_test", False)), "checkpoint_step": self.step,

@@ -7,36 +7,31 @@ fractions of the image diagonal, and the mean point error in pixels.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from jaxres import metrics, viz
-from jaxres.data import device_augment as dev
-from jaxres.data import flip_maps, framed, framing, transforms
-from jaxres.data.affine import apply_points, box_view, full_view
+from jaxres.data import flip_maps, framing
+from jaxres.data.affine import apply_points, box_view
 from jaxres.data.frame_cache import FrameSpec
+from jaxres.data.images import image_size, load_image
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import ConfigError
-from jaxres.objectives.common import (augment_options, baseline_sample, device_augment_settings,
-                                      mean_target_outputs, record_name, record_size)
 from jaxres.objectives import losses
+from jaxres.objectives.base import Objective, record_name
 
 _NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
 _REFERENCES = {"inter_ocular": metrics.inter_ocular, "inter_pupil": metrics.inter_pupil}
 _SHORT = {"inter_ocular": "io", "inter_pupil": "ip"}
 
 
-class KeypointObjective:
-    target = "keypoints"
+class KeypointObjective(Objective):
     DEFAULTS = {
         "crop": "full",  # "box": crop each record's box (with `margin`) where it has one; "full": the image
         "margin": 0.25,  # of the box's side, added on every side of a "box" crop
-        "keep_aspect": True,  # a "full" frame letterboxes the image instead of stretching it
         "augment": {"rotate": None, "scale": None, "translate": None, "flip_prob": None, "jitter": None},
         "flip_map": None,  # which points swap under a horizontal flip: "ibug68", index pairs or a permutation
         "flip_test": False,  # predict: average each frame's points with its mirror's (needs flip_map)
@@ -46,13 +41,12 @@ class KeypointObjective:
         "outline": None,  # point order of the outline drawn in pictures
     }
 
+    output_name = "keypoints"
+
     def __init__(self, options: dict, facts: dict):
-        self.options = options
-        self.size = int(options["image_size"])
-        self.channels = int(options["channels"])
-        self.augment = device_augment_settings(options)
+        super().__init__(options, facts)
         # masked: unlabelled points (NaN, COCO visibility 0) add nothing to the loss
-        self.loss_fn = losses.masked(losses.for_target("keypoints", options["loss"], options["loss_options"]))
+        self.loss_fn = losses.masked(losses.for_kind("keypoints", options["loss"], options["loss_options"]))
         self.flip_spec = options["flip_map"]
         self.num_keypoints = facts.get("num_keypoints")
         if self.num_keypoints:
@@ -69,26 +63,6 @@ class KeypointObjective:
         k = self.num_keypoints
         return {"head": "keypoints", "num_keypoints": k, "num_outputs": 2 * k}
 
-    def example(self, record: Record, rng, train: bool) -> dict:
-        if record.keypoints is None:  # prediction on an unlabelled image
-            record = dataclasses.replace(record, keypoints=np.zeros((self.num_keypoints, 2), np.float32))
-        return transforms.keypoint_sample(
-            record,
-            rng,
-            out_size=self.size,
-            channels=self.channels,
-            crop=self.options["crop"] if record.box is not None else "full",
-            margin=self.options["margin"],
-            flip_map=_flip_map(self.flip_spec, len(record.keypoints)),
-            train=train,
-            **augment_options(self.options, train),
-        )
-
-    # --- the decode-once, augment-on-device path -------------------------------------------------
-
-    def _crops_box(self, record: Record) -> bool:
-        return self.options["crop"] == "box" and record.box is not None
-
     def _side(self) -> int:
         a = self.augment
         if self.options["crop"] == "box":
@@ -102,57 +76,34 @@ class KeypointObjective:
                               "when mirrored)")
         settings = {"kind": "keypoints", "size": self.size, "crop": self.options["crop"],
                     "margin": float(self.options["margin"]), "rotate": a["rotate"], "zoom": a["zoom"],
-                    "translate": a["translate"], "keep_aspect": bool(self.options["keep_aspect"])}
+                    "translate": a["translate"], "keep_aspect": self.keep_aspect}
         return FrameSpec(side=self._side(), channels=self.channels, settings=settings)
 
-    def _frames_of(self, record: Record, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """(base, cached frame) matrices of one record: the evaluation frame and the cache's."""
-        side = self._side()
-        if self._crops_box(record):
-            zoom = self.augment["zoom"]
-            return framing.box_crop(record.box, self.size, float(self.options["margin"]), side,
-                                    framing.density(zoom))
-        return framing.whole(w, h, self.size, bool(self.options["keep_aspect"]), side)
+    def frames(self, record: Record, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """A square around the record's box where it is cropped by one, else the whole image."""
+        if self.options["crop"] == "box" and record.box is not None:
+            return framing.box_crop(record.box, self.size, float(self.options["margin"]), self._side(),
+                                    framing.density(self.augment["zoom"]))
+        return framing.whole(w, h, self.size, self.keep_aspect, self._side())
 
-    def frame_of(self, record: Record, w: int, h: int) -> np.ndarray:
-        return self._frames_of(record, w, h)[1]
-
-    def host_arrays(self, records, sizes: np.ndarray, train: bool) -> dict:
-        """Per-record arrays the device path ships: the base frame in the cache ("frame"), the targets
-        in base-output pixels, and (evaluation) the matrix predictions are mapped back through."""
-        bases, frames = zip(*(self._frames_of(r, int(w), int(h)) for r, (w, h) in zip(records, sizes)))
-        base, frame = np.stack(bases), np.stack(frames)
+    def targets(self, records, base: np.ndarray) -> dict:
         k = int(self.num_keypoints or len(records[0].keypoints))
         points = np.stack([np.zeros((k, 2)) if r.keypoints is None else np.asarray(r.keypoints, np.float64)
                            for r in records])
-        return framed.frame_arrays(base, frame, train, keypoints=apply_points(points, base))
+        return {"keypoints": apply_points(points, base)}
 
-    def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
-        """One example on the device: augment (train), resample the cached frame, targets in [0, 1]."""
-        a, size = self.augment, self.size
-        to_frame, points, colour_key = example["frame"], example["keypoints"], None
-        if train:
-            k_geometry, colour_key = jax.random.split(key)
-            aug, flipped = dev.random_output_geometry(k_geometry, size, a["rotate"], a["zoom"], a["translate"],
-                                                      a["flip_prob"])
-            to_frame, points = to_frame @ jnp.linalg.inv(aug), dev.apply_points(points, aug)
-            flip_map = _flip_map(self.flip_spec, points.shape[0])
-            if flip_map is not None and a["flip_prob"] > 0:
-                points = jnp.where(flipped, points[np.asarray(flip_map)], points)
-        out = {k: v for k, v in example.items() if k != "frame"}
-        out.update(image=dev.render(example["image"], to_frame, size, colour_key, a["jitter"]), keypoints=points / size)
-        return out
+    def place(self, example: dict, matrix, flipped) -> dict:
+        """The points through the augmentation, relabelled by the flip map where it mirrors, in [0, 1]."""
+        points = apply_points(example["keypoints"], matrix, jnp)
+        flip_map = _flip_map(self.flip_spec, points.shape[0])
+        if flip_map is not None and self.augment["flip_prob"] > 0:
+            points = jnp.where(flipped, points[np.asarray(flip_map)], points)
+        return {"keypoints": points / self.size}
 
     def loss(self, outputs, batch):
         return self.loss_fn(outputs, batch["keypoints"])
 
-    def decode(self, outputs: np.ndarray, batch: dict) -> np.ndarray:
-        """(B, K, 2) network outputs -> original-image pixels."""
-        return transforms.denormalise_keypoints(outputs, batch["matrix"], self.size)
-
     # --- one photo at a time (jaxres.objectives.serving: the predictor and the exports) ----------------------
-
-    output_name = "keypoints"
 
     @property
     def needs_box(self) -> bool:
@@ -160,19 +111,15 @@ class KeypointObjective:
         return self.options["crop"] == "box"
 
     def view(self, w, h, box, ops):
-        """(sx, sy, tx, ty) of the evaluation frame (`_frames_of`'s base) for a w x h photo and its
-        box (x0, y0, x1, y1) or None, in any array namespace."""
+        """The evaluation frame (`frames`' base): around the box where one is given and needed."""
         if self.needs_box and box is not None:
             return box_view(box, self.size, float(self.options["margin"]), ops)
-        return full_view(w, h, self.size, bool(self.options["keep_aspect"]), ops)
+        return super().view(w, h, box, ops)
 
     def to_photo(self, outputs, view, ops):
         """(..., K, 2) [0, 1] frame coordinates -> the photo's pixels."""
         sx, sy, tx, ty = view
         return ops.stack([(outputs[..., 0] * self.size - tx) / sx, (outputs[..., 1] * self.size - ty) / sy], -1)
-
-    def served(self, prediction, ops):
-        return prediction
 
     def flip_permutation(self) -> list[int] | None:
         """The flip map as a permutation of the points (exports' metadata), None without one."""
@@ -186,17 +133,14 @@ class KeypointObjective:
         back = mirrored[..., partner, :]
         return (outputs + ops.stack([1.0 - back[..., 0], back[..., 1]], -1)) / 2.0
 
-    def truth(self, dataset: Dataset) -> np.ndarray:
-        return np.stack([np.asarray(r.keypoints, np.float64) for r in dataset.records])
-
     def evaluate(self, predictions: np.ndarray, dataset: Dataset) -> dict:
-        true = self.truth(dataset)
+        true = np.stack([np.asarray(r.keypoints, np.float64) for r in dataset.records])
         out = {"mean_error_px": metrics.mean_point_error(predictions, true)}
         spec = self.options["metrics"]
         for norm in spec.get("nme", []):
             out.update(self._nme(norm, predictions, true, dataset, with_curve=norm == spec["nme"][0]))
         if spec.get("pck"):
-            diagonals = metrics.image_diagonal(np.array([record_size(r) for r in dataset.records], np.float64))
+            diagonals = metrics.image_diagonal(np.array([image_size(r.image) for r in dataset.records], np.float64))
             for alpha in spec["pck"]:
                 out[f"pck@{alpha:g}"] = metrics.pck(predictions, true, diagonals, alpha)
         return out
@@ -219,28 +163,13 @@ class KeypointObjective:
             out[f"{name}_{subset}"] = float(per_sample[subsets == subset].mean())
         return out
 
-    def _train_targets01(self, train: Dataset) -> np.ndarray:
-        """Training keypoints of a seeded sample as the network's [0, 1] outputs (K, 2) each."""
-        records, sizes = baseline_sample(train)
-        return self.host_arrays(records, sizes, train=False)["keypoints"] / self.size
-
-    def baseline(self, train: Dataset, dataset: Dataset, matrices: np.ndarray) -> dict:
-        """Metrics of predicting the mean training shape (in the input frame) for every image."""
-        return self.evaluate(self.decode(*mean_target_outputs(self._train_targets01(train), matrices)), dataset)
-
     def mean_output(self, train: Dataset) -> np.ndarray:
-        """The mean training shape as the network's (K, 2) output (`model.head_init="mean_target"`); a
-        point no sampled image labels starts at the frame's centre."""
-        return np.nan_to_num(metrics.baselines.mean_target(self._train_targets01(train)), nan=0.5)
-
-    def extra_pictures(self, folder, predictions: np.ndarray, dataset: Dataset) -> list:
-        return []
+        """A point no sampled image labels starts at the frame's centre."""
+        return np.nan_to_num(super().mean_output(train), nan=0.5)
 
     def picture(self, record: Record, prediction: np.ndarray, canvas=None):
         """The prediction over the record's image, or over `canvas` (the same photo with other records
         of it already drawn)."""
-        from jaxres.data.images import load_image
-
         if canvas is not None:  # a predict overlay: the whole photo, every record of it drawn on it
             return viz.draw_keypoints(canvas, pred=prediction, true=record.keypoints, outline=self.options["outline"])
         image, true = load_image(record.image, "RGB"), record.keypoints

@@ -158,16 +158,16 @@ LOSSES: dict[str, Callable] = {
 }
 
 
-# Losses that fit one kind of target only; every other loss is element-wise and fits any regression.
-ONLY_FOR: dict[str, str] = {"giou": "box", "softmax_cross_entropy": "label"}
+# Losses that fit one objective kind only; every other loss is element-wise and fits any regression.
+ONLY_FOR: dict[str, str] = {"giou": "box", "softmax_cross_entropy": "classification"}
 
 
-def for_target(target: str, name: str, options: dict) -> Callable:
-    """`get(name, **options)` for an objective whose targets are `target` ("box", "keypoints", ...):
-    a loss made for another kind of target is a ConfigError naming the losses this one takes."""
-    if name in LOSSES and ONLY_FOR.get(name, target) != target:
-        fits = sorted(n for n in LOSSES if ONLY_FOR.get(n, target) == target)
-        raise ConfigError(f"loss {name!r} is for {ONLY_FOR[name]} targets; a {target} objective takes "
+def for_kind(kind: str, name: str, options: dict) -> Callable:
+    """`get(name, **options)` for an objective of `kind` ("box", "keypoints", ...): a loss made for
+    another kind is a ConfigError naming the losses this one takes."""
+    if name in LOSSES and ONLY_FOR.get(name, kind) != kind:
+        fits = sorted(n for n in LOSSES if ONLY_FOR.get(n, kind) == kind)
+        raise ConfigError(f"loss {name!r} is for {ONLY_FOR[name]} objectives; a {kind} objective takes "
                           f"{', '.join(fits)}")
     try:
         return get(name, **options)

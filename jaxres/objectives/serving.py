@@ -1,14 +1,9 @@
-"""A trained model applied to an original photo: framing, network, flip test and the way back to pixels.
-
-One photo's path, written once and shared by `jaxres.load(...).predict`, the `predict` command and
-the StableHLO export (the ONNX export runs the same steps as torch ops, `export_onnx`):
-1. the view: the objective's `view(w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t,
-   by the formulas the training frames use (`affine.box_view`, `affine.full_view`,
-   `transforms.center_crop_view`), written over an array namespace (`Ops`) so numpy, jax.numpy and
-   torch evaluate the same expression;
-2. the pixels: `frame` resamples the photo through the view, SUPERSAMPLE x SUPERSAMPLE bilinear
-   samples per output pixel averaged (`device_augment.warp` on a finer grid): a fixed-size graph
-   that still does not alias when a large photo shrinks to a small input;
+"""A trained model applied to an original photo, written once for `jaxres.load(...).predict`, the
+`predict` command and the StableHLO export (the ONNX export runs the same steps as torch ops):
+1. the view: `objective.view(w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t, by the
+   formulas the training frames use (`jaxres.data.affine`), over an array namespace (`Ops`);
+2. the pixels: `frame` resamples the photo through the view, SUPERSAMPLE^2 bilinear samples per
+   output pixel averaged: a fixed-size graph that does not alias when a large photo shrinks;
 3. the network on the normalised frame and, with `objective.flip_test`, on its mirror
    (`objective.merge_flipped` averages the two);
 4. `objective.to_photo`: the outputs back in the photo's pixels (or class probabilities).

@@ -1,8 +1,8 @@
-"""The one build every command uses: (config, data facts) -> target kind, model, input path, steps.
+"""The one build every command uses: (config, data facts) -> objective, model, input path, steps.
 
 `train` derives the data facts from its training split (`for_training`); eval, predict and export
 read them back from the workdir (`commands.restore.trained`); both end in `build`, so every command
-sees the same model, the same target kind and the same input path for a workdir.
+sees the same model, the same objective and the same input path for a workdir.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ from typing import Any
 import jax
 
 from jaxres import models, objectives
-from jaxres.platform import cache_paths
-from jaxres.data import framed
+from jaxres.data import frame_cache, framed
 from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
-from jaxres.errors import ConfigError, DataError
+from jaxres.errors import ConfigError
+from jaxres.models.heads import start_at
+from jaxres.objectives.serving import inference_model
+from jaxres.platform import cache_paths
+from jaxres.train import parallel
 from jaxres.train.precision import resolve_dtype
 from jaxres.train.progress import Ticker
 from jaxres.train.schedules import warmup_steps
+from jaxres.train.steps import make_eval_step, make_train_step
 from jaxres.train.workdir import DataFacts
 
-PIPELINES = ("device", "host")
 HEAD_INITS = ("default", "mean_target")
 # Adam moves every weight by about the learning rate from its first step; on a started head's zero
 # kernel all of an output's weights move together, so with fewer warmup steps than this the outputs
@@ -55,35 +58,20 @@ class Assembly:
 
     config: dict
     facts: DataFacts
-    objective: objectives.TargetKind
+    objective: objectives.Objective
     model: Any
     mesh: Any = None
 
-    @property
-    def on_device(self) -> bool:
-        """`data.pipeline`: "device" (decode once into the frame cache, augment in the step; the
-        default) or "host" (decode and augment every example on the host, each epoch)."""
-        return self.config["data"]["pipeline"] == "device"
-
-    def transform(self, *, train: bool):
-        """The jitted steps' `transform` for the device path (None on the host path)."""
-        return framed.transform(self.objective, self.objective.channels, train) if self.on_device else None
-
     def train_step(self, tx, ema_decay: float = 0.0):
-        from jaxres.train.steps import make_train_step
-
         return make_train_step(self.model, self.objective.loss, tx, mesh=self.mesh, ema_decay=ema_decay,
-                               transform=self.transform(train=True))
+                               transform=framed.transform(self.objective, train=True))
 
     @functools.cached_property
     def forward(self):
         """The one compiled inference forward `(variables, batch) -> outputs`, reused by every evaluation
         (flip-tested with `objective.flip_test`)."""
-        from jaxres.train.steps import make_eval_step
-
-        from jaxres.objectives.serving import inference_model
-
-        return make_eval_step(inference_model(self.model, self.objective), transform=self.transform(train=False))
+        return make_eval_step(inference_model(self.model, self.objective),
+                              transform=framed.transform(self.objective, train=False))
 
     def start_head(self, variables: dict, train: Dataset) -> dict:
         """`model.head_init` on freshly initialised or loaded `variables`: "default" keeps the head as it
@@ -91,20 +79,11 @@ class Assembly:
         printed mean baseline) for every image at step 0."""
         if self.config["model"]["head_init"] == "default":
             return variables
-        mean_output = getattr(self.objective, "mean_output", None)
-        if mean_output is None:
-            raise ConfigError(f"model.head_init='mean_target' needs a regression objective (box or keypoints), "
-                              f"not {self.config['objective']['kind']!r}")
-        from jaxres.models.heads import start_at
-
-        return {**variables, "params": start_at(variables["params"], mean_output(train))}
+        return {**variables, "params": start_at(variables["params"], self.objective.mean_output(train))}
 
     def load_frames(self, records, *, log=None):
         """The records' decoded frames from the cache (decoding what is missing); every process of a
         multi-host run decodes its share and reads the others' from a shared cache folder."""
-        from jaxres.data import frame_cache
-        from jaxres.train import parallel
-
         return frame_cache.load_or_build(
             records, self.objective.frame_spec(), self.objective.frame_of,
             root=cache_paths.frames_dir(self.config["data"]["cache_dir"]), workers=self.config["data"]["workers"],
@@ -113,19 +92,12 @@ class Assembly:
 
     def loader(self, dataset: Dataset, *, train: bool, batch_size: int | None = None, frames=None,
                log=None) -> Loader:
-        """Batches of `dataset`: gathered cached frames for the device path (`frames`, else loaded here),
-        decoded and augmented examples for the host path."""
-        from jaxres.train import parallel
-
-        records, objective = dataset.records, self.objective
-        if self.on_device:
-            frames = frames if frames is not None else self.load_frames(records, log=log)
-            source = {"make_batch": framed.build(objective, records, frames, train=train).batch}
-        else:
-            source = {"make_example": lambda i, rng: _example(objective, records[i], rng, train)}
-        return Loader(len(records), **source, batch_size=batch_size or int(self.config["train"]["batch_size"]),
+        """Batches of `dataset`: gathered cached frames (`frames`, else loaded here) and the objective's
+        per-record arrays; the step does the rest."""
+        frames = frames if frames is not None else self.load_frames(dataset.records, log=log)
+        made = framed.build(self.objective, dataset.records, frames, train=train)
+        return Loader(len(dataset), made.batch, batch_size=batch_size or int(self.config["train"]["batch_size"]),
                       seed=int(self.config["train"]["seed"]), shuffle=train, drop_last=train,
-                      workers=self.config["data"]["workers"],
                       sharding=parallel.batch_sharding(self.mesh) if self.mesh is not None else None)
 
     def eval_loader(self, dataset: Dataset, *, frames=None, log=None) -> Loader:
@@ -135,7 +107,7 @@ class Assembly:
 
 
 def build(config: dict, facts: DataFacts, mesh=None) -> Assembly:
-    """The target kind and model of `config` with the data's `facts` (a workdir's, or `for_training`'s)."""
+    """The objective and model of `config` with the data's `facts` (a workdir's, or `for_training`'s)."""
     return _assemble(config, facts, objectives.create(config["objective"], facts.target), mesh)
 
 
@@ -147,8 +119,6 @@ def for_training(config: dict, train: Dataset, mesh=None) -> Assembly:
 
 
 def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
-    if config["data"]["pipeline"] not in PIPELINES:
-        raise ConfigError(f"config key 'data.pipeline' takes one of {PIPELINES}, got {config['data']['pipeline']!r}")
     if config["model"]["head_init"] not in HEAD_INITS:
         raise ConfigError(f"config key 'model.head_init' takes one of {HEAD_INITS}, got {config['model']['head_init']!r}")
     model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),
@@ -164,14 +134,3 @@ def eval_batch_size(config: dict, n: int) -> int:
     devices = jax.device_count()
     size = min(int(config["train"]["batch_size"]), max(n, 1))
     return max(devices, (size + devices - 1) // devices * devices)
-
-
-def _example(objective, record, rng, train: bool) -> dict:
-    """The objective's example; an image that fails only now (a truncated body passes the header-only
-    validation) is reported at the record's file and row, like every other bad record."""
-    try:
-        return objective.example(record, rng, train)
-    except DataError as err:
-        if not record.source or str(err).startswith(f"{record.source}:"):
-            raise
-        raise DataError(str(err), where=record.source) from None

@@ -43,7 +43,7 @@ def predictions(built: Assembly, variables, dataset: Dataset, loader=None) -> np
 
 
 def metrics(built: Assembly, variables, dataset: Dataset, loader=None) -> dict:
-    """The target kind's metrics of the model on `dataset` (validation during training)."""
+    """The objective's metrics of the model on `dataset` (validation during training)."""
     return built.objective.evaluate(predictions(built, variables, dataset, loader), dataset)
 
 
@@ -57,7 +57,7 @@ def evaluate(built: Assembly, variables, dataset: Dataset, train: Dataset, loade
 
 
 def write_pictures(workdir: pathlib.Path, objective, dataset: Dataset, predicted: np.ndarray, n: int = 8) -> list[pathlib.Path]:
-    """Predictions vs truth on the first `n` images, and the target kind's own pictures (a classifier's
+    """Predictions vs truth on the first `n` images, and the objective's own pictures (a classifier's
     confusion matrix)."""
     folder = workdir / PICTURES
     folder.mkdir(parents=True, exist_ok=True)

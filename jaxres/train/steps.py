@@ -51,20 +51,17 @@ def _zero_metrics() -> dict[str, jax.Array]:
     }
 
 
-def default_prepare(model) -> Callable[[Mapping[str, jax.Array]], jax.Array]:
-    """batch["image"] -> model input: uint8 images normalised as torchvision does, floats cast."""
-
-    def prepare(batch):
-        images = batch["image"]
-        if images.dtype == jnp.uint8:
-            return normalize(images, model.in_channels, model.dtype)
-        return images.astype(model.dtype)
-
-    return prepare
+def model_input(model, batch, transformed: bool) -> jax.Array:
+    """batch["image"] -> model input: pixels (uint8, or the transform's 0..255 floats) normalised as
+    torchvision does, the one place that happens in a step; other floats are taken as normalised."""
+    images = batch["image"]
+    if transformed or images.dtype == jnp.uint8:
+        return normalize(images, model.in_channels, model.dtype)
+    return images.astype(model.dtype)
 
 
 def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None,
-                    prepare=None, transform=None, ema_decay: float = 0.0):
+                    transform=None, ema_decay: float = 0.0):
     """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated.
 
     A state with an `ema` tree has it moved towards the new variables with `ema_decay` (`ema.update`).
@@ -72,8 +69,6 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *,
     `transform(batch, key) -> batch`, when given, runs first inside the step (the device path's
     augmentation), with a key of the step (`state.step_key("augment")`), so resumed runs redraw it.
     """
-    prepare = prepare or default_prepare(model)
-
     def train_step(state: TrainState, batch, metrics, frozen: tuple[str, ...] = ()):
         if transform is not None:
             batch = transform(batch, state.step_key("augment"))
@@ -81,7 +76,7 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *,
         def loss_of(params):
             outputs, updates = model.apply(
                 {"params": params, "batch_stats": state.batch_stats},
-                prepare(batch),
+                model_input(model, batch, transform is not None),
                 train=True,
                 frozen=frozen,
                 mutable=["batch_stats"],
@@ -129,8 +124,7 @@ def _accumulate(metrics, loss, step):
     }
 
 
-def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, prepare=None,
-                   transform=None):
+def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, transform=None):
     """Jitted `eval_step(variables, batch) -> predict_fn(outputs, batch)` (default: the raw outputs):
     the one inference forward, used by validation, `eval`, `predict` and the benchmarks.
 
@@ -139,13 +133,12 @@ def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | No
     outputs stay split over "data" like the batch. `transform` is the deterministic device transform
     (it gets a fixed key and must not draw from it).
     """
-    prepare = prepare or default_prepare(model)
     predict_fn = predict_fn or (lambda outputs, batch: outputs)
 
     def eval_step(variables, batch):
         if transform is not None:
             batch = transform(batch, jax.random.key(0))
-        outputs = model.apply(variables, prepare(batch), train=False)
+        outputs = model.apply(variables, model_input(model, batch, transform is not None), train=False)
         return predict_fn(outputs, batch)
 
     options = platform.compiler_options(model)

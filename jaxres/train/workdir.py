@@ -2,7 +2,7 @@
 decided, and the marker that says the folder is a workdir.
 
 `config.json` is the run's config as the user gave it (task defaults, engine defaults, --set);
-`data_facts.json` is what the training split decided (the target kind's facts, such as its classes
+`data_facts.json` is what the training split decided (the objective's facts, such as its classes
 or number of points, and the model head they give). They are two files so that the user's config
 never holds a value the user did not choose, and eval, predict and export rebuild the model from both.
 `.jaxres-workdir` (written by train, first) names the task; a folder without it is a workdir only
@@ -30,7 +30,7 @@ OWN_FILES = (MARKER_FILE, CONFIG_FILE, FACTS_FILE, CHECKPOINTS, "metrics.jsonl",
 
 @dataclasses.dataclass(frozen=True)
 class DataFacts:
-    """What the training split decided: `target` for the target kind (e.g. {"classes": [...]} or
+    """What the training split decided: `target` for the objective (e.g. {"classes": [...]} or
     {"num_keypoints": 68}), `model` for `models.create` (head and output size)."""
 
     target: dict
@@ -145,7 +145,7 @@ def _has_outputs(model: dict) -> bool:
 
 
 def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
-    """`facts` when they are what their target kind makes of them (so the head the model gets is the
+    """`facts` when they are what their objective makes of them (so the head the model gets is the
     one the checkpoint holds), else a UserError naming the file."""
     from jaxres import objectives
     from jaxres.config import defaults

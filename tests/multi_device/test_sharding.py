@@ -60,7 +60,7 @@ def test_the_transform_is_the_same_on_one_device_and_on_eight():
                       box=np.array([50, 40, 150, 130], np.float32)) for i in range(8)]
     objective = _keypoint_objective(flip_prob=0.5, jitter=0.3)
     batch = framed.build(objective, records, _Frames(objective, records), train=True).batch(np.arange(8))
-    transform = framed.transform(objective, 3, train=True)
+    transform = framed.transform(objective, train=True)
     key = jax.random.key(11)
     one = jax.device_get(jax.jit(transform)(batch, key))
     mesh = parallel.make_mesh()
@@ -83,7 +83,7 @@ def test_sharded_batches_are_global_arrays():
     placed = list(loader(n=40, batch_size=16, drop_last=False, sharding=sharding).epoch(1))
     for batch in placed:
         assert all(isinstance(v, jax.Array) and v.sharding == sharding for v in batch.values())
-        assert batch["aug"].shape == (16, 3)
+        assert batch["row"].shape == (16, 1)
     assert_same(host, placed)
 
 

@@ -17,9 +17,6 @@ def cache_command(task, args) -> int:
     check_process(args.num_processes, args.process_id)
     config = check_config(build_config(task, args), where=args.config)
     join_processes(args)
-    if config["data"]["pipeline"] == "host":
-        print("data.pipeline is 'host': nothing is cached")
-        return 0
     splits = training_splits(task, resolve_data_path(task, config), config, args.skip_bad)
     built = assembly.for_training(config, splits.train)
     for name, dataset in (("train", splits.train), ("val", splits.val), (splits.eval_name, splits.eval)):

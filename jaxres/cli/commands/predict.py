@@ -21,7 +21,7 @@ from jaxres.data.readers import read_flat_folder
 from jaxres.data.readers._common import IMAGE_EXTENSIONS
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError, UserError
-from jaxres.objectives.common import record_name
+from jaxres.objectives.base import record_name
 from jaxres.export.predictor import load
 
 BOX_COLUMNS = ("box_left", "box_top", "box_width", "box_height")

@@ -132,7 +132,7 @@ def build_config(task, args, saved: dict | None = None) -> dict:
 
 def metric_names(built, train_set, val_set) -> set[str]:
     """The names of the metrics each epoch's evaluation gives (and `train_loss`): those of the trivial
-    predictor's (from a few training records), which the target kind judges like the model's."""
+    predictor's (from a few training records), which the objective judges like the model's."""
     few = dataclasses.replace(train_set, records=train_set.records[:4])
     matrices = np.tile(np.eye(3), (len(val_set), 1, 1))
     return set(built.objective.baseline(few, val_set, matrices)) | {"train_loss"}
