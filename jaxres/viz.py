@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import pathlib
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -319,6 +319,69 @@ def plot_panels(history: Mapping[str, Sequence], path, title: str = "", *,
     if not panels:
         raise ValueError(f"plot_panels: no finite (step, value) points in {list(history)}")
     return contact_sheet(panels, cols=min(cols, len(panels)), path=path)
+
+
+# --- training curves -----------------------------------------------------------------------------
+
+RECORD_KEYS = ("step", "epoch", "split")  # where a record sits, not what it measured
+# a record count, and the per-class table (hundreds of classes: per_class.csv, not charts)
+NOT_CHARTED = ("count", "per_class")
+
+
+def charted(record: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of a metrics.jsonl record, the one rule for charts and TensorBoard:
+    {key: value}, nested dicts (learning rates per group) as 'key/inner'; strings, lists, the
+    record count and the per-class table left out."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if key not in RECORD_KEYS and key not in NOT_CHARTED:
+            out.update(_numbers(key, value))
+    return out
+
+
+def _numbers(prefix: str, value) -> dict[str, float]:
+    if isinstance(value, dict):
+        return {k: v for name, inner in value.items() for k, v in _numbers(f"{prefix}/{name}", inner).items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "dtype") and value.ndim == 0:
+        return {prefix: float(value)}
+    return {}
+
+
+def draw_curves(history: list[dict], workdir: pathlib.Path, title: str, *, baselines: dict | None = None,
+                best_step: int | None = None, baseline_label: str = "baseline") -> tuple[list[pathlib.Path], list[str]]:
+    """loss.png (train and val losses on one chart) and metrics.png (one panel per validation metric,
+    with its baseline and the best step marked): (paths written, problems). A plotting problem must
+    not turn a finished run into a failure, so it is returned, not raised."""
+    written, problems = [], []
+    for name, series in curve_series(history).items():
+        path = pathlib.Path(workdir) / f"{name}.png"
+        try:
+            if name == "metrics":
+                panels = {key.split(" ", 1)[-1]: values for key, values in series.items()}
+                plot_panels(panels, path, title, baselines=baselines, best_step=best_step,
+                            baseline_label=baseline_label)
+            else:
+                plot_curves(series, path, f"{title}: {name}")
+            written.append(path)
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"could not draw {path.name}: {err}")
+    return written, problems
+
+
+def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
+    """metrics.jsonl records -> {"loss": {"train loss": [(step, v)], "val loss": ...}, "metrics": {...}}.
+
+    Losses share one chart; other validation metrics (accuracy, NME, ...) get their own, since
+    their scale has nothing to do with the loss's.
+    """
+    charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
+    for record in records:
+        for key, value in charted(record).items():
+            if key in ("images_per_s", "data_wait") or "/" in key:  # throughput, and nested tables (lr groups)
+                continue
+            chart = "loss" if "loss" in key else "metrics"
+            charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))
+    return {name: series for name, series in charts.items() if series}
 
 
 # --- confusion matrix ----------------------------------------------------------------------------

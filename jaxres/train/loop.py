@@ -27,8 +27,9 @@ from jaxres.platform import HostHooks
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
 from jaxres.train.lock import WorkdirLock
-from jaxres.train.progress import NOT_CHARTED, MetricsLog, Progress, RunClock, Timed, charted
+from jaxres.train.progress import MetricsLog, Progress, RunClock, Timed
 from jaxres.train.tensorboard import Board
+from jaxres.viz import NOT_CHARTED
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
 
@@ -179,7 +180,7 @@ def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
             return _preempted(run, state, position, saved=True)
     run.checkpoints.wait()
     run.host.saves_done()
-    history = _finish(run)
+    history = run.log.read()
     best_step = run.checkpoints.best_step()
     return Completed(state, _step(state), position, run.workdir, best_step, history, _best_variables(run, state, best_step))
 
@@ -348,54 +349,6 @@ def _preempted(run: _Run, state, position: dict, saved: bool = False) -> Preempt
 def _raise_nonfinite(run: _Run, step: int, epoch: int):
     run.checkpoints.wait()
     raise NonFiniteLoss(step, epoch, run.checkpoints.latest_step(), run.checkpoints.directory)
-
-
-def _finish(run: _Run) -> list[dict]:
-    """The run's history; training curves beside it (`draw_curves`)."""
-    history = run.log.read()
-    if parallel.is_primary() and history:
-        for problem in draw_curves(history, run.workdir, run.workdir.name, best_step=run.checkpoints.best_step())[1]:
-            _say(run, f"warning: {problem}")
-    return history
-
-
-def draw_curves(history: list[dict], workdir: pathlib.Path, title: str, *, baselines: dict | None = None,
-                best_step: int | None = None, baseline_label: str = "baseline") -> tuple[list[pathlib.Path], list[str]]:
-    """loss.png (train and val losses on one chart) and metrics.png (one panel per validation metric,
-    with its baseline and the best step marked): (paths written, problems). A plotting problem must
-    not turn a finished run into a failure, so it is returned, not raised."""
-    from jaxres import viz
-
-    written, problems = [], []
-    for name, series in curve_series(history).items():
-        path = pathlib.Path(workdir) / f"{name}.png"
-        try:
-            if name == "metrics":
-                panels = {key.split(" ", 1)[-1]: values for key, values in series.items()}
-                viz.plot_panels(panels, path, title, baselines=baselines, best_step=best_step,
-                                baseline_label=baseline_label)
-            else:
-                viz.plot_curves(series, path, f"{title}: {name}")
-            written.append(path)
-        except Exception as err:  # noqa: BLE001
-            problems.append(f"could not draw {path.name}: {err}")
-    return written, problems
-
-
-def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
-    """metrics.jsonl records -> {"loss": {"train loss": [(step, v)], "val loss": ...}, "metrics": {...}}.
-
-    Losses share one chart; other validation metrics (accuracy, NME, ...) get their own, since
-    their scale has nothing to do with the loss's.
-    """
-    charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
-    for record in records:
-        for key, value in charted(record).items():
-            if key in ("images_per_s", "data_wait") or "/" in key:  # throughput, and nested tables (lr groups)
-                continue
-            chart = "loss" if "loss" in key else "metrics"
-            charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))
-    return {name: series for name, series in charts.items() if series}
 
 
 def _step(state) -> int:

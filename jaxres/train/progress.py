@@ -6,7 +6,7 @@ when the loop has read the loss from the device anyway. `Ticker`: the same for a
 before training (decoding into the frame cache, validating records), so no minute passes in
 silence. `Timed`: "compiling the train step ... <seconds> s" around the first call of a compiled
 step. `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended (a resumed run continues
-the same file); `charted`: which of its numbers the charts and TensorBoard show.
+the same file).
 """
 
 from __future__ import annotations
@@ -164,30 +164,6 @@ class Timed:
             took = time.perf_counter() - self.started
             self.stream.write(f" {took:.1f} s\n" if kind is None else " failed\n")
             self.stream.flush()
-
-
-RECORD_KEYS = ("step", "epoch", "split")  # where a record sits, not what it measured
-# a record count, and the per-class table (hundreds of classes: per_class.csv, not charts)
-NOT_CHARTED = ("count", "per_class")
-
-
-def charted(record: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of a metrics.jsonl record, the one rule for charts and TensorBoard:
-    {key: value}, nested dicts (learning rates per group) as 'key/inner'; strings, lists, the
-    record count and the per-class table left out."""
-    out: dict[str, float] = {}
-    for key, value in record.items():
-        if key not in RECORD_KEYS and key not in NOT_CHARTED:
-            out.update(_numbers(key, value))
-    return out
-
-
-def _numbers(prefix: str, value) -> dict[str, float]:
-    if isinstance(value, dict):
-        return {k: v for name, inner in value.items() for k, v in _numbers(f"{prefix}/{name}", inner).items()}
-    if isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "dtype") and value.ndim == 0:
-        return {prefix: float(value)}
-    return {}
 
 
 class MetricsLog:

@@ -16,9 +16,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from jaxres.train.progress import charted
+from jaxres.viz import charted
 def scalars(record: dict[str, Any]) -> dict[str, float]:
-    """The tag -> value pairs of one metrics.jsonl record: its headline numbers (`progress.charted`:
+    """The tag -> value pairs of one metrics.jsonl record: its headline numbers (`viz.charted`:
     no record count, no per-class table), under `<split>/`, learning rates under `lr/`."""
     split = record.get("split", "train")
     return {(key if key.split("/")[0] == "lr" else f"{split}/{key}"): value for key, value in charted(record).items()}

@@ -12,7 +12,7 @@ import sys
 
 from jaxres.cli.commands import report
 from jaxres.train import parallel
-from jaxres.train.loop import draw_curves
+from jaxres.viz import draw_curves
 from jaxres.train.progress import MetricsLog
 from jaxres.train.tensorboard import Board, event_files
 

@@ -16,7 +16,7 @@ from typing import Any
 from jaxres.platform import files
 from jaxres.config import get_path
 from jaxres.train.checkpoint import config_diff
-from jaxres.train.progress import NOT_CHARTED
+from jaxres.viz import NOT_CHARTED
 
 MAX_ROWS = 12  # a task may report many metrics; the JSON line has them all
 PER_CLASS_FILE = "per_class.csv"
