@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+import pathlib
+from typing import Any, Callable
 
 import jax
 
-from jaxres import models, objectives
-from jaxres.platform import cache_paths
-from jaxres.data import framed
+from jaxres import models, objectives, weights
+from jaxres.data import frame_cache, framed
 from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
 from jaxres.errors import ConfigError, DataError
+from jaxres.models.heads import start_at
+from jaxres.objectives.serving import inference_model
+from jaxres.platform import cache_paths, files
+from jaxres.train import parallel
+from jaxres.train import state as state_lib
+from jaxres.train.checkpoint import quiet
+from jaxres.train.ema import decay_per_step
+from jaxres.train.optim import learning_rates, make_optimizer
 from jaxres.train.precision import resolve_dtype
 from jaxres.train.progress import Ticker
 from jaxres.train.schedules import warmup_steps
+from jaxres.train.steps import make_eval_step, make_train_step
 from jaxres.train.workdir import DataFacts
 
 PIPELINES = ("device", "host")
@@ -70,8 +79,6 @@ class Assembly:
         return framed.transform(self.objective, self.objective.channels, train) if self.on_device else None
 
     def train_step(self, tx, ema_decay: float = 0.0):
-        from jaxres.train.steps import make_train_step
-
         return make_train_step(self.model, self.objective.loss, tx, mesh=self.mesh, ema_decay=ema_decay,
                                transform=self.transform(train=True))
 
@@ -79,10 +86,6 @@ class Assembly:
     def forward(self):
         """The one compiled inference forward `(variables, batch) -> outputs`, reused by every evaluation
         (flip-tested with `objective.flip_test`)."""
-        from jaxres.train.steps import make_eval_step
-
-        from jaxres.objectives.serving import inference_model
-
         return make_eval_step(inference_model(self.model, self.objective), transform=self.transform(train=False))
 
     def start_head(self, variables: dict, train: Dataset) -> dict:
@@ -95,16 +98,11 @@ class Assembly:
         if mean_output is None:
             raise ConfigError(f"model.head_init='mean_target' needs a regression objective (box or keypoints), "
                               f"not {self.config['objective']['kind']!r}")
-        from jaxres.models.heads import start_at
-
         return {**variables, "params": start_at(variables["params"], mean_output(train))}
 
     def load_frames(self, records, *, log=None):
         """The records' decoded frames from the cache (decoding what is missing); every process of a
         multi-host run decodes its share and reads the others' from a shared cache folder."""
-        from jaxres.data import frame_cache
-        from jaxres.train import parallel
-
         return frame_cache.load_or_build(
             records, self.objective.frame_spec(), self.objective.frame_of,
             root=cache_paths.frames_dir(self.config["data"]["cache_dir"]), workers=self.config["data"]["workers"],
@@ -115,8 +113,6 @@ class Assembly:
                log=None) -> Loader:
         """Batches of `dataset`: gathered cached frames for the device path (`frames`, else loaded here),
         decoded and augmented examples for the host path."""
-        from jaxres.train import parallel
-
         records, objective = dataset.records, self.objective
         if self.on_device:
             frames = frames if frames is not None else self.load_frames(records, log=log)
@@ -175,3 +171,84 @@ def _example(objective, record, rng, train: bool) -> dict:
         if not record.source or str(err).startswith(f"{record.source}:"):
             raise
         raise DataError(str(err), where=record.source) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What `loop.fit` runs: the first state (weights, started head, optimizer and EMA state) and its step."""
+
+    state: Any
+    step: Callable
+    steps_per_epoch: int
+    frozen_at_epoch: Callable[[int], tuple]
+    learning_rate: Callable[[int], dict]
+
+
+def steps_per_epoch(config: dict, train: Dataset, mesh=None) -> int:
+    """Whole batches of `train.batch_size` in the training split; a ConfigError for a batch that
+    cannot be filled or split over the devices, before anything compiles."""
+    batch_size = int(config["train"]["batch_size"])
+    if batch_size > len(train):
+        raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train)} training records")
+    parallel.local_batch_size(batch_size, mesh)
+    return len(train) // batch_size
+
+
+def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | None = None,
+                   log: Callable[[str], None] = lambda text: None) -> Training:
+    """The one wiring of a training, for the `train` command and the benchmarks alike: initial
+    weights (`initial_variables`, or the shape of the `resuming` checkpoint, which `fit` restores),
+    `model.head_init`, the optimizer, EMA, the sharded state and the compiled step. `log` gets the
+    lines a person reads (which weights, a head-start note)."""
+    config = built.config
+    spe, epochs = steps_per_epoch(config, train, built.mesh), int(config["train"]["epochs"])
+
+    def fresh_head(variables: dict) -> dict:  # a random or replaced head, never one the weights brought
+        note = head_start_note(config, spe)
+        if note:
+            log(note)
+        return built.start_head(variables, train)
+
+    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=fresh_head,
+                                  resuming=resuming, log=log)
+    optimizer = make_optimizer(config["optim"], spe, epochs)
+    ema_decay = decay_per_step(config["optim"]["ema_epochs"], spe)
+    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), built.mesh, ema=ema_decay > 0)
+    return Training(state, built.train_step(optimizer.tx, ema_decay), spe, optimizer.frozen_at_epoch,
+                    learning_rates(config["optim"], spe, epochs))
+
+
+def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables,
+                      resuming: pathlib.Path | None = None, log: Callable[[str], None] = lambda text: None) -> dict:
+    """`model.weights`: a weights name (jaxres.weights.named), "none" or a state-dict path. The
+    embedded (`synthetic`) run never downloads: it says what it used. `fresh_head` applies only where
+    the head is newly initialised (a head the weights file brings is the user's). `resuming`: the
+    checkpoint the run continues, whose weights replace these, so nothing is read or downloaded."""
+    choice = str(config["model"]["weights"])
+    arch, seed = config["model"]["arch"], int(config["train"]["seed"])
+    if resuming is not None:
+        log(f"weights: {resuming} (resuming that checkpoint)")
+        return models.init(model, seed, image_size=32)
+    if choice == "none":
+        log("weights: random initialisation")
+        return fresh_head(models.init(model, seed, image_size=32))
+    if weights.named.is_named(choice):
+        path = weights.named.cached_path(choice, arch)
+        if path is None and synthetic:
+            log(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice, arch)}; "
+                "the embedded run never downloads)")
+            return fresh_head(models.init(model, seed, image_size=32))
+        if path is None:
+            with quiet(("huggingface_hub", "urllib3", "filelock")):  # a failure is one line; no retry log
+                path = weights.named.fetch(choice, arch)
+    else:
+        path = pathlib.Path(choice).expanduser()
+        if path.is_file():
+            files.check_checksum(path)  # an exported weights file carries its checksum
+    variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
+    log(f"weights: {path}" + "".join(f"\n  {line}" for line in report.lines()))
+    if report.replaced_head:
+        return fresh_head(variables)
+    if config["model"]["head_init"] != "default":
+        log(f"model.head_init: the head of {path} is kept")
+    return variables
