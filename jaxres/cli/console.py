@@ -4,7 +4,8 @@ The task modules ship inside the package (`jaxres.tasks.<name>`, built from the 
 `tasks/`; `configs/` likewise), so an installed jaxres puts no generic `tasks` or `configs` into
 site-packages. Other distributions can add tasks through the `jaxres.tasks` entry-point group
 (`name = "package.module:TASK"`). Like `python -m tasks.<task>`, it applies the process start
-policy (`jaxres.platform.prepare_process`) before the task brings numpy: this module imports neither.
+policy (`jaxres.platform.prepare_process`) before the task brings numpy: this module imports neither,
+and imports the command line (`entry`, which brings JAX) only once the policy is applied.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import importlib.metadata
 import sys
 
 from jaxres import platform
-from jaxres.cli import help_text
-from jaxres.cli.entry import COMMANDS, command_of, quiet_broken_pipe
+from jaxres.cli import COMMANDS, command_of, help_text
 from jaxres.errors import UserError
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(usage(), flush=True)
         except BrokenPipeError:
-            return quiet_broken_pipe()
+            return help_text.quiet_broken_pipe()
         return 0 if argv else 2
     if argv[0] == "--version":
         print(help_text.version())

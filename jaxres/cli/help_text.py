@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
+
+from jaxres import __version__
+from jaxres.config import get_path, synthetic_overrides
 
 CONFIG_ALIAS = "--config."
 
@@ -29,8 +33,6 @@ def version() -> str:
     try:
         return f"jaxres {importlib.metadata.version('jaxres')}"
     except importlib.metadata.PackageNotFoundError:
-        from jaxres import __version__
-
         return f"jaxres {__version__} (not installed)"
 
 
@@ -86,8 +88,6 @@ def config_help(config: dict) -> str:
 
 def default_of(config: dict, key: str) -> str:
     """'default: V' for a dotted config key, with the embedded synthetic set's value when it differs."""
-    from jaxres.config import get_path, synthetic_overrides
-
     value = get_path(config, key)
     synthetic = synthetic_overrides(config)
     extra = f"; embedded set: {synthetic[key]}" if key in synthetic and synthetic[key] != value else ""
@@ -108,3 +108,14 @@ def expand_config_alias(argv: list[str]) -> list[str]:
             out.append(arg)
         i += 1
     return out
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`jaxres face --help | head`): stop quietly, exit status 1.
+
+    Python would report the pipe again when it flushes stdout at exit; stdout now points at the
+    null device, so that flush succeeds (what the Python docs advise for SIGPIPE)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return 1

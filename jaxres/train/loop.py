@@ -20,6 +20,7 @@ from typing import IO, Any, Callable, Iterator
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxres.config import defaults
 from jaxres.errors import ConfigError
@@ -28,10 +29,10 @@ from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
 from jaxres.train.lock import WorkdirLock
 from jaxres.train.progress import MetricsLog, Progress, RunClock, Timed
-from jaxres.train.tensorboard import Board
-from jaxres.viz import NOT_CHARTED
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
+from jaxres.train.tensorboard import Board
+from jaxres.viz import NOT_CHARTED
 
 
 
@@ -250,8 +251,6 @@ def _stop_agreed(run: _Run, at_log: bool) -> bool:
         return run.stop.requested
     if not at_log:
         return False
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.int32(run.stop.requested))))
 
 

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jaxres.errors import ConfigError
@@ -112,8 +113,6 @@ def to_host(tree: Any) -> Any:
             return np.asarray(jax.device_get(leaf))
         if leaf.sharding.is_fully_replicated:
             return np.asarray(leaf.addressable_data(0))
-        from jax.experimental import multihost_utils
-
         return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
 
     return jax.tree.map(get, tree)
@@ -122,8 +121,6 @@ def to_host(tree: Any) -> Any:
 def barrier(name: str) -> None:
     """Wait until every process has reached the barrier `name` (nothing to wait for with one process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
 
 

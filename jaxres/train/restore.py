@@ -9,12 +9,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxres.train import assembly
-from jaxres.config import defaults
-from jaxres.train import workdir as workdir_files
+from jaxres.config import defaults, parse_value, set_path
 from jaxres.config.checks import WORKDIR_REQUIRED, check_config
-from jaxres.config import set_path
 from jaxres.errors import ConfigError, UserError
+from jaxres.train import assembly
+from jaxres.train import workdir as workdir_files
 from jaxres.train.checkpoint import Checkpoints, quiet, verify
 from jaxres.train.workdir import checkpoint_dir
 
@@ -50,8 +49,6 @@ INFERENCE_KEYS = ("objective.flip_test",)
 
 def overrides_of(args) -> dict:
     """{dotted key: value} of a command's --set KEY=VALUE options."""
-    from jaxres.config import parse_value
-
     out = {}
     for item in getattr(args, "set", None) or []:
         key, sep, text = item.partition("=")

@@ -15,6 +15,8 @@ import pathlib
 from typing import Any, Iterable
 
 import numpy as np
+from PIL import Image
+from tensorboardX import SummaryWriter
 
 from jaxres.viz import charted
 def scalars(record: dict[str, Any]) -> dict[str, float]:
@@ -38,8 +40,6 @@ class Board:
 
     def _open(self):
         if self._writer is None:
-            from tensorboardX import SummaryWriter  # a core dependency; imported here to keep startup light
-
             self._writer = SummaryWriter(logdir=str(self.logdir), flush_secs=30)
         return self._writer
 
@@ -54,8 +54,6 @@ class Board:
         """PNG files as images under `pictures/<file stem>`."""
         if not self.enabled:
             return
-        from PIL import Image
-
         writer = self._open()
         for path in paths:
             with Image.open(path) as image:

@@ -16,8 +16,10 @@ import dataclasses
 import json
 import pathlib
 
-from jaxres.platform import files
+from jaxres import objectives
+from jaxres.config import defaults
 from jaxres.errors import UserError
+from jaxres.platform import files
 from jaxres.train.lock import LOCK_NAME
 
 CONFIG_FILE = "config.json"
@@ -128,9 +130,6 @@ def load_facts(workdir: pathlib.Path, config: dict) -> DataFacts:
 
 
 def _facts_from_options(config: dict) -> DataFacts | None:
-    from jaxres import objectives
-    from jaxres.config import defaults
-
     try:
         options = defaults.complete(without_facts(config))["objective"]
         model = objectives.create(options, {}).model_options()
@@ -147,9 +146,6 @@ def _has_outputs(model: dict) -> bool:
 def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
     """`facts` when they are what their target kind makes of them (so the head the model gets is the
     one the checkpoint holds), else a UserError naming the file."""
-    from jaxres import objectives
-    from jaxres.config import defaults
-
     classes, points = facts.target.get("classes"), facts.target.get("num_keypoints")
     valid = classes is None or (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
                                 and len(set(classes)) == len(classes))
