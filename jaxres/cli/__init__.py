@@ -1,7 +1,5 @@
-"""The command line every task shares: parsing, dispatch, help text and the commands.
-
-The command words live here, free of numpy and JAX: the process start policy
-(`jaxres.platform.prepare_process`) needs the command before either starts its threads.
+"""The command line every task shares. The command words live here, free of numpy and JAX: the process start
+policy (`jaxres.platform.prepare_process`) needs the command before either starts.
 """
 
 COMMANDS = ("train", "eval", "predict", "export", "cache", "config")

@@ -1,11 +1,6 @@
-"""The `jaxres` console command: `jaxres <task> [train|eval|predict|export] ...` from any folder.
-
-The task modules ship inside the package (`jaxres.tasks.<name>`, built from the repository's
-`tasks/`; `configs/` likewise), so an installed jaxres puts no generic `tasks` or `configs` into
-site-packages. Other distributions can add tasks through the `jaxres.tasks` entry-point group
-(`name = "package.module:TASK"`). Like `python -m tasks.<task>`, it applies the process start
-policy (`jaxres.platform.prepare_process`) before the task brings numpy: this module imports neither,
-and imports the command line (`entry`, which brings JAX) only once the policy is applied.
+"""The `jaxres` console command: `jaxres <task> [command] ...` from any folder, for the built-in tasks
+(installed as `jaxres.tasks`) and those other distributions register (entry-point group `jaxres.tasks`). It
+applies the process start policy before anything brings numpy or JAX.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""What `--help` teaches: the task's data layouts, the defaults, examples, and the config alias.
-
-The data layouts come from the task module's docstring (its "Data:" paragraph), so the help and the
-code that reads the data are written in one place. Examples use the program name the user typed
-(`python -m tasks.face` or `jaxres face`). This module stays free of numpy and JAX: `--help` is instant.
+"""What `--help` teaches: the data layouts (the task module's docstring, so help and reader are written in one
+place), defaults, examples under the program name the user typed, and the `--config.key` alias.
 """
 
 from __future__ import annotations
@@ -111,10 +108,8 @@ def expand_config_alias(argv: list[str]) -> list[str]:
 
 
 def quiet_broken_pipe() -> int:
-    """The reader of stdout went away (`jaxres face --help | head`): stop quietly, exit status 1.
-
-    Python would report the pipe again when it flushes stdout at exit; stdout now points at the
-    null device, so that flush succeeds (what the Python docs advise for SIGPIPE)."""
+    """The reader of stdout went away (`jaxres face --help | head`): point stdout at the null device, so
+    Python's exit flush succeeds, and return exit status 1."""
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, sys.stdout.fileno())
     os.close(null)

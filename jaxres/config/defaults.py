@@ -1,11 +1,6 @@
-"""Every config key the engine reads, with its default: the one place a default is written.
-
-A task's `configs/<task>.py` sets what differs for that task; a target kind declares the defaults of
-its own `objective` keys (`DEFAULTS` on its class, e.g. `KeypointObjective.DEFAULTS`), which
-`jaxres.objectives` registers here (`KIND_DEFAULTS`) as it registers the kind: this module imports
-no kind. `complete` lays the three over each other, so the code reads `config[section][key]`
-without a fallback of its own, and `--set` accepts exactly the keys of the completed config
-(jaxres.config.set_path).
+"""Every config key the engine reads, with its default: the one place a default is written. A task's config
+sets what differs; each target kind registers its `objective` defaults here (`KIND_DEFAULTS`), so this
+module imports no kind; `complete` lays them over each other.
 """
 
 from __future__ import annotations
@@ -81,10 +76,8 @@ ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim"
 
 
 def complete(config: dict) -> dict:
-    """`config` laid over the engine's defaults and its target kind's (`objective.kind`); a new dict.
-
-    A key the config sets wins, nested sections merge key by key; keys the config adds (a task's
-    own data keys) are kept."""
+    """`config` over the engine's and its target kind's defaults (a new dict): the config's keys win, sections
+    merge key by key, keys the config adds are kept."""
     out = _merged(ENGINE, config)
     out["objective"] = objective(config.get("objective") or {})
     return out

@@ -1,8 +1,5 @@
-"""The process start policy: one malloc arena when the command is `train` and JAX computes on the CPU.
-
-One arena costs a cold XLA compile more time (its threads share one lock) and the input pipeline
-throughput at many loader threads, so only a CPU training, where it keeps the memory flat, takes it
-(docs/BENCHMARKS.md, "Soak").
+"""The process start policy: one malloc arena only for `train` on the CPU, where it keeps memory flat
+(elsewhere it slows compiles and loader threads).
 """
 
 from __future__ import annotations

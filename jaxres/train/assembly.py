@@ -36,8 +36,8 @@ from jaxres.train.workdir import DataFacts
 PIPELINES = ("device", "host")
 HEAD_INITS = ("default", "mean_target")
 # Adam moves every weight by about the learning rate from its first step; on a started head's zero
-# kernel all of an output's weights move together, so with fewer warmup steps than this the outputs
-# can jump far from the mean (README, "Recipes": a 1-step warmup diverged to 291 px on 27 photos).
+# kernel all of an output's weights move together, so with fewer warmup steps the outputs can jump
+# far from the mean (docs/BENCHMARKS.md, "Recipes on real data").
 HEAD_INIT_WARMUP_STEPS = 10
 
 
@@ -196,10 +196,9 @@ def steps_per_epoch(config: dict, train: Dataset, mesh=None) -> int:
 
 def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | None = None,
                    log: Callable[[str], None] = lambda text: None) -> Training:
-    """The one wiring of a training, for the `train` command and the benchmarks alike: initial
-    weights (`initial_variables`, or the shape of the `resuming` checkpoint, which `fit` restores),
-    `model.head_init`, the optimizer, EMA, the sharded state and the compiled step. `log` gets the
-    lines a person reads (which weights, a head-start note)."""
+    """The one wiring of a training, for the `train` command and the benchmarks alike: initial weights (or the
+    shape of the `resuming` checkpoint, which `fit` restores), `model.head_init`, optimizer, EMA,
+    sharded state and compiled step; `log` gets the lines a person reads."""
     config = built.config
     spe, epochs = steps_per_epoch(config, train, built.mesh), int(config["train"]["epochs"])
 
@@ -220,10 +219,9 @@ def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | 
 
 def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables,
                       resuming: pathlib.Path | None = None, log: Callable[[str], None] = lambda text: None) -> dict:
-    """`model.weights`: a weights name (jaxres.weights.named), "none" or a state-dict path. The
-    embedded (`synthetic`) run never downloads: it says what it used. `fresh_head` applies only where
-    the head is newly initialised (a head the weights file brings is the user's). `resuming`: the
-    checkpoint the run continues, whose weights replace these, so nothing is read or downloaded."""
+    """`model.weights`: a weights name (jaxres.weights.named), "none" or a state-dict path; the embedded
+    (`synthetic`) run never downloads. `fresh_head` applies only to a newly initialised head (one the
+    weights file brings is the user's); `resuming` skips reading any weights."""
     choice = str(config["model"]["weights"])
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
     if resuming is not None:

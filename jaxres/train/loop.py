@@ -1,11 +1,6 @@
-"""`fit`: epochs of batches through a compiled train step, with resume, checkpoints and logs.
-
-The loop owns no model or data code. It takes a jitted `train_step(state, batch, metrics, frozen)`
-(see `steps.make_train_step`), a `batches(epoch, start_batch)` callable returning an iterator of
-(already sharded) batches, and optional `evaluate(state) -> dict`. It reads from the device only
-once per log interval (the on-device accumulator), checks for a stop signal between steps, and
-saves after every epoch. A workdir that holds a checkpoint is resumed from it: the state, the RNG
-and the data position come back, so a resumed run ends bit-identical to an uninterrupted one.
+"""`fit`: epochs of batches through a compiled train step, with resume, checkpoints and logs. It owns no model
+or data code, reads the device once per log interval, stops cleanly between steps, and resumes a workdir's
+checkpoint bit-identically (state, RNG and data position).
 """
 
 from __future__ import annotations
@@ -107,19 +102,11 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
         evaluate: Callable[[Any], dict] | None = None, learning_rate: Callable[[int], Any] | None = None,
         stream: IO[str] | None = None, data_stats=None, board: Board | None = None) -> FitResult:
     """Train `state` for `config["train"]["epochs"]` epochs in `workdir`, resuming what is there.
-
-    config["train"]: epochs, batch_size (global, for images/s), log_every (steps).
-    config["checkpoint"]: keep, best_metric (a key of `evaluate`'s dict, or "train_loss"),
-    best_mode ("min"|"max"), every_steps (0: only after each epoch), async.
-    `frozen_at_epoch(epoch)` gives the static frozen set (from `optim.make_optimizer`);
-    `learning_rate(step)` (a number, or {group: number}) is logged when given, and so is the share of
-    time spent waiting for data when `data_stats` (the loader's `PipelineStats`) is; console lines go
-    to `stream` (default stdout). config["train"]["tensorboard"] also writes TensorBoard event files:
-    into `board` when given (the caller closes it, after adding what comes after training: one
-    event file per run), else into a Board of its own.
-    Returns `Completed` or `Preempted` (SIGTERM/SIGINT: step finished, checkpoint saved); raises
-    `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
-    """
+    `train_step(state, batch, metrics, frozen)`, `batches(epoch, start_batch)`, `evaluate(state) ->
+    dict`, `frozen_at_epoch(epoch)`; `learning_rate` and `data_stats` are logged when given;
+    TensorBoard goes into `board` (closed by the caller) or one of its own. Returns `Completed` or
+    `Preempted` (signal: step finished, checkpoint saved); raises `NonFiniteLoss`, `ConfigError`
+    (checkpoint does not fit) or `UserError` (workdir in use)."""
     workdir = pathlib.Path(workdir).expanduser().resolve()
     train, ckpt = defaults.section(config, "train"), defaults.section(config, "checkpoint")
     with contextlib.ExitStack() as cleanup:
@@ -141,11 +128,8 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
 
 
 def async_saves(setting) -> bool:
-    """`checkpoint.async`: true, false, or None to choose by backend.
-
-    An accelerator keeps training while the host writes. On CPU the writer takes the cores the
-    training uses, and what it allocates beside the training steps keeps the process's memory high
-    for the rest of the run (docs/BENCHMARKS.md, "Soak"); so None means foreground saves on CPU."""
+    """`checkpoint.async`: true, false, or None for asynchronous saves on accelerators only (on CPU the writer
+    competes for the cores and keeps memory high)."""
     if setting is None:
         return jax.default_backend() != "cpu"
     if isinstance(setting, bool):

@@ -25,12 +25,8 @@ def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
 
 
 def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly, dict, int]:
-    """(assembly, variables, step) of the workdir's best checkpoint (else its latest); `overrides`
-    ({dotted key: value}) change the inference keys of its config (`INFERENCE_KEYS`).
-
-    A damaged step (truncated, overwritten or half-deleted files) is skipped for the next intact one,
-    newest first, and named on stderr; with none intact the error names the folder and what to do.
-    """
+    """(assembly, variables, step) of the workdir's best checkpoint (else its latest), with `overrides` of its
+    inference keys; a damaged step is skipped for the next intact one and named on stderr."""
     workdir = pathlib.Path(workdir)
     if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
         raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")

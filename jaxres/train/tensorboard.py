@@ -1,11 +1,6 @@
-"""TensorBoard event files in the workdir, so `tensorboard --logdir runs/` shows every run side by side.
-
-tensorboardX writes the event format without TensorFlow. The loop hands every record it appends to
-metrics.jsonl to `Board.record` as well, so the two logs never disagree; only the primary process
-writes (as it does metrics.jsonl). Tags: `train/loss`, `train/images_per_s`, `train/data_wait`
-(share of step time spent waiting for the input pipeline), `lr/<group>` (one per parameter group,
-0 while its stage is frozen), `val/<metric>` (the headline metrics: per-class tables go to
-per_class.csv), and `pictures/<name>` for the prediction pictures.
+"""TensorBoard event files in the workdir (tensorboardX, no TensorFlow), written by the primary process from
+the same records as metrics.jsonl, so the two never disagree: `train/…`, `lr/<group>`, `val/<metric>` and
+`pictures/<name>`.
 """
 
 from __future__ import annotations
@@ -27,11 +22,8 @@ def scalars(record: dict[str, Any]) -> dict[str, float]:
 
 
 class Board:
-    """A tensorboardX writer for one run; a no-op when disabled (other processes, or turned off).
-
-    The event file is opened with the first record, so a run refused before its first step (a
-    damaged checkpoint, a locked workdir) leaves the workdir as it found it.
-    """
+    """A tensorboardX writer for one run, a no-op when disabled; the event file opens with the first record,
+    so a run refused before its first step leaves the workdir as it was."""
 
     def __init__(self, logdir: str | os.PathLike, enabled: bool = True):
         self.logdir = pathlib.Path(logdir)

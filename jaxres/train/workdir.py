@@ -1,13 +1,7 @@
-"""What a training leaves in its workdir besides checkpoints: the config it ran, the facts its data
-decided, and the marker that says the folder is a workdir.
-
-`config.json` is the run's config as the user gave it (task defaults, engine defaults, --set);
-`data_facts.json` is what the training split decided (the target kind's facts, such as its classes
-or number of points, and the model head they give). They are two files so that the user's config
-never holds a value the user did not choose, and eval, predict and export rebuild the model from both.
-`.jaxres-workdir` (written by train, first) names the task; a folder without it is a workdir only
-when it holds what trainings wrote before the marker existed (a config.json object and checkpoints/).
-`OWN_FILES` is the one list of a workdir's own files that every guard reads.
+"""What a training leaves beside its checkpoints: `config.json` (the config as the user gave it),
+`data_facts.json` (what the training split decided: classes, points, the head; a separate file so the
+config holds only the user's choices) and the `.jaxres-workdir` marker naming the task. `OWN_FILES` is the
+list every guard reads.
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""`train`: config -> splits -> assembly -> `fit` (resuming the workdir) -> evaluation, pictures, JSON.
-
-On a workdir that holds a run, the config is that run's (`commands.resume`), with only what the
-command line changes.
-"""
+"""`train`: config -> splits -> assembly -> `fit` (resuming the workdir) -> evaluation, pictures, JSON."""
 
 from __future__ import annotations
 
