@@ -11,6 +11,7 @@ import sys
 
 from jaxres import platform
 from jaxres.cli import COMMANDS, command_of, help_text
+from jaxres.cli.entry import main as run
 from jaxres.errors import UserError
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -65,6 +66,4 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from jaxres.cli.entry import main as run
-
     return run(task, rest, prog=f"jaxres {name}")

@@ -10,12 +10,14 @@ import argparse
 import errno
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from jaxres.cli import COMMANDS, command_of, help_text
-from jaxres.cli.commands import run
 from jaxres.cli.help_text import quiet_broken_pipe
-from jaxres.config.task import Task
 from jaxres.errors import UserError
+
+if TYPE_CHECKING:  # numpy-free: the `jaxres` command imports this before the process start policy runs
+    from jaxres.config.task import Task
 
 # Writes that fail for the user's disk, not for a bug: wherever they happen (a checkpoint, metrics.jsonl,
 # a picture, an export), they end as one line naming the file, exit status 2.
@@ -114,7 +116,10 @@ def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> 
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        return run(task, parse(task, argv, prog))
+        args = parse(task, argv, prog)
+        from jaxres.cli.commands import run  # not at the top: --help and usage errors answer without JAX
+
+        return run(task, args)
     except UserError as err:
         if debug:
             traceback.print_exc()
