@@ -9,6 +9,6 @@ into a package that `find` also lists).
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["jaxres", "jaxres.*"]) + ["jaxres.tasks", "jaxres.configs"],
+    packages=find_packages(include=["jaxres", "jaxres.*"]) + ["jaxres.tasks", "jaxres.tasks.synthetic", "jaxres.configs"],
     package_dir={"jaxres.tasks": "tasks", "jaxres.configs": "configs"},
 )

@@ -103,7 +103,7 @@ def write_photos(folder: pathlib.Path, per_size: int, sizes=PHOTO_SIZES) -> list
 
 def face_in(rng, region: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
     """(box, 68 keypoints) of a face of 300-500 px (at most the region) placed inside `region`."""
-    from jaxres.data.synthetic.faces import landmarks, random_shape
+    from tasks.synthetic.faces import landmarks, random_shape
 
     x0, y0, x1, y1 = region
     side = min(rng.uniform(300, 500), x1 - x0, y1 - y0)

@@ -1,11 +1,10 @@
 """One training through the public API, as `python -m tasks.<task> train` runs it, minus the disk.
 
 The command line saves a checkpoint after every epoch; with 2 steps per epoch (96 photos) that write
-costs as much as the training on a shared CPU, so the cross-validation drives the same pieces
-(`training_splits`, `make_optimizer`, the EMA state, `make_train_step` with the device augmentation,
-the loader, `evaluation.evaluate`) without it. The model evaluated is chosen as the workdir's
-would be: the best validation epoch by `checkpoint.best_metric` (the first of equals), else the
-last state (its EMA weights when there is one).
+costs as much as the training on a shared CPU, so the cross-validation runs the command's own build
+(`training_splits`, `assembly.start_training`, the loaders, `evaluation.evaluate`) with a loop that
+saves nothing. The model evaluated is chosen as the workdir's would be: the best validation epoch by
+`checkpoint.best_metric` (the first of equals), else the last state (its EMA weights when there is one).
 """
 
 from __future__ import annotations
@@ -14,16 +13,9 @@ import time
 
 import jax
 
-from jaxres import models
-from jaxres.train import assembly
-from jaxres.config import defaults
-from jaxres.train import evaluation
 from jaxres.cli.commands.splits import resolve_data_path, training_splits
-from jaxres.config import apply_overrides, load_config_file
-from jaxres.train import parallel
-from jaxres.train import state as state_lib
-from jaxres.train.ema import decay_per_step
-from jaxres.train.optim import make_optimizer
+from jaxres.config import apply_overrides, defaults, load_config_file
+from jaxres.train import assembly, evaluation, parallel
 from jaxres.train.steps import empty_metrics
 
 
@@ -37,19 +29,14 @@ def train_and_test(task, config: dict) -> dict:
     start = time.time()
     splits = training_splits(task, resolve_data_path(task, config), config, False)
     built = assembly.for_training(config, splits.train, mesh=parallel.make_mesh())
-    epochs, seed = int(config["train"]["epochs"]), int(config["train"]["seed"])
-    spe = len(splits.train) // int(config["train"]["batch_size"])
-    optimizer = make_optimizer(config["optim"], spe, epochs)
-    decay = decay_per_step(config["optim"]["ema_epochs"], spe)
-    variables = built.start_head(models.init(built.model, seed, image_size=32), splits.train)
-    state = state_lib.create(variables, optimizer.tx, seed, built.mesh, ema=decay > 0)
-    step = built.train_step(optimizer.tx, decay)
+    training = assembly.start_training(built, splits.train)
+    state, step, epochs = training.state, training.step, int(config["train"]["epochs"])
     loader, val_loader = built.loader(splits.train, train=True), built.eval_loader(splits.val)
     metric, mode = config["checkpoint"]["best_metric"], config["checkpoint"]["best_mode"]
     best, best_score, metrics = None, None, empty_metrics(state.step.sharding)
     for epoch in range(epochs):
         for batch in loader.epoch(epoch):
-            state, metrics = step(state, batch, metrics, optimizer.frozen_at_epoch(epoch))
+            state, metrics = step(state, batch, metrics, training.frozen_at_epoch(epoch))
         if metric:
             score = evaluation.metrics(built, state.variables(), splits.val, val_loader)[metric]
             if best_score is None or (score > best_score if mode == "max" else score < best_score):

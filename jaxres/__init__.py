@@ -1,25 +1,21 @@
 """jaxres: torchvision-exact ResNets in JAX/Flax, with a shared training engine.
 
-`import jaxres` stays light: subpackages are imported on first use, so reading data or metrics
-does not pay for (or require) the heavier pieces.
+`import jaxres` stays light: subpackages, and `jaxres.load` (a trained workdir as a predictor,
+`jaxres.export.predictor.load`), are imported on first use, so reading data or metrics does not pay
+for (or require) the heavier pieces.
 """
 
 import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("models", "weights", "data", "train", "metrics", "export", "viz", "cli", "errors")
-
-
-def load(workdir, overrides=None):
-    """A trained workdir as a predictor: `jaxres.load("runs/face").predict("photo.jpg", box=[l, t, w, h])`
-    (see `jaxres.export.predictor`)."""
-    from jaxres.export.predictor import load as _load
-
-    return _load(workdir, overrides)
+_SUBMODULES = ("cli", "config", "data", "errors", "export", "metrics", "models", "objectives", "platform", "train",
+               "viz", "weights")
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"jaxres.{name}")
+    if name == "load":  # jaxres.load("runs/face").predict("photo.jpg", box=[l, t, w, h])
+        return importlib.import_module("jaxres.export.predictor").load
     raise AttributeError(f"module 'jaxres' has no attribute {name!r}")

@@ -1,11 +1,6 @@
-"""Pictures a person looks at after a run: overlays, contact sheets, training curves, confusion maps.
-
-Pillow only, so the library needs no plotting stack. Every file goes through `save_png`, which writes
-a temporary file in the target folder and renames it into place: a killed run leaves either the old
-picture or the new one, never half a PNG.
-
-Coordinates are pixels of the image drawn on: keypoints (K, 2) as (x, y), boxes (4,) or (M, 4) as
-(x0, y0, x1, y1). Predictions are red, ground truth green.
+"""Pictures a person looks at: overlays, contact sheets, training curves, confusion maps. Pillow only; every
+file is written atomically (`save_png`). Coordinates are the drawn image's pixels: keypoints (K, 2) as (x,
+y), boxes as (x0, y0, x1, y1); predictions red, truth green.
 """
 
 from __future__ import annotations
@@ -13,7 +8,7 @@ from __future__ import annotations
 import math
 import pathlib
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -73,10 +68,9 @@ def _points(points, name: str) -> np.ndarray:
 
 
 def box_region(image, box, margin: float = 0.3, min_side: int = 256) -> tuple[Image.Image, np.ndarray, float]:
-    """The part of `image` around `box` (x0, y0, x1, y1) widened by `margin` of its size on each
-    side, enlarged to at least `min_side` pixels on its longer side, with the (x, y) offset of that
-    part in the image and the enlargement: a point p of the image is at (p - offset) * scale in the
-    result. A face's points drawn on the whole group photo would be a few pixels in a thumbnail."""
+    """The part of `image` around `box` widened by `margin` and enlarged to at least `min_side` px, with its
+    offset and scale (a point p lands at (p - offset) * scale): a face's points are legible, not a few
+    pixels of a group photo."""
     canvas = to_image(image)
     x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64)[:4])
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
@@ -93,12 +87,8 @@ def box_region(image, box, margin: float = 0.3, min_side: int = 256) -> tuple[Im
 
 def draw_keypoints(image, pred=None, true=None, *, outline: Sequence[int] | None = None,
                    radius: int | None = None) -> Image.Image:
-    """A copy of `image` with true points green and predicted points red (drawn on top).
-
-    `outline` is an index order joined as a closed polyline, e.g. the T-shirt order
-    (0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11). `radius` defaults to about 1% of the image size.
-    Non-finite points are skipped.
-    """
+    """A copy of `image` with true points green and predicted red on top; `outline` joins an index order as a
+    closed polyline; non-finite points are skipped."""
     canvas = to_image(image).copy()
     r = radius if radius is not None else max(1, round(min(canvas.size) / 100))
     draw = ImageDraw.Draw(canvas)
@@ -144,10 +134,8 @@ def draw_boxes(image, pred=None, true=None, *, width: int = 2) -> Image.Image:
 
 
 def contact_sheet(images: Sequence, cols: int, *, pad: int = 4, path=None) -> Image.Image:
-    """Tile images row by row, `cols` per row, in cells as large as the largest image.
-
-    Written to `path` as PNG when given.
-    """
+    """Images tiled row by row, `cols` per row, in cells as large as the largest; written to `path` when
+    given."""
     tiles = [to_image(im) for im in images]
     if not tiles or cols < 1:
         raise ValueError(f"contact_sheet needs at least one image and cols >= 1; got "
@@ -167,10 +155,8 @@ def contact_sheet(images: Sequence, cols: int, *, pad: int = 4, path=None) -> Im
 # --- line charts ---------------------------------------------------------------------------------
 
 def nice_ticks(lo: float, hi: float, target: int = 6) -> np.ndarray:
-    """Round tick values (1, 2, 2.5, 5 × 10^k steps) covering [lo, hi] with about `target` ticks.
-
-    The first and last tick enclose the data, so they double as the axis limits.
-    """
+    """Round ticks (1, 2, 2.5, 5 × 10^k) enclosing [lo, hi], about `target` of them; the ends double as axis
+    limits."""
     if not hi > lo:
         half = abs(lo) * 0.1 or 1.0
         lo, hi = lo - half, hi + half
@@ -250,10 +236,8 @@ def _draw_legend(canvas: Image.Image, box, entries: list[tuple[str, tuple]]) -> 
 def plot_curves(history: Mapping[str, Sequence], path, title: str = "", *,
                 size: tuple[int, int] = (800, 480), xlabel: str = "step",
                 ylabel: str = "value") -> Image.Image:
-    """Line chart of named series `{name: [(step, value), ...]}` with axes, ticks, labels and a
-    legend, written to `path` as PNG. Non-finite values are skipped; series with a few points get
-    markers so per-epoch validation values stay visible.
-    """
+    """A line chart of `{name: [(step, value), ...]}` written to `path` as PNG; non-finite values skipped,
+    short series marked."""
     canvas = draw_chart(history, title, size=size, xlabel=xlabel, ylabel=ylabel)
     save_png(canvas, path)
     return canvas
@@ -319,6 +303,66 @@ def plot_panels(history: Mapping[str, Sequence], path, title: str = "", *,
     if not panels:
         raise ValueError(f"plot_panels: no finite (step, value) points in {list(history)}")
     return contact_sheet(panels, cols=min(cols, len(panels)), path=path)
+
+
+# --- training curves -----------------------------------------------------------------------------
+
+RECORD_KEYS = ("step", "epoch", "split")  # where a record sits, not what it measured
+# a record count, and the per-class table (hundreds of classes: per_class.csv, not charts)
+NOT_CHARTED = ("count", "per_class")
+
+
+def charted(record: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of a metrics.jsonl record, the one rule for charts and TensorBoard:
+    {key: value}, nested dicts (learning rates per group) as 'key/inner'; strings, lists, the
+    record count and the per-class table left out."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if key not in RECORD_KEYS and key not in NOT_CHARTED:
+            out.update(_numbers(key, value))
+    return out
+
+
+def _numbers(prefix: str, value) -> dict[str, float]:
+    if isinstance(value, dict):
+        return {k: v for name, inner in value.items() for k, v in _numbers(f"{prefix}/{name}", inner).items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "dtype") and value.ndim == 0:
+        return {prefix: float(value)}
+    return {}
+
+
+def draw_curves(history: list[dict], workdir: pathlib.Path, title: str, *, baselines: dict | None = None,
+                best_step: int | None = None, baseline_label: str = "baseline") -> tuple[list[pathlib.Path], list[str]]:
+    """loss.png (train and val losses on one chart) and metrics.png (one panel per validation metric,
+    with its baseline and the best step marked): (paths written, problems). A plotting problem must
+    not turn a finished run into a failure, so it is returned, not raised."""
+    written, problems = [], []
+    for name, series in curve_series(history).items():
+        path = pathlib.Path(workdir) / f"{name}.png"
+        try:
+            if name == "metrics":
+                panels = {key.split(" ", 1)[-1]: values for key, values in series.items()}
+                plot_panels(panels, path, title, baselines=baselines, best_step=best_step,
+                            baseline_label=baseline_label)
+            else:
+                plot_curves(series, path, f"{title}: {name}")
+            written.append(path)
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"could not draw {path.name}: {err}")
+    return written, problems
+
+
+def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
+    """metrics.jsonl records -> {"loss": {"train loss": [(step, v)], ...}, "metrics": {...}}: losses share a
+    chart, other metrics (another scale) get their own."""
+    charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
+    for record in records:
+        for key, value in charted(record).items():
+            if key in ("images_per_s", "data_wait") or "/" in key:  # throughput, and nested tables (lr groups)
+                continue
+            chart = "loss" if "loss" in key else "metrics"
+            charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))
+    return {name: series for name, series in charts.items() if series}
 
 
 # --- confusion matrix ----------------------------------------------------------------------------

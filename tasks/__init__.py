@@ -8,7 +8,7 @@ put every thread on one malloc arena.
 import sys
 
 from jaxres import platform
-from jaxres.cli.entry import command_of
+from jaxres.cli import command_of
 
 # sys.argv[0] is "-m" only while `python -m tasks.<task>` imports its package (not under pytest)
 if sys.argv[:1] == ["-m"]:

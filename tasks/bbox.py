@@ -10,7 +10,7 @@ import pathlib
 
 from jaxres.cli.entry import main
 from jaxres.data import readers
-from jaxres.data.synthetic import boxes as synthetic_boxes
+from .synthetic import boxes as synthetic_boxes
 from jaxres.config.task import Task, task_config
 
 bbox_config = task_config(__package__, "bbox")  # configs/bbox.py, beside this package

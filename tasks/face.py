@@ -12,7 +12,7 @@ import pathlib
 from jaxres.cli.entry import main
 from jaxres.data import readers
 from jaxres.data.layout import first_existing
-from jaxres.data.synthetic import faces as synthetic_faces
+from .synthetic import faces as synthetic_faces
 from jaxres.errors import DataError
 from jaxres.config.task import Task, task_config
 

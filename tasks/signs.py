@@ -10,7 +10,7 @@ import pathlib
 
 from jaxres.cli.entry import main
 from jaxres.data import readers
-from jaxres.data.synthetic import signs as synthetic_signs
+from .synthetic import signs as synthetic_signs
 from jaxres.config.task import Task, task_config
 
 signs_config = task_config(__package__, "signs")  # configs/signs.py, beside this package

@@ -12,7 +12,7 @@ import pathlib
 from jaxres.cli.entry import main
 from jaxres.data import readers
 from jaxres.data.readers.folders import has_split
-from jaxres.data.synthetic import sketches as synthetic_sketches
+from .synthetic import sketches as synthetic_sketches
 from jaxres.config.task import Task, task_config
 
 sketch_config = task_config(__package__, "sketch")  # configs/sketch.py, beside this package

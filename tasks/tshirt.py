@@ -12,7 +12,7 @@ import pathlib
 
 from jaxres.cli.entry import main
 from jaxres.data import readers
-from jaxres.data.synthetic import tshirts as synthetic_tshirts
+from .synthetic import tshirts as synthetic_tshirts
 from jaxres.config.task import Task, task_config
 
 tshirt_config = task_config(__package__, "tshirt")  # configs/tshirt.py, beside this package

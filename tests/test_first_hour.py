@@ -37,7 +37,7 @@ from jaxres.metrics.classification import per_class_table
 from jaxres.platform import devices, system
 from jaxres.train import tensorboard
 from jaxres.train.lock import WorkdirLock
-from jaxres.train.loop import draw_curves
+from jaxres.viz import draw_curves
 from jaxres.train.progress import Ticker, Timed
 from jaxres.weights import imagenet, named
 from tensorboard_events import image_tags, scalars

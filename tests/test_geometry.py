@@ -13,7 +13,7 @@ from jaxres import objectives
 from jaxres.data import affine as A
 from jaxres.data import flip_maps, photometric
 from jaxres.data.records import Record
-from jaxres.data.synthetic import faces
+from tasks.synthetic import faces
 from jaxres.errors import ConfigError
 
 S = 64

@@ -51,7 +51,7 @@ def test_start_at_zeroes_the_last_layers_kernel_and_sets_its_bias():
 @pytest.mark.parametrize("saved_outputs, started", [(4, False), (10, True)])
 def test_a_head_the_weights_file_brings_is_kept_and_a_replaced_one_is_started(tmp_path, saved_outputs, started):
     from jaxres import models, weights
-    from jaxres.cli.commands.train import initial_variables
+    from jaxres.train.assembly import initial_variables
 
     saved_model = models.create("resnet18", num_outputs=saved_outputs)
     weights.save_torchvision(models.init(saved_model, 1, image_size=32), saved_model, tmp_path / "w.safetensors")

@@ -47,6 +47,7 @@ def test_the_wheel_ships_tasks_and_configs_inside_jaxres(wheel):
     assert {n.split("/")[0] for n in names} == {"jaxres", wheel.name.split("-py3")[0] + ".dist-info"}
     for task in console.BUILTIN:
         assert f"jaxres/tasks/{task}.py" in names and f"jaxres/configs/{task}.py" in names
+    assert {"jaxres/tasks/synthetic/faces.py", "jaxres/data/synthetic/draw.py"} <= set(names)  # the demo sets
     assert "jaxres = jaxres.cli.console:main" in entry_points
 
 

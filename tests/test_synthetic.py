@@ -14,8 +14,9 @@ from jaxres.data.readers.folders import read_class_folders, read_flat_folder
 from jaxres.data.readers.ibug_xml import read_dlib_xml
 from jaxres.data.readers.keypoint_csv import read_keypoint_csv, read_keypoint_folder
 from jaxres.data.readers.signs_h5 import read_signs_h5
-from jaxres.data.synthetic import boxes, faces, signs, sketches, store, tshirts
+from jaxres.data.synthetic import store
 from jaxres.errors import DataError
+from tasks.synthetic import boxes, faces, signs, sketches, tshirts
 
 TINY = {
     faces: dict(n_train=6, n_val=3, size=96),

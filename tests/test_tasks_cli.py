@@ -338,7 +338,7 @@ def test_signs_trains_on_one_h5_file(shared_data, tmp_path):
 
 
 def test_sketch_takes_its_classes_from_class2category(shared_data, tmp_path, tmp_path_factory):
-    from jaxres.data.synthetic import sketches
+    from tasks.synthetic import sketches
 
     class_csv = shared_data / "sketch_classes" / "class2category.csv"
     with open(class_csv, newline="") as f:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxres import models, weights
-from jaxres.cli.commands.train import initial_variables
+from jaxres.train.assembly import initial_variables
 from jaxres.errors import WeightsError
 from jaxres.weights import hub, imagenet, named
 

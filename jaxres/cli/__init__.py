@@ -1,1 +1,13 @@
-"""The command line every task shares: parsing, dispatch, help text and the commands."""
+"""The command line every task shares. The command words live here, free of numpy and JAX: the process start
+policy (`jaxres.platform.prepare_process`) needs the command before either starts.
+"""
+
+COMMANDS = ("train", "eval", "predict", "export", "cache", "config")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command these arguments run: the first word when it is one, else `train` (`python -m
+    tasks.face` trains); None for --help."""
+    if argv and argv[0] in ("-h", "--help", "--version"):
+        return None
+    return argv[0] if argv and argv[0] in COMMANDS else "train"

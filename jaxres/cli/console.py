@@ -1,10 +1,6 @@
-"""The `jaxres` console command: `jaxres <task> [train|eval|predict|export] ...` from any folder.
-
-The task modules ship inside the package (`jaxres.tasks.<name>`, built from the repository's
-`tasks/`; `configs/` likewise), so an installed jaxres puts no generic `tasks` or `configs` into
-site-packages. Other distributions can add tasks through the `jaxres.tasks` entry-point group
-(`name = "package.module:TASK"`). Like `python -m tasks.<task>`, it applies the process start
-policy (`jaxres.platform.prepare_process`) before the task brings numpy: this module imports neither.
+"""The `jaxres` console command: `jaxres <task> [command] ...` from any folder, for the built-in tasks
+(installed as `jaxres.tasks`) and those other distributions register (entry-point group `jaxres.tasks`). It
+applies the process start policy before anything brings numpy or JAX.
 """
 
 from __future__ import annotations
@@ -14,8 +10,8 @@ import importlib.metadata
 import sys
 
 from jaxres import platform
-from jaxres.cli import help_text
-from jaxres.cli.entry import COMMANDS, command_of, quiet_broken_pipe
+from jaxres.cli import COMMANDS, command_of, help_text
+from jaxres.cli.entry import main as run
 from jaxres.errors import UserError
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -58,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(usage(), flush=True)
         except BrokenPipeError:
-            return quiet_broken_pipe()
+            return help_text.quiet_broken_pipe()
         return 0 if argv else 2
     if argv[0] == "--version":
         print(help_text.version())
@@ -70,6 +66,4 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from jaxres.cli.entry import main as run
-
     return run(task, rest, prog=f"jaxres {name}")

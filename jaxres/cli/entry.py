@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 import traceback
 from typing import TYPE_CHECKING
 
-from jaxres.cli import help_text
+from jaxres.cli import COMMANDS, command_of, help_text
+from jaxres.cli.help_text import quiet_broken_pipe
 from jaxres.errors import UserError
 
-if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` before numpy starts
+if TYPE_CHECKING:  # numpy-free: the `jaxres` command imports this before the process start policy runs
     from jaxres.config.task import Task
 
 # Writes that fail for the user's disk, not for a bug: wherever they happen (a checkpoint, metrics.jsonl,
@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # the module stays free of numpy: `tasks` reads `command_of` 
 _DISK_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                 errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 
-COMMANDS = ("train", "eval", "predict", "export", "cache", "config")
 EXPORT_FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 
 
@@ -105,25 +104,6 @@ def _training_options(parser: argparse.ArgumentParser, task: Task, config: dict)
     parser.add_argument("--process-id", type=int)
 
 
-def quiet_broken_pipe() -> int:
-    """The reader of stdout went away (`jaxres face --help | head`): stop quietly, exit status 1.
-
-    Python would report the pipe again when it flushes stdout at exit; stdout now points at the
-    null device, so that flush succeeds (what the Python docs advise for SIGPIPE)."""
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, sys.stdout.fileno())
-    os.close(null)
-    return 1
-
-
-def command_of(argv: list[str]) -> str | None:
-    """The command these arguments run: the first word when it is one, else `train` (`python -m
-    tasks.face` trains); None for --help."""
-    if argv and argv[0] in ("-h", "--help", "--version"):
-        return None
-    return argv[0] if argv and argv[0] in COMMANDS else "train"
-
-
 def parse(task: Task, argv: list[str], prog: str | None = None) -> argparse.Namespace:
     argv = help_text.expand_config_alias(list(argv))
     if command_of(argv) == "train" and argv[:1] != ["train"]:
@@ -137,8 +117,7 @@ def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> 
     debug = "--debug" in argv
     try:
         args = parse(task, argv, prog)
-        # imported late: `--help` and usage errors stay instant
-        from jaxres.cli.commands import run
+        from jaxres.cli.commands import run  # not at the top: --help and usage errors answer without JAX
 
         return run(task, args)
     except UserError as err:

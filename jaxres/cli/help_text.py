@@ -1,15 +1,16 @@
-"""What `--help` teaches: the task's data layouts, the defaults, examples, and the config alias.
-
-The data layouts come from the task module's docstring (its "Data:" paragraph), so the help and the
-code that reads the data are written in one place. Examples use the program name the user typed
-(`python -m tasks.face` or `jaxres face`). This module stays free of numpy and JAX: `--help` is instant.
+"""What `--help` teaches: the data layouts (the task module's docstring, so help and reader are written in one
+place), defaults, examples under the program name the user typed, and the `--config.key` alias.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
+
+from jaxres import __version__
+from jaxres.config import get_path, synthetic_overrides
 
 CONFIG_ALIAS = "--config."
 
@@ -29,8 +30,6 @@ def version() -> str:
     try:
         return f"jaxres {importlib.metadata.version('jaxres')}"
     except importlib.metadata.PackageNotFoundError:
-        from jaxres import __version__
-
         return f"jaxres {__version__} (not installed)"
 
 
@@ -86,8 +85,6 @@ def config_help(config: dict) -> str:
 
 def default_of(config: dict, key: str) -> str:
     """'default: V' for a dotted config key, with the embedded synthetic set's value when it differs."""
-    from jaxres.config import get_path, synthetic_overrides
-
     value = get_path(config, key)
     synthetic = synthetic_overrides(config)
     extra = f"; embedded set: {synthetic[key]}" if key in synthetic and synthetic[key] != value else ""
@@ -108,3 +105,12 @@ def expand_config_alias(argv: list[str]) -> list[str]:
             out.append(arg)
         i += 1
     return out
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`jaxres face --help | head`): point stdout at the null device, so
+    Python's exit flush succeeds, and return exit status 1."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return 1

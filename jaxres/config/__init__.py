@@ -1,10 +1,6 @@
-"""Configs are plain nested dicts returned by `configs/<task>.py:get_config()`.
-
-`--set key.sub=value` overrides a key that already exists; the value is parsed as a Python literal
-(`true`/`false` in any case are booleans too, as a shell user writes them) and must keep the
-default's type (an int where a float is expected is fine). Unknown keys and wrong types are
-`ConfigError`s naming the key (an unknown key with the nearest known ones), so a typo never
-silently trains something else. `key_table` lists every key with its value and type.
+"""Configs are plain nested dicts (`configs/<task>.py:get_config()`). `--set key=value` parses a Python
+literal (true/false in any case too) and must keep the default's type; an unknown key or a wrong type is a
+`ConfigError` naming the key, so a typo never silently trains something else.
 """
 
 from __future__ import annotations

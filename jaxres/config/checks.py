@@ -1,9 +1,5 @@
-"""The declared type and range of every numeric setting, checked in one place before anything runs.
-
-`--set` keeps a default's type (config.py), but a type says nothing about range: `--batch-size 0`,
-`optim.lr=1e999` (inf) or `objective.image_size=0` used to pass and fail deep inside JAX with
-status 1. `check_config` walks `RANGES` once, after the config is resolved and before data, model
-or workdir are touched, and raises a `ConfigError` naming the key, its value and the allowed range.
+"""The type and range of every numeric setting (`RANGES`), checked once before data, model or workdir are
+touched, so `--batch-size 0` is a `ConfigError` naming the key rather than a failure deep inside JAX.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Every config key the engine reads, with its default: the one place a default is written.
-
-A task's `configs/<task>.py` sets what differs for that task; an objective kind declares the defaults of
-its own `objective` keys (`DEFAULTS` on its class, e.g. `KeypointObjective.DEFAULTS`), which
-`jaxres.objectives` registers here (`KIND_DEFAULTS`) as it registers the kind: this module imports
-no kind. `complete` lays the three over each other, so the code reads `config[section][key]`
-without a fallback of its own, and `--set` accepts exactly the keys of the completed config
-(jaxres.config.set_path).
+"""Every config key the engine reads, with its default: the one place a default is written. A task's config
+sets what differs; each objective kind registers its `objective` defaults here (`KIND_DEFAULTS`), so this
+module imports no kind; `complete` lays them over each other.
 """
 
 from __future__ import annotations
@@ -87,11 +82,8 @@ RETIRED = (("data", "pipeline"),)
 
 
 def complete(config: dict) -> dict:
-    """`config` laid over the engine's defaults and its objective's (`objective.kind`), without the
-    RETIRED keys; a new dict.
-
-    A key the config sets wins, nested sections merge key by key; keys the config adds (a task's
-    own data keys) are kept."""
+    """`config` over the engine's and its objective kind's defaults, without the RETIRED keys (a new dict):
+    the config's keys win, sections merge key by key, keys the config adds are kept."""
     config = {name: ({k: v for k, v in part.items() if (name, k) not in RETIRED} if isinstance(part, dict) else part)
               for name, part in config.items()}
     out = _merged(ENGINE, config)

@@ -1,7 +1,5 @@
-"""What a task declares to plug into the shared command line: its config, data and synthetic set.
-
-Everything else (model, loss, metrics, pictures, predictions) follows from the config's `model` and
-`objective` sections, so a task module is a few declarations, not a training script.
+"""What a task declares to plug into the shared command line: its config, data reader and synthetic set;
+model, loss and metrics follow from the config.
 """
 
 from __future__ import annotations
@@ -30,10 +28,7 @@ class Task:
 
 
 def task_config(package: str | None, name: str) -> types.ModuleType:
-    """The config module `configs.<name>` that sits beside the caller's `tasks` package.
-
-    In the repository both are top level (`python -m tasks.face` reads `configs/face.py`); installed,
-    they are `jaxres.tasks` and `jaxres.configs`, so site-packages holds no generic `tasks` or
-    `configs` that a user's own folder of that name would shadow or be shadowed by."""
+    """The config module `configs.<name>` beside the caller's `tasks` package (`jaxres.configs` when
+    installed, so site-packages holds no generic `configs`)."""
     root = (package or "").rpartition(".")[0]
     return importlib.import_module(f"{root}.configs.{name}" if root else f"configs.{name}")

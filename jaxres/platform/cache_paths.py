@@ -1,9 +1,6 @@
-"""The one root of everything jaxres keeps between runs: `$JAXRES_CACHE`, default `~/.cache/jaxres`.
-
-Below it: `data/<task>` (the embedded synthetic sets), `frames/` (decoded frames, see
-`jaxres.data.frame_cache`), `weights/` (downloaded state dicts) and `xla/` (JAX's compilation cache,
-unless `$JAXRES_COMPILATION_CACHE` says otherwise). Deleting any of them is safe: it is rebuilt (or
-downloaded) on next use.
+"""The one root of everything kept between runs: `$JAXRES_CACHE` (default `~/.cache/jaxres`), holding `data/`,
+`frames/`, `weights/` and `xla/` (unless `$JAXRES_COMPILATION_CACHE`); each is rebuilt on next use if
+deleted.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""The devices a run computes on, in words for its start line: how many, which platform, which chip.
-
-"1 device(s)" says nothing about whether a GPU was found; the platform and the device kind (the
-chip's name, e.g. "NVIDIA H100 80GB HBM3") do, and so does the compute dtype `model.dtype=auto`
-chose for them (jaxres.train.precision).
+"""The devices a run computes on, in words for its start line: count, platform, chip and compute dtype ("1
+device" alone does not say whether a GPU was found).
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
-"""Writing a file so that no reader, and no later run, ever sees half of it: the one rule for every
-output jaxres writes (configs, pictures, prediction tables, exports, weights, downloads).
-
-`atomic_path(path)` hands out a temporary path beside `path` (same folder, so the rename cannot cross
-file systems; named `.<name>.<random>.tmp`, so a sweep can tell it from finished files); when the
-block succeeds the file is flushed to disk, given the permissions a plain `open()` would give
-(mkstemp's 0600 would hide an artifact from a server running as another user), renamed onto `path`,
-and the rename itself flushed (the folder is fsynced). Any failure (an exception, a full disk, Ctrl-C) removes the temporary file
-and re-raises, leaving the old file, if any, untouched.
-
-A file that is read back later (an export, a weights file) can carry its SHA-256 beside it
-(`write_chunks(..., checksum=True)` writes `<name>.sha256` in `sha256sum` format, so `sha256sum -c`
-checks it anywhere); `check_checksum` refuses a file whose bytes no longer match it.
+"""Writing a file so that no reader ever sees half of it, the rule for every output: `atomic_path` writes a
+temporary file beside the target, flushes it, gives it `open()`'s permissions and renames it into place
+(the folder fsynced); any failure leaves the old file. `write_chunks(..., checksum=True)` adds a
+`sha256sum`-format `<name>.sha256` that `check_checksum` verifies.
 """
 
 from __future__ import annotations
@@ -22,6 +13,7 @@ import pathlib
 import tempfile
 from typing import Iterator
 
+from jaxres.errors import UserError
 from jaxres.platform.system import sync_folder
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -84,8 +76,6 @@ def write_checksum(path: str | os.PathLike) -> pathlib.Path:
 def check_checksum(path: str | os.PathLike) -> bool:
     """True when `path` has a `<name>.sha256` and matches it; False without one; a UserError when
     the bytes no longer match (damaged since it was written)."""
-    from jaxres.errors import UserError
-
     recorded = checksum_path(path)
     if not recorded.is_file():
         return False

@@ -1,9 +1,5 @@
-"""Keep a long run's host memory flat: one malloc arena, and freed heap pages given back after saves.
-
-glibc keeps freed blocks in per-thread arenas, and with XLA's and orbax's worker threads a CPU
-run's resident set climbs for many epochs without any live data growing; one arena for the whole
-process keeps it flat, and `malloc_trim(0)` returns the pages a finished checkpoint save freed
-(docs/BENCHMARKS.md, "Soak"). Elsewhere than glibc both do nothing.
+"""A long CPU run's host memory kept flat on glibc: one malloc arena, and `malloc_trim` after checkpoint saves
+(per-thread arenas and kept pages made the resident set climb). Elsewhere both do nothing.
 """
 
 from __future__ import annotations
@@ -28,13 +24,8 @@ def _libc(function: str):
 
 
 def use_one_malloc_arena() -> bool:
-    """Every thread allocates from the main malloc arena from now on; True when glibc took it.
-
-    A thread keeps the arena of its first allocation, so this must run before other threads
-    allocate: before numpy starts its BLAS thread and JAX its pools (`process.prepare_process`).
-    A MALLOC_ARENA_MAX in the environment is the user's choice, which glibc has already applied:
-    then nothing changes here.
-    """
+    """Every thread allocates from the main arena from now on (True when glibc took it). Must run before other
+    threads allocate; a MALLOC_ARENA_MAX in the environment is the user's choice and is left alone."""
     mallopt = _libc("mallopt")
     if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
@@ -51,13 +42,8 @@ def release_freed_memory() -> bool:
 
 
 class HostHooks:
-    """What the training loop lets the host do at its points: hand freed heap pages back to the OS.
-
-    A save's host copies and write buffers (about twice the state) are freed when it is written;
-    glibc keeps those pages, so the heap is trimmed after each epoch's save starts (what the
-    previous save freed) and, for a background save, as soon as the loop sees it finished (a cheap
-    check after each step) and once the run has waited for its last save.
-    """
+    """The training loop's host-side points: the heap is trimmed after each epoch's save starts and when a
+    background save is seen finished, handing the pages a save freed back to the OS."""
 
     def __init__(self, saving: Callable[[], bool]):
         self._saving = saving  # whether a checkpoint save is still being written

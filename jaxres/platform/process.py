@@ -1,8 +1,5 @@
-"""The process start policy: one malloc arena when the command is `train` and JAX computes on the CPU.
-
-One arena costs a cold XLA compile more time (its threads share one lock) and the input pipeline
-throughput at many loader threads, so only a CPU training, where it keeps the memory flat, takes it
-(docs/BENCHMARKS.md, "Soak").
+"""The process start policy: one malloc arena only for `train` on the CPU, where it keeps memory flat
+(elsewhere it slows compiles and loader threads).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from jaxres.platform.host_memory import use_one_malloc_arena
 
 
 def prepare_process(command: str | None) -> bool:
-    """Apply the start policy for the command about to run (`jaxres.cli.entry.command_of` of the command
+    """Apply the start policy for the command about to run (`jaxres.cli.command_of` of the command
     line: "train", "eval", ...; None for --help); True when every thread now allocates from one
     arena. Call it before numpy or JAX is imported."""
     if command == "train" and jax_uses_cpu_only():

@@ -1,12 +1,6 @@
-"""The operating-system calls that differ between Linux, macOS and Windows, each with its fallback.
-
-Every platform-specific call of the library goes through here, so a laptop runs the same code as
-a Linux server: the CPUs this process may use (`usable_cpus`: the affinity mask where the system
-has one, Linux; else every CPU), a non-blocking exclusive lock on an open file (`try_lock`:
-`fcntl.flock` on Unix, `msvcrt.locking` on Windows), flushing a rename to disk (`sync_folder`: a
-folder cannot be opened on Windows, whose file system journals renames itself), and whether a
-process of this host has ended (`process_gone`: Windows's `os.kill` would end it instead). The
-system modules are looked up at each call, not at import, so this module imports on any platform.
+"""The operating-system calls that differ between Linux, macOS and Windows, each with its fallback: usable
+CPUs, a non-blocking file lock, syncing a rename, whether a process has ended. System modules are looked up
+at each call, so this module imports anywhere.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""XLA options for compiling the train and eval steps, chosen from the backend and the model.
-
-Passed per program (`jax.jit(..., compiler_options=...)`) rather than through XLA_FLAGS: the best
-CPU convolution library depends on the model, a user's own XLA_FLAGS stay untouched, and the
-options are part of the persistent compilation cache's key. Other backends get XLA's defaults.
-Measurements: docs/BENCHMARKS.md, "Adopted in the library" and "Experiments".
+"""XLA options for the train and eval steps, from the backend and the model. Per program (`jax.jit(...,
+compiler_options=...)`), not XLA_FLAGS: the best CPU convolution library depends on the model, the user's
+XLA_FLAGS stay theirs, and the options key the compilation cache.
 """
 
 from __future__ import annotations

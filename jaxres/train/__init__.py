@@ -1,11 +1,5 @@
-"""The training engine: state, compiled steps, data parallelism, optimizers, checkpoints, the loop.
-
-Submodules, one job each: `state` (TrainState), `steps` (jitted train/eval steps), `parallel`
-(mesh, shardings, multi-host), `schedules` and `optim` (optax, groups, stage gates), `precision`,
-`checkpoint` (orbax), `loop` (`fit`), `progress`, `signals`, `lock`, `cache`, `losses`.
-
-The names below are importable from `jaxres.train` directly; each loads its submodule on first
-use, so `from jaxres.train import losses` does not pay for orbax.
+"""The training engine: state, steps, parallelism, optimizers, checkpoints, the loop. The names below load
+their submodule on first use, so `from jaxres.train import losses` does not pay for orbax.
 """
 
 import importlib

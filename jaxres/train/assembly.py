@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+import pathlib
+from typing import Any, Callable
 
 import jax
 
-from jaxres import models, objectives
+from jaxres import models, objectives, weights
 from jaxres.data import frame_cache, framed
 from jaxres.data.pipeline import Loader
 from jaxres.data.records import Dataset
 from jaxres.errors import ConfigError
 from jaxres.models.heads import start_at
 from jaxres.objectives.serving import inference_model
-from jaxres.platform import cache_paths
+from jaxres.platform import cache_paths, files
 from jaxres.train import parallel
+from jaxres.train import state as state_lib
+from jaxres.train.checkpoint import quiet
+from jaxres.train.ema import decay_per_step
+from jaxres.train.optim import learning_rates, make_optimizer
 from jaxres.train.precision import resolve_dtype
 from jaxres.train.progress import Ticker
 from jaxres.train.schedules import warmup_steps
@@ -30,8 +35,8 @@ from jaxres.train.workdir import DataFacts
 
 HEAD_INITS = ("default", "mean_target")
 # Adam moves every weight by about the learning rate from its first step; on a started head's zero
-# kernel all of an output's weights move together, so with fewer warmup steps than this the outputs
-# can jump far from the mean (README, "Recipes": a 1-step warmup diverged to 291 px on 27 photos).
+# kernel all of an output's weights move together, so with fewer warmup steps the outputs can jump
+# far from the mean (docs/BENCHMARKS.md, "Recipes on real data").
 HEAD_INIT_WARMUP_STEPS = 10
 
 
@@ -134,3 +139,82 @@ def eval_batch_size(config: dict, n: int) -> int:
     devices = jax.device_count()
     size = min(int(config["train"]["batch_size"]), max(n, 1))
     return max(devices, (size + devices - 1) // devices * devices)
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What `loop.fit` runs: the first state (weights, started head, optimizer and EMA state) and its step."""
+
+    state: Any
+    step: Callable
+    steps_per_epoch: int
+    frozen_at_epoch: Callable[[int], tuple]
+    learning_rate: Callable[[int], dict]
+
+
+def steps_per_epoch(config: dict, train: Dataset, mesh=None) -> int:
+    """Whole batches of `train.batch_size` in the training split; a ConfigError for a batch that
+    cannot be filled or split over the devices, before anything compiles."""
+    batch_size = int(config["train"]["batch_size"])
+    if batch_size > len(train):
+        raise ConfigError(f"train.batch_size {batch_size} is larger than the {len(train)} training records")
+    parallel.local_batch_size(batch_size, mesh)
+    return len(train) // batch_size
+
+
+def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | None = None,
+                   log: Callable[[str], None] = lambda text: None) -> Training:
+    """The one wiring of a training, for the `train` command and the benchmarks alike: initial weights (or the
+    shape of the `resuming` checkpoint, which `fit` restores), `model.head_init`, optimizer, EMA,
+    sharded state and compiled step; `log` gets the lines a person reads."""
+    config = built.config
+    spe, epochs = steps_per_epoch(config, train, built.mesh), int(config["train"]["epochs"])
+
+    def fresh_head(variables: dict) -> dict:  # a random or replaced head, never one the weights brought
+        note = head_start_note(config, spe)
+        if note:
+            log(note)
+        return built.start_head(variables, train)
+
+    variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=fresh_head,
+                                  resuming=resuming, log=log)
+    optimizer = make_optimizer(config["optim"], spe, epochs)
+    ema_decay = decay_per_step(config["optim"]["ema_epochs"], spe)
+    state = state_lib.create(variables, optimizer.tx, int(config["train"]["seed"]), built.mesh, ema=ema_decay > 0)
+    return Training(state, built.train_step(optimizer.tx, ema_decay), spe, optimizer.frozen_at_epoch,
+                    learning_rates(config["optim"], spe, epochs))
+
+
+def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables,
+                      resuming: pathlib.Path | None = None, log: Callable[[str], None] = lambda text: None) -> dict:
+    """`model.weights`: a weights name (jaxres.weights.named), "none" or a state-dict path; the embedded
+    (`synthetic`) run never downloads. `fresh_head` applies only to a newly initialised head (one the
+    weights file brings is the user's); `resuming` skips reading any weights."""
+    choice = str(config["model"]["weights"])
+    arch, seed = config["model"]["arch"], int(config["train"]["seed"])
+    if resuming is not None:
+        log(f"weights: {resuming} (resuming that checkpoint)")
+        return models.init(model, seed, image_size=32)
+    if choice == "none":
+        log("weights: random initialisation")
+        return fresh_head(models.init(model, seed, image_size=32))
+    if weights.named.is_named(choice):
+        path = weights.named.cached_path(choice, arch)
+        if path is None and synthetic:
+            log(f"weights: random initialisation (no {choice} {arch} file in {weights.named.cache_hint(choice, arch)}; "
+                "the embedded run never downloads)")
+            return fresh_head(models.init(model, seed, image_size=32))
+        if path is None:
+            with quiet(("huggingface_hub", "urllib3", "filelock")):  # a failure is one line; no retry log
+                path = weights.named.fetch(choice, arch)
+    else:
+        path = pathlib.Path(choice).expanduser()
+        if path.is_file():
+            files.check_checksum(path)  # an exported weights file carries its checksum
+    variables, report = weights.load_torchvision(path, model, rng=seed, return_report=True)
+    log(f"weights: {path}" + "".join(f"\n  {line}" for line in report.lines()))
+    if report.replaced_head:
+        return fresh_head(variables)
+    if config["model"]["head_init"] != "default":
+        log(f"model.head_init: the head of {path} is kept")
+    return variables

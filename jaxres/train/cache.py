@@ -1,8 +1,5 @@
-"""JAX's persistent compilation cache, on by default.
-
-A ResNet-50 train step takes about a minute to compile on a small CPU and tens of seconds on a GPU;
-the cache turns the second run of the same program (a resumed run, `eval` after `train`, the test
-suite) into a disk read.
+"""JAX's persistent compilation cache, on by default: a second run of the same program (a resume, `eval` after
+`train`, the tests) reads its compiled steps from disk.
 """
 
 from __future__ import annotations
@@ -27,11 +24,8 @@ def default_cache_dir() -> pathlib.Path:
 
 def enable_compilation_cache(dir: str | os.PathLike | None = None,  # noqa: A002
                              min_compile_secs: float = 1.0) -> pathlib.Path:
-    """Point JAX's persistent cache at `dir` (default: `default_cache_dir()`) and return it.
-
-    Only programs that took at least `min_compile_secs` to compile are written: caching every tiny
-    helper would cost more disk reads than it saves.
-    """
+    """Point JAX's persistent cache at `dir` (default `default_cache_dir()`) and return it; only programs that
+    took `min_compile_secs` or more are written."""
     path = pathlib.Path(dir).expanduser().resolve() if dir is not None else default_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))

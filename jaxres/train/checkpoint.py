@@ -1,17 +1,8 @@
-"""Checkpoints with orbax: the train state plus the config, data position and metrics beside it.
-
-One step directory holds four items (orbax composite): `state` (StandardSave, every array of the
-TrainState), and `config`, `position` ({"epoch", "batch"}: the next batch to train on) and
-`metrics` as JSON. Saves are asynchronous when `async_save` (the loop chooses: `loop.async_saves`);
-kept are the last `keep` steps plus the best one by a chosen metric. A state is checked for
-finiteness on device before it is written, so a NaN state can never become "latest" or "best".
-
-Damage that keeps a file's size (a bad sector, a partial overwrite) is invisible to orbax, so every
-step this class writes is sealed once it is committed: `<step>/jaxres_digest.json` holds the SHA-256
-of each of the step's files (`seal`), and a step is verified before it is read (`verify`). A step that
-fails its digest, or fails to load, is skipped for the newest intact one before it, named on stderr
-and, on resume, set aside as `<step>.damaged` (orbax ignores that name) so it is never taken again.
-Steps written before digests existed have none and are read as before.
+"""Checkpoints with orbax: per step, the train state and, as JSON, the config, the data position and the
+metrics; the last `keep` steps and the best by a metric are kept. A non-finite state is never written. Each
+committed step is sealed with the SHA-256 of its files (`seal`) and verified before it is read (`verify`),
+since damage that keeps a file's size is invisible to orbax: a damaged step is skipped for the newest
+intact one and, on resume, set aside as `<step>.damaged`.
 """
 
 from __future__ import annotations
@@ -105,11 +96,8 @@ class Checkpoints:
         return sorted(self._manager.all_steps())
 
     def save(self, state, *, position: dict, config: dict, metrics: dict | None = None, wait: bool = False) -> bool:
-        """Write `state` at its step; False (and nothing written) when any of its values is not finite.
-
-        Every process must call this (orbax coordinates who writes what). A step that already
-        exists (saved mid-epoch, then again after evaluation) is replaced.
-        """
+        """Write `state` at its step (replacing one already there); False, writing nothing, when any value is
+        not finite. Every process must call it."""
         if not bool(parallel.to_host(state_lib.all_finite(state))):
             return False
         step = int(parallel.to_host(state.step))
@@ -154,14 +142,9 @@ class Checkpoints:
         return self._manager.restore(step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))[item]
 
     def restore(self, like, step: int | None = None, config: dict | None = None) -> Restored:
-        """The state at `step` (default: the newest intact step), laid out like `like` (a state or
-        `state.abstract`).
-
-        Without `step`, each damaged step newer than the one restored is set aside (`<step>.damaged`)
-        and named on stderr; with `step`, a damaged one is a UserError. With `config`, a checkpoint
-        whose arrays do not fit `like` is refused with a `ConfigError` that names the config keys
-        that changed and the first mismatching arrays.
-        """
+        """The state at `step` (default: the newest intact one) laid out like `like`. Without `step`, newer
+        damaged steps are set aside and named; with `config`, arrays that do not fit `like` are a
+        `ConfigError` naming the changed keys."""
         candidates = self.all_steps()[::-1] if step is None else [step]
         if not candidates:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
@@ -302,13 +285,8 @@ def set_aside(folder: pathlib.Path) -> pathlib.Path:
 
 
 class quiet:
-    """Keep orbax's, absl's and asyncio's (or the named loggers') reports off stderr while a checkpoint
-    is read or written: a failure becomes one line from the caller, and a success has nothing to say.
-
-    Reports Python cannot raise (a coroutine orbax abandoned, a callback into a closed event loop)
-    go to `sys.unraisablehook`; those from orbax, tensorstore or asyncio are dropped, any other is
-    passed on. On a failure its frames are cleared and garbage collected inside, so the coroutines
-    they held are reported (and dropped) here rather than at exit."""
+    """Keep orbax's, absl's and asyncio's (or the named loggers') reports and unraisable-hook noise off stderr
+    while a checkpoint is read or written: a failure becomes one line from the caller."""
 
     def __init__(self, loggers=("absl", "orbax", "asyncio")):
         self._names = tuple(loggers)

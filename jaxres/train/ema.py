@@ -1,11 +1,7 @@
-"""An exponential moving average of the model's variables, the weights that evaluation uses.
-
-The average covers params and BatchNorm statistics together (as timm's ModelEmaV2 averages the whole
-state dict), so the evaluated network never pairs averaged weights with another network's running
-statistics. The decay is configured as a time constant in epochs (`optim.ema_epochs`) because
-configs speak in epochs and the step count per epoch depends on the data set's size; early on it
-follows the weights closely (`(1 + t) / (10 + t)`), so a short run does not average in its random
-initialisation.
+"""An exponential moving average of the variables (params and BatchNorm statistics together, so they always
+belong to one network): the weights evaluation uses. The decay is a time constant in epochs
+(`optim.ema_epochs`), and early on it follows the weights (`(1 + t) / (10 + t)`) so a short run does not
+average in its initialisation.
 """
 
 from __future__ import annotations

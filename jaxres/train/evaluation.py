@@ -1,8 +1,6 @@
-"""Run a model over a split and judge it: outputs -> original-pixel predictions -> metrics.
-
-Used by validation during `train`, its final evaluation, `eval` and `predict`. Outputs are computed
-in fixed-size padded batches (one compilation: `Assembly.forward`), brought to the host once per
-batch, and unpadded with the batch's mask.
+"""Run a model over a split and judge it: outputs -> original-pixel predictions -> metrics, in fixed-size
+padded batches (one compilation: `Assembly.forward`). Used by validation, the final evaluation, `eval` and
+`predict`.
 """
 
 from __future__ import annotations

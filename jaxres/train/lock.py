@@ -1,9 +1,5 @@
-"""One training per workdir.
-
-Two trainings writing checkpoints into the same directory would interleave steps and corrupt
-"latest". An exclusive lock on `<workdir>/.lock` (`jaxres.platform.system.try_lock`, whichever lock
-the operating system has) is released by the system when the process dies, so a crashed run never
-leaves a stale lock behind.
+"""One training per workdir: an exclusive lock on `<workdir>/.lock` (two runs would interleave checkpoints),
+released by the system when the process dies, so a crash leaves no stale lock.
 """
 
 from __future__ import annotations

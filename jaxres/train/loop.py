@@ -1,11 +1,6 @@
-"""`fit`: epochs of batches through a compiled train step, with resume, checkpoints and logs.
-
-The loop owns no model or data code. It takes a jitted `train_step(state, batch, metrics, frozen)`
-(see `steps.make_train_step`), a `batches(epoch, start_batch)` callable returning an iterator of
-(already sharded) batches, and optional `evaluate(state) -> dict`. It reads from the device only
-once per log interval (the on-device accumulator), checks for a stop signal between steps, and
-saves after every epoch. A workdir that holds a checkpoint is resumed from it: the state, the RNG
-and the data position come back, so a resumed run ends bit-identical to an uninterrupted one.
+"""`fit`: epochs of batches through a compiled train step, with resume, checkpoints and logs. It owns no model
+or data code, reads the device once per log interval, stops cleanly between steps, and resumes a workdir's
+checkpoint bit-identically (state, RNG and data position).
 """
 
 from __future__ import annotations
@@ -20,6 +15,7 @@ from typing import IO, Any, Callable, Iterator
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxres.config import defaults
 from jaxres.errors import ConfigError
@@ -27,10 +23,11 @@ from jaxres.platform import HostHooks
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff
 from jaxres.train.lock import WorkdirLock
-from jaxres.train.progress import NOT_CHARTED, MetricsLog, Progress, RunClock, Timed, charted
-from jaxres.train.tensorboard import Board
+from jaxres.train.progress import MetricsLog, Progress, RunClock, Timed
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
+from jaxres.train.tensorboard import Board
+from jaxres.viz import NOT_CHARTED
 
 
 
@@ -105,19 +102,11 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
         evaluate: Callable[[Any], dict] | None = None, learning_rate: Callable[[int], Any] | None = None,
         stream: IO[str] | None = None, data_stats=None, board: Board | None = None) -> FitResult:
     """Train `state` for `config["train"]["epochs"]` epochs in `workdir`, resuming what is there.
-
-    config["train"]: epochs, batch_size (global, for images/s), log_every (steps).
-    config["checkpoint"]: keep, best_metric (a key of `evaluate`'s dict, or "train_loss"),
-    best_mode ("min"|"max"), every_steps (0: only after each epoch), async.
-    `frozen_at_epoch(epoch)` gives the static frozen set (from `optim.make_optimizer`);
-    `learning_rate(step)` (a number, or {group: number}) is logged when given, and so is the share of
-    time spent waiting for data when `data_stats` (the loader's `PipelineStats`) is; console lines go
-    to `stream` (default stdout). config["train"]["tensorboard"] also writes TensorBoard event files:
-    into `board` when given (the caller closes it, after adding what comes after training: one
-    event file per run), else into a Board of its own.
-    Returns `Completed` or `Preempted` (SIGTERM/SIGINT: step finished, checkpoint saved); raises
-    `NonFiniteLoss`, `ConfigError` (checkpoint does not fit) or `UserError` (workdir in use).
-    """
+    `train_step(state, batch, metrics, frozen)`, `batches(epoch, start_batch)`, `evaluate(state) ->
+    dict`, `frozen_at_epoch(epoch)`; `learning_rate` and `data_stats` are logged when given;
+    TensorBoard goes into `board` (closed by the caller) or one of its own. Returns `Completed` or
+    `Preempted` (signal: step finished, checkpoint saved); raises `NonFiniteLoss`, `ConfigError`
+    (checkpoint does not fit) or `UserError` (workdir in use)."""
     workdir = pathlib.Path(workdir).expanduser().resolve()
     train, ckpt = defaults.section(config, "train"), defaults.section(config, "checkpoint")
     with contextlib.ExitStack() as cleanup:
@@ -139,11 +128,8 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
 
 
 def async_saves(setting) -> bool:
-    """`checkpoint.async`: true, false, or None to choose by backend.
-
-    An accelerator keeps training while the host writes. On CPU the writer takes the cores the
-    training uses, and what it allocates beside the training steps keeps the process's memory high
-    for the rest of the run (docs/BENCHMARKS.md, "Soak"); so None means foreground saves on CPU."""
+    """`checkpoint.async`: true, false, or None for asynchronous saves on accelerators only (on CPU the writer
+    competes for the cores and keeps memory high)."""
     if setting is None:
         return jax.default_backend() != "cpu"
     if isinstance(setting, bool):
@@ -179,7 +165,7 @@ def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
             return _preempted(run, state, position, saved=True)
     run.checkpoints.wait()
     run.host.saves_done()
-    history = _finish(run)
+    history = run.log.read()
     best_step = run.checkpoints.best_step()
     return Completed(state, _step(state), position, run.workdir, best_step, history, _best_variables(run, state, best_step))
 
@@ -249,8 +235,6 @@ def _stop_agreed(run: _Run, at_log: bool) -> bool:
         return run.stop.requested
     if not at_log:
         return False
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.int32(run.stop.requested))))
 
 
@@ -348,54 +332,6 @@ def _preempted(run: _Run, state, position: dict, saved: bool = False) -> Preempt
 def _raise_nonfinite(run: _Run, step: int, epoch: int):
     run.checkpoints.wait()
     raise NonFiniteLoss(step, epoch, run.checkpoints.latest_step(), run.checkpoints.directory)
-
-
-def _finish(run: _Run) -> list[dict]:
-    """The run's history; training curves beside it (`draw_curves`)."""
-    history = run.log.read()
-    if parallel.is_primary() and history:
-        for problem in draw_curves(history, run.workdir, run.workdir.name, best_step=run.checkpoints.best_step())[1]:
-            _say(run, f"warning: {problem}")
-    return history
-
-
-def draw_curves(history: list[dict], workdir: pathlib.Path, title: str, *, baselines: dict | None = None,
-                best_step: int | None = None, baseline_label: str = "baseline") -> tuple[list[pathlib.Path], list[str]]:
-    """loss.png (train and val losses on one chart) and metrics.png (one panel per validation metric,
-    with its baseline and the best step marked): (paths written, problems). A plotting problem must
-    not turn a finished run into a failure, so it is returned, not raised."""
-    from jaxres import viz
-
-    written, problems = [], []
-    for name, series in curve_series(history).items():
-        path = pathlib.Path(workdir) / f"{name}.png"
-        try:
-            if name == "metrics":
-                panels = {key.split(" ", 1)[-1]: values for key, values in series.items()}
-                viz.plot_panels(panels, path, title, baselines=baselines, best_step=best_step,
-                                baseline_label=baseline_label)
-            else:
-                viz.plot_curves(series, path, f"{title}: {name}")
-            written.append(path)
-        except Exception as err:  # noqa: BLE001
-            problems.append(f"could not draw {path.name}: {err}")
-    return written, problems
-
-
-def curve_series(records: list[dict]) -> dict[str, dict[str, list]]:
-    """metrics.jsonl records -> {"loss": {"train loss": [(step, v)], "val loss": ...}, "metrics": {...}}.
-
-    Losses share one chart; other validation metrics (accuracy, NME, ...) get their own, since
-    their scale has nothing to do with the loss's.
-    """
-    charts: dict[str, dict[str, list]] = {"loss": {}, "metrics": {}}
-    for record in records:
-        for key, value in charted(record).items():
-            if key in ("images_per_s", "data_wait") or "/" in key:  # throughput, and nested tables (lr groups)
-                continue
-            chart = "loss" if "loss" in key else "metrics"
-            charts[chart].setdefault(f"{record['split']} {key}", []).append((record["step"], value))
-    return {name: series for name, series in charts.items() if series}
 
 
 def _step(state) -> int:

@@ -1,12 +1,7 @@
-"""Optimizers as optax transformations, with per-group learning rates and staged unfreezing.
-
-Every parameter gets a group label from its path (stem, layer1 … layer4, head). The optimizer is an
-`optax.partition` over those labels; each group runs the same base rule (SGD, Adam, AdamW, with
-weight decay masked to conv and dense kernels) behind a *stage gate* with its own schedule. A gate
-is closed until its stage unfreezes: the group's updates are zero and its optimizer state does not
-move (Adam's count included, so bias correction starts when the stage does, as a fresh torch param
-group would). Every group's state exists from step 0, so the state tree never changes structure
-and unfreezing a stage resets nobody's moments.
+"""Optimizers as optax transformations with per-group learning rates and staged unfreezing: an
+`optax.partition` over the parameters' groups (stem, layer1 … layer4, head), each behind a stage gate that
+holds its updates and state (Adam's count too) at zero until the stage unfreezes, so the state tree never
+changes structure.
 """
 
 from __future__ import annotations
@@ -79,11 +74,8 @@ def stage_gate(inner: optax.GradientTransformation, schedule: Schedule, open_ste
 
 
 def base_rule(cfg: dict) -> optax.GradientTransformation:
-    """The update direction without the learning rate, weight decay as each torch optimizer has it.
-
-    SGD and Adam add L2 to the gradient (torch's `weight_decay`); AdamW decays the weights
-    directly, decoupled from the adaptive scaling.
-    """
+    """The update direction without the learning rate, with weight decay as torch has it: L2 in the gradient
+    for SGD and Adam, decoupled for AdamW."""
     wd = cfg["weight_decay"]
     decay = optax.add_decayed_weights(wd, mask=decay_mask) if wd else optax.identity()
     if cfg["name"] == "sgd":
@@ -94,11 +86,8 @@ def base_rule(cfg: dict) -> optax.GradientTransformation:
 
 
 def make_optimizer(optim_config: dict, steps_per_epoch: int, epochs: int | None = None) -> Optimizer:
-    """(tx, frozen_at_epoch) from an `optim` config section.
-
-    `frozen_at_epoch(epoch)` is the tuple of groups frozen during that epoch, in `GROUPS` order: the
-    static argument the train step and `model.apply(frozen=...)` take.
-    """
+    """(tx, frozen_at_epoch) from an `optim` section; `frozen_at_epoch(epoch)` is the static tuple of frozen
+    groups the train step takes."""
     cfg = validate(optim_config)
     spe = int(steps_per_epoch)
     open_steps = {g: _open_step(g, cfg, spe) for g in GROUPS}

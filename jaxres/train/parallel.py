@@ -1,12 +1,6 @@
-"""Data parallelism with `jax.jit` and shardings, on one host or many.
-
-One 1-D mesh axis, "data", spans every device of every process. Parameters and optimizer state are
-replicated; a batch is split along its leading axis. Under `jit`, XLA inserts the gradient
-all-reduce and BatchNorm's cross-device mean itself, so the model needs no `axis_name` and no
-`pmean` (those belong to `pmap`, which is in maintenance mode).
-
-Multi-host: each process calls `initialize_distributed` before any other JAX call, builds the same
-mesh, and feeds only its own slice of every global batch (`shard_batch`).
+"""Data parallelism with `jax.jit` and shardings, on one host or many: one "data" mesh axis over every device,
+parameters replicated, batches split; XLA inserts the all-reduces (no `pmap`, no `axis_name`). Each process
+of a multi-host run feeds its own slice of every global batch.
 """
 
 from __future__ import annotations
@@ -16,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jaxres.errors import ConfigError
@@ -36,12 +31,8 @@ def initialize_distributed(
     process_id: int | None = None,
     **kwargs,
 ) -> bool:
-    """Join a multi-process run; return whether one was joined.
-
-    Explicit arguments win. Otherwise a TPU pod, a SLURM job or an Open MPI launch with more than one
-    task is detected from the environment and `jax.distributed.initialize()` auto-configures; on a
-    plain single machine nothing happens, so the same program runs everywhere.
-    """
+    """Join a multi-process run (explicit arguments, else a TPU pod, SLURM or Open MPI launch found in the
+    environment); return whether one was joined. A single machine does nothing."""
     explicit = any(v is not None for v in (coordinator_address, num_processes, process_id))
     if not explicit and not _in_multiprocess_cluster():
         return False
@@ -59,11 +50,8 @@ def _in_multiprocess_cluster() -> bool:
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A 1-D "data" mesh over `devices` (default: all devices of all processes).
-
-    Axis type Auto: shardings are annotations XLA propagates, the classic jit model. (JAX's
-    default for `make_mesh` became Explicit, which types every intermediate's sharding.)
-    """
+    """A 1-D "data" mesh over `devices` (default: all), axis type Auto: shardings are annotations XLA
+    propagates."""
     devices = list(jax.devices() if devices is None else devices)
     return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices)
 
@@ -112,8 +100,6 @@ def to_host(tree: Any) -> Any:
             return np.asarray(jax.device_get(leaf))
         if leaf.sharding.is_fully_replicated:
             return np.asarray(leaf.addressable_data(0))
-        from jax.experimental import multihost_utils
-
         return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
 
     return jax.tree.map(get, tree)
@@ -122,8 +108,6 @@ def to_host(tree: Any) -> Any:
 def barrier(name: str) -> None:
     """Wait until every process has reached the barrier `name` (nothing to wait for with one process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
 
 

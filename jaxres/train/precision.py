@@ -1,9 +1,6 @@
-"""The one mixed-precision switch: `model.dtype` = "auto" | "float32" | "bfloat16".
-
-bfloat16 is the compute dtype only. Parameters, optimizer state and BatchNorm statistics stay
-float32 (the model declares `param_dtype=float32`), BatchNorm reduces in float32, and the model
-casts its outputs to float32 before the loss. "auto" takes bfloat16 where it is fast (GPU, TPU) and
-float32 on CPU, where bfloat16 convolutions are emulated and slower.
+"""The one mixed-precision switch, `model.dtype` = "auto" | "float32" | "bfloat16": bfloat16 computes, while
+parameters, optimizer state, BatchNorm statistics and the loss stay float32; "auto" picks bfloat16 on GPU
+and TPU, float32 on CPU (where bfloat16 is emulated).
 """
 
 from __future__ import annotations

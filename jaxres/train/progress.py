@@ -1,12 +1,6 @@
-"""What a person watching a run sees, and what a program reading it later gets.
-
-`Progress`: one bar per epoch (loss, images/s, the epoch's ETA and the whole run's) redrawn in place on a terminal; plain lines
-when stdout is a file or a pipe, so CI logs stay readable. It is updated only at log intervals,
-when the loop has read the loss from the device anyway. `Ticker`: the same for a counted job
-before training (decoding into the frame cache, validating records), so no minute passes in
-silence. `Timed`: "compiling the train step ... <seconds> s" around the first call of a compiled
-step. `MetricsLog`: `metrics.jsonl`, one JSON object per line, appended (a resumed run continues
-the same file); `charted`: which of its numbers the charts and TensorBoard show.
+"""What a person watching a run sees, and what a program reads later: `Progress` (a bar per epoch with ETAs,
+plain lines when not a terminal), `Ticker` (the same for a counted job before training), `Timed` (a
+compile's seconds), `MetricsLog` (metrics.jsonl, appended).
 """
 
 from __future__ import annotations
@@ -30,12 +24,8 @@ def format_duration(seconds: float) -> str:
 
 
 class RunClock:
-    """The run's pace in steps per second (`rate`), shared by the epoch's ETA and the run's.
-
-    The pace is measured from the first reading on: the first interval holds the compile and the
-    input pipeline's start, which say nothing of the steps after them (a run that compiled for a
-    minute would otherwise show an ETA of minutes with seconds left). Before a second reading
-    there is no pace, and the ETA reads "?"."""
+    """The run's pace in steps per second, shared by the epoch's ETA and the run's; measured from the first
+    reading on (the first interval holds the compile), "?" before a second one."""
 
     def __init__(self, total_steps: int):
         self.total = int(total_steps)
@@ -164,30 +154,6 @@ class Timed:
             took = time.perf_counter() - self.started
             self.stream.write(f" {took:.1f} s\n" if kind is None else " failed\n")
             self.stream.flush()
-
-
-RECORD_KEYS = ("step", "epoch", "split")  # where a record sits, not what it measured
-# a record count, and the per-class table (hundreds of classes: per_class.csv, not charts)
-NOT_CHARTED = ("count", "per_class")
-
-
-def charted(record: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of a metrics.jsonl record, the one rule for charts and TensorBoard:
-    {key: value}, nested dicts (learning rates per group) as 'key/inner'; strings, lists, the
-    record count and the per-class table left out."""
-    out: dict[str, float] = {}
-    for key, value in record.items():
-        if key not in RECORD_KEYS and key not in NOT_CHARTED:
-            out.update(_numbers(key, value))
-    return out
-
-
-def _numbers(prefix: str, value) -> dict[str, float]:
-    if isinstance(value, dict):
-        return {k: v for name, inner in value.items() for k, v in _numbers(f"{prefix}/{name}", inner).items()}
-    if isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "dtype") and value.ndim == 0:
-        return {prefix: float(value)}
-    return {}
 
 
 class MetricsLog:

@@ -9,12 +9,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxres.train import assembly
-from jaxres.config import defaults
-from jaxres.train import workdir as workdir_files
+from jaxres.config import defaults, parse_value, set_path
 from jaxres.config.checks import WORKDIR_REQUIRED, check_config
-from jaxres.config import set_path
 from jaxres.errors import ConfigError, UserError
+from jaxres.train import assembly
+from jaxres.train import workdir as workdir_files
 from jaxres.train.checkpoint import Checkpoints, quiet, verify
 from jaxres.train.workdir import checkpoint_dir
 
@@ -26,12 +25,8 @@ def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
 
 
 def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly, dict, int]:
-    """(assembly, variables, step) of the workdir's best checkpoint (else its latest); `overrides`
-    ({dotted key: value}) change the inference keys of its config (`INFERENCE_KEYS`).
-
-    A damaged step (truncated, overwritten or half-deleted files) is skipped for the next intact one,
-    newest first, and named on stderr; with none intact the error names the folder and what to do.
-    """
+    """(assembly, variables, step) of the workdir's best checkpoint (else its latest), with `overrides` of its
+    inference keys; a damaged step is skipped for the next intact one and named on stderr."""
     workdir = pathlib.Path(workdir)
     if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
         raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")
@@ -50,8 +45,6 @@ INFERENCE_KEYS = ("objective.flip_test",)
 
 def overrides_of(args) -> dict:
     """{dotted key: value} of a command's --set KEY=VALUE options."""
-    from jaxres.config import parse_value
-
     out = {}
     for item in getattr(args, "set", None) or []:
         key, sep, text = item.partition("=")

@@ -1,9 +1,5 @@
-"""Learning-rate schedules, configured in epochs and evaluated in optimizer steps.
-
-Configs speak in epochs because that is how the original projects were written (decay at epoch
-30, restart every 15 epochs); the optimizer counts steps, so every boundary is multiplied by
-`steps_per_epoch` here, once. Each schedule is a pure function step -> learning rate that works on
-Python ints and traced int32 counters alike.
+"""Learning-rate schedules configured in epochs (as the original projects were) and evaluated in steps: pure
+functions step -> rate for Python ints and traced counters alike.
 """
 
 from __future__ import annotations
@@ -30,14 +26,9 @@ def make_schedule(
     restart_epochs: float | None = None,
     final_lr_factor: float = 0.0,
 ) -> Schedule:
-    """step -> learning rate.
-
-    constant: `base_lr`. step: times `decay_factor` at each of `decay_epochs` (absolute epochs, as
-    torch's MultiStepLR). cosine: half a cosine from `base_lr` to `final_lr_factor * base_lr` at the
-    last epoch. warmup_cosine: cosine after a linear warmup (needs `warmup_epochs` > 0).
-    cosine_restarts: the cosine restarts every `restart_epochs` (torch's CosineAnnealingWarmRestarts
-    with T_mult=1, stepped per batch). `warmup_epochs` > 0 prepends a linear warmup to any of them.
-    """
+    """step -> learning rate: constant; step (times `decay_factor` at each of `decay_epochs`, as MultiStepLR);
+    cosine (to `final_lr_factor * base_lr`); warmup_cosine; cosine_restarts (every `restart_epochs`, as
+    CosineAnnealingWarmRestarts per batch). `warmup_epochs` > 0 prepends a linear warmup."""
     if name not in SCHEDULES:
         raise ConfigError(f"optim.schedule {name!r} is not one of {list(SCHEDULES)}")
     spe = int(steps_per_epoch)

@@ -1,10 +1,6 @@
-"""Stop requests from SIGTERM (preemption, `kill`) and SIGINT (Ctrl-C).
-
-The handler only records the request; the loop finishes the step in flight, saves a checkpoint
-synchronously and returns a `Preempted` result. Killing mid-step would leave the donated state's
-buffers half-consumed, so a first signal never interrupts; a second Ctrl-C does (KeyboardInterrupt),
-for a person who really wants out now, except inside `saving()`: a KeyboardInterrupt in the middle
-of an orbax save can leave its writer threads hung at exit, so it waits until the save is done.
+"""Stop requests from SIGTERM and SIGINT: recorded, so the loop finishes the step in flight (the donated state
+must not be half-consumed), saves and returns `Preempted`. A second Ctrl-C interrupts, except inside
+`saving()`, where it would hang orbax's writer.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""The training state: one pytree that goes into a step and comes out of it.
-
-Everything a resumed run needs to continue bit-exactly lives here (the data position is saved
-beside it by the checkpoint). The RNG is kept as raw `uint32` key data so that orbax saves it like
-any other array; per-step keys are derived with `fold_in(rng, step)`, so the key never has to be
-split and written back, and step k draws the same dropout mask whether or not the run was resumed.
-`ema` (None without one) is the moving average of the variables (`optim.ema_epochs`): the weights
-that validation, evaluation, prediction and export use, saved and resumed with everything else.
+"""The training state: one pytree into and out of a step, holding all a resume needs to continue bit-exactly.
+The RNG is raw `uint32` key data (orbax saves it as any array) and step keys are `fold_in(rng, step)`, so a
+resumed run draws the same masks; `ema` is the variables' moving average that evaluation uses.
 """
 
 from __future__ import annotations
@@ -61,12 +56,8 @@ def _build(variables: dict, tx: optax.GradientTransformation, seed: int, ema: bo
 
 def create(variables: dict, tx: optax.GradientTransformation, seed: int = 0, mesh: Mesh | None = None,
            ema: bool = False) -> TrainState:
-    """A fresh state from `{"params", "batch_stats"}` (initialised or pretrained, host or device);
-    with `ema`, its moving average starts as a copy of them.
-
-    With a mesh, every leaf is replicated over it; the optimizer state is built inside `jit` with
-    replicated outputs, which also works when the mesh spans several processes.
-    """
+    """A fresh state from `{"params", "batch_stats"}` (its `ema` a copy of them), replicated over `mesh` when
+    given; the optimizer state is built inside `jit`, so a multi-process mesh works too."""
     if mesh is None:
         return jax.jit(_build, static_argnums=(1, 2, 3))(variables, tx, seed, ema)
     variables = parallel.replicate(dict(variables), mesh)

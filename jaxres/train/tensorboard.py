@@ -1,11 +1,6 @@
-"""TensorBoard event files in the workdir, so `tensorboard --logdir runs/` shows every run side by side.
-
-tensorboardX writes the event format without TensorFlow. The loop hands every record it appends to
-metrics.jsonl to `Board.record` as well, so the two logs never disagree; only the primary process
-writes (as it does metrics.jsonl). Tags: `train/loss`, `train/images_per_s`, `train/data_wait`
-(share of step time spent waiting for the input pipeline), `lr/<group>` (one per parameter group,
-0 while its stage is frozen), `val/<metric>` (the headline metrics: per-class tables go to
-per_class.csv), and `pictures/<name>` for the prediction pictures.
+"""TensorBoard event files in the workdir (tensorboardX, no TensorFlow), written by the primary process from
+the same records as metrics.jsonl, so the two never disagree: `train/…`, `lr/<group>`, `val/<metric>` and
+`pictures/<name>`.
 """
 
 from __future__ import annotations
@@ -15,21 +10,20 @@ import pathlib
 from typing import Any, Iterable
 
 import numpy as np
+from PIL import Image
+from tensorboardX import SummaryWriter
 
-from jaxres.train.progress import charted
+from jaxres.viz import charted
 def scalars(record: dict[str, Any]) -> dict[str, float]:
-    """The tag -> value pairs of one metrics.jsonl record: its headline numbers (`progress.charted`:
+    """The tag -> value pairs of one metrics.jsonl record: its headline numbers (`viz.charted`:
     no record count, no per-class table), under `<split>/`, learning rates under `lr/`."""
     split = record.get("split", "train")
     return {(key if key.split("/")[0] == "lr" else f"{split}/{key}"): value for key, value in charted(record).items()}
 
 
 class Board:
-    """A tensorboardX writer for one run; a no-op when disabled (other processes, or turned off).
-
-    The event file is opened with the first record, so a run refused before its first step (a
-    damaged checkpoint, a locked workdir) leaves the workdir as it found it.
-    """
+    """A tensorboardX writer for one run, a no-op when disabled; the event file opens with the first record,
+    so a run refused before its first step leaves the workdir as it was."""
 
     def __init__(self, logdir: str | os.PathLike, enabled: bool = True):
         self.logdir = pathlib.Path(logdir)
@@ -38,8 +32,6 @@ class Board:
 
     def _open(self):
         if self._writer is None:
-            from tensorboardX import SummaryWriter  # a core dependency; imported here to keep startup light
-
             self._writer = SummaryWriter(logdir=str(self.logdir), flush_secs=30)
         return self._writer
 
@@ -54,8 +46,6 @@ class Board:
         """PNG files as images under `pictures/<file stem>`."""
         if not self.enabled:
             return
-        from PIL import Image
-
         writer = self._open()
         for path in paths:
             with Image.open(path) as image:

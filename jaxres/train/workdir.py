@@ -1,13 +1,7 @@
-"""What a training leaves in its workdir besides checkpoints: the config it ran, the facts its data
-decided, and the marker that says the folder is a workdir.
-
-`config.json` is the run's config as the user gave it (task defaults, engine defaults, --set);
-`data_facts.json` is what the training split decided (the objective's facts, such as its classes
-or number of points, and the model head they give). They are two files so that the user's config
-never holds a value the user did not choose, and eval, predict and export rebuild the model from both.
-`.jaxres-workdir` (written by train, first) names the task; a folder without it is a workdir only
-when it holds what trainings wrote before the marker existed (a config.json object and checkpoints/).
-`OWN_FILES` is the one list of a workdir's own files that every guard reads.
+"""What a training leaves beside its checkpoints: `config.json` (the config as the user gave it),
+`data_facts.json` (what the training split decided: classes, points, the head; a separate file so the
+config holds only the user's choices) and the `.jaxres-workdir` marker naming the task. `OWN_FILES` is the
+list every guard reads.
 """
 
 from __future__ import annotations
@@ -16,8 +10,10 @@ import dataclasses
 import json
 import pathlib
 
-from jaxres.platform import files
+from jaxres import objectives
+from jaxres.config import defaults
 from jaxres.errors import UserError
+from jaxres.platform import files
 from jaxres.train.lock import LOCK_NAME
 
 CONFIG_FILE = "config.json"
@@ -128,9 +124,6 @@ def load_facts(workdir: pathlib.Path, config: dict) -> DataFacts:
 
 
 def _facts_from_options(config: dict) -> DataFacts | None:
-    from jaxres import objectives
-    from jaxres.config import defaults
-
     try:
         options = defaults.complete(without_facts(config))["objective"]
         model = objectives.create(options, {}).model_options()
@@ -147,9 +140,6 @@ def _has_outputs(model: dict) -> bool:
 def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
     """`facts` when they are what their objective makes of them (so the head the model gets is the
     one the checkpoint holds), else a UserError naming the file."""
-    from jaxres import objectives
-    from jaxres.config import defaults
-
     classes, points = facts.target.get("classes"), facts.target.get("num_keypoints")
     valid = classes is None or (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
                                 and len(set(classes)) == len(classes))

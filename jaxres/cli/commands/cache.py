@@ -1,7 +1,5 @@
-"""`cache`: decode every split a training would read into the frame cache, ahead of the training.
-
-For users who prepare data where CPUs are cheap (a login node) and train where they are not: the
-same options as the coming `train` give the same frames, which `train` then reuses.
+"""`cache`: decode every split a training would read into the frame cache, so `train` with the same options
+reuses it (prepare data where CPUs are cheap).
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""`config`: every config key of the task with its value and type, after --config and --set.
-
-The same keys `--set` accepts (the task's config completed with the engine's and its objective's
-defaults), so a user finds a key's exact spelling without reading configs/<task>.py.
-"""
+"""`config`: every key `--set` accepts, with its value and type after --config and --set."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The end of `train`, after the final evaluation: curves with baselines, pictures in TensorBoard,
-per_class.csv (a classifier), the table.
-
-The final evaluation is the first moment the baseline is known, so metrics.png is redrawn here with
-it; the JSON line (`evaluate.print_result`) is printed after this, as the last line of stdout.
+"""The end of `train`: curves redrawn with the baseline (known only now), pictures in TensorBoard,
+per_class.csv, the table; the JSON line follows as the last line of stdout.
 """
 
 from __future__ import annotations
@@ -12,7 +9,7 @@ import sys
 
 from jaxres.cli.commands import report
 from jaxres.train import parallel
-from jaxres.train.loop import draw_curves
+from jaxres.viz import draw_curves
 from jaxres.train.progress import MetricsLog
 from jaxres.train.tensorboard import Board, event_files
 

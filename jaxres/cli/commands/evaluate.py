@@ -1,8 +1,5 @@
-"""`eval`: metrics of the workdir's best checkpoint on a split: a table beside the baseline, then one
-JSON line (the last line of stdout, for scripts).
-
-`--data FILE` (an annotation file, not a folder with splits) scores every record of that file;
-otherwise the configured evaluation split (or `--split NAME`) of the data set is scored.
+"""`eval`: the best checkpoint's metrics on a split (`--split`, or every record of an annotation file given as
+`--data`): a table beside the baseline, then one JSON line.
 """
 
 from __future__ import annotations

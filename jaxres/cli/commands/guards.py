@@ -1,9 +1,6 @@
-"""Files a user wrote are never replaced by accident: workdirs, prediction folders, export targets.
-
-A command checks its targets before it computes anything, so a refusal costs seconds and leaves
-every file as it was. `--force` allows replacing earlier OUTPUTS of the same command (a
-`predictions.csv`, an export file); it never lets a run write into a folder that is not a workdir
-or over a workdir's own files.
+"""Files a user wrote are never replaced by accident. A command checks its targets before it computes
+anything; `--force` replaces earlier outputs of the same command, never a folder that is not a workdir nor
+a workdir's own files.
 """
 
 from __future__ import annotations
@@ -18,13 +15,8 @@ from jaxres.train.lock import LOCK_NAME, WorkdirLock
 
 
 def training_workdir(text: str, task: str, force: bool = False) -> pathlib.Path:
-    """The --workdir of `train`, absolute: not empty text, not a file, writable, and either a
-    workdir of `task` (`workdir.task_of`) or a folder holding none of a workdir's own files.
-
-    `--force` also accepts a non-empty folder that is not a workdir and holds none of a workdir's
-    own files (files named like a workdir's outputs, `loss.png`, `metrics.png`, `pictures/`, are then
-    replaced); a folder holding a config.json or checkpoints/ that train did not write never is.
-    """
+    """The --workdir of `train`, absolute and writable: a workdir of `task`, or a folder holding none of a
+    workdir's own files (with `--force`, also a non-empty one; its output-named files are replaced)."""
     if not str(text).strip():
         raise UserError("--workdir is empty; name a folder for the run (e.g. --workdir runs/mine)")
     path = pathlib.Path(text).expanduser().absolute()

@@ -1,9 +1,6 @@
-"""`predict`: a CSV in original-image pixels (or top-k classes) plus one overlay PNG per photo.
-
-INPUT may be image files, folders of images (read flat), or an annotation file of the task's format
-(the task's reader is used, so face boxes from an XML crop the faces as in training). An annotation
-file with several records per photo (several faces) gives one CSV row per record and one overlay
-per photo with all of its records drawn. Every number comes from `jaxres.load` (`Predictor.run`).
+"""`predict`: a CSV in original-image pixels (or top-k classes) and one overlay PNG per photo, from
+`jaxres.load`. INPUT: images, folders, or an annotation file of the task's format (one row per record, e.g.
+per face).
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""What a run says to a person at its start and end, beside the JSON line scripts read.
-
-At the start, the config keys that differ from the task's defaults (so a typo'd or forgotten override
-shows before minutes of training). At the end, a short table: each metric for the model and the
-trivial baseline at 4 significant digits, the checkpoint chosen, and where the checkpoints, curves,
-pictures and TensorBoard logs are; with a per-class table (a classifier), the classes with the
-lowest F1, the whole table being in per_class.csv. The JSON line stays the last line of stdout.
+"""What a run tells a person beside the JSON line: at the start, the keys that differ from the task's defaults
+(a typo shows before minutes of training); at the end, a table of metrics against the baseline, the
+checkpoint chosen, the worst classes and where the files are.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from typing import Any
 from jaxres.platform import files
 from jaxres.config import get_path
 from jaxres.train.checkpoint import config_diff
-from jaxres.train.progress import NOT_CHARTED
+from jaxres.viz import NOT_CHARTED
 
 MAX_ROWS = 12  # a task may report many metrics; the JSON line has them all
 PER_CLASS_FILE = "per_class.csv"

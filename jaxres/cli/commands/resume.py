@@ -1,9 +1,6 @@
-"""Resuming a workdir's run: it remembers its run, and only that run rotates its checkpoints.
-
-`train --workdir W` on a workdir holding checkpoints resumes that run: its config is W's config.json
-(`saved_run`; the data path in it absolute), with only what the command line changes. A change that
-makes it another run (`RUN_KEYS`, or other classes or point counts in the data) is refused, naming
-the keys, before anything in W is touched; so is a position the training split no longer has.
+"""Resuming a workdir's run: its config is the workdir's config.json with only what the command line changes;
+a change that makes another run (`RUN_KEYS`, other classes or point counts) is refused before anything in
+the workdir is touched.
 """
 
 from __future__ import annotations

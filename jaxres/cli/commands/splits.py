@@ -1,9 +1,5 @@
-"""Every split a command will use: where the data is, each split read, validated before the first step.
-
-The data is `data.path` or the task's embedded synthetic set (`resolve_data_path`). Train, validation
-and the evaluation split are read up front (a bad test file fails before training, not after it),
-each validated (`data.validate`), checked for the training point count and re-labelled by class name
-onto the training classes (`data.consistency`).
+"""Every split a command uses, read and validated before the first step (a bad test file fails before
+training, not after): `data.path` or the task's embedded set.
 """
 
 from __future__ import annotations

@@ -128,6 +128,7 @@ def _xml(entries, name: str) -> str:
     lines = ["<?xml version='1.0' encoding='ISO-8859-1'?>",
              "<?xml-stylesheet type='text/xsl' href='image_metadata_stylesheet.xsl'?>",
              "<dataset>", f"<name>{name}</name>",
+             # the module's former name, kept: the embedded set stays byte for byte what it was
              "<comment>Synthetic faces from jaxres.data.synthetic.faces; 68 iBUG 300-W landmarks.</comment>",
              "<images>"]
     for file, w, h, pts, (left, top, bw, bh) in entries:
