@@ -105,7 +105,8 @@ class BoxObjective:
     # --- one photo at a time (jaxres.objectives.serving: the predictor and the exports) ----------------------
 
     output_name = "box"
-    needs_box = False  # the box is what it finds: the frame is always the whole photo
+    needs_box = False  # the box is what it finds: the frame is the whole photo, or a region a caller gives
+    takes_box = True  # a photo's region to search (serving.view)
 
     def view(self, w, h, box, ops):
         return full_view(w, h, self.size, bool(self.options["keep_aspect"]), ops)

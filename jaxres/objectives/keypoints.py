@@ -153,6 +153,7 @@ class KeypointObjective:
     # --- one photo at a time (jaxres.objectives.serving: the predictor and the exports) ----------------------
 
     output_name = "keypoints"
+    takes_box = True  # the box to crop (`needs_box`) or the region to frame as a whole photo (serving.view)
 
     @property
     def needs_box(self) -> bool:

@@ -2,7 +2,7 @@
 
 One photo's path, written once and shared by `jaxres.load(...).predict`, the `predict` command and
 the StableHLO export (the ONNX export runs the same steps as torch ops, `export_onnx`):
-1. the view: the objective's `view(w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t,
+1. the view: `view(objective, w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t,
    by the formulas the training frames use (`affine.box_view`, `affine.full_view`,
    `transforms.center_crop_view`), written over an array namespace (`Ops`) so numpy, jax.numpy and
    torch evaluate the same expression;
@@ -58,6 +58,23 @@ def corners(box_ltwh) -> np.ndarray:
     return np.array([left, top, left + width, top + height])
 
 
+def takes_box(objective) -> bool:
+    """Whether a photo comes with a box (keypoint and box tasks: `takes_box`; a kind that frames
+    around one: `needs_box`). Classification takes the photo alone."""
+    return bool(getattr(objective, "takes_box", False) or objective.needs_box)
+
+
+def view(objective, w, h, box, ops):
+    """(sx, sy, tx, ty) of a w x h photo and its box (x0, y0, x1, y1) or None. A kind that frames
+    around a box crops it (with its margin); one that frames whole photos frames the box's region as
+    it would a whole photo, so a server with a detector can point it at a region, and the whole
+    photo's box gives the frame of no box."""
+    if box is None or objective.needs_box or not takes_box(objective):
+        return objective.view(w, h, box, ops)
+    sx, sy, tx, ty = objective.view(box[2] - box[0], box[3] - box[1], None, ops)
+    return sx, sy, tx - sx * box[0], ty - sy * box[1]
+
+
 def out_to_source(view, supersample: int):
     """3x3 matrix from the fine sampling grid's pixels to the photo's pixels."""
     sx, sy, tx, ty = view[0], view[1], view[2], view[3]
@@ -111,8 +128,8 @@ def photo_function(model, objective, variables: Any) -> Callable:
     def served(photo, box=None):
         h, w = jnp.float32(photo.shape[0]), jnp.float32(photo.shape[1])
         corners_ = None if box is None else jnp.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
-        view = objective.view(w, h, corners_, JAX)
-        outputs = network(model, objective, variables, frame(photo, view, objective.size)[None])[0]
-        return objective.served(objective.to_photo(outputs, view, JAX), JAX).astype(jnp.float32)
+        seen = view(objective, w, h, corners_, JAX)
+        outputs = network(model, objective, variables, frame(photo, seen, objective.size)[None])[0]
+        return objective.served(objective.to_photo(outputs, seen, JAX), JAX).astype(jnp.float32)
 
     return served
