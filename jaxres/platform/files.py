@@ -22,6 +22,7 @@ import pathlib
 import tempfile
 from typing import Iterator
 
+from jaxres.errors import UserError
 from jaxres.platform.system import sync_folder
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -84,8 +85,6 @@ def write_checksum(path: str | os.PathLike) -> pathlib.Path:
 def check_checksum(path: str | os.PathLike) -> bool:
     """True when `path` has a `<name>.sha256` and matches it; False without one; a UserError when
     the bytes no longer match (damaged since it was written)."""
-    from jaxres.errors import UserError
-
     recorded = checksum_path(path)
     if not recorded.is_file():
         return False
