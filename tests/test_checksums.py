@@ -1,5 +1,6 @@
 """Nothing damaged is ever used: checkpoint steps, frame-cache rows and exported files carry a
-checksum written with them and checked when read; damage that keeps every file's size is caught.
+checksum written with them and checked when read; damage that keeps every file's size is caught,
+and a row that stays damaged when decoded again is named.
 
 The checkpoint cases work on copies of the shared tiny bbox training (cli_helpers.trained), in this
 process; none trains.
@@ -15,6 +16,10 @@ import pytest
 
 import bad_inputs as B
 from cli_helpers import TINY, run, trained, use_session_cache
+from jaxres import models
+from jaxres.data import frame_cache
+from jaxres.errors import DataError
+from jaxres.export import artifacts as export
 from jaxres.platform import files
 from jaxres.cli.commands.resume import damaged_resume as _damaged_resume
 from jaxres.errors import UserError
@@ -111,6 +116,36 @@ def test_an_exported_file_carries_its_checksum(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(UserError, match="does not match its checksum"):
         files.check_checksum(path)
+
+
+def test_a_cache_row_still_damaged_after_decoding_it_again_names_the_record(tmp_path, monkeypatch):
+    records = write_images(tmp_path / "images", 3)
+    garbled = np.random.default_rng(0)  # a disk that garbles every write: no row ever matches its checksum
+    monkeypatch.setattr(frame_cache, "_checksum", lambda row: garbled.integers(0, 256, 16, dtype=np.uint8))
+    with pytest.raises(DataError, match="still damaged after decoding it again") as err:
+        build(records, tmp_path / "cache")
+    assert str(err.value).startswith(f"{records[0].source}: ") and "\n" not in str(err.value)
+
+
+def _flip_a_byte(path: pathlib.Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def test_exports_carry_a_checksum_that_reading_them_back_checks(tmp_path):
+    model = models.create("resnet18", num_outputs=3)
+    variables = models.init(model, 0, image_size=32)
+    hlo = export.export("stablehlo", model, variables, tmp_path / "m.hlo", image_size=32)
+    flat = export.export("safetensors", model, variables, tmp_path / "m.safetensors")
+    pth = export.export("torchvision", model, variables, tmp_path / "m.pth")
+    assert all(files.check_checksum(p) for p in (hlo, flat, pth))  # `train --weights m.pth` checks it
+    for path, read in ((hlo, export.load_stablehlo), (flat, export.load_safetensors_variables)):
+        read(path)
+        _flip_a_byte(path)
+        with pytest.raises(UserError, match="does not match its checksum") as err:
+            read(path)
+        assert str(err.value).startswith(f"{path}: ")
 
 
 def test_training_from_a_damaged_weights_file_is_refused(tmp_path, monkeypatch, tmp_path_factory, refused_cleanly):

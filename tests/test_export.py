@@ -191,8 +191,8 @@ def test_a_failed_reexport_keeps_the_previous_file(tmp_path, monkeypatch):
     monkeypatch.setattr(safetensors.numpy, "save_file", half_written)
     with pytest.raises(OSError, match="disk full"):
         export.export_safetensors(randomised(variables), path)
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["vars.safetensors"]
+    assert path.read_bytes() == before and files.check_checksum(path)  # the old file and its checksum agree
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vars.safetensors", "vars.safetensors.sha256"]
 
 
 def test_unknown_format_and_option_are_user_errors(tmp_path):

@@ -69,9 +69,23 @@ def workdirs(tmp_path_factory):
         yield {name: trained(name, tmp_path_factory).workdir for name in ("face", "tshirt")}
 
 
+def _regions(workdir, photos, points):
+    """T-shirt boxes: the first half whole photos (the CSV's points stand), the rest a region of the
+    photo, framed as a whole photo, with `jaxres.load`'s points for it."""
+    import jaxres
+
+    predictor, boxes, points = jaxres.load(workdir), [], points.copy()
+    for i, path in enumerate(photos):
+        h, w = predictor.photo(path).shape[:2]
+        boxes.append([0.0, 0.0, float(w), float(h)] if i < len(photos) // 2 else [0.1 * w, 0.05 * h, 0.7 * w, 0.9 * h])
+        if i >= len(photos) // 2:
+            points[i] = predictor.predict(path, boxes[-1]).keypoints
+    return boxes, points
+
+
 @pytest.fixture(scope="module")
 def jobs(workdirs, shared_data, tmp_path_factory):
-    """Per task: the photos, their boxes and the `predict` CSV's points, from the real sample data."""
+    """Per task: the photos, their boxes and the points `predict` gives for them, from the real sample data."""
     out = tmp_path_factory.mktemp("e2e")
     faces, shirts = shared_data / "dlib_faces", shared_data / "tshirt_points_24" / "t-shirt_resized_train"
     inputs = {"face": [faces / "testing_with_face_landmarks.xml"], "tshirt": sorted(shirts.glob("*.jpg"))[:4]}
@@ -84,10 +98,12 @@ def jobs(workdirs, shared_data, tmp_path_factory):
             table = table[table["image"] == table["image"].iloc[0]]  # the first photo's six faces
         folder = faces if task == "face" else shirts
         photos = [str(folder / (n if n.endswith(".jpg") else f"{n}.jpg")) for n in table["image"]]
-        boxes = ([[r.box_left, r.box_top, r.box_width, r.box_height] for r in table.itertuples()]
-                 if task == "face" else [None] * len(table))
         k = sum(c.startswith("x") and c[1:].isdigit() for c in table.columns)
         points = table[[f"{a}{i}" for i in range(k) for a in "xy"]].to_numpy(float).reshape(len(table), k, 2)
+        if task == "face":
+            boxes = [[r.box_left, r.box_top, r.box_width, r.box_height] for r in table.itertuples()]
+        else:
+            boxes, points = _regions(workdirs[task], photos, points)
         cases[task] = (photos, boxes, points)
     return out, cases
 
@@ -114,8 +130,9 @@ def test_the_export_answers_in_photo_pixels_like_predict(fmt, suffix, workdirs, 
         assert served.shape == points.shape
         assert np.abs(served - points).max() <= 0.05, (task, fmt, np.abs(served - points).max())
         meta = answer["meta"][str(tmp_path / f"{task}{suffix}")]
-        assert meta["names"] == ([["photo", "box"], ["keypoints"]] if task == "face" else [["photo"], ["keypoints"]])
+        assert meta["names"] == [["photo", "box"], ["keypoints"]]
         info = meta["info"]
+        assert list(info["inputs"]) == ["photo", "box"] and "left, top, width, height" in info["inputs"]["box"]
         assert info["task"] == task and info["num_keypoints"] == points.shape[1]
         assert sorted(info["flip_map"]) == list(range(points.shape[1])) and info["flip_map"] != sorted(info["flip_map"])
 
@@ -171,16 +188,42 @@ def test_the_mlp_heads_lines_build_its_sequential(tmp_path, monkeypatch):
     assert isinstance(net.fc, torch.nn.Sequential) and net.fc[-1].out_features == 5
 
 
-def test_the_flip_test_travels_into_the_export(workdirs, shared_data, tmp_path):
+def test_the_flip_test_travels_into_the_exports(workdirs, shared_data, tmp_path):
     import jaxres
     from jaxres.export import artifacts as export
 
-    path = tmp_path / "face.hlo"
-    done = run("face", ["export", "--workdir", workdirs["face"], "--format", "stablehlo", "--out", path,
-                        "--set", "objective.flip_test=true"])
-    assert done.rc == 0, done.err
     predictor = jaxres.load(workdirs["face"], {"objective.flip_test": True})
     photo, box = predictor.photo(shared_data / "dlib_faces" / "2008_002470.jpg"), [274.0, 181.0, 52.0, 53.0]
-    np.testing.assert_allclose(export.load_stablehlo(path)(photo, box), predictor.predict(photo, box).keypoints,
-                               atol=1e-3)
-    assert json.loads(export.sidecar_path(path).read_text())["metadata"]["flip_test"] is True
+    expected = predictor.predict(photo, box).keypoints
+    for fmt in ("stablehlo", "onnx"):
+        path = tmp_path / f"face.{fmt}"
+        done = run("face", ["export", "--workdir", workdirs["face"], "--format", fmt, "--out", path,
+                            "--set", "objective.flip_test=true"])
+        assert done.rc == 0, done.err
+        if fmt == "stablehlo":
+            np.testing.assert_allclose(export.load_stablehlo(path)(photo, box), expected, atol=1e-3)
+            assert json.loads(export.sidecar_path(path).read_text())["metadata"]["flip_test"] is True
+        elif importlib.util.find_spec("onnxruntime") is not None:  # in-process: it is the graph that is checked
+            import onnx
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            (got,) = session.run(None, {"photo": photo, "box": np.asarray(box, np.float32)})
+            np.testing.assert_allclose(got, expected, atol=0.05)
+            assert {p.key: p.value for p in onnx.load(str(path)).metadata_props}["flip_test"] == "true"
+
+
+def test_a_region_given_to_a_whole_photo_task_is_framed_as_a_whole_photo():
+    """The box task's (and the T-shirt's) box: the photo's region framed as training frames whole
+    photos, its corners where a photo of its size has them; the whole photo's box is no box."""
+    from jaxres import objectives
+    from jaxres.objectives import serving
+
+    kind = objectives.create({"kind": "box", "image_size": 32, "channels": 3, "keep_aspect": True})
+    assert serving.takes_box(kind) and not kind.needs_box
+    whole = serving.view(kind, 80.0, 50.0, np.array([0.0, 0.0, 80.0, 50.0]), serving.NUMPY)
+    np.testing.assert_allclose(whole, kind.view(80.0, 50.0, None, serving.NUMPY))
+    sx, sy, tx, ty = serving.view(kind, 80.0, 50.0, np.array([20.0, 10.0, 60.0, 30.0]), serving.NUMPY)
+    rx, ry, rtx, rty = kind.view(40.0, 20.0, None, serving.NUMPY)
+    for (x, y), (u, v) in (((20.0, 10.0), (0.0, 0.0)), ((60.0, 30.0), (40.0, 20.0))):
+        np.testing.assert_allclose([sx * x + tx, sy * y + ty], [rx * u + rtx, ry * v + rty])

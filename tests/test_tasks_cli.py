@@ -217,7 +217,7 @@ def test_export_stablehlo_matches_the_python_model(trained_task, tmp_path):
     assert exported.rc == 0, exported.err
     predictor = jaxres.load(result.workdir)
     photo = np.random.default_rng(0).integers(0, 256, (45, 61, predictor.model.in_channels), dtype=np.uint8)
-    box = [[5.0, 6.0, 30.0, 28.0]] if predictor.needs_box else []
+    box = [[5.0, 6.0, 30.0, 28.0]] if predictor.takes_box else []
     got = export.load_stablehlo(path)(photo, *box)
     want = predictor.predict(photo, *box).value
     assert got.shape == want.shape

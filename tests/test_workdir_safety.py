@@ -8,6 +8,7 @@ resume that trains runs one epoch of that tiny bbox model.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -22,11 +23,13 @@ import bad_inputs as B
 from cli_helpers import SYNTHETIC, TINY, run, task, trained, use_session_cache
 from jaxres.cli.entry import parse
 from jaxres.cli.commands.resume import resume_command
+from jaxres.cli.commands.splits import train_val_split
 from jaxres.cli.commands.train import build_config
 from jaxres.data.consistency import hold_out
 from jaxres.data.readers.folders import read_class_folders
 from jaxres.data.records import Record
 from jaxres.errors import UserError
+from jaxres.train import checkpoint
 from jaxres.train.checkpoint import seal
 from test_bad_input_corpus import _without_lock, refused_cleanly  # noqa: F401 - the corpus's fixture
 
@@ -86,6 +89,34 @@ def test_a_change_that_makes_another_run_is_refused(argv, names, tmp_path, tmp_p
     fill = lambda a: str(a).format(user=user)  # noqa: E731
     _refused_on(refused_cleanly, "bbox", workdir, ["train", "--workdir", workdir, *TINY, *map(fill, argv)],
                 [*map(fill, names), "jaxres bbox train --workdir"], user)
+
+
+def test_cache_on_a_workdir_prepares_that_runs_frames(tmp_path, tmp_path_factory, refused_cleanly):
+    """`cache --workdir W` reads W's run (32 synthetic training records at 32 px), not the task's
+    defaults (320 at 128 px), and refuses what `train --workdir W` refuses; W is only read."""
+    workdir = _copy("bbox", tmp_path, tmp_path_factory)
+    kept = _without_lock(B.digests(workdir))
+    result = run("bbox", ["cache", "--workdir", workdir])
+    assert result.rc == 0, result.err
+    assert "train: 32 frames" in result.out and "decoded" not in result.out, result.out  # the run's, cached
+    assert _without_lock(B.digests(workdir)) == kept
+    user = B.box_folder(tmp_path / "user")
+    _refused_on(refused_cleanly, "bbox", workdir, ["cache", "--workdir", workdir, "--set", "objective.image_size=48"],
+                ["objective.image_size", "48"], user)
+
+
+def test_a_val_file_repeating_training_rows_is_named_in_one_warning(tmp_path, capsys):
+    """A warning, not a refusal: a data set's own split is its benchmark, kept as it ships."""
+    user = B.box_folder(tmp_path / "user")
+    train_rows = (user / "train.csv").read_text().splitlines()
+    val = (user / "val.csv").read_text().splitlines()
+    val[2] = train_rows[5]  # val.csv:3 repeats train.csv:6
+    (user / "val.csv").write_text("\n".join(val) + "\n")
+    bbox = task("bbox")
+    train, held = train_val_split(bbox, user, build_config(bbox, parse(bbox, ["train", "--data", str(user)])))
+    assert len(train) == 10 and len(held) == 3  # the split is kept as it ships
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "val.csv:3 = " in lines[0] and "train.csv:6" in lines[0] and "1 val record" in lines[0]
 
 
 def test_data_that_now_has_another_point_count_is_refused(tmp_path, tmp_path_factory, refused_cleanly):
@@ -163,6 +194,20 @@ def test_an_older_workdir_without_data_facts_evaluates(tmp_path, tmp_path_factor
 
 
 # 5. the last exit-1 cases ----------------------------------------------------------------------
+
+def test_a_disk_that_fills_during_a_save_is_one_line(tmp_path, tmp_path_factory, monkeypatch):
+    """ENOSPC faked where a save writes its last file (the step's digest, after orbax's async commit)."""
+    workdir = _copy("bbox", tmp_path, tmp_path_factory)
+
+    def full(folder):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / checkpoint.DIGEST_FILE))
+
+    monkeypatch.setattr(checkpoint, "seal", full)
+    result = run("bbox", ["train", "--workdir", workdir, "--epochs", "2"])
+    lines = result.err.strip().splitlines()
+    assert result.rc == 2 and len(lines) == 1, result.err[-3000:]
+    assert str(workdir / "checkpoints") in lines[0] and ("disk is full" in lines[0] or "No space" in lines[0])
+
 
 def test_objective_channels_takes_one_or_three(tmp_path, refused_cleanly):
     argv = ["train", "--workdir", tmp_path / "run", *TINY, "--set", "objective.channels=2"]

@@ -98,6 +98,19 @@ def hold_out(records, fraction: float, seed: int) -> tuple[list[int], list[int]]
     return [i for i in range(len(records)) if not side[groups[i]]], val
 
 
+def repeated_records(train: Dataset, other: Dataset) -> list[tuple[Record, Record]]:
+    """(record of `other`, the training record it repeats) pairs: the same image (one file, or equal
+    pixels) with the same box, as when a data set's own val file copies a training row."""
+    def key(record: Record):
+        box = None if record.box is None else tuple(np.round(np.asarray(record.box, np.float64), 3).tolist())
+        return _image_identity(record), box
+
+    seen: dict = {}
+    for record in train.records:
+        seen.setdefault(key(record), record)
+    return [(record, seen[k]) for record in other.records if (k := key(record)) in seen]
+
+
 def _image_identity(record: Record):
     if isinstance(record.image, np.ndarray):
         return hashlib.blake2b(np.ascontiguousarray(record.image).tobytes(), digest_size=16).hexdigest()

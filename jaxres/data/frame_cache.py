@@ -146,11 +146,21 @@ def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
     if rest:
         decoded += decode(rest)
         catalog = _Catalog.read(directory, spec, wanted)
+        _refuse_still_damaged([records[i] for i in rest if keys[i] not in catalog.where], directory)
     if decoded and log is not None:
         again = f", {damaged} of them damaged in the cache" if damaged else ""
         log(f"frame cache: {decoded} of {len(records)} records decoded ({len(records) - decoded} reused{again}) "
             f"into {directory} ({catalog.data_bytes / 1e6:.1f} MB)")
     return catalog.frames(keys, spec)
+
+
+def _refuse_still_damaged(records: Sequence[Record], directory: pathlib.Path) -> None:
+    """A row that fails its checksum even as just written: the disk, not the cache, is at fault."""
+    if records:
+        record = records[0]
+        raise DataError(f"the frame of {record.image} is still damaged after decoding it again into {directory} "
+                        f"({len(records)} record(s)): the disk may be failing; move the cache elsewhere "
+                        "(data.cache_dir or $JAXRES_CACHE)", where=record.source or str(record.image))
 
 
 class Progress(Protocol):

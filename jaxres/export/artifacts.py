@@ -1,20 +1,16 @@
 """Hand a trained model to someone else: a serving artifact, a PyTorch state dict, or raw variables.
 
-- `stablehlo`: a `jax.export` artifact. `export_stablehlo_photo` (what `export` writes): the original
-  photo uint8 (H, W, C) with symbolic H and W (and `box` float32 (4,) [left, top, width, height] for a
-  task that frames around a box) in, the prediction in the photo's pixels out, every step of
-  `jaxres.objectives.serving` inside. `export_stablehlo` (the crop-in form): framed uint8 images (b, H, W, C)
-  in, raw outputs out. A server needs JAX and the file, nothing of jaxres (not even Flax).
-- `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`, and beside it
-  `<file>.txt`: the torchvision lines that build the module it fits (`torchvision_recipe`).
-- `onnx`: the same two forms as ONNX graphs, for onnxruntime and other runtimes
-  (`jaxres.export.onnx`; needs the `onnx` extra).
-- `safetensors`: the Flax variables themselves under flat `collection/module/…/leaf` keys, for
-  another JAX program (or a later jaxres) to read back bit for bit.
+- `stablehlo`: a `jax.export` artifact; a server needs JAX and the file, nothing of jaxres. The photo
+  form (what `export` writes) takes `photo` uint8 (H, W, C), any H and W (and `box` for keypoint and
+  box tasks, `serving.takes_box`) and answers in the photo's pixels; the crop-in form takes framed
+  uint8 images (b, H, W, C) and returns raw outputs.
+- `onnx`: the same two forms for onnxruntime (`jaxres.export.onnx`, the `onnx` extra).
+- `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`, and `<file>.txt`, the
+  lines that build the module it fits.
+- `safetensors`: the Flax variables under flat `collection/module/…/leaf` keys, read back bit for bit.
 
-Every file is written to a temporary name in the target's folder and renamed into place, so a crash
-or a full disk never leaves half an artifact where a server would pick it up. jaxres's model code is
-imported inside the exporters only: `load_stablehlo` must work in a process that has JAX alone.
+Every file is written atomically (`files.write_chunks`), so a crash or a full disk never leaves half
+an artifact, with its `<file>.sha256`, which jaxres checks whenever it reads one back.
 """
 
 from __future__ import annotations
@@ -27,9 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxres.platform import files
+import jaxres
+from jaxres import weights
 from jaxres.errors import UserError
-
+from jaxres.export import onnx
+from jaxres.models import ARCHS, normalize, preprocess
+from jaxres.objectives import serving
+from jaxres.platform import files
 
 FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 # Lowering for CUDA needs no GPU: one artifact then serves CPU and GPU hosts alike.
@@ -72,8 +72,6 @@ def export_stablehlo(
 
 def _export(model, variables, hwc, postprocess, platforms, path):
     """Trace the inference function once with a symbolic batch; the variables become constants."""
-    from jaxres.models import normalize
-
     variables = jax.device_get(variables)
 
     def infer(images):
@@ -93,12 +91,10 @@ def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platfo
                            metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path` and `<path>.json`: `serving.photo_function` exported with symbolic photo height and
     width, the variables as constants; inputs `photo` (and `box`), output `objective.output_name`."""
-    from jaxres.objectives.serving import photo_function
-
     path = pathlib.Path(path)
-    served = photo_function(model, objective, jax.device_get(variables))
+    served = serving.photo_function(model, objective, jax.device_get(variables))
     specs = [jax.ShapeDtypeStruct(jax.export.symbolic_shape(f"h, w, {model.in_channels}"), jnp.uint8)]
-    if objective.needs_box:
+    if serving.takes_box(objective):
         specs.append(jax.ShapeDtypeStruct((4,), jnp.float32))
     exported = jax.export.export(jax.jit(served), platforms=tuple(platforms))(*specs)
     sidecar = {"format": "jax.export (StableHLO)", "jax_version": jax.__version__,
@@ -106,7 +102,7 @@ def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platfo
                "platforms": list(exported.platforms), "arch": arch_name(model),
                "inputs": {"photo": {"shape": _shape(exported.in_avals[0]), "dtype": "uint8", "layout": "HWC"},
                           **({"box": {"shape": [4], "dtype": "float32", "order": "left, top, width, height"}}
-                             if objective.needs_box else {})},
+                             if serving.takes_box(objective) else {})},
                "output": {objective.output_name: {"shape": _shape(exported.out_avals[0]), "dtype": "float32"}},
                "metadata": dict(metadata or {})}
     _write_artifact(exported, sidecar, path)
@@ -122,7 +118,7 @@ def _write_artifact(exported, sidecar: dict, path: pathlib.Path) -> None:
         text = json.dumps(sidecar, indent=2) + "\n"
     except TypeError as err:
         raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
-    files.write_chunks(path, _chunks(blob))
+    files.write_chunks(path, _chunks(blob), checksum=True)
     files.write_chunks(sidecar_path(path), [text.encode()])
 
 
@@ -133,9 +129,6 @@ def sidecar_path(path) -> pathlib.Path:
 
 def _sidecar(model, exported, channels: int, postprocess, metadata) -> dict:
     """The facts a serving process needs without deserializing, or reading jaxres's code."""
-    import jaxres
-    from jaxres.models import preprocess
-
     gray = channels == 1
     return {
         "format": "jax.export (StableHLO)",
@@ -165,15 +158,13 @@ def _shape(aval) -> list:
 
 
 def load_stablehlo(path) -> Callable[..., np.ndarray]:
-    """`path` -> predict(...) -> float32 np.ndarray; needs only JAX. The photo form takes
-    predict(photo uint8 (H, W, C)[, box (4,)]), the crop-in form predict(uint8 images (B, H, W, C)).
-
-    The call is jitted so that each input shape compiles once; a wrong shape or dtype fails here with
-    the artifact's expected input rather than deep inside XLA.
-    """
+    """`path` (its checksum checked) -> predict(photo uint8 (H, W, C)[, box (4,)]) for the photo form,
+    predict(uint8 images (B, H, W, C)) for the crop-in form -> float32 np.ndarray. Jitted, so each
+    input shape compiles once; a wrong shape or dtype is named here rather than deep inside XLA."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise UserError("exported model not found", where=str(path))
+    files.check_checksum(path)
     try:
         exported = jax.export.deserialize(bytearray(path.read_bytes()))
     except Exception as err:  # noqa: BLE001  any failure means: not a jax.export artifact we can read
@@ -199,20 +190,15 @@ def load_stablehlo(path) -> Callable[..., np.ndarray]:
 
 
 def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
-    """A torchvision-keyed state dict (.pth/.pt/.safetensors) that loads with `strict=True`.
-
-    A stock model (3 channels, linear head) loads into `torchvision.models.resnetXX(num_classes=N)`;
-    otherwise the module needs `torchvision_recipe`'s changes (a 1-channel conv1, the MLP head). The
-    lines that build it and load the file (`loading_code`) are written to `recipe_path(path)`.
-    """
-    from jaxres import weights
-
+    """A torchvision-keyed state dict (.pth/.pt/.safetensors) that loads with `strict=True`, its
+    checksum, and at `recipe_path(path)` the lines that build the module it fits and load it."""
     path = pathlib.Path(path)
     if path.suffix.lower() not in TORCHVISION_SUFFIXES:
         raise UserError(
             f"torchvision export writes {', '.join(TORCHVISION_SUFFIXES)}, not {path.suffix!r}", where=str(path)
         )
     weights.save_torchvision(variables, model, path)
+    files.write_checksum(path)
     files.write_chunks(recipe_path(path), [loading_code(model, path).encode()])
     return path
 
@@ -252,8 +238,6 @@ def torchvision_recipe(model) -> str:
 
 def arch_name(model) -> str:
     """torchvision's name for the backbone (the Module keeps its block and stage sizes, not a name)."""
-    from jaxres.models import ARCHS
-
     for name, (block, stages) in ARCHS.items():
         if block == model.block and tuple(stages) == tuple(model.stage_sizes):
             return name
@@ -265,13 +249,12 @@ def arch_name(model) -> str:
 
 def export_safetensors(variables: Mapping, path) -> pathlib.Path:
     """Every Flax variable under its flat key (`params/layer1_0/conv1/kernel`), values unchanged."""
-    from jaxres.weights import write_state_dict
-
     path = pathlib.Path(path)
     if path.suffix.lower() != ".safetensors":
         raise UserError(f"safetensors export writes a .safetensors file, not {path.suffix!r}", where=str(path))
     flat = {_SEP.join(keys): np.asarray(leaf) for keys, leaf in _flatten(jax.device_get(variables))}
-    write_state_dict(flat, path)
+    weights.write_state_dict(flat, path)
+    files.write_checksum(path)
     return path
 
 
@@ -284,13 +267,12 @@ def _flatten(tree: Mapping, prefix: tuple[str, ...] = ()):
 
 
 def load_safetensors_variables(path) -> dict:
-    """The nested {"params": …, "batch_stats": …} that `export_safetensors` wrote."""
-    from safetensors.numpy import load_file
-
+    """The nested {"params": …, "batch_stats": …} that `export_safetensors` wrote (checksum checked)."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise UserError("variables file not found", where=str(path))
-    flat = load_file(str(path))
+    files.check_checksum(path)
+    flat = weights.read_state_dict(path)
     if flat and not all(_SEP in key for key in flat):
         raise UserError(
             "holds no flat Flax keys (collection/module/leaf); a torchvision state dict loads with "
@@ -318,14 +300,11 @@ _OPTIONS = {
 
 
 def export_photo(fmt: str, model, objective, variables: Mapping, path, metadata: Mapping) -> pathlib.Path:
-    """The end-to-end form (photo in, photo pixels out) of `stablehlo` and `onnx`; the other formats
-    hold weights only and are written as `export` writes them."""
+    """The photo form of `stablehlo` and `onnx`; the weights-only formats as `export` writes them."""
     if fmt == "stablehlo":
         return export_stablehlo_photo(model, objective, variables, path, metadata=metadata)
     if fmt == "onnx":
-        from jaxres.export.onnx import export_onnx_photo
-
-        return export_onnx_photo(model, objective, variables, path, metadata=metadata)
+        return onnx.export_onnx_photo(model, objective, variables, path, metadata=metadata)
     return export(fmt, model, variables, path)
 
 
@@ -344,9 +323,7 @@ def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:
     if fmt == "torchvision":
         return export_torchvision(model, variables, path)
     if fmt == "onnx":
-        from jaxres.export.onnx import export_onnx
-
-        return export_onnx(model, variables, path, **options)
+        return onnx.export_onnx(model, variables, path, **options)
     return export_safetensors(variables, path)
 
 

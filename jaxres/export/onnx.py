@@ -1,17 +1,14 @@
-"""`export --format onnx`: the model as an ONNX graph, in two forms.
+"""`export --format onnx`: the model as an ONNX graph, in two forms, written with its `.sha256`.
 
-- `export_onnx_photo` (what `export` writes): `photo` uint8 (H, W, C), any H and W, and for a task that
-  frames around a box `box` float32 (4,) [left, top, width, height] -> `keypoints` (K, 2) / `box` /
-  `probabilities` (C,) in the photo's pixels: `jaxres.objectives.serving`'s steps as torch ops (the objective's
-  view and decoding formulas evaluated on torch tensors, the supersampled bilinear framing as
-  GridSample + AveragePool, opset 17 >= 16), so onnxruntime gives the numbers `predict` prints.
+- `export_onnx_photo` (what `export` writes): `photo` uint8 (H, W, C), any H and W (and `box` float32
+  (4,) [left, top, width, height] for keypoint and box tasks) -> `keypoints` (K, 2) / `box` /
+  `probabilities` (C,) in the photo's pixels: `jaxres.objectives.serving`'s steps evaluated on torch
+  tensors (the framing as GridSample + AveragePool, opset 17), so onnxruntime gives `predict`'s numbers.
 - `export_onnx` (the crop-in form): `images` uint8 (batch, H, W, C) already framed -> raw outputs.
 
-The Flax variables go to a torchvision-keyed state dict (`weights.to_torchvision`), into a torch
-ResNet (`jaxres.export.torch_resnet`), behind the same normalisation `models.normalize` does; torch.onnx's
-TorchScript exporter (`dynamo=False`: the dynamo exporter needs onnxscript, and it gains nothing for
-a static convolutional net) traces it with a symbolic batch. Task metadata (task, classes, objective)
-goes into the model's metadata_props. Needs the `onnx` extra (torch, onnx).
+The network is `torch_resnet`'s twin of the model, traced by the TorchScript exporter (`dynamo=False`:
+the dynamo one needs onnxscript). Task metadata goes into metadata_props. torch and onnx are the
+optional `onnx` extra, so they (and `torch_resnet`) are imported only when an export runs.
 """
 
 from __future__ import annotations
@@ -22,8 +19,10 @@ import pathlib
 import warnings
 from typing import Mapping
 
-from jaxres.platform import files
 from jaxres.errors import UserError
+from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
+from jaxres.objectives import serving
+from jaxres.platform import files
 
 OPSET = 17
 INPUT, OUTPUT = "images", "outputs"
@@ -32,10 +31,7 @@ INPUT, OUTPUT = "images", "outputs"
 def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int, int], channels: int | None = None,
                 metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: `images` uint8 (batch, H, W, C) -> `outputs` float32 ((batch, N) or (batch, K, 2))."""
-    from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
-
-    torch, onnx = _imports()
-    from jaxres.export import torch_resnet
+    torch, onnx, torch_resnet = _imports()
 
     path = pathlib.Path(path)
     height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -43,11 +39,11 @@ def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int,
     if channels != model.in_channels:
         raise UserError(f"channels={channels} but the model takes {model.in_channels}-channel images", where=str(path))
     mean, std = (GRAY_MEAN, GRAY_STD) if channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
-    serving = _serving(torch, torch_resnet.from_jaxres(model, variables), mean, std, model.num_keypoints)
+    graph = _serving(torch, torch_resnet.from_jaxres(model, variables), mean, std, model.num_keypoints)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(serving, (torch.zeros((1, height, width, channels), dtype=torch.uint8),), buffer,
+        torch.onnx.export(graph, (torch.zeros((1, height, width, channels), dtype=torch.uint8),), buffer,
                           dynamo=False, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
     return _write(onnx, buffer, metadata, path)
@@ -58,21 +54,20 @@ PHOTO, BOX = "photo", "box"
 
 def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: the photo (and box) -> the prediction in the photo's pixels, one photo a call."""
-    torch, onnx = _imports()
-    from jaxres.export import torch_resnet
+    torch, onnx, torch_resnet = _imports()
 
     path = pathlib.Path(path)
-    serving = _photo_serving(torch, torch_resnet.from_jaxres(model, variables), model, objective)
+    graph = _photo_serving(torch, torch_resnet.from_jaxres(model, variables), model, objective)
     channels = model.in_channels
     inputs = (torch.zeros((37, 53, channels), dtype=torch.uint8),)
     names = [PHOTO]
-    if objective.needs_box:
+    if serving.takes_box(objective):
         inputs += (torch.tensor([3.0, 4.0, 20.0, 25.0]),)
         names.append(BOX)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(serving, inputs, buffer, dynamo=False, input_names=names,
+        torch.onnx.export(graph, inputs, buffer, dynamo=False, input_names=names,
                           output_names=[objective.output_name], opset_version=OPSET,
                           dynamic_axes={PHOTO: {0: "height", 1: "width"}})
     return _write(onnx, buffer, metadata, path)
@@ -83,23 +78,18 @@ def _write(onnx, buffer, metadata, path) -> pathlib.Path:
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = str(key), value if isinstance(value, str) else json.dumps(value)
-    return files.write_chunks(path, [proto.SerializeToString()])
+    return files.write_chunks(path, [proto.SerializeToString()], checksum=True)
 
 
 def torch_ops(torch):
-    """`jaxres.objectives.serving.Ops` over torch tensors."""
-    from jaxres.objectives.serving import Ops
-
-    return Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
+    """`serving.Ops` over torch tensors."""
+    return serving.Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
                lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
 
 
 def _photo_serving(torch, net, model, objective):
     """`net` behind `serving.photo_function`'s steps, as torch ops."""
-    from jaxres.models.preprocess import GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
-    from jaxres.objectives.serving import SUPERSAMPLE
-
-    ops, size, n = torch_ops(torch), objective.size, SUPERSAMPLE
+    ops, size, n = torch_ops(torch), objective.size, serving.SUPERSAMPLE
     mean, std = (GRAY_MEAN, GRAY_STD) if model.in_channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
     flip = bool(objective.options.get("flip_test", False))
     functional = torch.nn.functional
@@ -128,7 +118,7 @@ def _photo_serving(torch, net, model, objective):
             hw = torch._shape_as_tensor(photo)[:2].float()
             h, w = hw[0], hw[1]
             corners = None if box is None else torch.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
-            view = objective.view(w, h, corners, ops)
+            view = serving.view(objective, w, h, corners, ops)
             x = (self.frame(photo, view, h, w) / 255.0 - self.mean) / self.std
             if flip:
                 x = torch.cat([x, torch.flip(x, dims=[3])])
@@ -142,12 +132,15 @@ def _photo_serving(torch, net, model, objective):
 
 
 def _imports():
+    """(torch, onnx, torch_resnet): the optional extra, named when it is missing."""
     try:
         import onnx
         import torch
+
+        from jaxres.export import torch_resnet
     except ImportError as err:
         raise UserError(f"export --format onnx needs torch and onnx: pip install 'jaxres[onnx]' ({err})") from err
-    return torch, onnx
+    return torch, onnx, torch_resnet
 
 
 def _serving(torch, net, mean, std, num_keypoints):

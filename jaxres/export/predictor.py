@@ -1,11 +1,9 @@
 """`jaxres.load(workdir)`: a trained workdir as one object that predicts on photos.
 
-The workdir is read here once (config, data facts, best checkpoint: `commands.restore.best`), and
-the `predict`, `eval` and `export` commands work from the object this returns. A photo goes through
-`jaxres.objectives.serving` (the framing, network and decoding the exports carry inside their graphs), so the
-numbers are the same whichever way the model is used. Compilation: the framing compiles once per
-photo shape (it is small), the network once per batch size (1, 2, 4, ... up to the training batch),
-so repeated calls of the same shapes never trace again (`traces` counts the traces).
+The workdir is read here once (`train.restore.best`) and the `predict`, `eval` and `export` commands
+work from this object; a photo goes through `jaxres.objectives.serving`, the steps the exports carry
+in their graphs, so every route gives the same numbers. The framing compiles once per photo shape,
+the network once per power-of-two batch size, so repeated calls never trace again (`traces`).
 """
 
 from __future__ import annotations
@@ -20,8 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxres.objectives import serving
+from jaxres.data.images import load_image
 from jaxres.errors import UserError
+from jaxres.objectives import serving
+from jaxres.train.restore import best
 
 
 @dataclasses.dataclass
@@ -29,8 +29,8 @@ class Prediction:
     """One photo's prediction, named as the exports name their output (`objective.output_name`):
     "keypoints" (K, 2) x, y in the photo's pixels, "box" [x, y, height, width] (the box task's CSV
     convention) or "probabilities" (C,) in the order of `classes`. `box_used`: the box [left, top,
-    width, height] the frame was cut around, for a task that frames around one (the whole photo when
-    none was given)."""
+    width, height] the frame was taken from, for a task that takes one (the whole photo when none
+    was given)."""
 
     name: str
     value: np.ndarray
@@ -66,16 +66,27 @@ class Predictor:
 
     @property
     def needs_box(self) -> bool:
+        """Whether each photo is cropped around a box (a face's); predict's CSV records it."""
         return bool(self.objective.needs_box)
+
+    @property
+    def takes_box(self) -> bool:
+        """Whether `predict` and the exports take a box beside the photo (`serving.takes_box`)."""
+        return serving.takes_box(self.objective)
 
     def metadata(self, task: str) -> dict:
         """What a server needs to read an exported model's inputs and outputs (JSON)."""
         flip = self.objective.flip_permutation()
+        inputs = {"photo": "uint8 (H, W, C): the original photo"}
+        if self.takes_box:
+            inputs["box"] = ("float32 (4,): left, top, width, height in the photo's pixels; " + (
+                f"cropped square with a margin of {self.objective.options['margin']:g} of its longer side"
+                if self.needs_box else "its region framed as training framed whole photos") +
+                "; [0, 0, W, H] for the whole photo")
         return {"task": task, "objective": self.config["objective"]["kind"], "classes": self.classes,
                 "num_keypoints": self.facts.num_keypoints, "flip_map": flip,
                 "flip_test": bool(self.objective.options.get("flip_test", False)), "checkpoint_step": self.step,
-                "inputs": ["photo uint8 (H, W, C)"] + (["box float32 (4,) left, top, width, height"] if self.needs_box else []),
-                "output": self.objective.output_name, "image_size": self.objective.size,
+                "inputs": inputs, "output": self.objective.output_name, "image_size": self.objective.size,
                 "channels": self.objective.channels}
 
     def _frame_fn(self, photo, view):
@@ -90,7 +101,7 @@ class Predictor:
 
     def predict(self, image, box=None):
         """`image`: a path, a PIL image or a uint8 array (H, W[, C]); `box`: [left, top, width, height] in
-        its pixels (tasks that frame around a box; None: the whole photo). A list of images (and a
+        its pixels (keypoint and box tasks: `serving.view`; None: the whole photo). A list of images (and a
         list of boxes, or None) is run as a batch and gives a list of `Prediction`."""
         if isinstance(image, (list, tuple)):
             boxes = [None] * len(image) if box is None else list(box)
@@ -103,8 +114,6 @@ class Predictor:
 
     def photo(self, image) -> np.ndarray:
         """uint8 (H, W, C) with the model's channels, decoded as training decodes (EXIF orientation)."""
-        from jaxres.data.images import load_image
-
         if isinstance(image, (str, os.PathLike)):
             return load_image(image, self._mode)
         if hasattr(image, "convert"):  # a PIL image
@@ -112,8 +121,8 @@ class Predictor:
         return load_image(np.asarray(image), self._mode)
 
     def run_records(self, records) -> tuple[np.ndarray, list]:
-        """`run` on data set records (their image and box), each photo decoded once however many
-        records (faces) it holds."""
+        """`run` on data set records, each photo decoded once however many records (faces) it holds;
+        a record's box is used only where it is the crop (the box task's records hold the answer)."""
         decoded: dict = {}
 
         def photo(record):
@@ -122,7 +131,7 @@ class Predictor:
                 decoded[key] = self.photo(record.image)
             return decoded[key]
 
-        return self.run([photo(r) for r in records], [r.box for r in records])
+        return self.run([photo(r) for r in records], [r.box if self.needs_box else None for r in records])
 
     def run(self, photos: Sequence[np.ndarray], boxes: Sequence[Any]) -> tuple[np.ndarray, list]:
         """(predictions in the objective's `decode` convention (N, ...), the boxes used as corners or
@@ -130,11 +139,11 @@ class Predictor:
         views, frames, used = [], [], []
         for photo, box in zip(photos, boxes):
             h, w = photo.shape[:2]
-            if self.needs_box and box is None:
+            if self.takes_box and box is None:
                 box = np.array([0.0, 0.0, w, h])
-            view = self.objective.view(float(w), float(h), box, serving.NUMPY)
+            view = serving.view(self.objective, float(w), float(h), box, serving.NUMPY)
             views.append(view)
-            used.append(box if self.needs_box else None)
+            used.append(box if self.takes_box else None)
             frames.append(self._frame(jnp.asarray(photo), jnp.asarray(view, jnp.float32)))
         outputs = self._outputs(frames)
         predictions = np.stack([self.objective.to_photo(np.asarray(o, np.float64), v, serving.NUMPY)
@@ -164,7 +173,5 @@ class Predictor:
 def load(workdir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> Predictor:
     """The workdir's best checkpoint (else its latest intact one) as a `Predictor`. `overrides` set
     inference keys of its config, e.g. {"objective.flip_test": True}."""
-    from jaxres.train.restore import best
-
     built, variables, step = best(workdir, overrides)
     return Predictor(built, variables, step, pathlib.Path(workdir))

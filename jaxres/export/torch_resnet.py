@@ -1,16 +1,16 @@
 """A PyTorch ResNet whose state-dict keys are torchvision's, built from a jaxres model's description.
 
-The ONNX export needs a torch module to trace. torchvision's own `resnet*` would do for a stock
-model, but its package import needs its compiled ops to match the installed torch (on the CPU dev
-machines they do not), and the 1-channel stem and MLP head need changes anyway; this module builds
-exactly the architecture `jaxres.export.artifacts.torchvision_recipe` describes, with nothing but torch.
-Loading `weights.to_torchvision(...)` into it with `strict=True` checks that every key matches.
+The ONNX export traces it: torchvision's own `resnet*` needs its compiled ops to match the installed
+torch, and the 1-channel stem and MLP head need changes anyway, so this builds with torch alone the
+module `artifacts.torchvision_recipe` describes; `from_jaxres` loads it with `strict=True`.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from jaxres import weights
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 
@@ -77,8 +77,6 @@ class ResNet(nn.Module):
 
 def from_jaxres(model, variables) -> ResNet:
     """The torch twin of a jaxres `ResNet` with its variables loaded strictly, in eval mode."""
-    from jaxres import weights
-
     net = ResNet(model.block, model.stage_sizes, model.num_outputs, model.in_channels, model.head,
                  model.hidden, model.dropout)
     state = {k: torch.from_numpy(v.copy()) for k, v in weights.to_torchvision(variables, model).items()}

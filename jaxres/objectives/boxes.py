@@ -24,7 +24,8 @@ class BoxObjective(Objective):
         "loss": "smooth_l1",  # on [0, 1] coordinates of the input frame (jaxres.objectives.losses)
         "loss_options": {},
     }
-    output_name = "box"  # the box is what it finds: the frame is always the whole photo
+    output_name = "box"  # the box is what it finds
+    takes_box = True  # a photo's region to search (serving.view)
     columns = ("x", "y", "height", "width")  # the box project's own convention (`served`)
 
     def __init__(self, options: dict, facts: dict):

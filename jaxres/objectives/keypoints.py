@@ -42,6 +42,7 @@ class KeypointObjective(Objective):
     }
 
     output_name = "keypoints"
+    takes_box = True  # the box to crop (`needs_box`) or the region to frame as a whole photo (serving.view)
 
     def __init__(self, options: dict, facts: dict):
         super().__init__(options, facts)

@@ -1,6 +1,6 @@
 """A trained model applied to an original photo, written once for `jaxres.load(...).predict`, the
 `predict` command and the StableHLO export (the ONNX export runs the same steps as torch ops):
-1. the view: `objective.view(w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t, by the
+1. the view: `view(objective, w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t, by the
    formulas the training frames use (`jaxres.data.affine`), over an array namespace (`Ops`);
 2. the pixels: `frame` resamples the photo through the view, SUPERSAMPLE^2 bilinear samples per
    output pixel averaged: a fixed-size graph that does not alias when a large photo shrinks;
@@ -51,6 +51,23 @@ def corners(box_ltwh) -> np.ndarray:
     """[left, top, width, height] (the box a caller gives) -> (x0, y0, x1, y1) (the records' box)."""
     left, top, width, height = (float(v) for v in box_ltwh)
     return np.array([left, top, left + width, top + height])
+
+
+def takes_box(objective) -> bool:
+    """Whether a photo comes with a box (keypoint and box tasks: `takes_box`; a kind that frames
+    around one: `needs_box`). Classification takes the photo alone."""
+    return bool(objective.takes_box or objective.needs_box)
+
+
+def view(objective, w, h, box, ops):
+    """(sx, sy, tx, ty) of a w x h photo and its box (x0, y0, x1, y1) or None. A kind that frames
+    around a box crops it (with its margin); one that frames whole photos frames the box's region as
+    it would a whole photo, so a server with a detector can point it at a region, and the whole
+    photo's box gives the frame of no box."""
+    if box is None or objective.needs_box or not takes_box(objective):
+        return objective.view(w, h, box, ops)
+    sx, sy, tx, ty = objective.view(box[2] - box[0], box[3] - box[1], None, ops)
+    return sx, sy, tx - sx * box[0], ty - sy * box[1]
 
 
 def out_to_source(view, supersample: int):
@@ -106,8 +123,8 @@ def photo_function(model, objective, variables: Any) -> Callable:
     def served(photo, box=None):
         h, w = jnp.float32(photo.shape[0]), jnp.float32(photo.shape[1])
         corners_ = None if box is None else jnp.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
-        view = objective.view(w, h, corners_, JAX)
-        outputs = network(model, objective, variables, frame(photo, view, objective.size)[None])[0]
-        return objective.served(objective.to_photo(outputs, view, JAX), JAX).astype(jnp.float32)
+        seen = view(objective, w, h, corners_, JAX)
+        outputs = network(model, objective, variables, frame(photo, seen, objective.size)[None])[0]
+        return objective.served(objective.to_photo(outputs, seen, JAX), JAX).astype(jnp.float32)
 
     return served

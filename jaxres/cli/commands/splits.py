@@ -10,7 +10,7 @@ import sys
 
 
 from jaxres.platform import cache_paths
-from jaxres.data.consistency import align_classes, check_same_points, hold_out, usual_point_count
+from jaxres.data.consistency import align_classes, check_same_points, hold_out, repeated_records, usual_point_count
 from jaxres.data.records import Dataset
 from jaxres.data.validate import validate
 from jaxres.errors import DataError
@@ -58,6 +58,7 @@ def train_val_split(task: Task, path: pathlib.Path, config: dict) -> tuple[Datas
         raise DataError("no training split found", where=str(path))
     val = read_split(task, path, "val", config)
     if val is not None:
+        _warn_repeated(train, val)
         return train, val
     kept, held = hold_out(train.records, float(config["data"]["val_fraction"]), int(config["train"]["seed"]))
     if not kept:
@@ -65,6 +66,18 @@ def train_val_split(task: Task, path: pathlib.Path, config: dict) -> tuple[Datas
                         "records of the same images): too few to hold out a validation split", where=str(path))
     pick = lambda idx: dataclasses.replace(train, records=[train.records[i] for i in idx])  # noqa: E731
     return pick(kept), pick(held)
+
+
+def _warn_repeated(train: Dataset, val: Dataset) -> None:
+    """One line when the data set's own val file repeats training records. A warning, not a refusal:
+    a data set's split is its authors' benchmark (published scores use it as it ships), but the user
+    must know the score includes records the model trained on."""
+    pairs = repeated_records(train, val)
+    if pairs and parallel.is_primary():
+        shown = ", ".join(f"{v.source} = {t.source}" for v, t in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
+        print(f"warning: {len(pairs)} val record(s) repeat training records ({shown}): the validation score "
+              "includes records the model trained on; remove them from one file for a fair score",
+              file=sys.stderr, flush=True)
 
 
 def training_splits(task, path, config: dict, skip_bad: bool) -> Splits:
