@@ -1,8 +1,8 @@
 """Shared pieces of the command-line tests: tiny settings, an in-process runner, trained workdirs.
 
 The CLI runs in this process (`jaxres.cli.entry.main(TASK, argv)`), so every run shares JAX's in-memory
-compile caches; a trained workdir per task is built once per pytest process and memoised here, so
-both CLI test modules can use the same one.
+compile caches; a trained workdir per task is built once per test run (by whichever xdist worker asks
+first, in the run's shared folder) and memoised here, so every test module can use the same one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 
+from jaxres.cli.commands.splits import resolve_data_path
 from jaxres.cli.entry import main
+from jaxres.train.workdir import load_config
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TASK_NAMES = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -34,6 +36,7 @@ SYNTHETIC = ["--set", "synthetic.generator.n_train=32", "--set", "synthetic.gene
 
 _TRAINED: dict[str, "Run"] = {}
 SESSION_CACHE = pathlib.Path(os.environ["JAXRES_CACHE"])  # set by conftest before any test module loads
+RUN_ROOT = pathlib.Path(os.environ["JAXRES_COMPILATION_CACHE"]).parent  # conftest's folder of the run, shared by its workers
 
 
 def task(name: str):
@@ -80,17 +83,38 @@ def use_session_cache(monkeypatch, tmp_path_factory=None) -> pathlib.Path:
     return SESSION_CACHE
 
 
-def trained(name: str, tmp_path_factory) -> Run:
-    """The tiny synthetic training of task `name`, run once per pytest process."""
+def trained(name: str, tmp_path_factory=None) -> Run:
+    """The tiny synthetic training of task `name`, run once per test run and shared by every test that
+    needs a trained workdir (a test that changes the workdir copies it first)."""
     if name not in _TRAINED:
-        workdir = tmp_path_factory.getbasetemp() / f"trained_{name}"
         caller_cache, os.environ["JAXRES_CACHE"] = os.environ.get("JAXRES_CACHE"), str(SESSION_CACHE)
-        try:  # its synthetic set in the shared cache, whichever test asks first
-            result = run(name, ["train", "--workdir", workdir, *TINY, *SYNTHETIC])
+        try:  # its synthetic set in this process's shared cache, whichever test asks first
+            _TRAINED[name] = _train_once(name, RUN_ROOT / f"trained_{name}")
         finally:
             os.environ["JAXRES_CACHE"] = caller_cache or str(SESSION_CACHE)
-        result.workdir = workdir
-        _TRAINED[name] = result
     result = _TRAINED[name]
     assert result.rc == 0, f"train {name} failed ({result.rc}):\n{result.err}\n{result.out[-2000:]}"
+    return result
+
+
+def _train_once(name: str, workdir: pathlib.Path, timeout: float = 1800) -> Run:
+    """Train into `workdir` unless another xdist worker claimed it first (an atomic mkdir); then wait
+    for that worker's record of the run and write the synthetic set here, where tests look for it."""
+    record = workdir.with_name(workdir.name + ".json")
+    try:
+        os.mkdir(workdir.with_name(workdir.name + ".claimed"))
+    except FileExistsError:
+        deadline = time.monotonic() + timeout
+        while not record.exists():
+            assert time.monotonic() < deadline, f"the other worker's training of {name} never ended ({record})"
+            time.sleep(0.5)
+        result = Run(**json.loads(record.read_text()), workdir=workdir)
+        if result.rc == 0:
+            resolve_data_path(task(name), load_config(workdir))
+        return result
+    result = run(name, ["train", "--workdir", workdir, *TINY, *SYNTHETIC])
+    result.workdir = workdir
+    partial = record.with_suffix(".partial")
+    partial.write_text(json.dumps({"rc": result.rc, "out": result.out, "err": result.err, "seconds": result.seconds}))
+    os.replace(partial, record)  # the waiting worker sees a whole record or none
     return result

@@ -23,6 +23,13 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 MULTI_DEVICE = pathlib.Path(__file__).resolve().parent / "multi_device"
+# The longest files, longest first (CPU seconds of each alone): xdist hands out whole files in
+# collection order (pyproject: `--dist loadfile --no-loadscope-reorder`), so the two workers take
+# these first and even out their ends on the many short files, instead of one worker starting a
+# long file when the other has nothing left.
+LONGEST_FIRST = ("test_tasks_cli.py", "test_crash_resume.py", "test_multi_device.py", "test_default_runs.py",
+                 "test_export_end_to_end.py", "test_benchmarks.py", "test_export.py", "test_head_init.py",
+                 "test_parity_torchvision.py", "test_first_hour.py")
 
 # Variables that would change what jaxres, JAX or a data/hub library does. (PATH, locale and the
 # Python interpreter's own settings stay; the locale is pinned to UTF-8 below.)
@@ -92,6 +99,11 @@ def pytest_ignore_collect(collection_path, config):
     if config.getoption("--devices") == 1 and MULTI_DEVICE in (collection_path, *collection_path.parents):
         return True
     return None
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture(autouse=True)
