@@ -1,7 +1,5 @@
-"""What a person watching a run sees, and what a program reads later: `Progress` (a bar per epoch with ETAs,
-plain lines when not a terminal), `Ticker` (the same for a counted job before training), `Timed` (a
-compile's seconds), `MetricsLog` (metrics.jsonl, appended).
-"""
+"""What a person watching a run sees and a program reads later: `Progress`, `Ticker`, `Timed` (a
+compile's seconds) and `MetricsLog` (metrics.jsonl)."""
 
 from __future__ import annotations
 
@@ -88,9 +86,8 @@ class Progress:
 
 
 class Ticker:
-    """Progress of a counted job (`tick()` per item, then `close()`): a bar redrawn on a terminal,
-    a line every `every_s` seconds in a pipe or a file, and a closing line with the time it took
-    when anything was shown. A job done within the first interval prints nothing."""
+    """Progress of a counted job (`tick()` per item, then `close()`): a bar on a terminal, a line every
+    `every_s` seconds elsewhere; a job done within the first interval prints nothing."""
 
     def __init__(self, what: str, total: int, stream: IO[str] | None = None, interactive: bool | None = None,
                  enabled: bool = True, every_s: float | None = None):

@@ -1,8 +1,5 @@
-"""What a training leaves beside its checkpoints: `config.json` (the config as the user gave it),
-`data_facts.json` (what the training split decided: classes, points, the head; a separate file so the
-config holds only the user's choices) and the `.jaxres-workdir` marker naming the task. `OWN_FILES` is the
-list every guard reads.
-"""
+"""What a training leaves beside its checkpoints: `config.json` (the user's config), `data_facts.json`
+(what the training split decided) and the `.jaxres-workdir` marker; `OWN_FILES` lists them for the guards."""
 
 from __future__ import annotations
 
