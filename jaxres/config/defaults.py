@@ -1,7 +1,5 @@
-"""Every config key the engine reads, with its default: the one place a default is written. A task's config
-sets what differs; each objective kind registers its `objective` defaults here (`KIND_DEFAULTS`), so this
-module imports no kind; `complete` lays them over each other.
-"""
+"""Every config key the engine reads, with its default (the one place one is written); objective kinds
+register theirs in `KIND_DEFAULTS`, and `complete` lays them over each other."""
 
 from __future__ import annotations
 
