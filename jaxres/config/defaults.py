@@ -73,9 +73,7 @@ ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim"
                            "objective": OBJECTIVE}
 
 
-# Keys a config may still hold from an older version, dropped here, where every config is read (a
-# workdir's config.json, a --config file): data.pipeline ("device" or "host") chose between two data
-# paths; only the device path (frame cache, augmentation in the step) remains, and it was the default.
+# Keys an older config may hold, dropped where every config is read (data.pipeline: the device path is the one path).
 RETIRED = (("data", "pipeline"),)
 
 

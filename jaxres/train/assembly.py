@@ -30,9 +30,8 @@ from jaxres.train.steps import make_eval_step, make_train_step
 from jaxres.train.workdir import DataFacts
 
 HEAD_INITS = ("default", "mean_target")
-# Adam moves every weight by about the learning rate from its first step; on a started head's zero
-# kernel all of an output's weights move together, so with fewer warmup steps the outputs can jump
-# far from the mean (docs/BENCHMARKS.md, "Recipes on real data").
+# On a started head's zero kernel Adam moves all of an output's weights together: without warmup the
+# outputs jump far from the mean (docs/BENCHMARKS.md).
 HEAD_INIT_WARMUP_STEPS = 10
 
 

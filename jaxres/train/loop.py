@@ -28,7 +28,6 @@ from jaxres.train.tensorboard import Board
 from jaxres.viz import NOT_CHARTED
 
 
-
 class NonFiniteLoss(RuntimeError):
     """The loss (or the state) stopped being finite; nothing from that point was saved."""
 

@@ -75,15 +75,6 @@ def task_of(workdir: pathlib.Path) -> str | None:
     return None
 
 
-def is_workdir(workdir: pathlib.Path) -> bool:
-    """Whether `workdir` was written by train (marker, or an older workdir's files)."""
-    try:
-        task_of(workdir)
-    except UserError:
-        return False
-    return True
-
-
 def load_config(workdir: pathlib.Path) -> dict:
     """The config.json of a folder that is a workdir (`task_of`), a JSON object."""
     task_of(workdir)
