@@ -21,13 +21,7 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompressio
 def load_image(src: str | os.PathLike | np.ndarray, mode: str = "RGB") -> np.ndarray:
     """uint8 (H, W, 3) for mode "RGB" or (H, W, 1) for "L" from a path or an (H, W[, 1|3|4]) array; a
     missing or undecodable file is a DataError naming it."""
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    if isinstance(src, np.ndarray):
-        return _from_array(src, mode)
-    path = os.fspath(src)
-    img, _ = _open_decoded(path)
-    return _to_array(img, mode)
+    return load_image_reduced(src, mode)[0]
 
 
 def load_image_reduced(src: str | os.PathLike | np.ndarray, mode: str = "RGB",
@@ -97,7 +91,7 @@ def _existing(path: str) -> str:
     return path
 
 
-def _open_decoded(path: str, mode: str | None = None, max_reduction: int = 1) -> tuple[Image.Image, np.ndarray]:
+def _open_decoded(path: str, mode: str, max_reduction: int) -> tuple[Image.Image, np.ndarray]:
     """Open and fully decode (the lazy `Image.open` alone would not notice a truncated body); also
     the matrix from full-size to decoded pixels (see `_draft`), both after EXIF orientation."""
     path = _existing(path)
@@ -110,7 +104,7 @@ def _open_decoded(path: str, mode: str | None = None, max_reduction: int = 1) ->
         raise DataError(f"cannot decode image ({_reason(err)})", where=path) from None
 
 
-def _draft(img: Image.Image, mode: str | None, max_reduction: int) -> np.ndarray:
+def _draft(img: Image.Image, mode: str, max_reduction: int) -> np.ndarray:
     """Ask a JPEG for a 1/2, 1/4 or 1/8 decode; the matrix from full-size to decoded displayed pixels,
     through both orientations because a partial last pixel moves under a flip."""
     w, h = img.size
