@@ -1,9 +1,5 @@
-"""jaxres: torchvision-exact ResNets in JAX/Flax, with a shared training engine.
-
-`import jaxres` stays light: subpackages, and `jaxres.load` (a trained workdir as a predictor,
-`jaxres.export.predictor.load`), are imported on first use, so reading data or metrics does not pay
-for (or require) the heavier pieces.
-"""
+"""jaxres: torchvision-exact ResNets in JAX/Flax with a shared training engine; subpackages and
+`jaxres.load` are imported on first use, so `import jaxres` stays light."""
 
 import importlib
 

@@ -1,8 +1,5 @@
-"""Errors a user can act on.
-
-Every error that comes from the user's input (data, config, weights, command line) is a `UserError`:
-the command line prints its one-line message and exits with status 2 instead of a traceback.
-"""
+"""Errors a user can act on: a `UserError` (data, config, weights, command line) is printed as one line
+with exit status 2, not a traceback."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Pictures a person looks at: overlays, contact sheets, training curves, confusion maps. Pillow only; every
-file is written atomically (`save_png`). Coordinates are the drawn image's pixels: keypoints (K, 2) as (x,
-y), boxes as (x0, y0, x1, y1); predictions red, truth green.
-"""
+"""Pictures (overlays, contact sheets, curves, confusion maps) with Pillow, written atomically; keypoints
+(K, 2) as (x, y), boxes (x0, y0, x1, y1), in the drawn image's pixels; predictions red, truth green."""
 
 from __future__ import annotations
 
@@ -68,9 +66,8 @@ def _points(points, name: str) -> np.ndarray:
 
 
 def box_region(image, box, margin: float = 0.3, min_side: int = 256) -> tuple[Image.Image, np.ndarray, float]:
-    """The part of `image` around `box` widened by `margin` and enlarged to at least `min_side` px, with its
-    offset and scale (a point p lands at (p - offset) * scale): a face's points are legible, not a few
-    pixels of a group photo."""
+    """The part of `image` around `box`, widened by `margin` and enlarged to ≥ `min_side` px, with its
+    offset and scale (a point p lands at (p - offset) * scale)."""
     canvas = to_image(image)
     x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64)[:4])
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
@@ -313,9 +310,8 @@ NOT_CHARTED = ("count", "per_class")
 
 
 def charted(record: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of a metrics.jsonl record, the one rule for charts and TensorBoard:
-    {key: value}, nested dicts (learning rates per group) as 'key/inner'; strings, lists, the
-    record count and the per-class table left out."""
+    """The headline numbers of a metrics.jsonl record for charts and TensorBoard: nested dicts as 'key/inner',
+    strings, lists, the count and the per-class table left out."""
     out: dict[str, float] = {}
     for key, value in record.items():
         if key not in RECORD_KEYS and key not in NOT_CHARTED:
@@ -333,9 +329,8 @@ def _numbers(prefix: str, value) -> dict[str, float]:
 
 def draw_curves(history: list[dict], workdir: pathlib.Path, title: str, *, baselines: dict | None = None,
                 best_step: int | None = None, baseline_label: str = "baseline") -> tuple[list[pathlib.Path], list[str]]:
-    """loss.png (train and val losses on one chart) and metrics.png (one panel per validation metric,
-    with its baseline and the best step marked): (paths written, problems). A plotting problem must
-    not turn a finished run into a failure, so it is returned, not raised."""
+    """loss.png and metrics.png (each validation metric with its baseline and best step): (paths written,
+    problems); a plotting problem is returned, not raised."""
     written, problems = [], []
     for name, series in curve_series(history).items():
         path = pathlib.Path(workdir) / f"{name}.png"
@@ -403,9 +398,8 @@ def heat_color(share: float) -> tuple[int, int, int]:
 
 def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "confusion matrix",
                    cell: int | None = None) -> Image.Image:
-    """Heat map of a confusion matrix (rows true, columns predicted) with counts and class names,
-    written to `path` as PNG. Colour is the share of the true class's row, so rare classes show
-    their errors as clearly as common ones; the count is printed where it fits."""
+    """A confusion-matrix heat map (rows true) with counts and class names as PNG at `path`, coloured by
+    the share of the true class's row so rare classes show their errors."""
     matrix = np.asarray(matrix)
     n = len(class_names)
     if matrix.shape != (n, n):

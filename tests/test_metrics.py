@@ -48,7 +48,6 @@ def test_mean_point_error_pixels():
 
 
 def test_reference_lengths():
-    np.testing.assert_allclose(kp.box_size([[0, 0, 4, 9], [10, 10, 13, 13]]), [6.0, 3.0])
     assert kp.image_diagonal((3, 4)) == pytest.approx(5.0)
     np.testing.assert_allclose(kp.image_diagonal((3, 4), n=2), [5.0, 5.0])
     np.testing.assert_allclose(kp.image_diagonal([[3, 4], [6, 8]]), [5.0, 10.0])
@@ -76,20 +75,6 @@ def test_auc_and_failure_rate_of_a_known_distribution():
     ts, curve = kp.ced(errors, num=5)
     np.testing.assert_allclose(ts, [0, 0.02, 0.04, 0.06, 0.08])
     np.testing.assert_allclose(curve, [0.25, 0.5, 0.75, 0.75, 0.75])
-
-
-def test_by_subset_300w_style():
-    errors = [0.02, 0.04, 0.1]
-    report = kp.by_subset(errors, ["common", "common", "challenging"])
-    assert list(report) == ["common", "challenging", "full"]
-    assert report["common"]["nme"] == pytest.approx(0.03)
-    assert report["challenging"]["nme"] == pytest.approx(0.1)
-    assert report["full"]["nme"] == pytest.approx(0.16 / 3)
-    assert report["full"]["count"] == 3
-    assert report["full"]["fr@0.08"] == pytest.approx(1 / 3)
-    assert report["common"]["auc@0.08"] == pytest.approx((0.75 + 0.5) / 2)
-    with pytest.raises(ValueError, match="overall group"):
-        kp.by_subset(errors, ["full", "a", "b"])
 
 
 def test_keypoint_errors_are_clear():
@@ -140,8 +125,6 @@ def test_iou_by_hand():
     # identical; overlap 1 of union 4+4-1; half; three quarters
     np.testing.assert_allclose(boxes.iou(BOX_PRED, BOX_TRUE), [1.0, 1 / 7, 0.5, 0.75])
     assert boxes.mean_iou(BOX_PRED, BOX_TRUE) == pytest.approx((1 + 1 / 7 + 0.5 + 0.75) / 4)
-    assert boxes.iou_share(BOX_PRED, BOX_TRUE, 0.5) == 0.75
-    assert boxes.iou_share(BOX_PRED, BOX_TRUE, 0.75) == 0.5
     summary = boxes.summarize(BOX_PRED, BOX_TRUE)
     assert summary["iou@0.5"] == 0.75 and summary["iou@0.75"] == 0.5 and summary["count"] == 4
 
@@ -248,8 +231,3 @@ def test_baselines():
     np.testing.assert_allclose(mean, [[0.3, 0.6]])
     np.testing.assert_allclose(baselines.repeat(mean, 3), np.broadcast_to(mean, (3, 1, 2)))
     assert baselines.majority_class([2, 1, 1, 2, 0]) == 1  # tie → lower index
-    freq = baselines.class_frequencies([2, 1, 1, 2, 0], num_classes=4)
-    np.testing.assert_allclose(freq, [0.2, 0.4, 0.4, 0.0])
-    scores = baselines.repeat(freq, 3)
-    assert cls.top_k_accuracy(scores, [1, 2, 0], 1) == pytest.approx(1 / 3)
-    assert cls.top_k_accuracy(scores, [1, 2, 0], 2) == pytest.approx(2 / 3)

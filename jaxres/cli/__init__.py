@@ -1,6 +1,5 @@
-"""The command line every task shares. The command words live here, free of numpy and JAX: the process start
-policy (`jaxres.platform.prepare_process`) needs the command before either starts.
-"""
+"""The command line every task shares; the command words live here, free of numpy and JAX, because the
+process start policy needs the command before either starts."""
 
 COMMANDS = ("train", "eval", "predict", "export", "cache", "config")
 

@@ -1,7 +1,5 @@
-"""The `jaxres` console command: `jaxres <task> [command] ...` from any folder, for the built-in tasks
-(installed as `jaxres.tasks`) and those other distributions register (entry-point group `jaxres.tasks`). It
-applies the process start policy before anything brings numpy or JAX.
-"""
+"""The `jaxres <task> [command] ...` console command, for the built-in tasks and those registered under
+the entry-point group `jaxres.tasks`; applies the process start policy before numpy or JAX load."""
 
 from __future__ import annotations
 

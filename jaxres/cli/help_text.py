@@ -1,6 +1,5 @@
-"""What `--help` teaches: the data layouts (the task module's docstring, so help and reader are written in one
-place), defaults, examples under the program name the user typed, and the `--config.key` alias.
-"""
+"""What `--help` teaches: the data layouts (the task module's docstring), defaults, examples, and the
+`--config.key` alias."""
 
 from __future__ import annotations
 

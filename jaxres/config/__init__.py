@@ -1,7 +1,5 @@
-"""Configs are plain nested dicts (`configs/<task>.py:get_config()`). `--set key=value` parses a Python
-literal (true/false in any case too) and must keep the default's type; an unknown key or a wrong type is a
-`ConfigError` naming the key, so a typo never silently trains something else.
-"""
+"""Configs are nested dicts (`configs/<task>.py:get_config()`); `--set key=value` parses a Python literal
+that must keep the default's type, or a `ConfigError` names the key."""
 
 from __future__ import annotations
 

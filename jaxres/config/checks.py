@@ -1,6 +1,4 @@
-"""The type and range of every numeric setting (`RANGES`), checked once before data, model or workdir are
-touched, so `--batch-size 0` is a `ConfigError` naming the key rather than a failure deep inside JAX.
-"""
+"""The type and range of every numeric setting (`RANGES`), checked before data, model or workdir are touched."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Every config key the engine reads, with its default: the one place a default is written. A task's config
-sets what differs; each objective kind registers its `objective` defaults here (`KIND_DEFAULTS`), so this
-module imports no kind; `complete` lays them over each other.
-"""
+"""Every config key the engine reads, with its default (the one place one is written); objective kinds
+register theirs in `KIND_DEFAULTS`, and `complete` lays them over each other."""
 
 from __future__ import annotations
 
@@ -75,9 +73,7 @@ ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim"
                            "objective": OBJECTIVE}
 
 
-# Keys a config may still hold from an older version, dropped here, where every config is read (a
-# workdir's config.json, a --config file): data.pipeline ("device" or "host") chose between two data
-# paths; only the device path (frame cache, augmentation in the step) remains, and it was the default.
+# Keys an older config may hold, dropped where every config is read (data.pipeline: the device path is the one path).
 RETIRED = (("data", "pipeline"),)
 
 

@@ -1,12 +1,8 @@
-"""The geometry, written once: 3×3 affine matrices shared by the pixels and the targets, over an
-array namespace `xp` (numpy on the host, jax.numpy in the step; the view formulas also torch), so the
-frame cache, the device augmentation, the predictor and the exports can never disagree.
+"""The geometry, written once: 3×3 matrices from ORIGINAL-image to OUTPUT coordinates over an array
+namespace `xp`, shared by the frame cache, device augmentation, predictor and exports.
 
-Convention (Pillow's `Image.transform`, torchvision's resize): pixel column i covers [i, i + 1), its
-centre is i + 0.5, a W-wide image spans [0, W]. A resize is a pure scale, a horizontal flip is
-x -> W - x, a box (x0, y0, x1, y1) has its edges at x0 and x1. Every matrix maps ORIGINAL-image
-coordinates to OUTPUT coordinates; `compose` chains them in the order they apply.
-"""
+Convention (Pillow's `Image.transform`): pixel column i covers [i, i + 1), a W-wide image spans [0, W],
+a horizontal flip is x -> W - x."""
 
 from __future__ import annotations
 
@@ -125,13 +121,8 @@ def resize_full(w: int, h: int, out_size, keep_aspect: bool = True) -> np.ndarra
 
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, out_size, fill: int = 0) -> np.ndarray:
-    """Resample a uint8 (H, W, C) image (C = 1 or 3) through `matrix` into `out_size`, bilinear (the
-    frame cache's decode).
-
-    A strong shrink first resizes the whole image with Pillow's antialiasing filter to about the
-    output scale: bilinear sampling alone reads 4 pixels per output pixel and aliases (thin sketch
-    strokes would vanish). The resize is exact in this module's convention, so targets still agree.
-    """
+    """Resample a uint8 (H, W, C) image through `matrix` into `out_size`, bilinear; a strong shrink
+    first resizes with Pillow's antialiasing (exact in this convention), so thin strokes survive."""
     img = np.asarray(image)
     if img.ndim == 2:
         img = img[:, :, None]

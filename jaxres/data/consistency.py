@@ -1,13 +1,5 @@
-"""What the splits of one run must share: one keypoint count, and labels that mean the same class.
-
-A model has one output size, so a data set has one point count; the odd file is named at
-validation instead of failing mid-epoch or at the final evaluation. Labels are indices into a
-split's own `classes`, so a split whose folders or `list_classes` differ from training would be
-scored against the wrong class: `align_classes` maps every label by class NAME onto the training
-classes, and refuses a class the model does not know. A validation share held out of the training
-split keeps every record of one image on one side (`hold_out`): a duplicated row in both would score
-the model on what it trained on.
-"""
+"""What the splits of one run must share: one keypoint count, and labels mapped by class NAME onto the
+training classes; a held-out validation share keeps each image's records on one side."""
 
 from __future__ import annotations
 
@@ -81,9 +73,8 @@ def _count(record: Record) -> int | None:
 
 
 def hold_out(records, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, validation) record indices, sorted: a seeded share `fraction` of the records held out,
-    with all records of one image (one file, or equal pixels) on the same side. Without repeated
-    images it is the plain seeded permutation's first round(fraction * n) records."""
+    """(train, validation) sorted record indices: a seeded share `fraction` held out, all records of one
+    image (file or equal pixels) on the same side."""
     order = np.random.default_rng([int(seed), 2024]).permutation(len(records))
     n_val = max(1, int(round(fraction * len(records))))
     groups = [_image_identity(r) for r in records]

@@ -1,12 +1,5 @@
-"""The random draws, resampling and colour of the step, as jnp functions on ONE example (objectives
-`jax.vmap` them over the batch).
-
-Everything random is drawn from a key per example (`example_keys`: the step's key folded with the
-example's index), so the batch a step sees depends on (seed, step, example index) only: not on hosts,
-devices, threads, or whether the run was resumed. Matrices are `jaxres.data.affine`'s (with xp=jnp).
-`warp` samples like Pillow's affine BILINEAR transform (outside the source: 0; neighbours clamped at
-the border), the resampler of the frame cache.
-"""
+"""The step's random draws, resampling and colour as jnp functions on ONE example; keys depend on
+(seed, step, example index) only. `warp` samples like Pillow's BILINEAR transform (outside: 0)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Keypoint permutations for horizontal flips.
-
-Mirroring a picture moves the subject's left eye to where the right eye was, so after the flip the
-point stored as "left eye" must be the old "right eye": `flipped_points = mirrored_points[flip_map]`.
-A flip map is an integer array `p` of length K with p[p[i]] == i (an involution).
-"""
+"""Keypoint permutations for horizontal flips: `flipped_points = mirrored_points[flip_map]`, an involution."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""A split as the step consumes it: cached frames plus the small per-record arrays its objective
-ships, gathered a whole batch at a time, and the jitted transform that turns them into model pixels.
-
-The host's work per batch is one gather of cached rows and a few fancy-indexed arrays; the random
-geometry, colour and resampling run in `transform` on the device (the step normalises). The objective
-supplies `frame_spec`, `frame_of`, `host_arrays` and `device_example`.
-"""
+"""A split as the step consumes it: cached frames and the objective's per-record arrays, gathered a
+batch at a time, and the jitted `Transform` that makes model pixels on the device."""
 
 from __future__ import annotations
 
@@ -36,9 +31,8 @@ class FramedSet:
 
 
 def frame_arrays(base: np.ndarray, frame: np.ndarray, train: bool, **targets: np.ndarray) -> dict[str, np.ndarray]:
-    """What every objective ships per record: "frame" (base-output pixels -> cached-frame pixels,
-    which the device composes with its random geometry), the targets (floats as float32), and for
-    evaluation "matrix" (original pixels -> base output), through which predictions go back."""
+    """Per record: "frame" (base output -> cached frame pixels), the targets as float32, and for
+    evaluation "matrix" (original pixels -> base output)."""
     out = {"frame": (frame @ np.linalg.inv(base)).astype(np.float32),
            **{key: value.astype(np.float32) if value.dtype.kind == "f" else value for key, value in targets.items()}}
     if not train:
@@ -52,11 +46,8 @@ def build(objective, records, frames, *, train: bool) -> FramedSet:
 
 @dataclasses.dataclass(frozen=True)
 class Transform:
-    """`(batch, step_key) -> batch` for the jitted steps: each example through `objective.device_example`
-    with its own key (from the step's key and the example's index); the padding mask passes through.
-
-    A value, not a closure: two transforms of the same objective are equal, so the compiled step that
-    holds one is reused (validation builds it every epoch) instead of traced again."""
+    """`(batch, step_key) -> batch`: each example through `objective.device_example` with its own key; a
+    value, not a closure, so equal transforms reuse the compiled step."""
 
     objective: Any
     train: bool

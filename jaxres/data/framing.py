@@ -1,12 +1,6 @@
-"""Where each record's pixels are cached, and how densely: the geometry of the decode-once frames.
-
-A cached frame holds the part of the original image any augmented output can show (its "reach"), at
-a density (cache pixels per output pixel) of at least the largest zoom-in and at most 4/3 at the
-largest zoom-out, so plain bilinear sampling in the step neither loses detail nor aliases. Framings:
-`box_crop` (a square around a box, grown by the augmentation's reach), `whole` (the image stretched
-onto the frame; the output letterboxes it) and `stretched` (classification's random crops can take
-any part). Matrices map original pixels to frame pixels (`affine`).
-"""
+"""The geometry of the decode-once frames: each cached frame holds the part of the image any augmented
+output can show, at 1 to 4/3 cache pixels per output pixel so bilinear sampling neither loses detail
+nor aliases. Matrices map original pixels to frame pixels."""
 
 from __future__ import annotations
 
@@ -58,9 +52,8 @@ def whole_side(out_size: int, zoom) -> int:
 
 
 def whole(w: int, h: int, out_size: int, keep_aspect: bool, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """(base, frame): the whole image into the output (letterboxed unless keep_aspect=False), and
-    stretched over the whole cached frame: a letterboxed cache would blend its image edge with the
-    black band, where the output's own letterbox edge must stay sharp."""
+    """(base, frame): the whole image into the output (letterboxed unless keep_aspect=False) and stretched
+    over the cached frame, so the output's letterbox edge stays sharp."""
     return resize_full(w, h, out_size, keep_aspect), stretched(w, h, side)
 
 
@@ -68,11 +61,8 @@ _MAX_CLASSIFICATION_SCALE = 1.5
 
 
 def classification_side(out_size: int, resize_ratio: float, min_area: float, max_zoom: float = 1.0) -> int:
-    """Enough pixels for the evaluation resize (out / resize_ratio) and for the smallest random crop
-    further zoomed by the affine's largest scale (max_zoom / sqrt(min_area)) to be sampled without
-    upsampling, capped at 1.5 × out: training crops upsampled from a coarse cache would be blurrier
-    than the sharp evaluation frames the model is judged on, while tiny crops of big photos are
-    upsampled by every pipeline anyway."""
+    """Pixels enough for the evaluation resize and the smallest random crop without upsampling, capped
+    at 1.5 × out."""
     crop = min(max(max_zoom, 1.0) / math.sqrt(max(min_area, 1e-6)), _MAX_CLASSIFICATION_SCALE)
     return int(math.ceil(out_size * max(1.0 / resize_ratio, crop)))
 

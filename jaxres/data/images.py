@@ -1,14 +1,5 @@
-"""Decode any image file (or array) into the one layout the data path uses: (H, W, C) uint8.
-
-Photo collections hold every mode Pillow knows, and a bare `Image.open(p).convert("RGB")` gets
-several wrong, so:
-- transparency is composited on BLACK, what crops and rotations pad with, so a cut-out object looks
-  like a padded one;
-- 16-bit images (I;16*, and I as Pillow opens some) are scaled by 1/257, never clipped to white;
-  float images (F) are taken to hold 0..255;
-- EXIF orientation is applied, so the array (and `image_size`) is what an annotator saw;
-- a truncated file is an error, never a silently grey bottom half (`.load()` forces the decode).
-"""
+"""Decode any image file (or array) into (H, W, C) uint8: transparency on black (what crops pad with),
+16-bit scaled by 1/257, EXIF orientation applied, a truncated file an error."""
 
 from __future__ import annotations
 
@@ -28,29 +19,15 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompressio
 
 
 def load_image(src: str | os.PathLike | np.ndarray, mode: str = "RGB") -> np.ndarray:
-    """Return the image as uint8 (H, W, 3) for mode "RGB" or (H, W, 1) for mode "L".
-
-    `src` is a file path or an array: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 (or uint16,
-    scaled like a 16-bit file). Raises DataError naming the file when it is missing or undecodable.
-    """
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    if isinstance(src, np.ndarray):
-        return _from_array(src, mode)
-    path = os.fspath(src)
-    img, _ = _open_decoded(path)
-    return _to_array(img, mode)
+    """uint8 (H, W, 3) for mode "RGB" or (H, W, 1) for "L" from a path or an (H, W[, 1|3|4]) array; a
+    missing or undecodable file is a DataError naming it."""
+    return load_image_reduced(src, mode)[0]
 
 
 def load_image_reduced(src: str | os.PathLike | np.ndarray, mode: str = "RGB",
                        max_reduction: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """`load_image`, but a JPEG may come out 2, 4 or 8 times smaller (at most `max_reduction`).
-
-    Pillow's draft mode scales a JPEG in the DCT domain while decoding, several times faster than a
-    full decode followed by a resize; worth it wherever the pixels are shrunk anyway. Returns (array,
-    matrix): the 3x3 matrix maps `load_image`'s pixels (EXIF orientation applied) to the array's
-    pixels. Other formats and arrays come out whole, with the identity matrix.
-    """
+    """(array, matrix): `load_image`, but a JPEG decoded 2, 4 or 8 times smaller (≤ `max_reduction`) in
+    the DCT domain; the 3x3 matrix maps `load_image`'s pixels to the array's."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if isinstance(src, np.ndarray):
@@ -60,13 +37,8 @@ def load_image_reduced(src: str | os.PathLike | np.ndarray, mode: str = "RGB",
 
 
 def image_size(path: str | os.PathLike | np.ndarray) -> tuple[int, int]:
-    """(width, height) of the image as `load_image` returns it (a record's file or array), reading
-    only the file header.
-
-    Fast enough to check every file of a data set before training. A JPEG or PNG cut short (an
-    interrupted copy or download) is also found, from the file's last bytes; other damage to the
-    body is only found by `load_image`.
-    """
+    """(width, height) as `load_image` returns the image, from the file header only; a JPEG or PNG cut
+    short is found from its last bytes."""
     if isinstance(path, np.ndarray):
         return int(path.shape[1]), int(path.shape[0])
     path = _existing(os.fspath(path))  # outside the try: a DataError is a ValueError, not a decode error
@@ -99,11 +71,8 @@ def _ends_complete(path: str, image_format: str | None) -> bool:
 
 
 def _orientation(img: Image.Image) -> int:
-    """The EXIF orientation found in the header, without decoding pixels.
-
-    PNG's `getexif()` decodes the whole image to look for an eXIf chunk after the pixel data; we
-    only use the chunk when it comes before them (where Pillow and most writers put it).
-    """
+    """The EXIF orientation in the header; a PNG's eXIf chunk only where it precedes the pixels, so
+    nothing is decoded."""
     if img.format == "PNG":
         raw = img.info.get("exif")
         if not raw:
@@ -122,7 +91,7 @@ def _existing(path: str) -> str:
     return path
 
 
-def _open_decoded(path: str, mode: str | None = None, max_reduction: int = 1) -> tuple[Image.Image, np.ndarray]:
+def _open_decoded(path: str, mode: str, max_reduction: int) -> tuple[Image.Image, np.ndarray]:
     """Open and fully decode (the lazy `Image.open` alone would not notice a truncated body); also
     the matrix from full-size to decoded pixels (see `_draft`), both after EXIF orientation."""
     path = _existing(path)
@@ -135,14 +104,9 @@ def _open_decoded(path: str, mode: str | None = None, max_reduction: int = 1) ->
         raise DataError(f"cannot decode image ({_reason(err)})", where=path) from None
 
 
-def _draft(img: Image.Image, mode: str | None, max_reduction: int) -> np.ndarray:
-    """Ask a JPEG for a 1/2, 1/4 or 1/8 scale decode; return the matrix from full-size to decoded
-    pixels in the displayed orientation (identity where nothing was reduced).
-
-    The request is in the stored orientation. Decoded pixel i covers full-size [r i, r (i + 1)), so
-    where r does not divide the size the last pixel is partial and a flip moves the picture by a
-    fraction of a pixel: hence a matrix through both orientations rather than two scale factors.
-    """
+def _draft(img: Image.Image, mode: str, max_reduction: int) -> np.ndarray:
+    """Ask a JPEG for a 1/2, 1/4 or 1/8 decode; the matrix from full-size to decoded displayed pixels,
+    through both orientations because a partial last pixel moves under a flip."""
     w, h = img.size
     r = max((s for s in (8, 4, 2) if s <= max_reduction and s <= min(w, h)), default=1)
     drafted = img.draft(mode, (w // r, h // r)) if r > 1 else None

@@ -13,10 +13,8 @@ def _gray(img):
 
 
 def apply_jitter(img, factors, amounts, xp=np):
-    """Brightness, contrast and saturation `factors` applied in turn to a 0..255 float image, each
-    only where its amount is non-zero (`xp`: jax.numpy in the step, numpy for a reference). Brightness
-    scales, contrast blends with the mean gray level, saturation with the pixel's own gray (a 1-channel
-    image has none). Returns floats, clipped to 0..255."""
+    """Brightness, contrast and saturation `factors` applied in turn (each where non-zero) to a 0..255
+    float image over `xp`; clipped to 0..255."""
     fb, fc, fs = factors
     brightness, contrast, saturation = amounts
     if brightness:

@@ -1,15 +1,6 @@
-"""The loader: `make_batch(indices)` (a gather of cached frames) as the batches the step consumes.
-
-- The order is a pure function of (seed, epoch) and an example's randomness is drawn on the device
-  from its index, so threads can never change a batch and a run resumed at (epoch, batch) sees the
-  batches the uninterrupted run would have seen.
-- `batch_size` is global: each process builds its own rows, `jax.make_array_from_process_local_data`
-  assembles the global array.
-- Prefetch is bounded in whole batches (one thread each); the next batch is already on the devices
-  while the current one is used.
-- Without `drop_last` every batch carries a boolean `mask` (True for real rows) and the last one is
-  padded to full size, so shapes never change and `jit` never recompiles.
-"""
+"""The loader: `make_batch(indices)` as the step's batches, ordered by (seed, epoch) only so a resumed
+run sees the same batches; `batch_size` is global, and without `drop_last` the padded last batch
+carries a `mask`, so shapes never change."""
 
 from __future__ import annotations
 
@@ -47,13 +38,8 @@ class PipelineStats:
 
 
 class Loader:
-    """Deterministic, prefetched, multi-host batches of `make_batch(indices)` outputs.
-
-    Usage: `for batch in loader.epoch(epoch, start_batch): ...`; the loader is also callable as
-    `loader(epoch, start_batch)`. A batch is a dict of arrays with a leading global batch axis: numpy
-    arrays holding this process's rows when `sharding` is None, otherwise global `jax.Array`s laid out
-    by `sharding` (e.g. `NamedSharding(mesh, P("data"))`).
-    """
+    """Deterministic, prefetched, multi-host batches: `for batch in loader.epoch(epoch, start_batch)`;
+    numpy rows of this process without `sharding`, else global `jax.Array`s laid out by it."""
 
     def __init__(
         self,
@@ -120,8 +106,7 @@ class Loader:
         return np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
 
     def _rows(self, order: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(example indices, mask) of this process's rows of a global batch. Positions past the end of the
-        epoch wrap around to its start: padded rows hold real examples (no special case anywhere),
+        """(example indices, mask) of this process's rows; positions past the epoch's end wrap to its start,
         masked out."""
         rows = self.batch_size // self.process_count
         start = batch * self.batch_size + self.process_index * rows
@@ -129,11 +114,8 @@ class Loader:
         return order[positions % self.num_examples], positions < self.num_examples
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[dict]:
-        """Batches `start_batch`, ..., `steps_per_epoch - 1` of `epoch`.
-
-        Closing the iterator (or dropping it) stops the worker threads. An exception raised by
-        `make_batch` reaches the consumer unchanged, at the batch that needed it.
-        """
+        """Batches `start_batch` … `steps_per_epoch - 1` of `epoch`; closing the iterator stops the threads,
+        and `make_batch`'s exceptions reach the consumer unchanged."""
         if not 0 <= start_batch <= self.steps_per_epoch:
             raise ValueError(f"start_batch {start_batch} is not in [0, {self.steps_per_epoch}] for this epoch")
         return self._timed(self._placed(self._host_batches(epoch, start_batch)))

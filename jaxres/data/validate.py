@@ -1,13 +1,6 @@
-"""A pass over a data set before training, so bad data fails in seconds instead of at step 40 000.
-
-It checks what a reader cannot without opening the images: every image exists and has a readable
-header (one read per file; `full_decode=True` decodes every pixel, finding truncated files), keypoints
-are finite and not far outside their image, every record has the data set's usual keypoint count,
-boxes are finite with a positive size, labels are in range. "Far outside" is more than `max_outside`
-x the image's side beyond the border: a face cut by the border is normal, a point 3 images away is a
-wrong unit or a swapped column. With `skip_bad=True` bad records are dropped and described
-("file:row: reason") instead of raised.
-"""
+"""A pass over a data set before training, so bad data fails in seconds: image headers, keypoints
+finite and within `max_outside` x the image's side of it, one keypoint count, boxes, labels;
+`skip_bad=True` drops and describes bad records instead of raising."""
 
 from __future__ import annotations
 
@@ -30,9 +23,7 @@ def validate(
     skip_bad: bool = False,
     tick: Callable[[], None] = lambda: None,
 ) -> tuple[Dataset, list[str]]:
-    """Return (the good records as a Dataset, "file:row: reason" for each bad record); `tick` is
-    called after each record (a progress display: reading every image's header takes minutes on
-    a large set)."""
+    """(the good records as a Dataset, "file:row: reason" per bad record); `tick` is called after each."""
     if len(dataset) == 0:
         raise DataError("the data set has no records", where=dataset.source or "<dataset>")
     sizes: dict[str, tuple[int, int] | str] = {}  # per call only: path -> (w, h) or the read error

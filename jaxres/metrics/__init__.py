@@ -1,8 +1,4 @@
-"""Evaluation metrics in numpy: keypoints (NME, PCK, CED/AUC/FR), boxes (IoU), classification
-(top-k, confusion, F1), and the trivial baselines tasks print beside them.
-
-Metrics run on host arrays after the model, so they stay in numpy: exact float64, no compilation.
-"""
+"""Evaluation metrics in numpy (exact float64 on host arrays): keypoints, boxes, classification, baselines."""
 
 from jaxres.metrics import baselines, boxes, classification, keypoints
 from jaxres.metrics.boxes import iou, mean_abs_error, mean_iou

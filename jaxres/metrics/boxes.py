@@ -1,8 +1,6 @@
-"""Box regression metrics, in numpy, on corner boxes (x0, y0, x1, y1) in pixels.
+"""Box metrics in numpy on corner boxes (x0, y0, x1, y1) in pixels.
 
-A regression head can emit any four numbers, including boxes with x1 < x0. Such boxes, and boxes of
-zero area, have no extent: their IoU with anything is 0, never NaN, so one bad prediction lowers the
-mean instead of poisoning it.
+An inverted or empty box has IoU 0 with anything, never NaN, so one bad prediction cannot poison the mean.
 """
 
 from __future__ import annotations
@@ -49,11 +47,6 @@ def iou(pred, true) -> np.ndarray:
 def mean_iou(pred, true) -> float:
     """Mean IoU over the samples."""
     return float(iou(pred, true).mean())
-
-
-def iou_share(pred, true, threshold: float) -> float:
-    """Share of samples whose IoU is ≥ `threshold` (0.5 and 0.75 are the usual reports)."""
-    return float((iou(pred, true) >= threshold).mean())
 
 
 def mean_abs_error(pred, true) -> float:

@@ -1,16 +1,7 @@
-"""Classification metrics, in numpy: accuracy, top-k, confusion matrix, precision/recall/F1.
+"""Classification metrics in numpy on class indices 0 … C-1; per-class ones take the confusion matrix.
 
-Labels are integer class indices 0 … C-1. The per-class metrics take the confusion matrix (rows =
-true class, columns = predicted class, as scikit-learn) so a task builds it once and derives the
-rest from it.
-
-F1 follows scikit-learn's defaults exactly (`f1_score(y_true, y_pred, average=...)` with no `labels=`):
-- the classes that count are those present in y_true ∪ y_pred; a class absent from both (a zero row
-  and column of the matrix) is left out of every average;
-- a class that is never predicted has precision 0, one that never occurs has recall 0
-  (`zero_division=0`, which is also what sklearn's default "warn" returns);
-- F1 = 2·TP / (2·TP + FP + FN); macro = plain mean over the counted classes; weighted = mean
-  weighted by support (true count), so predicted-only classes weigh 0.
+F1 matches scikit-learn's defaults: only classes in y_true ∪ y_pred count, undefined ratios are 0
+(`zero_division=0`), macro is the plain mean and weighted the support-weighted mean.
 """
 
 from __future__ import annotations
@@ -64,12 +55,8 @@ def accuracy(y_true, y_pred) -> float:
 
 
 def top_k_accuracy(scores, y_true, k: int = 1) -> float:
-    """Share of samples whose true class is among the `k` highest scores.
-
-    `scores` are logits or probabilities (N, C); both rank the same. Ties go to the lower class
-    index, as `argmax` does, so k=1 equals `accuracy(y_true, scores.argmax(-1))` and constant scores
-    are not counted as correct.
-    """
+    """Share of samples whose true class is among the `k` highest of `scores` (N, C); ties go to
+    the lower index, as `argmax` does."""
     scores, y_true = _scores(scores, y_true)
     if not 1 <= k <= scores.shape[1]:
         raise ValueError(f"k must be in [1, {scores.shape[1]}] for {scores.shape[1]} classes; got {k}")
@@ -78,10 +65,7 @@ def top_k_accuracy(scores, y_true, k: int = 1) -> float:
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
-    """(C, C) int64 counts: entry [i, j] = samples of true class i predicted as j.
-
-    C is `num_classes`, or the largest label seen + 1.
-    """
+    """(C, C) int64: [i, j] = samples of true class i predicted as j; C = `num_classes` or max label + 1."""
     y_true, y_pred = _pair(y_true, y_pred)
     seen = int(max(y_true.max(), y_pred.max())) + 1
     c = seen if num_classes is None else int(num_classes)
@@ -106,8 +90,7 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
 
 
 def per_class_accuracy(matrix) -> np.ndarray:
-    """Per-class recall, TP / support: (C,). NaN for a class with no true samples, because 0 would
-    read as a class the model always gets wrong."""
+    """Per-class recall TP / support: (C,); NaN for a class with no true samples (0 would read as always wrong)."""
     m = _matrix(matrix)
     return _ratio(np.diag(m), m.sum(axis=1), np.nan)
 
@@ -126,8 +109,7 @@ def precision_recall_f1(matrix) -> dict[str, np.ndarray]:
 
 
 def per_class_table(matrix, names: Sequence[str]) -> dict[str, dict[str, float | int]]:
-    """{class name: {"precision", "recall", "f1", "support"}} for each class present in y_true or
-    y_pred (`present_classes`), in class order: the table behind per_class.csv."""
+    """{class name: {"precision", "recall", "f1", "support"}} per present class: the table behind per_class.csv."""
     scores, present = precision_recall_f1(matrix), present_classes(matrix)
     return {str(name): {"precision": float(scores["precision"][i]), "recall": float(scores["recall"][i]),
                         "f1": float(scores["f1"][i]), "support": int(scores["support"][i])}

@@ -1,13 +1,6 @@
-"""Keypoint and landmark metrics, in numpy, on coordinates in pixels.
+"""Keypoint metrics in numpy on `pred`, `true` (N, K, 2) as (x, y) pixels; normalisers come from the truth.
 
-Every function takes `pred` and `true` of shape (N, K, 2) holding (x, y) in pixels of the image the
-points belong to. Errors are computed in pixels first and only then divided by a per-sample
-reference length (inter-ocular distance, box size, image diagonal), so that the same errors feed NME,
-PCK and the CED/AUC/failure-rate triple that 300-W papers report.
-
-The normaliser always comes from the ground truth: a prediction must not be able to shrink its own
-error by moving the eyes together. A true point that is NaN is unlabelled (COCO visibility 0): it is
-left out of every mean; a NaN prediction at a labelled point stays NaN, so a diverged model shows.
+A NaN true point is unlabelled and left out of every mean; a NaN prediction stays NaN, so divergence shows.
 """
 
 from __future__ import annotations
@@ -54,8 +47,7 @@ def _per_sample(value, n: int, name: str) -> np.ndarray:
 
 
 def point_errors(pred, true) -> np.ndarray:
-    """Euclidean distance of every predicted point to its true point: (N, K), in pixels (NaN where
-    the true point is unlabelled)."""
+    """Distance of every predicted point to its true point: (N, K) pixels, NaN where unlabelled."""
     pred, true = _points(pred, true)
     return np.linalg.norm(pred - true, axis=-1)
 
@@ -86,10 +78,7 @@ def inter_ocular(true, indices: Sequence[int] = IBUG68_OUTER_EYE_CORNERS) -> np.
 
 def inter_pupil(true, left: Sequence[int] = IBUG68_LEFT_EYE,
                 right: Sequence[int] = IBUG68_RIGHT_EYE) -> np.ndarray:
-    """Distance between the centroids of two point groups (default: the two eyes' six points): (N,).
-
-    300-W has no pupil annotation; the pupil is taken as the mean of each eye's contour points.
-    """
+    """Distance between the centroids of two point groups (default: each eye's six contour points): (N,)."""
     true = np.asarray(true, dtype=np.float64)
     left, right = list(left), list(right)
     _check_indices(true, left + right, count=None)
@@ -98,21 +87,8 @@ def inter_pupil(true, left: Sequence[int] = IBUG68_LEFT_EYE,
     return np.linalg.norm(true[:, left].mean(axis=1) - true[:, right].mean(axis=1), axis=-1)
 
 
-def box_size(boxes) -> np.ndarray:
-    """sqrt(width * height) of corner boxes (N, 4) = (x0, y0, x1, y1): the usual face-box normaliser."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must have shape (N, 4) as (x0, y0, x1, y1); got {boxes.shape}")
-    w = np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
-    h = np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    return np.sqrt(w * h)
-
-
 def image_diagonal(sizes, n: int | None = None) -> np.ndarray:
-    """sqrt(W² + H²) of image sizes (N, 2) as (W, H) rows: (N,).
-
-    One size (W, H) gives a scalar, or (n,) copies when `n` is given.
-    """
+    """sqrt(W² + H²) of (W, H) rows (N, 2): (N,); one (W, H) gives a scalar, or (n,) copies given `n`."""
     sizes = np.asarray(sizes, dtype=np.float64)
     if sizes.shape == (2,):
         diagonal = np.hypot(sizes[0], sizes[1])
@@ -139,10 +115,7 @@ def _check_indices(true: np.ndarray, indices, count: int | None):
 # --- normalised errors -------------------------------------------------------------------------
 
 def nme(pred, true, norm) -> np.ndarray:
-    """Per-sample normalised mean error: mean point distance / norm, shape (N,).
-
-    `norm` is a scalar or (N,) reference length in pixels, e.g. `inter_ocular(true)`.
-    """
+    """Per-sample mean point distance / `norm` (a scalar or (N,) length in pixels): (N,)."""
     errors = point_errors(pred, true)
     return _mean_labelled(errors, labelled(true), axis=1) / _per_sample(norm, errors.shape[0], "norm")
 
@@ -159,10 +132,7 @@ def nme_inter_pupil(pred, true, left: Sequence[int] = IBUG68_LEFT_EYE,
 
 
 def pck(pred, true, ref_length, alpha: float) -> float:
-    """Share of points within `alpha * ref_length` pixels of the truth (≤ counts as correct).
-
-    `ref_length` is a scalar or (N,), e.g. `image_diagonal((224, 224), n)` for the T-shirt task.
-    """
+    """Share of points within `alpha * ref_length` (scalar or (N,)) pixels of the truth; ≤ counts."""
     if not alpha > 0:
         raise ValueError(f"PCK alpha must be > 0; got {alpha!r}")
     errors = point_errors(pred, true)
@@ -190,12 +160,7 @@ def ced(errors, threshold: float = AUC_THRESHOLD, num: int = 81) -> tuple[np.nda
 
 
 def auc(errors, threshold: float = AUC_THRESHOLD) -> float:
-    """Area under the CED from 0 to `threshold`, divided by `threshold` (1.0 = every error is 0).
-
-    The CED is a step function, so the integral is exact: each sample contributes
-    max(0, threshold - e) / threshold. Papers that integrate on a grid (e.g. step 1e-4) agree to
-    about the grid step.
-    """
+    """Area under the CED from 0 to `threshold` / `threshold`, integrated exactly (the CED is a step function)."""
     if not threshold > 0:
         raise ValueError(f"AUC threshold must be > 0; got {threshold!r}")
     errors = _errors_1d(errors)
@@ -216,23 +181,3 @@ def summarize(errors, threshold: float = AUC_THRESHOLD) -> dict[str, float]:
         f"fr@{threshold:g}": failure_rate(errors, threshold),
         "count": int(errors.size),
     }
-
-
-def by_subset(errors, subsets, threshold: float = AUC_THRESHOLD,
-              full: str | None = "full") -> dict[str, dict[str, float]]:
-    """`summarize` per subset name, plus `full` over all samples (300-W: common, challenging, full).
-
-    `subsets` gives each sample's subset name. Set `full=None` to leave out the overall group.
-    """
-    errors = _errors_1d(errors)
-    subsets = np.asarray(subsets)
-    if subsets.shape != errors.shape:
-        raise ValueError(f"subsets must name each of the {errors.size} samples; got shape {subsets.shape}")
-    names = list(dict.fromkeys(subsets.tolist()))  # first-seen order, so reports read as the data
-    if full is not None and full in names:
-        raise ValueError(f"a subset is named {full!r}, which is the name of the overall group; "
-                         f"rename it or pass full=<another name>")
-    report = {str(name): summarize(errors[subsets == name], threshold) for name in names}
-    if full is not None:
-        report[full] = summarize(errors, threshold)
-    return report

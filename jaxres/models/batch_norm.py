@@ -1,7 +1,5 @@
-"""BatchNorm with torch's exact semantics: the running variance moves with the unbiased batch variance
-(Flax's `nn.BatchNorm` uses the biased one, so small batches would drift from PyTorch). Statistics
-are float32 whatever the compute dtype; under `jax.jit` on a sharded batch they are global.
-"""
+"""BatchNorm as torch's: the running variance moves with the unbiased batch variance (Flax's uses the
+biased one); statistics are float32 whatever the compute dtype."""
 
 from __future__ import annotations
 

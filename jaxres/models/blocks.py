@@ -1,9 +1,5 @@
-"""The two ResNet blocks, with torchvision's exact geometry.
-
-A block gets a projection shortcut (`downsample_conv` + `downsample_bn`, the original projects'
-"convolutional block") exactly where torchvision builds `downsample`: when the stride is not 1 or
-the channel count changes. Otherwise the shortcut is the identity ("identity block").
-"""
+"""The two ResNet blocks; a projection shortcut (`downsample_conv` + `downsample_bn`) sits exactly where
+torchvision builds `downsample`, otherwise the shortcut is the identity."""
 
 from __future__ import annotations
 
@@ -23,16 +19,14 @@ ConvDef = Callable[..., nn.Module]
 
 
 def batch_norm(name: str, use_running_average: bool, dtype: Any, zero_scale: bool = False) -> BatchNorm:
-    """BatchNorm as torch's: eps 1e-5, momentum 0.1 (0.9 in Flax's convention), unbiased running var;
-    `zero_scale` starts its scale (torch's `weight`) at 0 instead of 1."""
+    """BatchNorm as torch's (eps 1e-5, momentum 0.1); `zero_scale` starts its scale at 0 instead of 1."""
     return BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype,
                      zero_scale=zero_scale, name=name)
 
 
 def drop_path(module: nn.Module, branch, rate: float, deterministic: bool):
-    """Stochastic depth (Huang et al. 2016; timm's `drop_path_rate`): in training, each sample's residual
-    branch is dropped with probability `rate` (the block passes its shortcut only) and scaled by
-    1 / (1 - rate) otherwise, so its expectation is unchanged and evaluation uses the whole branch."""
+    """Stochastic depth: in training drop each sample's branch with probability `rate`, else scale it by
+    1 / (1 - rate), so evaluation uses the whole branch unchanged in expectation."""
     if deterministic or rate <= 0.0:
         return branch
     keep = 1.0 - rate

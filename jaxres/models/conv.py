@@ -1,15 +1,7 @@
-"""A bias-free 2-D convolution padded like torchvision, computed by the algorithm that suits its shape.
+"""A bias-free convolution padded like torchvision, (k - 1) // 2 (never 'SAME', which shifts even inputs).
 
-The parameter is exactly nn.Conv's (`kernel`, HWIO `(k, k, in, out)`, float32), so weights and
-checkpoints cannot tell the difference; only the float32 summation order differs. On XLA:CPU
-(figures: docs/BENCHMARKS.md, "Adopted in the library"):
-- 1x1: a matmul over the channel axis (stride s: every s-th pixel first), with its backward written
-  out (`_matmul_bwd`);
-- k > 1 on a map smaller than the kernel (input or output side): im2col and one matmul, where
-  XLA:CPU's convolution falls back to a slow generic loop;
-- otherwise XLA's convolution, padded (k - 1) // 2 on every side, never 'SAME' ('SAME' pads
-  (0, 1) on even inputs with stride 2 and shifts every output by half a pixel).
-`Conv2d(..., compute=xla_conv)` computes the same layers with XLA's convolution everywhere.
+Its parameter is nn.Conv's `kernel` (k, k, in, out); on XLA:CPU 1x1 convs run as a matmul and maps
+smaller than the kernel as im2col, where XLA's convolution is slow (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -64,8 +56,7 @@ def _matmul_fwd(x, w):
 
 
 def _matmul_bwd(residuals, dy):
-    """dx = dy @ w.T; dw = x.T @ dy as one dot contracting the (batch * pixels) axis of both operands
-    as they lie (autodiff's form made XLA:CPU copy dy into a transposed layout first); same numbers."""
+    """dw = x.T @ dy as one dot over both operands as they lie (autodiff's form made XLA:CPU transpose dy)."""
     x, w = residuals
     dx = jax.lax.dot_general(dy, w, (((dy.ndim - 1,), (1,)), ((), ())))
     rows = x.reshape(-1, x.shape[-1])
@@ -91,21 +82,14 @@ def cpu_conv2d(x, kernel, stride: int):
 
 
 def conv2d(x, kernel, stride: int):
-    """x (N, H, W, C) * kernel (k, k, C, K), stride `stride`, torchvision's padding (k - 1) // 2.
-
-    `cpu_conv2d` on the CPU; XLA's convolution elsewhere (on a GPU the matmul forms only add copies,
-    and XLA:GPU's Triton GEMM fusion aborts on the im2col one). Chosen per platform at lowering, so
-    an artifact exported for cpu and cuda at once gets each its own form.
-    """
+    """x (N, H, W, C) * kernel (k, k, C, K): `cpu_conv2d` on the CPU, XLA's convolution elsewhere, chosen
+    per platform at lowering so a multi-platform export gets each its own form."""
     return jax.lax.platform_dependent(x, kernel, cpu=partial(cpu_conv2d, stride=stride),
                                       default=partial(xla_conv, stride=stride))
 
 
 class Conv2d(nn.Module):
-    """`nn.Conv(features, (k, k), strides=s, padding=torchvision's, use_bias=False)`, same parameter.
-
-    `compute(x, kernel, stride)` is the algorithm: `conv2d` (by platform and shape) unless given.
-    """
+    """`nn.Conv(features, (k, k), strides=s, padding=torchvision's, use_bias=False)` computed by `compute`."""
 
     features: int
     kernel_size: int

@@ -30,13 +30,8 @@ def create(
     drop_path: float = 0.0,
     **head_options,
 ) -> ResNet:
-    """A ResNet by torchvision name.
-
-    head="linear": fc → num_outputs. head="mlp": fc_hidden (hidden=1000) → ReLU → Dropout(dropout)
-    → fc_out. head="keypoints": fc → 2·num_keypoints, output shaped (B, K, 2).
-    `zero_init_residual`: torchvision's keyword, each residual block's last BN scale starts at 0.
-    `drop_path`: stochastic depth, the last block's rate in training (ResNet.drop_path).
-    """
+    """A ResNet by torchvision name; head "linear" (fc), "mlp" (fc_hidden → ReLU → Dropout → fc_out) or
+    "keypoints" (fc → 2·num_keypoints, shaped (B, K, 2))."""
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHS)}")
     if head not in HEADS:

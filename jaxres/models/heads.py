@@ -1,8 +1,4 @@
-"""Heads on the pooled 2048/512-d feature, named like torchvision's `fc` so weights map 1:1.
-
-Each head is a function called inside `ResNet.__call__`, so its layers sit at the top level of the
-parameter tree (`fc`, `fc_hidden`, `fc_out`) exactly where torchvision's state dict has them.
-"""
+"""Heads on the pooled feature, at the top of the parameter tree (`fc`, `fc_hidden`, `fc_out`) as in torchvision."""
 
 from __future__ import annotations
 
@@ -47,10 +43,8 @@ def apply_head(pooled, *, head: str, num_outputs: int, hidden: int, dropout: flo
 
 
 def start_at(params: dict, outputs) -> dict:
-    """`params` with the head's last layer (`fc`, or the MLP head's `fc_out`) answering `outputs` for
-    every image: a zero kernel and `outputs` as the bias. A regression network then starts as the
-    mean-target baseline and learns each image's offset from it, instead of first unlearning a random
-    answer."""
+    """`params` with the head's last layer answering `outputs` for every image (zero kernel, bias
+    `outputs`), so a regression starts at the mean-target baseline instead of a random answer."""
     name = "fc_out" if "fc_out" in params else "fc"
     bias = jnp.asarray(outputs, jnp.float32).reshape(-1)
     layer = params[name]

@@ -1,13 +1,5 @@
-"""torchvision's max-pool (padding with -inf) with PyTorch's gradient rule, the ResNet's default `pool`.
-
-Like PyTorch's `max_pool2d_with_indices`, the forward keeps the int8 index of each window's winning
-tap and the backward routes the gradient there, instead of XLA's select-and-scatter gradient, which
-XLA:CPU runs slowly (docs/BENCHMARKS.md, "Adopted in the library").
-
-Ties: the FIRST maximum of a window in row-major order wins and gets the whole gradient, as in
-PyTorch's CPU kernel and in XLA's select-and-scatter (`ge`). NaN wins over everything and
-propagates, as in both.
-"""
+"""torchvision's max-pool (-inf padding) whose backward routes each gradient to the stored winning tap
+(XLA:CPU's select-and-scatter is slow); the first maximum in row-major order wins, NaN wins over all."""
 
 from __future__ import annotations
 
@@ -50,13 +42,8 @@ def _max_pool_fwd(x, window, stride, pad):
 
 
 def _max_pool_bwd(window, stride, pad, residual, g):
-    """Each output's gradient to its winning tap, built one stride phase of the padded input at a time.
-
-    Padded row P = stride * a + i is fed by output row a through tap row i. The rows of one phase
-    (P mod stride = i mod stride) form a dense plane fed by the taps i = phase, phase + stride, ...,
-    each shifted by i // stride. The planes are then interleaved by a reshape: every pass is dense
-    and output-sized, with no scatter and no interior padding.
-    """
+    """Each output's gradient to its winning tap, one dense plane per stride phase of the padded input
+    (taps i = phase, phase + stride, ... shifted by i // stride), interleaved by a reshape: no scatter."""
     index, (n, h, w, c) = residual
     out_h, out_w = g.shape[1], g.shape[2]
     reach = (window - 1) // stride

@@ -1,8 +1,4 @@
-"""ResNet-18/34/50/101/152 in Flax linen, numerically equal to torchvision's `resnet*`.
-
-Parameter names mirror torchvision's state-dict keys (`conv1`, `bn1`, `layer1_0/conv1`,
-`layer2_0/downsample_conv`, `fc`), so `jaxres.weights` maps them with a short table.
-"""
+"""ResNet-18/34/50/101/152 in Flax linen, equal to torchvision's; parameter names mirror its state-dict keys."""
 
 from __future__ import annotations
 
@@ -24,18 +20,10 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 
 
 class ResNet(nn.Module):
-    """A torchvision ResNet.
+    """`model.apply(variables, x, train=False)` on normalised x (B, H, W, in_channels); training needs
+    `mutable=["batch_stats"]` and, for dropout or drop_path, `rngs={"dropout": key}`.
 
-    Call: `model.apply(variables, x, train=False)` with x (B, H, W, in_channels) float, normalised.
-    In training pass `mutable=["batch_stats"]` and, for the `mlp` head or `drop_path`, `rngs={"dropout": key}`.
-
-    `conv` builds every convolution, stem included (contract: `blocks.ConvDef`); `pool(x, window,
-    stride, pad)` is the stem's max-pool over -inf padding. Other modules with the same contracts
-    give the same parameter tree.
-
-    `frozen` names stages ("stem", "layer1", …, "head") whose BatchNorm runs on its running
-    statistics even in training. Where the frozen stages form a prefix of the network, the prefix
-    output goes through `stop_gradient`, so XLA drops its backward pass entirely.
+    `frozen` stages run BatchNorm on running statistics; a frozen prefix sits behind `stop_gradient`.
     """
 
     block: str  # "basic" | "bottleneck"

@@ -1,8 +1,4 @@
-"""What a model predicts and how it is judged: objectives, each a subclass of `Objective` (base.py).
-
-Tasks pick one by `config["objective"]["kind"]`; a task with a target of its own registers its kind
-(`register`) from its module, without touching the library. None of this knows about faces or shirts.
-"""
+"""Objectives (what a model predicts and how it is judged), picked by `objective.kind`; tasks may `register` more."""
 
 from jaxres.config import defaults
 from jaxres.errors import ConfigError

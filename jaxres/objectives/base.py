@@ -1,14 +1,8 @@
-"""What an objective is: the one file a new kind's author reads.
+"""What an objective is (`objective.kind`): the only code that knows what the targets are.
 
-An objective (config `objective.kind`: keypoints, box, classification, or a task's own registered with
-`jaxres.objectives.register`) is the only code that knows what the targets are; the engine calls the
-methods below and never asks which kind it holds. Subclass `Objective` and write what differs:
-- always: `DEFAULTS` (the kind's own `objective` keys), `model_options`, `targets`, `loss`,
-  `evaluate`, `to_photo`;
-- where the default does not fit: the frame (`frames`, `frame_spec`, `view`: the whole photo,
-  letterboxed unless `keep_aspect` is false), how the step's augmentation moves the targets (`place`),
-  the trivial baseline (the mean target as the network's output), the CSV (`table`), the pictures.
-Every array the step sees is one example's (`jax.vmap` runs it over the batch).
+A kind subclasses `Objective` and writes `DEFAULTS`, `model_options`, `targets`, `loss`, `evaluate` and
+`to_photo`; it overrides the frame, `place`, the baseline, the CSV or the pictures only where the default
+does not fit. Every array the step sees is one example's (`jax.vmap` runs it over the batch).
 """
 
 from __future__ import annotations
@@ -196,9 +190,7 @@ class Objective:
 
 
 def augment_settings(options: dict) -> dict:
-    """The `augment` section parsed once: rotate (degrees), zoom (lo, hi), translate (fraction of the
-    frame), flip_prob, jitter (brightness, contrast, saturation), and the random-resized crop's area
-    and ratio ranges (None or absent: off)."""
+    """The `augment` section parsed once (rotate in degrees, translate as a fraction of the frame)."""
     augment = options.get("augment") or {}
     return {"rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
             "translate": float(augment.get("translate") or 0.0), "flip_prob": float(augment.get("flip_prob") or 0.0),

@@ -1,8 +1,4 @@
-"""One box per image, regressed as normalised corners (x0, y0, x1, y1) of the input frame.
-
-Targets are normalised per image (the box project divided by one global maximum, so one large image
-shrank every other target). Metrics in original pixels: mean IoU, IoU ≥ 0.5 / 0.75, MAE.
-"""
+"""One box per image, regressed as corners (x0, y0, x1, y1) normalised per image to the input frame."""
 
 from __future__ import annotations
 

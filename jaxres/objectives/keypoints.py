@@ -1,9 +1,4 @@
-"""K (x, y) points regressed as normalised [0, 1] coordinates of the network's input frame.
-
-Metrics are computed in original-image pixels: NME by a normaliser (inter-ocular / inter-pupil for
-68-point faces, per subset where the data names subsets), AUC and failure rate at 0.08, PCK at
-fractions of the image diagonal, and the mean point error in pixels.
-"""
+"""K (x, y) points regressed as [0, 1] coordinates of the input frame; metrics in original pixels."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""Training losses: pure jax.numpy functions `loss(pred, target) -> float32 scalar`.
-
-Inputs are cast to float32 before any arithmetic, so bf16 activations are summed in float32 (a bf16
-sum over a batch of 136-coordinate targets loses the low bits that small late-training errors live
-in). Regression losses average over every element, like torch's `reduction="mean"`; this is the
-per-sample mean averaged over the batch.
-
-`get(name, **kwargs)` lets a config pick a loss by name; its keyword arguments are the loss's own
-parameters, checked when the config is read rather than at the first training step.
-"""
+"""Training losses `loss(pred, target) -> float32 scalar`, computed in float32 (a bf16 sum loses small
+errors) and averaged over every element like torch's `reduction="mean"`; `get` picks one by name."""
 
 from __future__ import annotations
 
@@ -30,9 +22,8 @@ def _f32(pred, target) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 def masked(loss: Callable) -> Callable:
-    """`loss` over the targets' finite elements only: NaN targets (unlabelled keypoints) add nothing
-    to it or to its gradient, and the mean is over the labelled elements, so a sample with missing
-    points weighs its labelled ones as a complete sample does. Exact for the element-wise means here."""
+    """`loss` averaged over the targets' finite elements only: NaN (unlabelled) targets add nothing to
+    it or its gradient."""
 
     def apply(pred, target, **kwargs):
         pred, target = _f32(pred, target)
@@ -56,10 +47,7 @@ def l1(pred, target) -> jnp.ndarray:
 
 
 def smooth_l1(pred, target, beta: float = 1.0) -> jnp.ndarray:
-    """torch `SmoothL1Loss`: 0.5·x²/β where |x| < β, else |x| − 0.5·β; β = 0 is plain L1.
-
-    This is optax's Huber loss with δ = β, divided by β.
-    """
+    """torch `SmoothL1Loss` (optax's Huber loss with δ = β, divided by β); β = 0 is plain L1."""
     _check_smooth_l1(beta)
     if beta == 0:
         return l1(pred, target)
@@ -67,13 +55,8 @@ def smooth_l1(pred, target, beta: float = 1.0) -> jnp.ndarray:
 
 
 def wing(pred, target, w: float = 10.0, epsilon: float = 2.0) -> jnp.ndarray:
-    """Wing loss (Feng et al., CVPR 2018): w·ln(1 + |x|/ε) where |x| < w, else |x| − C,
-    with C = w − w·ln(1 + w/ε) joining the two pieces continuously.
-
-    w and ε are in the units of the targets. The paper's w=10, ε=2 are pixels; on coordinates
-    normalised to [0, 1] scale them by 1/image size (e.g. w=0.05, ε=0.01 at 224 px), otherwise every
-    error sits in the log region and the loss is just a scaled log of L1.
-    """
+    """Wing loss (Feng et al. 2018): w·ln(1 + |x|/ε) where |x| < w, else |x| − C; w and ε are in the
+    targets' units (the paper's 10 and 2 are pixels: scale them by 1/image size for [0, 1] targets)."""
     _check_wing(w, epsilon)
     pred, target = _f32(pred, target)
     x = jnp.abs(pred - target)
@@ -82,13 +65,8 @@ def wing(pred, target, w: float = 10.0, epsilon: float = 2.0) -> jnp.ndarray:
 
 
 def giou(pred, target, l1_weight: float = 2.5) -> jnp.ndarray:
-    """Mean (1 − generalised IoU) of corner boxes (..., 4) as (x0, y0, x1, y1), plus `l1_weight` × the
-    mean absolute corner error: DETR's box loss (its weights 2 and 5).
-
-    The IoU term trains on what boxes are scored by, with a gradient even where boxes do not overlap
-    (Rezatofighi et al., CVPR 2019); the L1 term keeps early steps, when every IoU is poor, well
-    posed. A prediction's corners are read as its min/max extent, as the box objective decodes them.
-    """
+    """Mean (1 − generalised IoU) of corner boxes (..., 4) plus `l1_weight` × mean absolute corner error
+    (DETR's box loss); a prediction's corners are read as its min/max extent."""
     _check_giou(l1_weight)
     pred, target = _f32(pred, target)
     if pred.shape[-1] != 4:
@@ -104,10 +82,7 @@ def giou(pred, target, l1_weight: float = 2.5) -> jnp.ndarray:
 
 
 def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
-    """Mean cross-entropy of logits (N, C) against integer labels (N,).
-
-    With `label_smoothing` = α the target is (1 − α)·one_hot + α/C, as torch's `CrossEntropyLoss`.
-    """
+    """Mean cross-entropy of logits (N, C) against labels (N,), label smoothing as torch's `CrossEntropyLoss`."""
     _check_cross_entropy(label_smoothing)
     logits = jnp.asarray(logits, jnp.float32)
     labels = jnp.asarray(labels)
@@ -179,10 +154,7 @@ def for_kind(kind: str, name: str, options: dict) -> Callable:
 
 
 def get(name: str, **kwargs) -> Callable:
-    """The loss called `name` with its parameters bound: `get("wing", w=0.05, epsilon=0.01)`.
-
-    Raises ConfigError for an unknown name, a parameter the loss does not take, or a bad value.
-    """
+    """The loss `name` with its parameters bound, or a ConfigError for an unknown name, parameter or value."""
     if name not in LOSSES:
         raise ConfigError(f"unknown loss {name!r}; valid losses: {', '.join(sorted(LOSSES))}")
     fn = LOSSES[name]

@@ -1,13 +1,6 @@
-"""A trained model applied to an original photo, written once for `jaxres.load(...).predict`, the
-`predict` command and the StableHLO export (the ONNX export runs the same steps as torch ops):
-1. the view: `view(objective, w, h, box, ops)` gives (sx, sy, tx, ty), output = s * photo + t, by the
-   formulas the training frames use (`jaxres.data.affine`), over an array namespace (`Ops`);
-2. the pixels: `frame` resamples the photo through the view, SUPERSAMPLE^2 bilinear samples per
-   output pixel averaged: a fixed-size graph that does not alias when a large photo shrinks;
-3. the network on the normalised frame and, with `objective.flip_test`, on its mirror
-   (`objective.merge_flipped` averages the two);
-4. `objective.to_photo`: the outputs back in the photo's pixels (or class probabilities).
-"""
+"""A trained model on an original photo, once for `jaxres.load`, `predict` and the exports: the view
+(`view`), the photo resampled through it (supersampled, so shrinking does not alias), the network
+(flip-tested when asked), and `objective.to_photo` back into the photo's pixels."""
 
 from __future__ import annotations
 
@@ -89,9 +82,8 @@ def frame(photo: jax.Array, view, size: int, supersample: int = SUPERSAMPLE) -> 
 
 @dataclasses.dataclass(frozen=True)
 class FlipTested:
-    """`model` with the flip test (`objective.flip_test`): `apply` runs each normalised frame and its
-    mirror in one batch and returns `objective.merge_flipped` of the two. Every other attribute is the
-    model's, so it stands in for the model wherever an inference forward is built."""
+    """`model` whose `apply` runs each frame and its mirror in one batch and merges them
+    (`objective.merge_flipped`); every other attribute is the model's."""
 
     model: Any
     objective: Any

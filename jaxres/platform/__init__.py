@@ -1,9 +1,5 @@
-"""What jaxres does differently per platform: the one place to look. The operating system's calls (`system`),
-devices in words (`devices`), and the XLA:CPU measures (figures in docs/BENCHMARKS.md): one malloc arena
-for a CPU training (`prepare_process`) and heap trims around saves (`HostHooks`) keep memory flat; per-
-program XLA options (`compiler_options`). Imports neither numpy nor JAX: `prepare_process` runs before they
-start threads.
-"""
+"""What jaxres does differently per platform: system calls (`system`), devices in words, the malloc and
+heap policy of a CPU training, per-program XLA options; imports neither numpy nor JAX."""
 
 from jaxres.platform import devices, system
 from jaxres.platform.host_memory import HostHooks, release_freed_memory, use_one_malloc_arena

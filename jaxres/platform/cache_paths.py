@@ -1,7 +1,5 @@
-"""The one root of everything kept between runs: `$JAXRES_CACHE` (default `~/.cache/jaxres`), holding `data/`,
-`frames/`, `weights/` and `xla/` (unless `$JAXRES_COMPILATION_CACHE`); each is rebuilt on next use if
-deleted.
-"""
+"""The root of everything kept between runs: `$JAXRES_CACHE` (default `~/.cache/jaxres`) with `data/`,
+`frames/`, `weights/` and `xla/` (unless `$JAXRES_COMPILATION_CACHE`), each rebuilt if deleted."""
 
 from __future__ import annotations
 

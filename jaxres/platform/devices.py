@@ -1,6 +1,4 @@
-"""The devices a run computes on, in words for its start line: count, platform, chip and compute dtype ("1
-device" alone does not say whether a GPU was found).
-"""
+"""The devices a run computes on, in words for its start line: count, platform, chip and compute dtype."""
 
 from __future__ import annotations
 

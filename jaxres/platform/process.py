@@ -13,9 +13,8 @@ from jaxres.platform.host_memory import use_one_malloc_arena
 
 
 def prepare_process(command: str | None) -> bool:
-    """Apply the start policy for the command about to run (`jaxres.cli.command_of` of the command
-    line: "train", "eval", ...; None for --help); True when every thread now allocates from one
-    arena. Call it before numpy or JAX is imported."""
+    """Apply the start policy for `command` ("train", "eval", ...; None for --help) before numpy or JAX is
+    imported; True when every thread now allocates from one arena."""
     if command == "train" and jax_uses_cpu_only():
         return use_one_malloc_arena()
     return False

@@ -1,7 +1,5 @@
-"""The operating-system calls that differ between Linux, macOS and Windows, each with its fallback: usable
-CPUs, a non-blocking file lock, syncing a rename, whether a process has ended. System modules are looked up
-at each call, so this module imports anywhere.
-"""
+"""The operating-system calls that differ between Linux, macOS and Windows, each with its fallback; system
+modules are looked up at each call."""
 
 from __future__ import annotations
 
@@ -36,9 +34,8 @@ def lock_kind() -> str:
 
 
 def try_lock(fd: int) -> bool:
-    """Take an exclusive lock on the open file `fd` without waiting: True when taken, False when
-    another process holds it. The system releases it when the process dies. Where the system has
-    neither lock call the lock is not enforced (True)."""
+    """Take an exclusive lock on `fd` without waiting: True when taken (or where the system cannot lock),
+    False when another process holds it; released when the process dies."""
     fcntl = _module("fcntl")
     if fcntl is not None:
         try:

@@ -1,7 +1,5 @@
-"""XLA options for the train and eval steps, from the backend and the model. Per program (`jax.jit(...,
-compiler_options=...)`), not XLA_FLAGS: the best CPU convolution library depends on the model, the user's
-XLA_FLAGS stay theirs, and the options key the compilation cache.
-"""
+"""Per-program XLA options for the train and eval steps (not XLA_FLAGS, which stay the user's and do not
+key the compilation cache), from the backend and the model."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The one build every command uses: (config, data facts) -> objective, model, input path, steps.
-
-`train` derives the data facts from its training split (`for_training`); eval, predict and export
-read them back from the workdir (`commands.restore.trained`); both end in `build`, so every command
-sees the same model, the same objective and the same input path for a workdir.
-"""
+"""The one build every command uses: (config, data facts) -> objective, model, input path, steps; `train`
+derives the facts from its split, the other commands read them back from the workdir."""
 
 from __future__ import annotations
 
@@ -34,16 +30,14 @@ from jaxres.train.steps import make_eval_step, make_train_step
 from jaxres.train.workdir import DataFacts
 
 HEAD_INITS = ("default", "mean_target")
-# Adam moves every weight by about the learning rate from its first step; on a started head's zero
-# kernel all of an output's weights move together, so with fewer warmup steps the outputs can jump
-# far from the mean (docs/BENCHMARKS.md, "Recipes on real data").
+# On a started head's zero kernel Adam moves all of an output's weights together: without warmup the
+# outputs jump far from the mean (docs/BENCHMARKS.md).
 HEAD_INIT_WARMUP_STEPS = 10
 
 
 def head_start_note(config: dict, steps_per_epoch: int) -> str | None:
-    """One line for a run whose started head (`model.head_init="mean_target"`) meets Adam with fewer
-    than HEAD_INIT_WARMUP_STEPS warmup steps, naming the `optim.warmup_epochs` that gives enough;
-    None for any other run."""
+    """A line for a run whose mean-target head meets Adam with fewer than HEAD_INIT_WARMUP_STEPS warmup
+    steps, naming the `optim.warmup_epochs` that suffice; None otherwise."""
     optim = config["optim"]
     if config["model"]["head_init"] == "default" or optim["name"] not in ("adam", "adamw"):
         return None
@@ -79,9 +73,8 @@ class Assembly:
                               transform=framed.transform(self.objective, train=False))
 
     def start_head(self, variables: dict, train: Dataset) -> dict:
-        """`model.head_init` on freshly initialised or loaded `variables`: "default" keeps the head as it
-        is; "mean_target" makes a regression head answer the training split's mean target (the
-        printed mean baseline) for every image at step 0."""
+        """`model.head_init`: "default" keeps the head; "mean_target" makes a regression head answer the
+        training split's mean target at step 0."""
         if self.config["model"]["head_init"] == "default":
             return variables
         return {**variables, "params": start_at(variables["params"], self.objective.mean_output(train))}
@@ -164,9 +157,8 @@ def steps_per_epoch(config: dict, train: Dataset, mesh=None) -> int:
 
 def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | None = None,
                    log: Callable[[str], None] = lambda text: None) -> Training:
-    """The one wiring of a training, for the `train` command and the benchmarks alike: initial weights (or the
-    shape of the `resuming` checkpoint, which `fit` restores), `model.head_init`, optimizer, EMA,
-    sharded state and compiled step; `log` gets the lines a person reads."""
+    """The one wiring of a training (the `train` command and the benchmarks): initial weights or the
+    `resuming` checkpoint's shape, head start, optimizer, EMA, sharded state, compiled step."""
     config = built.config
     spe, epochs = steps_per_epoch(config, train, built.mesh), int(config["train"]["epochs"])
 
@@ -187,9 +179,8 @@ def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | 
 
 def initial_variables(model, config: dict, synthetic: bool, fresh_head=lambda variables: variables,
                       resuming: pathlib.Path | None = None, log: Callable[[str], None] = lambda text: None) -> dict:
-    """`model.weights`: a weights name (jaxres.weights.named), "none" or a state-dict path; the embedded
-    (`synthetic`) run never downloads. `fresh_head` applies only to a newly initialised head (one the
-    weights file brings is the user's); `resuming` skips reading any weights."""
+    """`model.weights` (a weights name, "none" or a state-dict path; the embedded run never downloads);
+    `fresh_head` applies only to a newly initialised head, and `resuming` reads no weights."""
     choice = str(config["model"]["weights"])
     arch, seed = config["model"]["arch"], int(config["train"]["seed"])
     if resuming is not None:

@@ -1,6 +1,4 @@
-"""JAX's persistent compilation cache, on by default: a second run of the same program (a resume, `eval` after
-`train`, the tests) reads its compiled steps from disk.
-"""
+"""JAX's persistent compilation cache, on by default, so a second run reads its compiled steps from disk."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""Checkpoints with orbax: per step, the train state and, as JSON, the config, the data position and the
-metrics; the last `keep` steps and the best by a metric are kept. A non-finite state is never written. Each
-committed step is sealed with the SHA-256 of its files (`seal`) and verified before it is read (`verify`),
-since damage that keeps a file's size is invisible to orbax: a damaged step is skipped for the newest
-intact one and, on resume, set aside as `<step>.damaged`.
-"""
+"""Checkpoints with orbax: per step the train state and, as JSON, the config, data position and metrics;
+the last `keep` and the best are kept, and a non-finite state is never written. Each step is sealed
+with its files' SHA-256 and verified before reading (orbax misses same-size damage); a damaged step
+is skipped and, on resume, set aside as `<step>.damaged`."""
 
 from __future__ import annotations
 
@@ -127,9 +125,8 @@ class Checkpoints:
         return True
 
     def _seal_committed(self) -> None:
-        """Write the digest of every step this instance saved that orbax has committed (its folder
-        exists under its final name: orbax renames it there last); called after each synchronous save
-        and by orbax after an asynchronous one is finalised, so the digest describes finished files."""
+        """Write the digest of every step this instance saved that orbax has committed (renamed into its
+        final folder), after a synchronous save or when an asynchronous one is finalised."""
         if not parallel.is_primary():
             return
         with self._sealing:
@@ -142,9 +139,8 @@ class Checkpoints:
         return self._manager.restore(step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))[item]
 
     def restore(self, like, step: int | None = None, config: dict | None = None) -> Restored:
-        """The state at `step` (default: the newest intact one) laid out like `like`. Without `step`, newer
-        damaged steps are set aside and named; with `config`, arrays that do not fit `like` are a
-        `ConfigError` naming the changed keys."""
+        """The state at `step` (default: the newest intact, newer damaged ones set aside) laid out like `like`;
+        with `config`, arrays that do not fit are a ConfigError naming the changed keys."""
         candidates = self.all_steps()[::-1] if step is None else [step]
         if not candidates:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")

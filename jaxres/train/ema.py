@@ -1,8 +1,5 @@
-"""An exponential moving average of the variables (params and BatchNorm statistics together, so they always
-belong to one network): the weights evaluation uses. The decay is a time constant in epochs
-(`optim.ema_epochs`), and early on it follows the weights (`(1 + t) / (10 + t)`) so a short run does not
-average in its initialisation.
-"""
+"""An exponential moving average of params and BatchNorm statistics together (what evaluation uses),
+its time constant in epochs (`optim.ema_epochs`), following the weights early on ((1 + t) / (10 + t))."""
 
 from __future__ import annotations
 

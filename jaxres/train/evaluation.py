@@ -1,7 +1,5 @@
-"""Run a model over a split and judge it: outputs -> original-pixel predictions -> metrics, in fixed-size
-padded batches (one compilation: `Assembly.forward`). Used by validation, the final evaluation, `eval` and
-`predict`.
-"""
+"""Run a model over a split and judge it (outputs -> original-pixel predictions -> metrics) in
+fixed-size padded batches, one compilation."""
 
 from __future__ import annotations
 

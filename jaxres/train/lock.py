@@ -1,6 +1,5 @@
-"""One training per workdir: an exclusive lock on `<workdir>/.lock` (two runs would interleave checkpoints),
-released by the system when the process dies, so a crash leaves no stale lock.
-"""
+"""One training per workdir: an exclusive lock on `<workdir>/.lock`, released by the system when the
+process dies."""
 
 from __future__ import annotations
 

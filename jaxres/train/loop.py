@@ -1,7 +1,5 @@
-"""`fit`: epochs of batches through a compiled train step, with resume, checkpoints and logs. It owns no model
-or data code, reads the device once per log interval, stops cleanly between steps, and resumes a workdir's
-checkpoint bit-identically (state, RNG and data position).
-"""
+"""`fit`: epochs of batches through a compiled train step, with checkpoints, logs, clean stops between
+steps and bit-identical resume (state, RNG and data position)."""
 
 from __future__ import annotations
 
@@ -28,7 +26,6 @@ from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
 from jaxres.train.tensorboard import Board
 from jaxres.viz import NOT_CHARTED
-
 
 
 class NonFiniteLoss(RuntimeError):
@@ -101,11 +98,8 @@ class _Run:
 def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workdir, frozen_at_epoch=None,
         evaluate: Callable[[Any], dict] | None = None, learning_rate: Callable[[int], Any] | None = None,
         stream: IO[str] | None = None, data_stats=None, board: Board | None = None) -> FitResult:
-    """Train `state` for `config["train"]["epochs"]` epochs in `workdir`, resuming what is there.
-    `train_step(state, batch, metrics, frozen)`, `batches(epoch, start_batch)`, `evaluate(state) ->
-    dict`, `frozen_at_epoch(epoch)`; `learning_rate` and `data_stats` are logged when given;
-    TensorBoard goes into `board` (closed by the caller) or one of its own. Returns `Completed` or
-    `Preempted` (signal: step finished, checkpoint saved); raises `NonFiniteLoss`, `ConfigError`
+    """Train `state` for `train.epochs` epochs in `workdir`, resuming what is there; returns `Completed`
+    or `Preempted` (signal: step finished, checkpoint saved), raises `NonFiniteLoss`, `ConfigError`
     (checkpoint does not fit) or `UserError` (workdir in use)."""
     workdir = pathlib.Path(workdir).expanduser().resolve()
     train, ckpt = defaults.section(config, "train"), defaults.section(config, "checkpoint")

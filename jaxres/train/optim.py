@@ -1,8 +1,6 @@
-"""Optimizers as optax transformations with per-group learning rates and staged unfreezing: an
-`optax.partition` over the parameters' groups (stem, layer1 … layer4, head), each behind a stage gate that
-holds its updates and state (Adam's count too) at zero until the stage unfreezes, so the state tree never
-changes structure.
-"""
+"""Optimizers with per-group learning rates and staged unfreezing: an `optax.partition` over the groups
+(stem, layer1 … layer4, head), each gated at zero until its stage unfreezes, so the state tree never
+changes structure."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Data parallelism with `jax.jit` and shardings, on one host or many: one "data" mesh axis over every device,
-parameters replicated, batches split; XLA inserts the all-reduces (no `pmap`, no `axis_name`). Each process
-of a multi-host run feeds its own slice of every global batch.
-"""
+"""Data parallelism with `jax.jit` and shardings: one "data" mesh axis, parameters replicated, batches
+split, XLA's all-reduces; each process of a multi-host run feeds its slice of every global batch."""
 
 from __future__ import annotations
 

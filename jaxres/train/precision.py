@@ -1,7 +1,5 @@
-"""The one mixed-precision switch, `model.dtype` = "auto" | "float32" | "bfloat16": bfloat16 computes, while
-parameters, optimizer state, BatchNorm statistics and the loss stay float32; "auto" picks bfloat16 on GPU
-and TPU, float32 on CPU (where bfloat16 is emulated).
-"""
+"""`model.dtype` = "auto" | "float32" | "bfloat16": bfloat16 computes while parameters, optimizer state,
+BatchNorm statistics and the loss stay float32; "auto" is bfloat16 on GPU and TPU, float32 on CPU."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""What a person watching a run sees, and what a program reads later: `Progress` (a bar per epoch with ETAs,
-plain lines when not a terminal), `Ticker` (the same for a counted job before training), `Timed` (a
-compile's seconds), `MetricsLog` (metrics.jsonl, appended).
-"""
+"""What a person watching a run sees and a program reads later: `Progress`, `Ticker`, `Timed` (a
+compile's seconds) and `MetricsLog` (metrics.jsonl)."""
 
 from __future__ import annotations
 
@@ -45,6 +43,15 @@ def _bar(done: int, total: int) -> str:
     return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
 
 
+def _show(stream: IO[str], interactive: bool, text: str, end: bool = False) -> None:
+    """A terminal redraws one line (ending it when `end`); a pipe or file gets a line per call."""
+    if interactive:
+        stream.write("\r" + text + "\033[K" + ("\n" if end else ""))
+    else:
+        stream.write(text + "\n")
+    stream.flush()
+
+
 class Progress:
     """Progress of one epoch: `update(done, loss, images_per_s)`, then `close(summary)`. `clock`:
     the run's (one for the whole run, so the epoch's ETA and the run's share its pace)."""
@@ -69,28 +76,20 @@ class Progress:
                 f" (run {format_duration(run_eta)})")
 
     def update(self, done: int, loss: float, images_per_s: float) -> None:
-        if not self.enabled:
-            return
-        text = self.line(done, loss, images_per_s)
-        if self.interactive:
-            self.stream.write("\r" + text + "\033[K")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        if self.enabled:
+            _show(self.stream, self.interactive, self.line(done, loss, images_per_s))
 
     def close(self, summary: str = "") -> None:
         if not self.enabled:
             return
         took = format_duration(time.perf_counter() - self.started)
         end = f"epoch {self.epoch + 1}/{self.epochs} done in {took}" + (f": {summary}" if summary else "")
-        self.stream.write(("\r" + end + "\033[K\n") if self.interactive else end + "\n")
-        self.stream.flush()
+        _show(self.stream, self.interactive, end, end=True)
 
 
 class Ticker:
-    """Progress of a counted job (`tick()` per item, then `close()`): a bar redrawn on a terminal,
-    a line every `every_s` seconds in a pipe or a file, and a closing line with the time it took
-    when anything was shown. A job done within the first interval prints nothing."""
+    """Progress of a counted job (`tick()` per item, then `close()`): a bar on a terminal, a line every
+    `every_s` seconds elsewhere; a job done within the first interval prints nothing."""
 
     def __init__(self, what: str, total: int, stream: IO[str] | None = None, interactive: bool | None = None,
                  enabled: bool = True, every_s: float | None = None):
@@ -107,7 +106,7 @@ class Ticker:
         now = time.perf_counter()
         if self.enabled and now - self._shown >= self.every_s and self.done < self.total:
             self._shown, self.showed = now, True
-            self._write(self.line(now))
+            _show(self.stream, self.interactive, self.line(now))
 
     def line(self, now: float) -> str:
         elapsed = now - self.started
@@ -119,14 +118,7 @@ class Ticker:
     def close(self) -> None:
         if self.enabled and self.showed:
             took = format_duration(time.perf_counter() - self.started)
-            self._write(f"{self.what}: {self.done}/{self.total} in {took}", end=True)
-
-    def _write(self, text: str, end: bool = False) -> None:
-        if self.interactive:
-            self.stream.write("\r" + text + "\033[K" + ("\n" if end else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+            _show(self.stream, self.interactive, f"{self.what}: {self.done}/{self.total} in {took}", end=True)
 
     def __enter__(self) -> "Ticker":
         return self

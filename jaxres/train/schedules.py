@@ -1,6 +1,4 @@
-"""Learning-rate schedules configured in epochs (as the original projects were) and evaluated in steps: pure
-functions step -> rate for Python ints and traced counters alike.
-"""
+"""Learning-rate schedules configured in epochs, evaluated in steps (Python ints or traced counters)."""
 
 from __future__ import annotations
 
@@ -26,9 +24,8 @@ def make_schedule(
     restart_epochs: float | None = None,
     final_lr_factor: float = 0.0,
 ) -> Schedule:
-    """step -> learning rate: constant; step (times `decay_factor` at each of `decay_epochs`, as MultiStepLR);
-    cosine (to `final_lr_factor * base_lr`); warmup_cosine; cosine_restarts (every `restart_epochs`, as
-    CosineAnnealingWarmRestarts per batch). `warmup_epochs` > 0 prepends a linear warmup."""
+    """step -> learning rate: constant, step (MultiStepLR), cosine, warmup_cosine or cosine_restarts
+    (CosineAnnealingWarmRestarts per batch); `warmup_epochs` > 0 prepends a linear warmup."""
     if name not in SCHEDULES:
         raise ConfigError(f"optim.schedule {name!r} is not one of {list(SCHEDULES)}")
     spe = int(steps_per_epoch)

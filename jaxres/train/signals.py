@@ -1,7 +1,5 @@
-"""Stop requests from SIGTERM and SIGINT: recorded, so the loop finishes the step in flight (the donated state
-must not be half-consumed), saves and returns `Preempted`. A second Ctrl-C interrupts, except inside
-`saving()`, where it would hang orbax's writer.
-"""
+"""SIGTERM and SIGINT are recorded so the loop finishes the step in flight, saves and returns
+`Preempted`; a second Ctrl-C interrupts, except inside `saving()` (it would hang orbax's writer)."""
 
 from __future__ import annotations
 

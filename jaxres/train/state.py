@@ -1,7 +1,5 @@
-"""The training state: one pytree into and out of a step, holding all a resume needs to continue bit-exactly.
-The RNG is raw `uint32` key data (orbax saves it as any array) and step keys are `fold_in(rng, step)`, so a
-resumed run draws the same masks; `ema` is the variables' moving average that evaluation uses.
-"""
+"""The training state, one pytree holding all a bit-exact resume needs: the RNG as raw `uint32` key data
+(step keys are `fold_in(rng, step)`) and `ema`, the variables' average evaluation uses."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The compiled train and eval steps: pure functions of (state, batch), jitted once.
-
-`train_step(state, batch, metrics, frozen) -> (state, metrics)` (arguments positional: jit with
-shardings takes no keywords) also folds the loss into a small on-device accumulator, so the loop
-never reads a value back per step: it reads the accumulator once per log interval. `frozen` is
-static: one compilation per set of frozen stages, reused for every step of those epochs. With a
-mesh, the state is replicated and the batch split over "data"; XLA then all-reduces gradients and
-BatchNorm statistics over the global batch by itself.
-"""
+"""The compiled train and eval steps, jitted once: `train_step(state, batch, metrics, frozen)` (positional,
+`frozen` static: one compilation per set of frozen stages) folds the loss into an on-device
+accumulator the loop reads once per log interval."""
 
 from __future__ import annotations
 
@@ -28,12 +22,8 @@ LossFn = Callable[[Any, Mapping[str, jax.Array]], jax.Array]
 
 
 def empty_metrics(sharding: jax.sharding.Sharding | None = None) -> dict[str, jax.Array]:
-    """The train accumulator: loss sum and count since the last read, first non-finite step (-1: none).
-
-    Pass the state's sharding: the step returns its accumulator with that sharding, and a first
-    accumulator placed differently would make jit compile the whole step a second time. Built by a
-    jitted function so that it works with a mesh spanning several processes too.
-    """
+    """The train accumulator (loss sum, count, first non-finite step or -1), placed with the state's
+    sharding so the step is not compiled twice."""
     return _zeros_on(sharding)()
 
 
@@ -62,13 +52,8 @@ def model_input(model, batch, transformed: bool) -> jax.Array:
 
 def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, *, mesh: Mesh | None = None,
                     transform=None, ema_decay: float = 0.0):
-    """The jitted step. `loss_fn(outputs, batch) -> scalar` (float32); the state and metrics are donated.
-
-    A state with an `ema` tree has it moved towards the new variables with `ema_decay` (`ema.update`).
-
-    `transform(batch, key) -> batch`, when given, runs first inside the step (the device path's
-    augmentation), with a key of the step (`state.step_key("augment")`), so resumed runs redraw it.
-    """
+    """The jitted step; `loss_fn(outputs, batch) -> float32 scalar`, state and metrics donated, `ema` moved
+    by `ema_decay`; `transform(batch, key)` runs first with the step's "augment" key."""
     def train_step(state: TrainState, batch, metrics, frozen: tuple[str, ...] = ()):
         if transform is not None:
             batch = transform(batch, state.step_key("augment"))
@@ -125,14 +110,8 @@ def _accumulate(metrics, loss, step):
 
 
 def make_eval_step(model, predict_fn: Callable | None = None, *, mesh: Mesh | None = None, transform=None):
-    """Jitted `eval_step(variables, batch) -> predict_fn(outputs, batch)` (default: the raw outputs):
-    the one inference forward, used by validation, `eval`, `predict` and the benchmarks.
-
-    `variables` is `{"params", "batch_stats"}` (`TrainState.variables()`). `predict_fn` can reduce on
-    device (e.g. return correct-count sums) so that evaluation, too, reads back little; per-example
-    outputs stay split over "data" like the batch. `transform` is the deterministic device transform
-    (it gets a fixed key and must not draw from it).
-    """
+    """Jitted `eval_step(variables, batch) -> predict_fn(outputs, batch)`: the one inference forward;
+    `transform` is the deterministic device transform (it must not draw from its key)."""
     predict_fn = predict_fn or (lambda outputs, batch: outputs)
 
     def eval_step(variables, batch):

@@ -1,7 +1,5 @@
-"""TensorBoard event files in the workdir (tensorboardX, no TensorFlow), written by the primary process from
-the same records as metrics.jsonl, so the two never disagree: `train/…`, `lr/<group>`, `val/<metric>` and
-`pictures/<name>`.
-"""
+"""TensorBoard event files (tensorboardX) from the same records as metrics.jsonl: `train/…`,
+`lr/<group>`, `val/<metric>`, `pictures/<name>`."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""What a training leaves beside its checkpoints: `config.json` (the config as the user gave it),
-`data_facts.json` (what the training split decided: classes, points, the head; a separate file so the
-config holds only the user's choices) and the `.jaxres-workdir` marker naming the task. `OWN_FILES` is the
-list every guard reads.
-"""
+"""What a training leaves beside its checkpoints: `config.json` (the user's config), `data_facts.json`
+(what the training split decided) and the `.jaxres-workdir` marker; `OWN_FILES` lists them for the guards."""
 
 from __future__ import annotations
 
@@ -76,15 +73,6 @@ def task_of(workdir: pathlib.Path) -> str | None:
         raise UserError(f"not a jaxres workdir: no {MARKER_FILE}, and its {CONFIG_FILE} has no trained checkpoints "
                         "beside it; choose the folder a training wrote, or a new one to train into", where=str(workdir))
     return None
-
-
-def is_workdir(workdir: pathlib.Path) -> bool:
-    """Whether `workdir` was written by train (marker, or an older workdir's files)."""
-    try:
-        task_of(workdir)
-    except UserError:
-        return False
-    return True
 
 
 def load_config(workdir: pathlib.Path) -> dict:

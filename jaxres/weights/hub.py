@@ -1,11 +1,5 @@
-"""timm's ResNet weights from the Hugging Face Hub by name: `hf-hub:timm/resnet50.a1_in1k`.
-
-timm's ResNets keep torchvision's parameter names, so the hub's `model.safetensors` loads through
-`load_torchvision` as it is. Files go through huggingface_hub's own cache (`HF_HUB_CACHE`, else
-`~/.cache/huggingface/hub`) and are reused offline. Checked as the torchvision files are: the hub
-stores a large file under its SHA-256 (the blob's name), which is recomputed before use.
-huggingface_hub is the optional `hub` extra.
-"""
+"""timm's ResNet weights from the Hugging Face Hub by name (`hf-hub:timm/resnet50.a1_in1k`): torchvision's
+parameter names, cached by huggingface_hub (optional `hub` extra), each blob's SHA-256 rechecked before use."""
 
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
-"""torchvision's official ImageNet ResNet weights: download once into a cache, verify, reuse offline.
+"""torchvision's ImageNet ResNet weights, downloaded once, verified, reused offline.
 
-Versions as torchvision names them: IMAGENET1K_V1 (`pretrained=True`, what `--weights imagenet`
-means) and IMAGENET1K_V2 (a newer recipe; none for ResNet-18/34). Two forms of the same tensors:
-torchvision's `.pth` (needs the torch extra) and timm's `.safetensors` conversion (`tv_in1k`,
-`tv2_in1k`; no torch). Hashes follow torchvision's convention, the file name carrying the first hex
-digits of its SHA-256 (`resnet50-0676ba61.pth`); a downloaded safetensors file is checked against
-the SHA-256 the Hugging Face server states (`X-Linked-Etag`) and cached under a name carrying it
-(`resnet50.tv_in1k-<sha>.safetensors`). Files already in PyTorch's hub cache are reused as they are.
-"""
+IMAGENET1K_V1 (`--weights imagenet`) and IMAGENET1K_V2 (none for ResNet-18/34), as torchvision's `.pth`
+(file name carrying its SHA-256 prefix) or timm's `.safetensors` conversion (checked against the
+server's stated SHA-256 and cached under a name carrying it); PyTorch's hub cache is reused."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""`--weights` by name: torchvision's ImageNet versions and timm's hub names, to a verified local file.
-
-- `imagenet`, `imagenet_v1`, `IMAGENET1K_V1`: torchvision's V1 weights (the original projects' weights);
-- `imagenet_v2`, `IMAGENET1K_V2`: torchvision's V2 weights (ResNet-50/101/152 only);
-- `hf-hub:timm/<model>` (e.g. `hf-hub:timm/resnet50.a1_in1k`): timm's model.safetensors.
-Anything else (`none` aside) is a path, handled by the caller.
-
-Of torchvision's two forms (jaxres.weights.imagenet) either one in a cache is used; a download
-fetches the `.pth` where torch is installed and the safetensors form otherwise.
-"""
+"""`--weights` by name to a verified local file: `imagenet`/`imagenet_v1`/`IMAGENET1K_V1`,
+`imagenet_v2`/`IMAGENET1K_V2` (ResNet-50/101/152), `hf-hub:timm/<model>`; anything else but `none` is a
+path. A download fetches the `.pth` where torch is installed, else the safetensors form."""
 
 from __future__ import annotations
 

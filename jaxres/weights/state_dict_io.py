@@ -1,9 +1,5 @@
-"""Read and write flat state dicts {key: np.ndarray} in .pth, .safetensors and .npz.
-
-Untrusted files are never unpickled: `.pth` goes through `torch.load(weights_only=True)`, `.npz`
-through `np.load(allow_pickle=False)`, and `.safetensors` holds no code at all. A file read is refused
-unless every tensor is floating point and finite (`checked_tensors`).
-"""
+"""Flat state dicts {key: np.ndarray} in .pth, .safetensors and .npz, never unpickled; a file read is
+refused unless every tensor is floating point and finite."""
 
 from __future__ import annotations
 

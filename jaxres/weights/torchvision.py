@@ -1,9 +1,5 @@
-"""torchvision state dicts <-> jaxres Flax variables, with every mismatch named.
-
-`load_torchvision` checks every key and shape and fails once, listing all unknown, missing and
-mismatched keys. Two differences are adapted on purpose and reported: conv1 for another input
-channel count, and a head that differs from the checkpoint's (freshly initialised).
-"""
+"""torchvision state dicts <-> Flax variables, every mismatched key named at once; conv1 for another
+channel count and a differing head (freshly initialised) are adapted on purpose and reported."""
 
 from __future__ import annotations
 

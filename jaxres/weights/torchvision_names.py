@@ -1,8 +1,5 @@
-"""The naming table between jaxres's Flax variables and torchvision's ResNet state-dict keys.
-
-Flax ("params", "layer2_0", "downsample_conv", "kernel")  <->  torch "layer2.0.downsample.0.weight".
-Conv kernels are HWIO here and OIHW in torch; dense kernels are (in, out) here and (out, in) there.
-"""
+"""The naming table between Flax variables ("layer2_0", "downsample_conv", "kernel") and torchvision's
+keys ("layer2.0.downsample.0.weight"); conv kernels HWIO vs OIHW, dense (in, out) vs (out, in)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""The end of `train`: curves redrawn with the baseline (known only now), pictures in TensorBoard,
-per_class.csv, the table; the JSON line follows as the last line of stdout.
-"""
+"""The end of `train`: curves with the baseline, pictures in TensorBoard, per_class.csv, the table; the
+JSON line last on stdout."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""`eval`: the best checkpoint's metrics on a split (`--split`, or every record of an annotation file given as
-`--data`): a table beside the baseline, then one JSON line.
-"""
+"""`eval`: the best checkpoint's metrics on `--split` (or a whole annotation file given as `--data`) beside
+the baseline, then one JSON line."""
 
 from __future__ import annotations
 

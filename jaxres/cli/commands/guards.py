@@ -1,7 +1,5 @@
-"""Files a user wrote are never replaced by accident. A command checks its targets before it computes
-anything; `--force` replaces earlier outputs of the same command, never a folder that is not a workdir nor
-a workdir's own files.
-"""
+"""A command checks its targets before computing anything; `--force` replaces earlier outputs of the same
+command, never a folder that is not a workdir nor a workdir's own files."""
 
 from __future__ import annotations
 

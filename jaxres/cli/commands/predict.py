@@ -1,7 +1,5 @@
-"""`predict`: a CSV in original-image pixels (or top-k classes) and one overlay PNG per photo, from
-`jaxres.load`. INPUT: images, folders, or an annotation file of the task's format (one row per record, e.g.
-per face).
-"""
+"""`predict`: a CSV in original-image pixels (or top-k classes) and an overlay PNG per photo, from
+`jaxres.load`; INPUT is images, folders, or an annotation file of the task's format."""
 
 from __future__ import annotations
 

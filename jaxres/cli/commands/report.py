@@ -1,7 +1,5 @@
-"""What a run tells a person beside the JSON line: at the start, the keys that differ from the task's defaults
-(a typo shows before minutes of training); at the end, a table of metrics against the baseline, the
-checkpoint chosen, the worst classes and where the files are.
-"""
+"""What a run tells a person beside the JSON line: the keys that differ from the task's defaults, and at
+the end the metrics against the baseline, the checkpoint chosen, the worst classes and the files."""
 
 from __future__ import annotations
 
@@ -20,9 +18,8 @@ WORST = 5  # classes named in the ending
 
 
 def config_changes(defaults: dict, config: dict, synthetic: dict | None = None, why: str | None = None) -> str:
-    """'config (differs from the task's defaults):' and one `key: default -> value` line per change;
-    a value that is the embedded demo run's override (`synthetic`: {key: value}) is tagged, and `why`
-    (the task config's reason for those overrides) is printed under them. Empty text when nothing differs."""
+    """'config (differs from the task's defaults):' and a `key: default -> value` line per change, the
+    embedded run's overrides tagged with `why`; empty when nothing differs."""
     synthetic = synthetic or {}
     keys = [k for k in config_diff(defaults, config) if not k.startswith("synthetic.")]
     if not keys:

@@ -1,7 +1,5 @@
-"""Resuming a workdir's run: its config is the workdir's config.json with only what the command line changes;
-a change that makes another run (`RUN_KEYS`, other classes or point counts) is refused before anything in
-the workdir is touched.
-"""
+"""Resuming a workdir: its config.json with only the command line's changes; a change that makes another
+run (`RUN_KEYS`, other classes or point counts) is refused before the workdir is touched."""
 
 from __future__ import annotations
 

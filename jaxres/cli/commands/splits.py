@@ -1,6 +1,4 @@
-"""Every split a command uses, read and validated before the first step (a bad test file fails before
-training, not after): `data.path` or the task's embedded set.
-"""
+"""Every split a command uses (`data.path` or the task's embedded set), read and validated before the first step."""
 
 from __future__ import annotations
 

@@ -84,9 +84,8 @@ def train(task, args) -> int:
 
 
 def build_config(task, args, saved: dict | None = None) -> dict:
-    """The run's config: --config, else the workdir's run (`saved`, its config.json), else the task's,
-    over the defaults; a new run on no data gets the synthetic set's overrides; then --set and flags.
-    `data.path` is made absolute, so a resume from any folder reads the same data."""
+    """The run's config: --config, else the workdir's saved one, else the task's, over the defaults (with the
+    synthetic overrides on no data), then --set and flags; `data.path` made absolute."""
     data_set = bool(args.data) or any(item.strip().startswith("data.path=") for item in args.set)
     if args.config:  # checked before any --set: a file that lacks a section is blamed on the file
         config = check_config(defaults.complete(load_config_file(args.config)), where=args.config)

@@ -1,8 +1,5 @@
-"""Small helpers the readers share: where a row is, numbers that fail loudly, image paths that stay put.
-
-Every reader reports problems as `DataError(where="file:line")`, with the line a user sees in an
-editor (the header is line 1), so that a bad row in a 50 000-row file is found in one look.
-"""
+"""Helpers the readers share; every problem is a `DataError(where="file:line")` with the line an editor
+shows (the header is line 1)."""
 
 from __future__ import annotations
 
@@ -23,10 +20,7 @@ _PANDAS_LINE = re.compile(r"line (\d+)")
 
 
 def read_csv_strings(path: str, *, header: int | None = 0) -> pd.DataFrame:
-    """Read a CSV with every cell as a string, so that the readers parse (and name) bad cells.
-
-    Blank lines are kept as empty rows so that `csv_line` stays equal to the line in the file.
-    """
+    """A CSV with every cell a string, blank lines kept as empty rows so `csv_line` is the file's line."""
     if not os.path.isfile(path):
         raise DataError("file not found", where=path)
     try:
@@ -88,11 +82,8 @@ def to_float(text, where: str, what: str) -> float:
 
 
 def resolve_image_path(root: str, name: str, where: str, *, allow_absolute: bool) -> str:
-    """`name` joined to `root`, refusing absolute paths and `..` escapes unless allowed.
-
-    An annotation file from elsewhere should not make the trainer read (or, in error messages, reveal)
-    arbitrary files; the check is lexical, so a symlink the user placed inside the root still works.
-    """
+    """`name` joined to `root`, refusing absolute paths and `..` escapes unless allowed (a lexical check,
+    so a symlink inside the root still works)."""
     name = str(name).strip()
     if not name:
         raise DataError("empty image path", where=where)

@@ -1,17 +1,9 @@
-"""Box-regression CSV of the original ResNet-50 box project.
+"""Box-regression CSV of the original ResNet-50 box project, columns by position (a header's names are
+not trusted): 0 index (meta["index"]), 1 image path relative to `images_dir`, 2 x, 3 y, 4 HEIGHT,
+5 WIDTH (height before width, as the original), in pixels; further columns ignored.
 
-Columns, by position (the header, if any, is not trusted for meaning):
-    0: an index (kept in meta["index"])
-    1: the image path, relative to `images_dir` (absolute paths and `..` only with allow_absolute_paths)
-    2: x       left edge, pixels
-    3: y       top edge, pixels
-    4: HEIGHT  pixels   <- note: height comes BEFORE width, the original project's convention
-    5: WIDTH   pixels
-Further columns are ignored. record.box = (x, y, x + width, y + height), in pixels of the image file.
-
-The first line is a header exactly when none of its x/y/height/width cells is a number. `source` is
-"<csv>:<line>" with the first line of the file being line 1.
-"""
+record.box = (x, y, x + width, y + height). The first line is a header exactly when none of its
+x/y/height/width cells is a number; `source` is "<csv>:<line>"."""
 
 from __future__ import annotations
 

@@ -1,14 +1,10 @@
 """COCO-style keypoint JSON (as mmpose ships 300-W, WFLW, COCO-WholeBody faces).
 
 `images`: [{id, file_name, width, height}], `annotations`: [{image_id, keypoints: [x, y, v] * K,
-bbox: [x, y, w, h]}]. One record per annotation; box converted to corners (x, y, x + w, y + h);
-the visibility flags v go to meta["visibility"]. A point with v = 0 is "not labelled" (COCO stores it
-as (0, 0)): it becomes NaN, which the keypoint loss and metrics mask out, instead of a landmark
-trained at the image corner; an annotation with no labelled point is refused. Ids must be integers or strings and
-unique: a duplicate image id would silently give its annotations the last entry's file.
-Crowd annotations (`iscrowd: 1`) describe groups, not one object, and are skipped.
-`source` is "<json>:annotations[i]" (a JSON file has no meaningful rows).
-"""
+bbox: [x, y, w, h]}]; one record per annotation, box as corners, v in meta["visibility"]. A point
+with v = 0 is unlabelled (NaN); an annotation with none labelled, a duplicate image id or an id that
+is not an integer or string is refused; crowd annotations are skipped. `source` is
+"<json>:annotations[i]"."""
 
 from __future__ import annotations
 

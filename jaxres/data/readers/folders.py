@@ -1,17 +1,8 @@
-"""Image classification folders: `<root>/<split>/<class>/<image>` and flat prediction folders.
+"""Image classification folders `<root>/<split>/<class>/<image>` and flat prediction folders.
 
-Split folder names: `train/`, `train_images/` or `train_set/` (all seen for ImageNet-Sketch); `val`
-also as `valid/` or `validation/`. Two of them side by side is an error, not a guess.
-
-Class order: pass `class_list` (a `Class,Category` CSV such as `class2category.csv`, mapping a folder
-name like an ImageNet wnid to its index, or a plain sequence of names) so that every split and the
-saved model agree. Without it, classes are the split's sorted folder names — a validation split that
-lacks one class would then number the others differently, so give the list in real training.
-
-Class names are compared in Unicode NFC: a folder written by macOS (NFD) and the same name typed
-elsewhere (NFC) are one class; two folders whose names differ only so are refused, as is a class
-folder without images (it would be a class the model never sees).
-"""
+Splits: `train/`, `train_images/` or `train_set/`; `val/`, `valid/` or `validation/` (two at once is
+an error). Classes follow `class_list` (a `Class,Category` CSV or a sequence of names) when given,
+else the split's sorted folder names; names compare in Unicode NFC, and an empty class folder is refused."""
 
 from __future__ import annotations
 

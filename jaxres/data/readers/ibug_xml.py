@@ -1,18 +1,11 @@
-"""dlib / iBUG 300-W landmark XML (`labels_ibug_300W_train.xml`, dlib's `training_with_face_landmarks.xml`).
+"""dlib / iBUG 300-W landmark XML (`labels_ibug_300W_train.xml`):
 
-Schema:
-    <dataset><images>
-      <image file='a.jpg' width='500' height='375'>
-        <box top='90' left='194' width='37' height='37' [ignore='1']>
-          <part name='00' x='201' y='107'/> ... <part name='67' .../>
+    <dataset><images><image file='a.jpg'><box top= left= width= height= [ignore='1']>
+      <part name='00' x='201' y='107'/> ...
 
-Every `<box>` becomes its own record: box = (left, top, left + width, top + height), keypoints
-ordered by part number; boxes marked `ignore='1'` (dlib's "do not train on this face") are skipped.
-
-Safety: documents with a DTD or entity declarations are refused before parsing (entity expansion
-can exhaust memory), and image paths may not leave the XML's folder unless `allow_absolute_paths`.
-expat is driven directly because it reports line numbers, so errors say "file.xml:1234".
-"""
+Every `<box>` is a record, box = (left, top, left + width, top + height), points by part number;
+`ignore='1'` boxes are skipped. A DTD or entity declaration is refused before parsing, and image
+paths stay in the XML's folder unless `allow_absolute_paths`; errors say "file.xml:line"."""
 
 from __future__ import annotations
 

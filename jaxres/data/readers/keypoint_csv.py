@@ -1,14 +1,8 @@
-"""Keypoint CSVs: the T-shirt project's `filename,points` layout and the plain wide layout.
+"""Keypoint CSVs in pixels of the image file; K from the first row, checked on every row.
 
-Original layout (`points_24.csv`): a `points` cell holds a stringified list of 2K numbers,
-"['5', '89', ...]" or "[5.5, -3, ...]", i.e. (x0, y0, x1, y1, ...). Each token must be a whole
-number or the row is refused (a `\\d+` regex would read "-3.5" as 3 and 5 and shift every later point).
-
-Wide layout: a filename column, then one column per coordinate (x0, y0, x1, y1, ...), any header.
-
-K is taken from the first row and checked on every row. Coordinates are pixels of the image file.
-`source` is "<csv>:<line>" with the header on line 1.
-"""
+Original layout (`points_24.csv`): `filename,points`, the cell a stringified list of 2K whole numbers
+"['5', '89', ...]" as (x0, y0, x1, y1, ...). Wide layout: a filename column, then one per coordinate.
+`source` is "<csv>:<line>", the header on line 1."""
 
 from __future__ import annotations
 
@@ -36,12 +30,8 @@ _SEPARATORS = re.compile(r"[,;\s]+")
 
 def read_keypoint_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | None = None, *,
                       allow_absolute_paths: bool = False) -> Dataset:
-    """Read either layout; image paths are joined to `images_dir` and must stay inside it unless
-    `allow_absolute_paths`.
-
-    Default `images_dir`: `<csv folder>/t-shirt_resized_train` when it exists (the original
-    project's layout), else the CSV's folder.
-    """
+    """Read either layout; image paths join `images_dir` (default `<csv folder>/t-shirt_resized_train`
+    when it exists, else the CSV's folder) and stay inside it unless `allow_absolute_paths`."""
     csv_path = os.path.abspath(os.fspath(csv_path))
     images_dir = os.fspath(images_dir) if images_dir is not None else _default_images_dir(csv_path)
     table = read_csv_strings(csv_path)

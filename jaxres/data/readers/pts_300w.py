@@ -1,25 +1,11 @@
-"""iBUG 300-W `.pts` landmark files and the original 300-W folder tree.
+"""iBUG 300-W `.pts` files ("version: 1", "n_points: 68", then the points between braces) and the
+300-W folder tree.
 
-A `.pts` file:
-    version: 1
-    n_points:  68
-    {
-    446.000 91.000
-    ...
-    }
-
-Coordinates: 300-W's are Matlab's, 1-based; 1 is subtracted (as menpo does) so that every reader
-shares one frame, the centre of the top-left pixel at (0, 0), like dlib XML and COCO files.
-`read_pts(path, zero_based=False)` keeps the numbers as written.
-
-The tree (the protocol of the 300-W paper):
-    train       = afw/ + helen/trainset/ + lfpw/trainset/   (3148 images)
-    common      = helen/testset/ + lfpw/testset/            (554)
-    challenging = ibug/                                     (135)
-    full (test) = common + challenging                      (689)
-with each image beside its `.pts`. A .pts has no face box, so record.box is the tight box of the 68
-points (what the 300-W evaluation and most face-alignment papers crop around).
-"""
+300-W's coordinates are 1-based (Matlab's); 1 is subtracted, as menpo does, so every reader puts
+the centre of the top-left pixel at (0, 0) (`read_pts(path, zero_based=False)` keeps them). The tree:
+train = afw/ + helen/trainset/ + lfpw/trainset/, common = helen/testset/ + lfpw/testset/,
+challenging = ibug/, full = common + challenging, each image beside its `.pts`; record.box is the
+tight box of the points (a .pts has no face box)."""
 
 from __future__ import annotations
 

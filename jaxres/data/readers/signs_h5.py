@@ -1,19 +1,9 @@
-"""SIGNS hand-sign HDF5 files (`train_signs.h5`, `test_signs.h5`) and look-alikes.
+"""SIGNS hand-sign HDF5 files (`train_signs.h5`, `test_signs.h5`) and look-alikes, as in-memory records.
 
-Keys: `<split>_set_x` (m, 64, 64, 3) uint8, `<split>_set_y` (m,) int64 (some copies store (1, m);
-both are flattened), `list_classes` (6,). Records hold the image arrays themselves (the whole set is
-a few megabytes).
-
-Labels: when `list_classes` holds numbers (SIGNS: 0..5), a stored y is a class VALUE and the label is
-its position in `list_classes`; when it holds names (the cat/non-cat files: b'non-cat', b'cat'),
-y is already the index. Without `list_classes` the classes are 0..max(y).
-`source` is "<file>[<x key>][<row>]".
-
-Structure is checked before any array is read: every key must be a dataset stored in this file
-(external and soft links are refused: they point at other files), and a dataset whose declared
-size is far beyond the bytes the file stores (a 10 KB file declaring 4 million images) is refused
-instead of allocated.
-"""
+Keys: `<split>_set_x` (m, 64, 64, 3) uint8, `<split>_set_y` (m,) or (1, m), `list_classes`. When
+`list_classes` holds numbers a y is a class VALUE (label = its position), when names y is the index;
+without it the classes are 0..max(y). `source` is "<file>[<x key>][<row>]". External or soft links
+and datasets declaring far more bytes than the file holds are refused before any array is read."""
 
 from __future__ import annotations
 

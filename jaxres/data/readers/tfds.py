@@ -1,10 +1,5 @@
-"""TensorFlow Datasets classification sets (`tfds:imagenet_sketch`), as in-memory records.
-
-`tensorflow_datasets` is the optional `tfds` extra, imported inside the function. Sets prepared as
-array_record are read without TensorFlow (random-access data source); tfrecord sets go through `tf.data`.
-Records hold decoded (H, W, C) uint8 arrays, so a large set (the full ImageNet-Sketch) belongs in
-class folders instead. Nothing is downloaded unless `download=True`.
-"""
+"""TensorFlow Datasets classification sets (`tfds:imagenet_sketch`) as in-memory uint8 records, through
+the optional `tfds` extra; nothing is downloaded unless `download=True`."""
 
 from __future__ import annotations
 
@@ -64,11 +59,8 @@ def _feature_keys(tfds, features, where: str) -> tuple[str, str]:
 
 
 def _examples(tfds, builder, name: str, split: str, where: str):
-    """Dicts of numpy values, without TensorFlow when the set is stored as array_record.
-
-    The random-access data source is tried first whatever the builder says of its files: it is
-    what TFDS's mock data (`tfds.testing.mock_data`) replaces, for a set that was never prepared.
-    """
+    """Dicts of numpy values, from the random-access data source first (TFDS's mock data replaces it),
+    so array_record sets need no TensorFlow."""
     try:
         return builder.as_data_source(split=split)
     except Exception:  # tfrecord files (tf.data below), nothing prepared or no such split (checked next)

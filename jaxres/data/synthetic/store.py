@@ -1,8 +1,4 @@
-"""Write a generated set once, atomically, and recognise it next time by its manifest.
-
-Generation happens in a temporary sibling folder that is renamed into place only when complete, so
-a killed run never leaves a half-written set that a later run would mistake for a finished one.
-"""
+"""Write a generated set once, atomically (a temporary sibling renamed into place), known by its manifest."""
 
 from __future__ import annotations
 
@@ -27,10 +23,8 @@ def read_manifest(folder: Path) -> dict | None:
 
 
 def build_once(root, generator: str, version: int, params: dict[str, Any], build: Callable[[Path], None]) -> Path:
-    """Make `root` hold the set `build` writes for `params`, unless it already does; return root.
-
-    A folder holding something other than a set from this generator is never overwritten.
-    """
+    """Make `root` hold the set `build` writes for `params` unless it already does (never overwriting
+    anything else); return root."""
     root = Path(root).expanduser().resolve()
     manifest = {"generator": generator, "version": version, "params": params}
     if read_manifest(root) == manifest:
