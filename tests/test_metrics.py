@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from jaxres import objectives
+from jaxres.data.records import Dataset, Record
 from jaxres.metrics import baselines, boxes, classification as cls, keypoints as kp
 
 
@@ -231,3 +233,24 @@ def test_baselines():
     np.testing.assert_allclose(mean, [[0.3, 0.6]])
     np.testing.assert_allclose(baselines.repeat(mean, 3), np.broadcast_to(mean, (3, 1, 2)))
     assert baselines.majority_class([2, 1, 1, 2, 0]) == 1  # tie → lower index
+
+
+def test_the_keypoint_objective_reports_nme_per_300w_subset():
+    """300-W's protocol reports the common and challenging subsets beside the full set: each is the
+    mean inter-ocular NME of its own faces (outer eye corners, points 36 and 45)."""
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(20, 200, size=(5, 68, 2))
+    predictions = truth + rng.normal(0, 3, size=truth.shape)
+    subsets = ["common", "common", "challenging", "common", "challenging"]
+    records = [Record(f"face{i}.png", f"faces.xml:{i}", keypoints=t, meta={"subset": s})
+               for i, (t, s) in enumerate(zip(truth, subsets))]
+    objective = objectives.create({"kind": "keypoints", "image_size": 32, "metrics": {"nme": ["inter_ocular"]}},
+                                  {"num_keypoints": 68})
+    result = objective.evaluate(predictions, Dataset(records))
+
+    per_face = (np.linalg.norm(predictions - truth, axis=-1).mean(axis=-1)
+                / np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1))
+    common = np.array([s == "common" for s in subsets])
+    assert result["nme_io"] == pytest.approx(per_face.mean())
+    assert result["nme_io_common"] == pytest.approx(per_face[common].mean())
+    assert result["nme_io_challenging"] == pytest.approx(per_face[~common].mean())
