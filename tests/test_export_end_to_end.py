@@ -220,7 +220,7 @@ def test_a_region_given_to_a_whole_photo_task_is_framed_as_a_whole_photo():
     from jaxres.objectives import serving
 
     kind = objectives.create({"kind": "box", "image_size": 32, "channels": 3, "keep_aspect": True})
-    assert serving.takes_box(kind) and not kind.needs_box
+    assert kind.takes_box and not kind.needs_box
     whole = serving.view(kind, 80.0, 50.0, np.array([0.0, 0.0, 80.0, 50.0]), serving.NUMPY)
     np.testing.assert_allclose(whole, kind.view(80.0, 50.0, None, serving.NUMPY))
     sx, sy, tx, ty = serving.view(kind, 80.0, 50.0, np.array([20.0, 10.0, 60.0, 30.0]), serving.NUMPY)

@@ -2,7 +2,7 @@
 
 - `stablehlo`: a `jax.export` artifact; a server needs JAX and the file, nothing of jaxres. The photo
   form (what `export` writes) takes `photo` uint8 (H, W, C), any H and W (and `box` for keypoint and
-  box tasks, `serving.takes_box`) and answers in the photo's pixels; the crop-in form takes framed
+  box tasks, `Objective.takes_box`) and answers in the photo's pixels; the crop-in form takes framed
   uint8 images (b, H, W, C) and returns raw outputs.
 - `onnx`: the same two forms for onnxruntime (`jaxres.export.onnx`, the `onnx` extra).
 - `torchvision`: a state dict torchvision's `ResNet` loads with `strict=True`, and `<file>.txt`, the
@@ -94,7 +94,7 @@ def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platfo
     path = pathlib.Path(path)
     served = serving.photo_function(model, objective, jax.device_get(variables))
     specs = [jax.ShapeDtypeStruct(jax.export.symbolic_shape(f"h, w, {model.in_channels}"), jnp.uint8)]
-    if serving.takes_box(objective):
+    if objective.takes_box:
         specs.append(jax.ShapeDtypeStruct((4,), jnp.float32))
     exported = jax.export.export(jax.jit(served), platforms=tuple(platforms))(*specs)
     sidecar = {"format": "jax.export (StableHLO)", "jax_version": jax.__version__,
@@ -102,7 +102,7 @@ def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platfo
                "platforms": list(exported.platforms), "arch": arch_name(model),
                "inputs": {"photo": {"shape": _shape(exported.in_avals[0]), "dtype": "uint8", "layout": "HWC"},
                           **({"box": {"shape": [4], "dtype": "float32", "order": "left, top, width, height"}}
-                             if serving.takes_box(objective) else {})},
+                             if objective.takes_box else {})},
                "output": {objective.output_name: {"shape": _shape(exported.out_avals[0]), "dtype": "float32"}},
                "metadata": dict(metadata or {})}
     _write_artifact(exported, sidecar, path)

@@ -61,7 +61,7 @@ def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: M
     channels = model.in_channels
     inputs = (torch.zeros((37, 53, channels), dtype=torch.uint8),)
     names = [PHOTO]
-    if serving.takes_box(objective):
+    if objective.takes_box:
         inputs += (torch.tensor([3.0, 4.0, 20.0, 25.0]),)
         names.append(BOX)
     buffer = io.BytesIO()

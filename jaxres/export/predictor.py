@@ -71,8 +71,8 @@ class Predictor:
 
     @property
     def takes_box(self) -> bool:
-        """Whether `predict` and the exports take a box beside the photo (`serving.takes_box`)."""
-        return serving.takes_box(self.objective)
+        """Whether `predict` and the exports take a box beside the photo."""
+        return bool(self.objective.takes_box)
 
     def metadata(self, task: str) -> dict:
         """What a server needs to read an exported model's inputs and outputs (JSON)."""

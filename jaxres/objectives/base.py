@@ -36,7 +36,8 @@ class Objective:
     output_name: ClassVar[str] = "prediction"  # what a prediction is called (exports, `jaxres.load`, CSV)
     columns: ClassVar[tuple[str, ...]] = ()  # the CSV's names of the served values (default: output_name[_i])
     needs_box: bool = False  # whether a photo is framed around a box the caller gives
-    takes_box: ClassVar[bool] = False  # whether a photo may come with a box: to crop, or a region to frame
+    # whether a photo may come with a box: to crop (`needs_box`, which implies it) or a region to frame
+    takes_box: ClassVar[bool] = False
 
     def __init__(self, options: dict, facts: dict):
         """`options`: the config's completed `objective` section; `facts`: what `facts_of` returned."""

@@ -6,13 +6,12 @@ import dataclasses
 import pathlib
 import sys
 
-
-from jaxres.platform import cache_paths
+from jaxres.config.task import Task
 from jaxres.data.consistency import align_classes, check_same_points, hold_out, repeated_records, usual_point_count
 from jaxres.data.records import Dataset
 from jaxres.data.validate import validate
 from jaxres.errors import DataError
-from jaxres.config.task import Task
+from jaxres.platform import cache_paths
 from jaxres.train import parallel
 from jaxres.train.progress import Ticker
 
