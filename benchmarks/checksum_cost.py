@@ -1,5 +1,6 @@
-"""What the checksums cost: sealing and verifying a ResNet-50 training checkpoint, and checking
-frame-cache rows, beside the work they guard (the save itself, a restore, reading the rows).
+"""What the checksums cost: sealing and verifying a ResNet-50 training checkpoint, checking frame-cache
+rows, and an export's `<file>.sha256`, beside the work they guard (the save, a restore, reading the
+rows, writing the export).
 
     python benchmarks/checksum_cost.py [--frames 4000] [--side 224]
 
@@ -67,6 +68,24 @@ def cache_cost(folder: pathlib.Path, frames: int, side: int) -> dict:
             "checksum_rows_s": round(check_s, 3), "checksum_us_per_frame": round(1e6 * check_s / frames, 1)}
 
 
+def export_cost(folder: pathlib.Path, megabytes: int = 98, repeats: int = 5) -> dict:
+    """An export the size of a ResNet-50 float32 state dict: writing it whole, its `.sha256`, the check
+    on load (medians of `repeats`)."""
+    from jaxres.platform import files
+
+    blob = np.random.default_rng(0).integers(0, 256, megabytes << 20, dtype=np.uint8).tobytes()
+    path, times = folder / "model.pth", {"write": [], "seal": [], "check": []}
+    for _ in range(repeats):
+        steps = (("write", lambda: files.write_chunks(path, [blob])), ("seal", lambda: files.write_checksum(path)),
+                 ("check", lambda: files.check_checksum(path)))
+        for name, work in steps:
+            start = time.perf_counter()
+            work()
+            times[name].append(time.perf_counter() - start)
+    return {"export_mb": round(len(blob) / 1e6, 1),
+            **{f"export_{name}_s": round(float(np.median(t)), 3) for name, t in times.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=4000)
@@ -75,7 +94,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         (tmp / "cache").mkdir()
-        result = {**checkpoint_cost(tmp / "checkpoints"), **cache_cost(tmp / "cache", args.frames, args.side)}
+        result = {**checkpoint_cost(tmp / "checkpoints"), **cache_cost(tmp / "cache", args.frames, args.side),
+                  **export_cost(tmp)}
     print(json.dumps(result))
 
 
