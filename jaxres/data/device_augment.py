@@ -86,14 +86,6 @@ def warp(image: jax.Array, out_to_source: jax.Array, out_size: int) -> jax.Array
     return jnp.where(inside[..., None], top * (1 - fy) + bottom * fy, 0.0)
 
 
-def color_jitter(key, image: jax.Array, brightness: float, contrast: float, saturation: float) -> jax.Array:
-    """torchvision-style jitter on a 0..255 float image (`photometric.apply_jitter`): each factor
-    uniform in [1 - amount, 1 + amount]."""
-    amounts = (brightness, contrast, saturation)
-    factors = 1.0 + jax.random.uniform(key, (3,), minval=-1.0, maxval=1.0) * jnp.array(amounts, jnp.float32)
-    return photometric.apply_jitter(image, factors, amounts, xp=jnp)
-
-
 def random_output_geometry(key, out_size: int, rotate_deg: float, zoom, translate_frac: float,
                            flip_prob: float) -> tuple[jax.Array, jax.Array]:
     """(matrix, flipped): a `random_affine` in the output frame, then a mirror with probability
@@ -105,8 +97,10 @@ def random_output_geometry(key, out_size: int, rotate_deg: float, zoom, translat
 
 
 def render(image: jax.Array, out_to_source: jax.Array, out_size: int, colour_key=None, jitter=(0.0, 0.0, 0.0)):
-    """The output pixels: the cached frame resampled, then colour-jittered when a key is given."""
+    """The output pixels: the cached frame resampled, then, given a key, colour-jittered torchvision-style
+    (`photometric.apply_jitter`, each factor uniform in [1 - amount, 1 + amount])."""
     pixels = warp(image, out_to_source, out_size)
-    if colour_key is not None and any(jitter):
-        pixels = color_jitter(colour_key, pixels, *jitter)
-    return pixels
+    if colour_key is None or not any(jitter):
+        return pixels
+    factors = 1.0 + jax.random.uniform(colour_key, (3,), minval=-1.0, maxval=1.0) * jnp.array(jitter, jnp.float32)
+    return photometric.apply_jitter(pixels, factors, jitter, xp=jnp)

@@ -52,11 +52,8 @@ def _problem(record: Record, classes, sizes: dict, check_images: bool, full_deco
     size = _size(record.image, sizes, check_images, full_decode)
     if isinstance(size, str):
         return size
-    for check in (_keypoint_problem, _box_problem):
-        reason = check(record, size, max_outside)
-        if reason:
-            return reason
-    return _label_problem(record.label, classes)
+    return (_keypoint_problem(record, size, max_outside) or _box_problem(record, size, max_outside)
+            or _label_problem(record.label, classes))
 
 
 def _size(image, sizes: dict, check_images: bool, full_decode: bool):
@@ -109,16 +106,11 @@ def _box_problem(record: Record, size, max_outside: float):
     if box[2] <= box[0] or box[3] <= box[1]:
         width, height = box[2] - box[0], box[3] - box[1]
         return f"box {box.tolist()} has width {width:g} and height {height:g}; both must be positive"
-    return _outside(box.reshape(2, 2), size, max_outside, "box corner") or _disjoint(box, size)
-
-
-def _disjoint(box: np.ndarray, size):
-    """A box that shares no pixel with its image frames nothing the model could see."""
-    if size is None:
-        return None
-    w, h = size
-    if box[0] >= w or box[1] >= h or box[2] <= 0 or box[3] <= 0:
-        return f"box {box.tolist()} does not overlap the {w}x{h} image (wrong units or columns?)"
+    outside = _outside(box.reshape(2, 2), size, max_outside, "box corner")
+    if outside or size is None:
+        return outside
+    if box[0] >= size[0] or box[1] >= size[1] or box[2] <= 0 or box[3] <= 0:  # frames nothing the model could see
+        return f"box {box.tolist()} does not overlap the {size[0]}x{size[1]} image (wrong units or columns?)"
     return None
 
 
