@@ -77,11 +77,8 @@ class Frames:
 
 
 def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """(pixels uint8 (side, side, C), matrix float64 3x3, (w, h)) of one record.
-
-    A JPEG much larger than its frame is decoded at 1/2, 1/4 or 1/8 scale: the largest one at which
-    the frame still samples at most one frame pixel per decoded pixel, so nothing is lost.
-    """
+    """(pixels uint8 (side, side, C), matrix float64 3x3, (w, h)) of one record; a JPEG much larger than
+    its frame is decoded at the smallest of 1/2, 1/4, 1/8 scale that loses nothing (`_max_reduction`)."""
     try:
         w, h = images.image_size(record.image)
         matrix = np.asarray(frame_of(record, w, h), np.float64)
@@ -104,15 +101,11 @@ def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
                   workers: int | None = None, process_index: int = 0, process_count: int = 1,
                   barrier: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None,
                   progress: Callable[[str, int], Any] | None = None) -> Frames:
-    """The frames of `records` from the cache under `root`, decoding (and caching) only those missing.
-
-    `progress(what, total)` gives the object told of each decoded record (`tick()`, then `close()`):
-    a person watches a decode that can take minutes (jaxres.train.progress.Ticker).
-
-    With process_count > 1 every process must call it with the same records: process i decodes the
-    missing records at positions i::process_count of the distinct keys, then calls
-    `barrier("frame_cache:<digest>")`, then decodes whatever it still does not find.
-    """
+    """The frames of `records` from the cache under `root`, decoding (and caching) only those missing;
+    `progress(what, total)` gives what each decoded record ticks (then `close()`s), as a decode can take
+    minutes. With process_count > 1 every process must pass the same records: process i decodes the
+    missing ones at positions i::process_count of the distinct keys, calls `barrier("frame_cache:<digest>")`,
+    then decodes whatever it still does not find."""
     directory = _spec_dir(pathlib.Path(root), spec)
     keys = [_record_key(r, directory.name) for r in records]
     distinct = sorted({key: i for i, key in reversed(list(enumerate(keys)))}.values())  # each key's first record
