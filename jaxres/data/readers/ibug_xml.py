@@ -4,7 +4,7 @@
       <part name='00' x='201' y='107'/> ...
 
 Every `<box>` is a record, box = (left, top, left + width, top + height), points by part number;
-`ignore='1'` boxes are skipped. A DTD or entity declaration is refused before parsing, and image
+`ignore='1'` boxes are skipped. A DOCTYPE is refused where the parser meets it (before any entity), and image
 paths stay in the XML's folder unless `allow_absolute_paths`; errors say "file.xml:line"."""
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from jaxres.data.readers._common import corner_box, read_bytes, resolve_image_pa
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
-_FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY")
-_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be")
 _BOX_KEYS = ("left", "top", "width", "height")
 
 
@@ -49,23 +47,9 @@ def read_dlib_xml(xml_path: str | os.PathLike, *, num_points: int = 68, allow_ab
     return Dataset(records, source=xml_path)
 
 
-def refuse_dtd(data: bytes, where: str) -> None:
-    """Raise DataError if the document declares a DTD or entities (checked before any parsing)."""
-    upper = data.upper()
-    for encoding in _ENCODINGS:
-        for needle in _FORBIDDEN:
-            if needle.decode().encode(encoding) in upper:
-                raise DataError(
-                    f"XML with {needle.decode()} declarations is refused (entity expansion can exhaust "
-                    "memory); remove the DTD from the file",
-                    where=where,
-                )
-
-
 def _parse(xml_path: str) -> list[_Node]:
     """The <image> elements of dataset/images, with their <box>es and those boxes' <part>s."""
     data = read_bytes(xml_path)
-    refuse_dtd(data, xml_path)
     parser = expat.ParserCreate()
     stack, images = [], []
 
@@ -82,19 +66,24 @@ def _parse(xml_path: str) -> list[_Node]:
         elif (parent, tag) == ("box", "part"):
             images[-1].children[-1].children.append(node)
 
-    def refuse(*args) -> None:  # defence in depth behind refuse_dtd
-        raise DataError("XML with a DTD or entity declarations is refused", where=xml_path)
+    def refuse(*args) -> None:  # met before any entity is declared or expanded, in whatever encoding
+        raise DataError("XML with DOCTYPE or ENTITY declarations is refused (entity expansion can exhaust memory); "
+                        "remove the DTD from the file", where=f"{xml_path}:{parser.CurrentLineNumber}")
 
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda tag: stack.pop()
     parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = refuse
     try:
         parser.Parse(data, True)
+    except DataError:  # raised by the handlers above
+        raise
     except expat.ExpatError as err:
         raise DataError(
             f"not a well-formed XML file ({expat.ErrorString(err.code)}, column {err.offset})",
             where=f"{xml_path}:{err.lineno}",
         ) from None
+    except ValueError as err:  # e.g. an encoding expat does not know
+        raise DataError(f"not a readable XML file ({err})", where=xml_path) from None
     return images
 
 
