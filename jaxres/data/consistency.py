@@ -17,7 +17,7 @@ from jaxres.errors import DataError
 def usual_point_count(dataset: Dataset) -> int | None:
     """The most common keypoint count of the set (the first record's on a tie); None without points."""
     counts = collections.Counter(c for r in dataset.records if (c := _count(r)) is not None)
-    return counts.most_common(1)[0][0] if counts else None  # ties: the count met first
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def point_count_problem(record: Record, expected: int | None) -> str | None:

@@ -140,15 +140,12 @@ class Loader:
         if self.sharding is None:
             yield from batches
             return
+        placed = ({key: self._to_global(value) for key, value in host.items()} for host in batches)
         try:
-            ahead = None
-            for host in batches:
-                placed = {key: self._to_global(value) for key, value in host.items()}
-                if ahead is not None:
-                    yield ahead
-                ahead = placed
-            if ahead is not None:
-                yield ahead
+            ahead = next(placed, None)
+            while ahead is not None:
+                current, ahead = ahead, next(placed, None)  # the next batch's transfer starts first
+                yield current
         finally:
             batches.close()
 
