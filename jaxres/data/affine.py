@@ -6,6 +6,7 @@ a horizontal flip is x -> W - x."""
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -49,10 +50,7 @@ def hflip(out_w: float, xp=np):
 
 def compose(*matrices):
     """The matrix that applies `matrices` in the order given (first argument first)."""
-    out = matrices[0]
-    for m in matrices[1:]:
-        out = m @ out
-    return out
+    return functools.reduce(lambda out, m: m @ out, matrices)
 
 
 def apply_points(points, matrix, xp=np):

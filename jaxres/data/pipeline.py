@@ -113,7 +113,8 @@ class Loader:
         pool = concurrent.futures.ThreadPoolExecutor(self.prefetch, thread_name_prefix=THREAD_PREFIX)
         try:
             order = self.order(epoch)  # once per epoch: a permutation of a big set is not free
-            submitted = (self._submit(pool, order, batch) for batch in range(start_batch, self.steps_per_epoch))
+            rows = (self._rows(order, batch) for batch in range(start_batch, self.steps_per_epoch))
+            submitted = ((mask, pool.submit(self.make_batch, indices)) for indices, mask in rows)
             pending = collections.deque(itertools.islice(submitted, self.prefetch))
             while pending:
                 mask, future = pending.popleft()
@@ -130,10 +131,6 @@ class Loader:
             # the modules shutdown() needs may be gone: nothing is left to do then.
             if not sys.is_finalizing():
                 pool.shutdown(wait=True, cancel_futures=True)
-
-    def _submit(self, pool, order: np.ndarray, batch: int):
-        indices, mask = self._rows(order, batch)
-        return mask, pool.submit(self.make_batch, indices)
 
     def _placed(self, batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict]:
         """Hand each batch to the devices one step ahead: the transfer overlaps the current step."""
