@@ -19,9 +19,6 @@ class FramedSet:
     frames: Any  # frame_cache.Frames
     arrays: dict[str, np.ndarray]
 
-    def __len__(self) -> int:
-        return len(self.frames)
-
     def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         indices = np.asarray(indices)
         out = {key: value[indices] for key, value in self.arrays.items()}

@@ -14,15 +14,8 @@ from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
 
-def validate(
-    dataset: Dataset,
-    *,
-    check_images: bool = True,
-    full_decode: bool = False,
-    max_outside: float = 0.5,
-    skip_bad: bool = False,
-    tick: Callable[[], None] = lambda: None,
-) -> tuple[Dataset, list[str]]:
+def validate(dataset: Dataset, *, check_images: bool = True, full_decode: bool = False, max_outside: float = 0.5,
+             skip_bad: bool = False, tick: Callable[[], None] = lambda: None) -> tuple[Dataset, list[str]]:
     """(the good records as a Dataset, "file:row: reason" per bad record); `tick` is called after each."""
     if len(dataset) == 0:
         raise DataError("the data set has no records", where=dataset.source or "<dataset>")
@@ -79,19 +72,18 @@ def _keypoint_problem(record: Record, size, max_outside: float):
     points = _floats(record.keypoints)
     if points is None or points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
         return f"keypoints must be a (K, 2) array of numbers, got {np.shape(record.keypoints)}"
-    bad = np.flatnonzero(~np.isfinite(points).all(axis=1) & ~_unlabelled(record, len(points)))
+    bad = np.flatnonzero(~np.isfinite(points).all(axis=1) & ~_unlabelled(record, points))
     if bad.size:
         return f"keypoint {bad[0]} is {points[bad[0]].tolist()} (not finite)"
     return _outside(points, size, max_outside, "keypoint")  # NaN compares False: never "outside"
 
 
-def _unlabelled(record: Record, k: int) -> np.ndarray:
+def _unlabelled(record: Record, points: np.ndarray) -> np.ndarray:
     """(K,) True where the annotation says the point is not labelled (COCO visibility 0, read as
     NaN); only those may be NaN: a NaN elsewhere is a broken value, not a missing point."""
     visibility = record.meta.get("visibility") if isinstance(record.meta, dict) else None
-    if visibility is None or np.shape(visibility) != (k,):
-        return np.zeros(k, bool)
-    points = np.asarray(record.keypoints, np.float64)
+    if visibility is None or np.shape(visibility) != (len(points),):
+        return np.zeros(len(points), bool)
     return (np.asarray(visibility) == 0) & np.isnan(points).all(axis=1)
 
 

@@ -2,10 +2,9 @@
 300-W folder tree.
 
 300-W's coordinates are 1-based (Matlab's); 1 is subtracted, as menpo does, so every reader puts
-the centre of the top-left pixel at (0, 0) (`read_pts(path, zero_based=False)` keeps them). The tree:
-train = afw/ + helen/trainset/ + lfpw/trainset/, common = helen/testset/ + lfpw/testset/,
-challenging = ibug/, full = common + challenging, each image beside its `.pts`; record.box is the
-tight box of the points (a .pts has no face box)."""
+the centre of the top-left pixel at (0, 0) (`read_pts(path, zero_based=False)` keeps them). In the
+tree (`_SUBSETS`) each image lies beside its `.pts`; record.box is the points' tight box (a .pts has
+no face box)."""
 
 from __future__ import annotations
 
