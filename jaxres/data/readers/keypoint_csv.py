@@ -26,7 +26,9 @@ def read_keypoint_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike
     """Read either layout; image paths join `images_dir` (default `<csv folder>/t-shirt_resized_train`
     when it exists, else the CSV's folder) and stay inside it unless `allow_absolute_paths`."""
     csv_path = os.path.abspath(os.fspath(csv_path))
-    images_dir = os.fspath(images_dir) if images_dir is not None else _default_images_dir(csv_path)
+    if images_dir is None:
+        original = os.path.join(os.path.dirname(csv_path), _ORIGINAL_IMAGE_FOLDER)
+        images_dir = original if os.path.isdir(original) else os.path.dirname(csv_path)
     table = read_csv_strings(csv_path)
     if table.shape[1] < 2:
         raise DataError(f"expected columns 'filename,points' or a filename then one column per coordinate, "
@@ -57,12 +59,6 @@ def read_keypoint_folder(root: str | os.PathLike, *, allow_absolute_paths: bool 
             raise DataError(f"expected {_DEFAULT_CSV} or exactly one *.csv file, found {names or 'none'}", where=root)
         csv_path = found[0]
     return read_keypoint_csv(csv_path, _folder_images_dir(root), allow_absolute_paths=allow_absolute_paths)
-
-
-def _default_images_dir(csv_path: str) -> str:
-    folder = os.path.dirname(csv_path)
-    original = os.path.join(folder, _ORIGINAL_IMAGE_FOLDER)
-    return original if os.path.isdir(original) else folder
 
 
 def _folder_images_dir(root: str) -> str:
