@@ -11,7 +11,6 @@ import pathlib
 
 from jaxres.cli.entry import main
 from jaxres.data import readers
-from jaxres.data.layout import first_existing
 from .synthetic import faces as synthetic_faces
 from jaxres.errors import DataError
 from jaxres.config.task import Task, task_config
@@ -29,7 +28,7 @@ def read(path: pathlib.Path, split: str, config: dict):
         return _read_file(path, trusted) if split == "train" else None
     if split not in ("train", "test"):
         return None  # val is held out from train by seed; there is no other split
-    xml = first_existing(path, TRAIN_XML if split == "train" else TEST_XML)
+    xml = next((path / n for n in (TRAIN_XML if split == "train" else TEST_XML) if (path / n).exists()), None)
     if xml is not None:
         return readers.read_dlib_xml(xml, allow_absolute_paths=trusted)
     if any((path / name).is_dir() for name in SUBSETS_300W):

@@ -48,7 +48,7 @@ def test_resume_mid_epoch_sees_the_remaining_batches():
     data = loader()
     full = list(data.epoch(2))
     assert len(full) == data.steps_per_epoch == 5
-    assert_same(list(data(2, 3)), full[3:])
+    assert_same(list(data.epoch(2, 3)), full[3:])
     assert list(data.epoch(2, data.steps_per_epoch)) == []
 
 

@@ -6,6 +6,7 @@ a horizontal flip is x -> W - x."""
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -49,10 +50,7 @@ def hflip(out_w: float, xp=np):
 
 def compose(*matrices):
     """The matrix that applies `matrices` in the order given (first argument first)."""
-    out = matrices[0]
-    for m in matrices[1:]:
-        out = m @ out
-    return out
+    return functools.reduce(lambda out, m: m @ out, matrices)
 
 
 def apply_points(points, matrix, xp=np):
@@ -120,9 +118,9 @@ def resize_full(w: int, h: int, out_size, keep_aspect: bool = True) -> np.ndarra
     return view_matrix(full_view(float(w), float(h), out_size, keep_aspect))
 
 
-def warp_image(image: np.ndarray, matrix: np.ndarray, out_size, fill: int = 0) -> np.ndarray:
-    """Resample a uint8 (H, W, C) image through `matrix` into `out_size`, bilinear; a strong shrink
-    first resizes with Pillow's antialiasing (exact in this convention), so thin strokes survive."""
+def warp_image(image: np.ndarray, matrix: np.ndarray, out_size) -> np.ndarray:
+    """Resample a uint8 (H, W, C) image through `matrix` into `out_size`, bilinear, black outside; a strong
+    shrink first resizes with Pillow's antialiasing (exact in this convention), so thin strokes survive."""
     img = np.asarray(image)
     if img.ndim == 2:
         img = img[:, :, None]
@@ -135,7 +133,7 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, out_size, fill: int = 0) -
         pil = pil.resize((nw, nh), Image.BILINEAR)
         m = m @ np.diag([w / nw, h / nh, 1.0])  # resized pixel x covers original [x w/nw, (x+1) w/nw)
     coeffs = tuple(np.linalg.inv(m)[:2].reshape(-1))
-    fillcolor = fill if channels == 1 else (fill,) * 3
-    out = pil.transform(out_wh(out_size), Image.AFFINE, coeffs, resample=Image.BILINEAR, fillcolor=fillcolor)
+    out = pil.transform(out_wh(out_size), Image.AFFINE, coeffs, resample=Image.BILINEAR,
+                        fillcolor=0 if channels == 1 else (0, 0, 0))
     arr = np.asarray(out, np.uint8)
     return arr[:, :, None] if channels == 1 else arr

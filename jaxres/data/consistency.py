@@ -16,11 +16,8 @@ from jaxres.errors import DataError
 
 def usual_point_count(dataset: Dataset) -> int | None:
     """The most common keypoint count of the set (the first record's on a tie); None without points."""
-    counts = collections.Counter(_count(r) for r in dataset.records if _count(r) is not None)
-    if not counts:
-        return None
-    top = max(counts.values())
-    return next(_count(r) for r in dataset.records if counts.get(_count(r)) == top)
+    counts = collections.Counter(c for r in dataset.records if (c := _count(r)) is not None)
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def point_count_problem(record: Record, expected: int | None) -> str | None:
@@ -47,21 +44,17 @@ def align_classes(dataset: Dataset, classes, split: str) -> Dataset:
     index = {str(name): i for i, name in enumerate(classes)}
     records = []
     for record in dataset.records:
-        if record.label is None:
-            records.append(record)
-            continue
-        name = _name(dataset.classes, record.label)
-        if name not in index:
-            raise DataError(f"class {name!r} of the {split} split is not one of the model's {len(index)} classes "
-                            f"({', '.join(list(index)[:8])}{', ...' if len(index) > 8 else ''})", where=record.source)
-        records.append(dataclasses.replace(record, label=index[name]))
+        label = record.label
+        if label is not None:
+            known = isinstance(label, (int, np.integer)) and not isinstance(label, bool)
+            name = str(dataset.classes[label]) if known and 0 <= label < len(dataset.classes) else f"<label {label!r}>"
+            if name not in index:
+                raise DataError(f"class {name!r} of the {split} split is not one of the model's {len(index)} classes "
+                                f"({', '.join(list(index)[:8])}{', ...' if len(index) > 8 else ''})",
+                                where=record.source)
+            record = dataclasses.replace(record, label=index[name])
+        records.append(record)
     return Dataset(records, classes=tuple(str(c) for c in classes), source=dataset.source)
-
-
-def _name(classes, label) -> str:
-    if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= label < len(classes):
-        return str(classes[label])
-    return f"<label {label!r}>"
 
 
 def _count(record: Record) -> int | None:

@@ -21,12 +21,11 @@ def random_affine(key, out_size: int, rotate_deg: float, scale_range, translate_
     """Rotate ±rotate_deg and scale about the frame's centre, then shift by ±translate_frac of the frame;
     the scale is log-uniform in scale_range, so zooming in and out by a factor are equally likely."""
     k_angle, k_scale, k_shift = jax.random.split(key, 3)
-    half = out_size / 2.0
     lo, hi = scale_range
     angle = jax.random.uniform(k_angle, (), minval=-1.0, maxval=1.0) * rotate_deg
     s = jnp.exp(jax.random.uniform(k_scale, (), minval=math.log(lo), maxval=math.log(hi)))
     shift = jax.random.uniform(k_shift, (2,), minval=-1.0, maxval=1.0) * translate_frac * out_size
-    centre = jnp.float32(half)
+    centre = jnp.float32(out_size / 2.0)
     return compose(translate(-centre, -centre, jnp), rotate(angle, jnp), scale(s, s, jnp),
                    translate(centre + shift[0], centre + shift[1], jnp))
 
@@ -50,14 +49,10 @@ def random_resized_crop(key, size: jax.Array, area_range, ratio_range, tries: in
     left = jnp.floor(jax.random.uniform(k_x, (tries,)) * (w - cw + 1))[first]
     top = jnp.floor(jax.random.uniform(k_y, (tries,)) * (h - ch + 1))[first]
     found = jnp.stack([left, top, cw[first], ch[first]])
-    return jnp.where(fits.any(), found, _central_crop(w, h, ratio_range))
-
-
-def _central_crop(w, h, ratio_range) -> jax.Array:
-    ratio = w / h
-    cw = jnp.where(ratio < ratio_range[0], w, jnp.where(ratio > ratio_range[1], jnp.round(h * ratio_range[1]), w))
-    ch = jnp.where(ratio < ratio_range[0], jnp.round(w / ratio_range[0]), h)
-    return jnp.stack([jnp.floor((w - cw) / 2), jnp.floor((h - ch) / 2), cw, ch])
+    aspect = w / h  # the central fallback: the whole image, cut to the nearest allowed aspect ratio
+    cw = jnp.where(aspect < ratio_range[0], w, jnp.where(aspect > ratio_range[1], jnp.round(h * ratio_range[1]), w))
+    ch = jnp.where(aspect < ratio_range[0], jnp.round(w / ratio_range[0]), h)
+    return jnp.where(fits.any(), found, jnp.stack([jnp.floor((w - cw) / 2), jnp.floor((h - ch) / 2), cw, ch]))
 
 
 def crop_matrix(window: jax.Array, out_size: int) -> jax.Array:
@@ -86,14 +81,6 @@ def warp(image: jax.Array, out_to_source: jax.Array, out_size: int) -> jax.Array
     return jnp.where(inside[..., None], top * (1 - fy) + bottom * fy, 0.0)
 
 
-def color_jitter(key, image: jax.Array, brightness: float, contrast: float, saturation: float) -> jax.Array:
-    """torchvision-style jitter on a 0..255 float image (`photometric.apply_jitter`): each factor
-    uniform in [1 - amount, 1 + amount]."""
-    amounts = (brightness, contrast, saturation)
-    factors = 1.0 + jax.random.uniform(key, (3,), minval=-1.0, maxval=1.0) * jnp.array(amounts, jnp.float32)
-    return photometric.apply_jitter(image, factors, amounts, xp=jnp)
-
-
 def random_output_geometry(key, out_size: int, rotate_deg: float, zoom, translate_frac: float,
                            flip_prob: float) -> tuple[jax.Array, jax.Array]:
     """(matrix, flipped): a `random_affine` in the output frame, then a mirror with probability
@@ -105,8 +92,10 @@ def random_output_geometry(key, out_size: int, rotate_deg: float, zoom, translat
 
 
 def render(image: jax.Array, out_to_source: jax.Array, out_size: int, colour_key=None, jitter=(0.0, 0.0, 0.0)):
-    """The output pixels: the cached frame resampled, then colour-jittered when a key is given."""
+    """The output pixels: the cached frame resampled, then, given a key, colour-jittered torchvision-style
+    (`photometric.apply_jitter`, each factor uniform in [1 - amount, 1 + amount])."""
     pixels = warp(image, out_to_source, out_size)
-    if colour_key is not None and any(jitter):
-        pixels = color_jitter(colour_key, pixels, *jitter)
-    return pixels
+    if colour_key is None or not any(jitter):
+        return pixels
+    factors = 1.0 + jax.random.uniform(colour_key, (3,), minval=-1.0, maxval=1.0) * jnp.array(jitter, jnp.float32)
+    return photometric.apply_jitter(pixels, factors, jitter, xp=jnp)

@@ -25,20 +25,17 @@ def flip_map_from_pairs(pairs: Iterable[Sequence[int]], k: int) -> np.ndarray:
     return perm
 
 
-def _ibug_68_pairs() -> list[tuple[int, int]]:
-    """The 300-W 68-point layout, mirrored part by part (indices 0-based, as in dlib's XML)."""
-    jaw = [(i, 16 - i) for i in range(8)]  # 0..16, chin 8 on the axis
-    brows = [(17 + i, 26 - i) for i in range(5)]  # outer 17 <-> 26 ... inner 21 <-> 22
-    nose = [(31, 35), (32, 34)]  # bridge 27..30 and tip 33 on the axis
+# The 300-W 68-point layout, mirrored part by part (indices 0-based, as in dlib's XML).
+IBUG_68: np.ndarray = flip_map_from_pairs(
+    [(i, 16 - i) for i in range(8)]  # jaw 0..16, chin 8 on the axis
+    + [(17 + i, 26 - i) for i in range(5)]  # brows: outer 17 <-> 26 ... inner 21 <-> 22
+    + [(31, 35), (32, 34)]  # nose: bridge 27..30 and tip 33 on the axis
     # Eyes run outer corner, upper lid, inner corner, lower lid: 36..41 and 42..47 in mirror order.
-    eyes = [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
-    outer_lip = [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # 51 top, 57 bottom on axis
-    inner_lip = [(60, 64), (61, 63), (65, 67)]  # 62 top, 66 bottom on axis
-    return jaw + brows + nose + eyes + outer_lip + inner_lip
-
-
-IBUG_68_PAIRS: tuple[tuple[int, int], ...] = tuple(_ibug_68_pairs())
-IBUG_68: np.ndarray = flip_map_from_pairs(IBUG_68_PAIRS, 68)
+    + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
+    + [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lip: 51 top, 57 bottom on the axis
+    + [(60, 64), (61, 63), (65, 67)],  # inner lip: 62 top, 66 bottom on the axis
+    68,
+)
 IBUG_68.setflags(write=False)
 
 

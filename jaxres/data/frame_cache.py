@@ -1,24 +1,18 @@
 """Decode each image once into a cache of pre-framed uint8 pixels on disk, shared by splits and runs:
 decoding and resampling is most of the host's work, and augmentation runs on the device.
 
-`load_or_build(records, spec, frame_of, root=...)` returns `Frames` whose row i is record i's image
-warped by `frame_of(record, w, h)` into a side x side frame (bilinear, 0 outside the image), decoding
-only records whose key is missing. The key covers everything that shapes the pixels (the spec with
-`_FORMAT`; the image file's absolute path, size and mtime_ns, or an array's bytes; the record's box
-and keypoints), so a frame is never stale; labels and meta are read from the records.
-
-root/<spec digest>/ holds segments: rows (`seg-*.bin`) and their index (`seg-*.npz`: keys, matrices,
-sizes, row checksums, shape, data size), each written under a temporary name, fsynced and renamed,
-data first: the index is the commit marker, so a killed writer leaves nothing a reader trusts. A row
-whose checksum (16 bytes of its SHA-256) fails is decoded again, as if missing. Several processes
-decode their shares of the missing records, meet at `barrier`, then decode what they still miss.
-"""
+Row i of `load_or_build(records, spec, frame_of, root=...)` is record i's image warped by
+`frame_of(record, w, h)` into a side x side frame. A row's key covers all that shapes its pixels (the
+spec, `_FORMAT`, the file's path, size and mtime_ns or an array's bytes, the box and keypoints), so a
+frame is never stale. root/<spec digest>/ holds segments: rows (`seg-*.bin`), then their index
+(`seg-*.npz`), each written under a temporary name and renamed: the index commits the segment, so a
+killed writer leaves nothing a reader trusts, and a row failing its checksum is decoded again."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -28,7 +22,7 @@ import socket
 import time
 import uuid
 import zipfile
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -53,10 +47,6 @@ class FrameSpec:
     side: int  # every cached frame is side x side
     channels: int  # 1 (gray, "L") or 3 ("RGB")
     settings: dict  # JSON-able: everything else that shapes the frame (the objective's framing parameters)
-
-    def __post_init__(self):
-        if self.channels not in _MODES or self.side < 1:
-            raise ValueError(f"a frame needs side >= 1 and 1 or 3 channels, got {self.side}, {self.channels}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -87,17 +77,17 @@ class Frames:
 
 
 def decode_frame(record: Record, spec: FrameSpec, frame_of: FrameOf) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """(pixels uint8 (side, side, C), matrix float64 3x3, (w, h)) of one record.
-
-    A JPEG much larger than its frame is decoded at 1/2, 1/4 or 1/8 scale: the largest one at which
-    the frame still samples at most one frame pixel per decoded pixel, so nothing is lost.
-    """
-    with _at(record):
+    """(pixels uint8 (side, side, C), matrix float64 3x3, (w, h)) of one record; a JPEG much larger than
+    its frame is decoded at the smallest of 1/2, 1/4, 1/8 scale that loses nothing (`_max_reduction`)."""
+    try:
         w, h = images.image_size(record.image)
         matrix = np.asarray(frame_of(record, w, h), np.float64)
         image, reduction = images.load_image_reduced(record.image, _MODES[spec.channels], _max_reduction(matrix))
-        pixels = affine.warp_image(image, matrix @ np.linalg.inv(reduction), spec.side)
-    return pixels, matrix, (w, h)
+    except DataError as err:  # an image fails only when decoded: name the record's file and row
+        if not record.source or str(err).startswith(f"{record.source}:"):
+            raise
+        raise DataError(str(err), where=record.source) from None
+    return affine.warp_image(image, matrix @ np.linalg.inv(reduction), spec.side), matrix, (w, h)
 
 
 def in_memory(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, workers: int | None = None) -> Frames:
@@ -110,19 +100,15 @@ def in_memory(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, 
 def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf, *, root: pathlib.Path,
                   workers: int | None = None, process_index: int = 0, process_count: int = 1,
                   barrier: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None,
-                  progress: Callable[[str, int], Progress] | None = None) -> Frames:
-    """The frames of `records` from the cache under `root`, decoding (and caching) only those missing.
-
-    `progress(what, total)` gives the object told of each decoded record (`tick()`, then `close()`):
-    a person watches a decode that can take minutes (jaxres.train.progress.Ticker).
-
-    With process_count > 1 every process must call it with the same records: process i decodes the
-    missing records at positions i::process_count of the distinct keys, then calls
-    `barrier("frame_cache:<digest>")`, then decodes whatever it still does not find.
-    """
+                  progress: Callable[[str, int], Any] | None = None) -> Frames:
+    """The frames of `records` from the cache under `root`, decoding (and caching) only those missing;
+    `progress(what, total)` gives what each decoded record ticks (then `close()`s), as a decode can take
+    minutes. With process_count > 1 every process must pass the same records: process i decodes the
+    missing ones at positions i::process_count of the distinct keys, calls `barrier("frame_cache:<digest>")`,
+    then decodes whatever it still does not find."""
     directory = _spec_dir(pathlib.Path(root), spec)
     keys = [_record_key(r, directory.name) for r in records]
-    distinct = _first_of_each(keys)
+    distinct = sorted({key: i for i, key in reversed(list(enumerate(keys)))}.values())  # each key's first record
 
     def decode(indices: list[int]) -> int:
         ticker = progress("decoding into the frame cache", len(indices)) if progress and indices else None
@@ -146,45 +132,17 @@ def load_or_build(records: Sequence[Record], spec: FrameSpec, frame_of: FrameOf,
     if rest:
         decoded += decode(rest)
         catalog = _Catalog.read(directory, spec, wanted)
-        _refuse_still_damaged([records[i] for i in rest if keys[i] not in catalog.where], directory)
+        still = [records[i] for i in rest if keys[i] not in catalog.where]
+        if still:  # failing its checksum even as just written: the disk, not the cache, is at fault
+            raise DataError(f"the frame of {still[0].image} is still damaged after decoding it again into "
+                            f"{directory} ({len(still)} record(s)): the disk may be failing; move the cache "
+                            "elsewhere (data.cache_dir or $JAXRES_CACHE)",
+                            where=still[0].source or str(still[0].image))
     if decoded and log is not None:
         again = f", {damaged} of them damaged in the cache" if damaged else ""
         log(f"frame cache: {decoded} of {len(records)} records decoded ({len(records) - decoded} reused{again}) "
             f"into {directory} ({catalog.data_bytes / 1e6:.1f} MB)")
     return catalog.frames(keys, spec)
-
-
-def _refuse_still_damaged(records: Sequence[Record], directory: pathlib.Path) -> None:
-    """A row that fails its checksum even as just written: the disk, not the cache, is at fault."""
-    if records:
-        record = records[0]
-        raise DataError(f"the frame of {record.image} is still damaged after decoding it again into {directory} "
-                        f"({len(records)} record(s)): the disk may be failing; move the cache elsewhere "
-                        "(data.cache_dir or $JAXRES_CACHE)", where=record.source or str(record.image))
-
-
-class Progress(Protocol):
-    def tick(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@contextlib.contextmanager
-def _at(record: Record):
-    """Report a DataError at the record's file and row (an image can fail only when decoded)."""
-    try:
-        yield
-    except DataError as err:
-        if not record.source or str(err).startswith(f"{record.source}:"):
-            raise
-        raise DataError(str(err), where=record.source) from None
-
-
-def _first_of_each(keys: Sequence[str]) -> list[int]:
-    first: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)
-    return list(first.values())
 
 
 def _max_reduction(matrix: np.ndarray) -> int:
@@ -246,8 +204,15 @@ def _write_segment(directory: pathlib.Path, records: Sequence[Record], keys: Seq
     name = f"seg-{os.getpid()}-{uuid.uuid4().hex[:12]}-{_host()}"
     with files.atomic_path(directory / f"{name}{_DATA}") as data_temp:
         rows = np.memmap(data_temp, np.uint8, "w+", shape=(len(records), *spec.shape))
-        freshen = _Freshener(data_temp)
-        matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, lambda: (freshen(), tick()))
+        touched = [time.monotonic()]
+
+        def done() -> None:  # touch the file now and then: a reader elsewhere must not take it for abandoned
+            if time.monotonic() - touched[0] > _STALE_SECONDS / 6:
+                os.utime(data_temp)
+                touched[0] = time.monotonic()
+            tick()
+
+        matrices, sizes = _decode_into(rows, records, spec, frame_of, workers, done)
         rows.flush()
         checksums = np.stack([_checksum(row) for row in rows])
         del rows
@@ -256,19 +221,6 @@ def _write_segment(directory: pathlib.Path, records: Sequence[Record], keys: Seq
     with files.atomic_path(directory / f"{name}{_INDEX}") as index_temp, open(index_temp, "wb") as f:
         np.savez(f, **index)
     return len(records)
-
-
-class _Freshener:
-    """Touch a file being written every few seconds, so that a reader elsewhere (which cannot see
-    whether this process runs) never takes a long build for an abandoned one."""
-
-    def __init__(self, path: pathlib.Path):
-        self.path, self.last = path, time.monotonic()
-
-    def __call__(self) -> None:
-        if time.monotonic() - self.last > _STALE_SECONDS / 6:
-            os.utime(self.path)
-            self.last = time.monotonic()
 
 
 def _checksum(row: np.ndarray) -> np.ndarray:
@@ -282,6 +234,11 @@ class _Segment:
     matrices: np.ndarray
     sizes: np.ndarray
     checksums: np.ndarray  # (rows, 16) uint8
+    shape: tuple[int, int, int]
+
+    @functools.cached_property
+    def rows(self) -> np.ndarray:
+        return np.memmap(self.data, np.uint8, "r", shape=(len(self.keys), *self.shape))
 
 
 @dataclasses.dataclass
@@ -301,7 +258,14 @@ class _Catalog:
         for s, seg in enumerate(segments):
             for row, key in enumerate(seg.keys):
                 copies.setdefault(key.decode(), []).append((s, row))
-        where, damaged = _intact_rows(segments, copies, wanted, spec)
+        where, damaged = {}, 0  # each wanted key's first copy whose bytes match its checksum
+        for key in wanted:
+            for s, row in copies.get(key, ()):
+                if np.array_equal(_checksum(segments[s].rows[row]), segments[s].checksums[row]):
+                    where[key] = (s, row)
+                    break
+            else:
+                damaged += key in copies
         return cls(segments, where, sum(len(s.keys) for s in segments) * int(np.prod(spec.shape)), damaged)
 
     def frames(self, keys: Sequence[str], spec: FrameSpec) -> Frames:
@@ -309,28 +273,9 @@ class _Catalog:
         used, segment_of = np.unique(where[:, 0], return_inverse=True)
         matrices, sizes = np.empty((len(keys), 3, 3)), np.empty((len(keys), 2), np.int64)
         for s in used:
-            rows = where[:, 0] == s
-            matrices[rows], sizes[rows] = self.segments[s].matrices[where[rows, 1]], self.segments[s].sizes[where[rows, 1]]
-        mapped = [np.memmap(self.segments[s].data, np.uint8, "r", shape=(len(self.segments[s].keys), *spec.shape))
-                  for s in used]
-        return Frames(spec, matrices, sizes, mapped, segment_of.reshape(-1), where[:, 1])
-
-
-def _intact_rows(segments, copies: dict, wanted: Sequence[str], spec: FrameSpec):
-    """({key: its first copy whose bytes match the checksum} for the wanted keys, how many wanted keys
-    had copies but none intact)."""
-    mapped: dict[int, np.ndarray] = {}
-    where, damaged = {}, 0
-    for key in wanted:
-        for s, row in copies.get(key, ()):
-            if s not in mapped:
-                mapped[s] = np.memmap(segments[s].data, np.uint8, "r", shape=(len(segments[s].keys), *spec.shape))
-            if np.array_equal(_checksum(mapped[s][row]), segments[s].checksums[row]):
-                where[key] = (s, row)
-                break
-        else:
-            damaged += key in copies
-    return where, damaged
+            rows, segment = where[:, 0] == s, self.segments[s]
+            matrices[rows], sizes[rows] = segment.matrices[where[rows, 1]], segment.sizes[where[rows, 1]]
+        return Frames(spec, matrices, sizes, [self.segments[s].rows for s in used], segment_of.reshape(-1), where[:, 1])
 
 
 def _read_segment(index: pathlib.Path, spec: FrameSpec) -> _Segment | None:
@@ -338,7 +283,7 @@ def _read_segment(index: pathlib.Path, spec: FrameSpec) -> _Segment | None:
     data = index.with_suffix(_DATA)
     try:
         with np.load(index, allow_pickle=False) as z:
-            segment = _Segment(data, z["keys"], z["matrices"], z["sizes"], z["checksums"])
+            segment = _Segment(data, z["keys"], z["matrices"], z["sizes"], z["checksums"], spec.shape)
             expected = int(z["data_bytes"])
             fits = tuple(z["shape"]) == spec.shape and expected == len(segment.keys) * int(np.prod(spec.shape))
         fits = fits and data.stat().st_size == expected and segment.checksums.shape == (len(segment.keys), 16)

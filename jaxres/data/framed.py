@@ -12,15 +12,12 @@ import numpy as np
 from jaxres.data import device_augment
 
 
+@dataclasses.dataclass
 class FramedSet:
     """`batch(indices)` -> {"image": uint8 cached frames, "index": int32 row numbers, per-record arrays}."""
 
-    def __init__(self, frames, arrays: dict[str, np.ndarray]):
-        self.frames = frames
-        self.arrays = arrays
-
-    def __len__(self) -> int:
-        return len(self.frames)
+    frames: Any  # frame_cache.Frames
+    arrays: dict[str, np.ndarray]
 
     def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         indices = np.asarray(indices)

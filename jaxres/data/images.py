@@ -138,52 +138,21 @@ def _reason(err: BaseException) -> str:
 
 
 def _to_array(img: Image.Image, mode: str) -> np.ndarray:
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        gray = _scale_16bit(np.asarray(img))
-        return _gray_to_mode(gray, mode)
-    img = _flatten_alpha(img)
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):  # 0..65535 -> 0..255, to nearest (65535 / 257 = 255)
+        gray = ((np.clip(np.asarray(img).astype(np.int64), 0, 65535) * 2 + 257) // 514).astype(np.uint8)[..., None]
+        return np.repeat(gray, 3, axis=-1) if mode == "RGB" else gray
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), img.convert("RGBA"))  # onto black
     out = np.asarray(img.convert(mode), dtype=np.uint8)
     return out[..., None] if out.ndim == 2 else out
-
-
-def _scale_16bit(values: np.ndarray) -> np.ndarray:
-    """0..65535 -> 0..255 linearly, rounding to nearest (65535 / 257 = 255 exactly)."""
-    values = np.clip(values.astype(np.int64), 0, 65535)
-    return ((values * 2 + 257) // 514).astype(np.uint8)
-
-
-def _gray_to_mode(gray: np.ndarray, mode: str) -> np.ndarray:
-    gray = gray[..., None]
-    return np.repeat(gray, 3, axis=-1) if mode == "RGB" else gray
-
-
-def _flatten_alpha(img: Image.Image) -> Image.Image:
-    """Composite any transparency onto black; return an image without alpha."""
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    elif img.mode == "PA":
-        img = img.convert("RGBA")
-    if img.mode not in ("RGBA", "LA", "La", "RGBa"):
-        return img
-    base_mode = "L" if img.mode in ("LA", "La") else "RGB"
-    rgba = img.convert("RGBA")
-    black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-    return Image.alpha_composite(black, rgba).convert(base_mode)
 
 
 def _from_array(arr: np.ndarray, mode: str) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
-    if arr.dtype == np.uint16:
-        if arr.ndim != 2:
-            raise DataError(f"16-bit arrays must be grayscale, got shape {arr.shape}", where="<array>")
-        return _gray_to_mode(_scale_16bit(arr), mode)
-    if arr.dtype != np.uint8:
+    if arr.dtype not in (np.uint8, np.uint16):
         raise DataError(f"image arrays must be uint8 or uint16, got {arr.dtype}", where="<array>")
-    pil_mode = {2: "L"}.get(arr.ndim) or {3: "RGB", 4: "RGBA"}.get(arr.shape[-1] if arr.ndim == 3 else 0)
-    if pil_mode is None:
-        raise DataError(f"image array must be (H, W[, 1|3|4]), got shape {arr.shape}", where="<array>")
-    if pil_mode == mode:
-        out = np.ascontiguousarray(arr)
-        return out[..., None] if out.ndim == 2 else out
-    return _to_array(Image.fromarray(arr, pil_mode), mode)
+    if arr.ndim != 2 and (arr.ndim != 3 or arr.shape[-1] not in (3, 4) or arr.dtype != np.uint8):
+        raise DataError(f"image array must be (H, W[, 1|3|4]) uint8 or (H, W) uint16, got shape {arr.shape} "
+                        f"{arr.dtype}", where="<array>")
+    return _to_array(Image.fromarray(np.ascontiguousarray(arr)), mode)

@@ -29,12 +29,6 @@ def apply_jitter(img, factors, amounts, xp=np):
 
 
 def jitter_amounts(jitter) -> tuple[float, float, float]:
-    """Config value -> (brightness, contrast, saturation): None/0, one number, a triple, or a dict."""
-    if not jitter:
-        return (0.0, 0.0, 0.0)
-    if isinstance(jitter, (int, float)):
-        return (float(jitter),) * 3
-    if hasattr(jitter, "keys"):  # a dict or an ml_collections ConfigDict
-        return tuple(float(jitter.get(k, 0.0)) for k in ("brightness", "contrast", "saturation"))
-    b, c, s = jitter
-    return float(b), float(c), float(s)
+    """The config's `augment.jitter` (None or one amount, range-checked by the config) as the (brightness,
+    contrast, saturation) amounts."""
+    return (float(jitter or 0.0),) * 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import itertools
 import math
 import sys
 import time
@@ -37,38 +38,27 @@ class PipelineStats:
         self.batches, self.wait_s, self.total_s = 0, 0.0, 0.0
 
 
+@dataclasses.dataclass(eq=False)
 class Loader:
     """Deterministic, prefetched, multi-host batches: `for batch in loader.epoch(epoch, start_batch)`;
     numpy rows of this process without `sharding`, else global `jax.Array`s laid out by it."""
 
-    def __init__(
-        self,
-        num_examples: int,
-        make_batch: MakeBatch,
-        *,
-        batch_size: int,
-        seed: int,
-        shuffle: bool = True,
-        drop_last: bool = True,
-        prefetch: int = 2,
-        sharding: jax.sharding.Sharding | None = None,
-        process_index: int | None = None,
-        process_count: int | None = None,
-    ):
-        self.num_examples = num_examples
-        self.make_batch = make_batch
-        self.batch_size = batch_size
-        self.seed = seed
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.prefetch = prefetch
-        self.sharding = sharding
-        self.process_index = jax.process_index() if process_index is None else process_index
-        self.process_count = jax.process_count() if process_count is None else process_count
-        self.stats = PipelineStats()
-        self._check()
+    num_examples: int
+    make_batch: MakeBatch
+    _: dataclasses.KW_ONLY
+    batch_size: int
+    seed: int
+    shuffle: bool = True
+    drop_last: bool = True
+    prefetch: int = 2
+    sharding: jax.sharding.Sharding | None = None
+    process_index: int | None = None  # None: jax.process_index()
+    process_count: int | None = None  # None: jax.process_count()
+    stats: PipelineStats = dataclasses.field(default_factory=PipelineStats, init=False)
 
-    def _check(self) -> None:
+    def __post_init__(self) -> None:
+        self.process_index = jax.process_index() if self.process_index is None else self.process_index
+        self.process_count = jax.process_count() if self.process_count is None else self.process_count
         if self.num_examples <= 0:
             raise ValueError(f"the data set is empty (num_examples={self.num_examples})")
         if self.batch_size <= 0:
@@ -87,12 +77,10 @@ class Loader:
             raise ValueError(
                 f"global batch_size {self.batch_size} does not divide by the {self.process_count} processes; "
                 f"use a multiple of {self.process_count}")
-        if self.sharding is not None:
-            shards = _batch_shards(self.sharding)
-            if self.batch_size % shards:
-                raise ValueError(
-                    f"global batch_size {self.batch_size} does not divide by the {shards} devices the batch "
-                    f"axis is sharded over; use a multiple of {shards}")
+        shards = 1 if self.sharding is None else _batch_shards(self.sharding)
+        if self.batch_size % shards:
+            raise ValueError(f"global batch_size {self.batch_size} does not divide by the {shards} devices the "
+                             f"batch axis is sharded over; use a multiple of {shards}")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -120,24 +108,17 @@ class Loader:
             raise ValueError(f"start_batch {start_batch} is not in [0, {self.steps_per_epoch}] for this epoch")
         return self._timed(self._placed(self._host_batches(epoch, start_batch)))
 
-    __call__ = epoch
-
     def _host_batches(self, epoch: int, start_batch: int) -> Iterator[dict[str, np.ndarray]]:
         """This process's rows as numpy batches, built by a thread pool up to `prefetch` batches ahead."""
         pool = concurrent.futures.ThreadPoolExecutor(self.prefetch, thread_name_prefix=THREAD_PREFIX)
         try:
             order = self.order(epoch)  # once per epoch: a permutation of a big set is not free
-            pending = collections.deque()
-            upcoming = iter(range(start_batch, self.steps_per_epoch))
-            for batch in upcoming:
-                pending.append(self._submit(pool, order, batch))
-                if len(pending) == self.prefetch:
-                    break
+            rows = (self._rows(order, batch) for batch in range(start_batch, self.steps_per_epoch))
+            submitted = ((mask, pool.submit(self.make_batch, indices)) for indices, mask in rows)
+            pending = collections.deque(itertools.islice(submitted, self.prefetch))
             while pending:
                 mask, future = pending.popleft()
-                batch = next(upcoming, None)
-                if batch is not None:  # refill first, so the threads stay busy while we wait
-                    pending.append(self._submit(pool, order, batch))
+                pending.extend(itertools.islice(submitted, 1))  # refill first, so the threads stay busy while we wait
                 out = dict(future.result())
                 if not self.drop_last:
                     if "mask" in out:
@@ -151,24 +132,17 @@ class Loader:
             if not sys.is_finalizing():
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, pool, order: np.ndarray, batch: int):
-        indices, mask = self._rows(order, batch)
-        return mask, pool.submit(self.make_batch, indices)
-
     def _placed(self, batches: Iterator[dict[str, np.ndarray]]) -> Iterator[dict]:
         """Hand each batch to the devices one step ahead: the transfer overlaps the current step."""
         if self.sharding is None:
             yield from batches
             return
+        placed = ({key: self._to_global(value) for key, value in host.items()} for host in batches)
         try:
-            ahead = None
-            for host in batches:
-                placed = {key: self._to_global(value) for key, value in host.items()}
-                if ahead is not None:
-                    yield ahead
-                ahead = placed
-            if ahead is not None:
-                yield ahead
+            ahead = next(placed, None)
+            while ahead is not None:
+                current, ahead = ahead, next(placed, None)  # the next batch's transfer starts first
+                yield current
         finally:
             batches.close()
 

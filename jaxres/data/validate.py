@@ -14,15 +14,8 @@ from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
 
-def validate(
-    dataset: Dataset,
-    *,
-    check_images: bool = True,
-    full_decode: bool = False,
-    max_outside: float = 0.5,
-    skip_bad: bool = False,
-    tick: Callable[[], None] = lambda: None,
-) -> tuple[Dataset, list[str]]:
+def validate(dataset: Dataset, *, check_images: bool = True, full_decode: bool = False, max_outside: float = 0.5,
+             skip_bad: bool = False, tick: Callable[[], None] = lambda: None) -> tuple[Dataset, list[str]]:
     """(the good records as a Dataset, "file:row: reason" per bad record); `tick` is called after each."""
     if len(dataset) == 0:
         raise DataError("the data set has no records", where=dataset.source or "<dataset>")
@@ -52,11 +45,8 @@ def _problem(record: Record, classes, sizes: dict, check_images: bool, full_deco
     size = _size(record.image, sizes, check_images, full_decode)
     if isinstance(size, str):
         return size
-    for check in (_keypoint_problem, _box_problem):
-        reason = check(record, size, max_outside)
-        if reason:
-            return reason
-    return _label_problem(record.label, classes)
+    return (_keypoint_problem(record, size, max_outside) or _box_problem(record, size, max_outside)
+            or _label_problem(record.label, classes))
 
 
 def _size(image, sizes: dict, check_images: bool, full_decode: bool):
@@ -82,19 +72,18 @@ def _keypoint_problem(record: Record, size, max_outside: float):
     points = _floats(record.keypoints)
     if points is None or points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
         return f"keypoints must be a (K, 2) array of numbers, got {np.shape(record.keypoints)}"
-    bad = np.flatnonzero(~np.isfinite(points).all(axis=1) & ~_unlabelled(record, len(points)))
+    bad = np.flatnonzero(~np.isfinite(points).all(axis=1) & ~_unlabelled(record, points))
     if bad.size:
         return f"keypoint {bad[0]} is {points[bad[0]].tolist()} (not finite)"
     return _outside(points, size, max_outside, "keypoint")  # NaN compares False: never "outside"
 
 
-def _unlabelled(record: Record, k: int) -> np.ndarray:
+def _unlabelled(record: Record, points: np.ndarray) -> np.ndarray:
     """(K,) True where the annotation says the point is not labelled (COCO visibility 0, read as
     NaN); only those may be NaN: a NaN elsewhere is a broken value, not a missing point."""
     visibility = record.meta.get("visibility") if isinstance(record.meta, dict) else None
-    if visibility is None or np.shape(visibility) != (k,):
-        return np.zeros(k, bool)
-    points = np.asarray(record.keypoints, np.float64)
+    if visibility is None or np.shape(visibility) != (len(points),):
+        return np.zeros(len(points), bool)
     return (np.asarray(visibility) == 0) & np.isnan(points).all(axis=1)
 
 
@@ -109,16 +98,11 @@ def _box_problem(record: Record, size, max_outside: float):
     if box[2] <= box[0] or box[3] <= box[1]:
         width, height = box[2] - box[0], box[3] - box[1]
         return f"box {box.tolist()} has width {width:g} and height {height:g}; both must be positive"
-    return _outside(box.reshape(2, 2), size, max_outside, "box corner") or _disjoint(box, size)
-
-
-def _disjoint(box: np.ndarray, size):
-    """A box that shares no pixel with its image frames nothing the model could see."""
-    if size is None:
-        return None
-    w, h = size
-    if box[0] >= w or box[1] >= h or box[2] <= 0 or box[3] <= 0:
-        return f"box {box.tolist()} does not overlap the {w}x{h} image (wrong units or columns?)"
+    outside = _outside(box.reshape(2, 2), size, max_outside, "box corner")
+    if outside or size is None:
+        return outside
+    if box[0] >= size[0] or box[1] >= size[1] or box[2] <= 0 or box[3] <= 0:  # frames nothing the model could see
+        return f"box {box.tolist()} does not overlap the {size[0]}x{size[1]} image (wrong units or columns?)"
     return None
 
 

@@ -20,7 +20,7 @@ _PANDAS_LINE = re.compile(r"line (\d+)")
 
 
 def read_csv_strings(path: str, *, header: int | None = 0) -> pd.DataFrame:
-    """A CSV with every cell a string, blank lines kept as empty rows so `csv_line` is the file's line."""
+    """A CSV with every cell a string, blank lines kept as empty rows so `csv_rows` names the file's line."""
     if not os.path.isfile(path):
         raise DataError("file not found", where=path)
     try:
@@ -34,9 +34,23 @@ def read_csv_strings(path: str, *, header: int | None = 0) -> pd.DataFrame:
         raise DataError(f"not a readable CSV file ({first})", where=where) from None
 
 
-def csv_line(row_index: int, *, has_header: bool = True) -> int:
-    """1-based line in the file of the 0-based data row (one line per row, header on line 1)."""
-    return row_index + (2 if has_header else 1)
+def csv_rows(table: pd.DataFrame, path: str, *, has_header: bool = True, skip: int = 0):
+    """("file:line", cells) of each non-blank data row from `skip` on (one line per row, header on line 1)."""
+    first_line = 2 if has_header else 1
+    for i, row in enumerate(table.itertuples(index=False, name=None)):
+        if i >= skip and not all(str(v).strip() == "" for v in row):
+            yield f"{path}:{i + first_line}", row
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes, or a DataError saying it is missing or unreadable."""
+    if not os.path.isfile(path):
+        raise DataError("file not found", where=path)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise DataError(f"cannot read the file ({err.strerror or err})", where=path) from None
 
 
 def annotation_paths(path, images_dir) -> tuple[str, str]:
@@ -62,10 +76,6 @@ def file_stem(path) -> str:
     """The file name without folder and extension: a record's `meta["id"]`, as predictions name it."""
     name = path.decode() if isinstance(path, bytes) else str(path)
     return os.path.splitext(os.path.basename(name))[0]
-
-
-def is_blank(values) -> bool:
-    return all(str(v).strip() == "" for v in values)
 
 
 def to_float(text, where: str, what: str) -> float:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from jaxres.data.readers._common import (annotation_paths, corner_box, csv_line, is_blank, read_csv_strings,
-                                         resolve_image_path, to_float)
+from jaxres.data.readers._common import (annotation_paths, corner_box, csv_rows, read_csv_strings, resolve_image_path,
+                                         to_float)
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -27,29 +27,22 @@ def read_box_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike | No
         raise DataError(
             f"expected 6 columns (index, path, x, y, height, width), found {table.shape[1]}", where=f"{csv_path}:1"
         )
-    rows = list(table.itertuples(index=False, name=None))
-    first = 1 if rows and _is_header(rows[0]) else 0
-    records = []
-    for i in range(first, len(rows)):
-        if is_blank(rows[i]):
-            continue
-        where = f"{csv_path}:{csv_line(i, has_header=False)}"
-        records.append(_record(rows[i], images_dir, where, allow_absolute_paths))
+    header = len(table) > 0 and _is_header(table.iloc[0].tolist())
+    records = [_record(row, images_dir, where, allow_absolute_paths)
+               for where, row in csv_rows(table, csv_path, has_header=False, skip=int(header))]
     if not records:
         raise DataError("no box rows in the CSV", where=csv_path)
     return Dataset(records, source=csv_path)
 
 
-def _is_header(row: tuple) -> bool:
+def _is_header(row: list) -> bool:
     """A header has no number among x/y/height/width; a data row with one bad cell must fail, not vanish."""
-    return not any(_is_number(v) for v in row[2:6])
-
-
-def _is_number(text) -> bool:
-    try:
-        float(str(text))
-    except ValueError:
-        return False
+    for text in row[2:6]:
+        try:
+            float(str(text))
+            return False
+        except ValueError:
+            pass
     return True
 
 
@@ -57,11 +50,8 @@ def _record(row: tuple, images_dir: str, where: str, allow_absolute: bool) -> Re
     x, y, height, width = (to_float(v, where, name) for v, name in zip(row[2:6], _NUMERIC))
     if width <= 0 or height <= 0:
         raise DataError(f"box width {width:g} and height {height:g} must both be positive", where=where)
-    name = str(row[1]).strip()
-    if not name:
-        raise DataError("empty image path in column 2", where=where)
     return Record(
-        image=resolve_image_path(images_dir, name, where, allow_absolute=allow_absolute),
+        image=resolve_image_path(images_dir, row[1], where, allow_absolute=allow_absolute),
         source=where,
         box=corner_box(x, y, width, height),
         meta={"index": str(row[0]).strip()},

@@ -3,8 +3,8 @@
 `images`: [{id, file_name, width, height}], `annotations`: [{image_id, keypoints: [x, y, v] * K,
 bbox: [x, y, w, h]}]; one record per annotation, box as corners, v in meta["visibility"]. A point
 with v = 0 is unlabelled (NaN); an annotation with none labelled, a duplicate image id or an id that
-is not an integer or string is refused; crowd annotations are skipped. `source` is
-"<json>:annotations[i]"."""
+is not an integer or string is refused; crowd annotations are skipped. `validate` checks one point count
+per set. `source` is "<json>:annotations[i]"."""
 
 from __future__ import annotations
 
@@ -14,50 +14,37 @@ import os
 
 import numpy as np
 
-from jaxres.data.readers._common import annotation_paths, corner_box, resolve_image_path
+from jaxres.data.readers._common import annotation_paths, corner_box, read_bytes, resolve_image_path
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
 
-def read_coco_keypoints(
-    json_path: str | os.PathLike,
-    images_dir: str | os.PathLike | None = None,
-    *,
-    allow_absolute_paths: bool = False,
-) -> Dataset:
+def read_coco_keypoints(json_path: str | os.PathLike, images_dir: str | os.PathLike | None = None, *,
+                        allow_absolute_paths: bool = False) -> Dataset:
     """Read the file; image paths are joined to `images_dir` (default: the JSON's folder)."""
     json_path, images_dir = annotation_paths(json_path, images_dir)
     doc = _load_json(json_path)
     files = _image_files(doc, json_path, images_dir, allow_absolute_paths)
-    records, num_points = [], None
+    records = []
     for i, ann in enumerate(_list(doc, "annotations", json_path)):
         where = f"{json_path}:annotations[{i}]"
         if not isinstance(ann, dict):
             raise DataError("an annotation must be a JSON object", where=where)
-        if ann.get("iscrowd"):
-            continue
-        record = _record(ann, files, where)
-        if num_points is not None and len(record.keypoints) != num_points:
-            count = len(record.keypoints)
-            raise DataError(f"{count} keypoints, but the first annotation has {num_points}", where=where)
-        num_points = len(record.keypoints)
-        records.append(record)
+        if not ann.get("iscrowd"):
+            records.append(_record(ann, files, where))
     if not records:
         raise DataError("no annotations", where=json_path)
     return Dataset(records, source=json_path)
 
 
 def _load_json(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise DataError("file not found", where=path)
     try:
-        with open(path, "rb") as f:
-            doc = json.loads(f.read())
+        doc = json.loads(read_bytes(path))
     except RecursionError:
         raise DataError("JSON nested too deeply to be a COCO file", where=path) from None
     except json.JSONDecodeError as err:
         raise DataError(f"not a JSON file ({err.msg}, column {err.colno})", where=f"{path}:{err.lineno}") from None
-    except (UnicodeDecodeError, OSError) as err:
+    except UnicodeDecodeError as err:
         raise DataError(f"not a readable JSON file ({err})", where=path) from None
     if not isinstance(doc, dict):
         raise DataError("expected a COCO object with 'images' and 'annotations'", where=path)
@@ -105,21 +92,11 @@ def _record(ann: dict, files: dict, where: str) -> Record:
                         where=where)
     points = triples[:, :2].copy()
     points[triples[:, 2] == 0] = np.nan  # not labelled: masked out of the loss and the metrics
-    meta = {"visibility": triples[:, 2].astype(np.int32), "image_id": ann["image_id"], "annotation_id": ann.get("id")}
-    return Record(
-        image=files[ann["image_id"]],
-        source=where,
-        keypoints=points,
-        box=corner_box(*_box(ann, where)),
-        meta=meta,
-    )
-
-
-def _box(ann: dict, where: str) -> list[float]:
     box = _numbers(ann.get("bbox"), "bbox", where)
     if len(box) != 4:
         raise DataError(f"bbox must be [x, y, w, h], got {len(box)} numbers", where=where)
-    return box
+    meta = {"visibility": triples[:, 2].astype(np.int32), "image_id": ann["image_id"], "annotation_id": ann.get("id")}
+    return Record(image=files[ann["image_id"]], source=where, keypoints=points, box=corner_box(*box), meta=meta)
 
 
 def _numbers(value, key: str, where: str) -> list[float]:

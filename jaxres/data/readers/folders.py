@@ -10,7 +10,7 @@ import os
 import unicodedata
 from typing import Sequence
 
-from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_line, file_stem, image_files, is_blank, read_csv_strings
+from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_rows, file_stem, image_files, read_csv_strings
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -26,19 +26,18 @@ def read_class_folders(
     folders = _class_folders(directory)
     classes = _class_order(class_list) if class_list is not None else tuple(sorted(folders))
     index = {name: i for i, name in enumerate(classes)}
+    loose = image_files(directory)
     records = []
     for name, folder in sorted(folders.items()):
         where = os.path.join(directory, folder)
         if name not in index:
             raise DataError(f"class folder {folder!r} is not in the class list ({len(classes)} classes)", where=where)
         images = image_files(where)
-        if not images and not image_files(directory):  # loose images: the hint below says more
+        if not images and not loose:  # loose images: the hint below says more
             raise DataError(f"class folder {folder!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add its "
                             "images or remove the folder", where=where)
-        for path in images:
-            records.append(Record(image=path, source=path, label=index[name], meta={"id": file_stem(path)}))
+        records.extend(Record(image=p, source=p, label=index[name], meta={"id": file_stem(p)}) for p in images)
     if not records:
-        loose = image_files(directory)
         hint = " (its images are not in class folders; use read_flat_folder)" if loose else ""
         raise DataError(f"no images in class folders of split {split!r}{hint}", where=directory)
     return Dataset(records, classes=classes, source=directory)
@@ -87,36 +86,35 @@ def _class_folders(directory: str) -> dict[str, str]:
 
 
 def _class_order(class_list) -> tuple[str, ...]:
+    """The class names in label order, in NFC, each once: from a CSV file or a sequence of names."""
     if isinstance(class_list, (str, os.PathLike)):
-        return _classes_from_csv(os.path.abspath(os.fspath(class_list)))
-    return _unique([unicodedata.normalize("NFC", str(c)) for c in class_list], "class_list")
-
-
-def _unique(names: list[str], where: str) -> tuple[str, ...]:
+        where = os.path.abspath(os.fspath(class_list))
+        names = _classes_from_csv(where)
+    else:
+        where, names = "class_list", [unicodedata.normalize("NFC", str(c)) for c in class_list]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise DataError(f"the class list names {twice[:5]} more than once", where=where)
     return tuple(names)
 
 
-def _classes_from_csv(path: str) -> tuple[str, ...]:
+def _classes_from_csv(path: str) -> list[str]:
     """`Class,Category` rows (name, index 0..N-1, any order) or a single column of names in order."""
     table = read_csv_strings(path)
-    rows = [(csv_line(i), r) for i, r in enumerate(table.itertuples(index=False, name=None)) if not is_blank(r)]
+    rows = [(where, unicodedata.normalize("NFC", str(row[0]).strip()), row) for where, row in csv_rows(table, path)]
     if table.shape[1] == 1:
-        return _unique([unicodedata.normalize("NFC", str(r[0]).strip()) for _, r in rows], path)
+        return [name for _, name, _ in rows]
     by_index: dict[int, str] = {}
-    for line, row in rows:
-        name, text = unicodedata.normalize("NFC", str(row[0]).strip()), str(row[1]).strip()
+    for where, name, row in rows:
+        text = str(row[1]).strip()
         if not text.isdigit():
-            raise DataError(f"class index {text!r} of {name!r} is not a whole number", where=f"{path}:{line}")
+            raise DataError(f"class index {text!r} of {name!r} is not a whole number", where=where)
         if int(text) in by_index:
-            other = by_index[int(text)]
-            raise DataError(f"class index {text} is given to {other!r} and {name!r}", where=f"{path}:{line}")
+            raise DataError(f"class index {text} is given to {by_index[int(text)]!r} and {name!r}", where=where)
         by_index[int(text)] = name
     if sorted(by_index) != list(range(len(by_index))):
         raise DataError(f"class indices must be 0..{len(by_index) - 1} without gaps", where=path)
-    return _unique([by_index[i] for i in range(len(by_index))], path)
+    return [by_index[i] for i in range(len(by_index))]
 
 
 def has_split(root: str | os.PathLike, split: str) -> bool:

@@ -12,14 +12,7 @@ import re
 
 import numpy as np
 
-from jaxres.data.readers._common import (
-    IMAGE_EXTENSIONS,
-    csv_line,
-    is_blank,
-    read_csv_strings,
-    resolve_image_path,
-    to_float,
-)
+from jaxres.data.readers._common import IMAGE_EXTENSIONS, csv_rows, read_csv_strings, resolve_image_path, to_float
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -33,24 +26,21 @@ def read_keypoint_csv(csv_path: str | os.PathLike, images_dir: str | os.PathLike
     """Read either layout; image paths join `images_dir` (default `<csv folder>/t-shirt_resized_train`
     when it exists, else the CSV's folder) and stay inside it unless `allow_absolute_paths`."""
     csv_path = os.path.abspath(os.fspath(csv_path))
-    images_dir = os.fspath(images_dir) if images_dir is not None else _default_images_dir(csv_path)
+    if images_dir is None:
+        original = os.path.join(os.path.dirname(csv_path), _ORIGINAL_IMAGE_FOLDER)
+        images_dir = original if os.path.isdir(original) else os.path.dirname(csv_path)
     table = read_csv_strings(csv_path)
     if table.shape[1] < 2:
-        raise DataError(
-            f"expected columns 'filename,points' or a filename then one column per coordinate, "
-            f"got {list(table.columns)}",
-            where=f"{csv_path}:1",
-        )
+        raise DataError(f"expected columns 'filename,points' or a filename then one column per coordinate, "
+                        f"got {list(table.columns)}", where=f"{csv_path}:1")
     _check_header(table.columns, csv_path)
     parse = _points_cell if table.shape[1] == 2 else _wide_cells
     records, num_values = [], None
-    for i, row in enumerate(table.itertuples(index=False, name=None)):
-        if is_blank(row):
-            continue
-        where = f"{csv_path}:{csv_line(i)}"
+    for where, row in csv_rows(table, csv_path):
         values = parse(row[1:], where)
         num_values = _check_count(values, num_values, where)
-        records.append(_record(row[0], values, images_dir, where, allow_absolute_paths))
+        image = resolve_image_path(images_dir, row[0], where, allow_absolute=allow_absolute_paths)
+        records.append(Record(image=image, source=where, keypoints=np.asarray(values, np.float32).reshape(-1, 2)))
     if not records:
         raise DataError("the CSV has a header but no rows", where=csv_path)
     return Dataset(records, source=csv_path)
@@ -66,17 +56,9 @@ def read_keypoint_folder(root: str | os.PathLike, *, allow_absolute_paths: bool 
         found = sorted(glob.glob(os.path.join(root, "*.csv")))
         if len(found) != 1:
             names = [os.path.basename(p) for p in found]
-            raise DataError(
-                f"expected {_DEFAULT_CSV} or exactly one *.csv file, found {names or 'none'}", where=root
-            )
+            raise DataError(f"expected {_DEFAULT_CSV} or exactly one *.csv file, found {names or 'none'}", where=root)
         csv_path = found[0]
     return read_keypoint_csv(csv_path, _folder_images_dir(root), allow_absolute_paths=allow_absolute_paths)
-
-
-def _default_images_dir(csv_path: str) -> str:
-    folder = os.path.dirname(csv_path)
-    original = os.path.join(folder, _ORIGINAL_IMAGE_FOLDER)
-    return original if os.path.isdir(original) else folder
 
 
 def _folder_images_dir(root: str) -> str:
@@ -115,17 +97,7 @@ def _check_count(values: list[float], expected: int | None, where: str) -> int:
     if len(values) % 2:
         raise DataError(f"{len(values)} coordinates is an odd count; expected (x, y) pairs", where=where)
     if expected is not None and len(values) != expected:
-        raise DataError(
-            f"{len(values)} coordinates, but the first row has {expected} ({expected // 2} points)",
-            where=where,
-        )
+        raise DataError(f"{len(values)} coordinates, but the first row has {expected} ({expected // 2} points)",
+                        where=where)
     return len(values)
 
-
-def _record(filename, values: list[float], images_dir: str, where: str, allow_absolute: bool) -> Record:
-    filename = str(filename).strip()
-    if not filename:
-        raise DataError("empty filename", where=where)
-    points = np.asarray(values, dtype=np.float32).reshape(-1, 2)
-    image = resolve_image_path(images_dir, filename, where, allow_absolute=allow_absolute)
-    return Record(image=image, source=where, keypoints=points)

@@ -2,10 +2,9 @@
 300-W folder tree.
 
 300-W's coordinates are 1-based (Matlab's); 1 is subtracted, as menpo does, so every reader puts
-the centre of the top-left pixel at (0, 0) (`read_pts(path, zero_based=False)` keeps them). The tree:
-train = afw/ + helen/trainset/ + lfpw/trainset/, common = helen/testset/ + lfpw/testset/,
-challenging = ibug/, full = common + challenging, each image beside its `.pts`; record.box is the
-tight box of the points (a .pts has no face box)."""
+the centre of the top-left pixel at (0, 0) (`read_pts(path, zero_based=False)` keeps them). In the
+tree (`_SUBSETS`) each image lies beside its `.pts`; record.box is the points' tight box (a .pts has
+no face box)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import os
 
 import numpy as np
 
-from jaxres.data.readers._common import file_stem, image_files, to_float
+from jaxres.data.readers._common import file_stem, image_files, read_bytes, to_float
 from jaxres.data.records import Dataset, Record
 from jaxres.errors import DataError
 
@@ -34,7 +33,10 @@ _SPLITS = {
 def read_pts(path: str | os.PathLike, *, zero_based: bool = True) -> np.ndarray:
     """(n_points, 2) float32 (x, y); 1 is subtracted unless `zero_based=False` (see module doc)."""
     path = os.fspath(path)
-    lines = _read_lines(path)
+    try:
+        lines = read_bytes(path).decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"not a .pts text file ({err})", where=path) from None
     n_points = _header_count(lines, path)
     open_at = _line_index(lines, "{", path)
     close_at = _line_index(lines, "}", path, start=open_at + 1)
@@ -55,16 +57,6 @@ def read_300w_tree(root: str | os.PathLike, split: str) -> Dataset:
         for folder in _SUBSETS[subset]:
             records.extend(_folder_records(root, folder, subset))
     return Dataset(records, source=root)
-
-
-def _read_lines(path: str) -> list[str]:
-    if not os.path.isfile(path):
-        raise DataError("landmark file not found", where=path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"not a readable .pts text file ({err})", where=path) from None
 
 
 def _header_count(lines: list[str], path: str) -> int:
@@ -102,15 +94,8 @@ def _folder_records(root: str, folder: str, subset: str) -> list[Record]:
     names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".pts"))
     if not names:
         raise DataError("no .pts files in this 300-W folder", where=directory)
-    images = _images_by_stem(directory)
+    images = {file_stem(p): p for p in reversed(image_files(directory))}  # the first of a stem's files
     return [_record(directory, name, images, folder, subset) for name in names]
-
-
-def _images_by_stem(directory: str) -> dict[str, str]:
-    by_stem = {}
-    for path in image_files(directory):
-        by_stem.setdefault(file_stem(path), path)
-    return by_stem
 
 
 def _record(directory: str, name: str, images: dict[str, str], folder: str, subset: str) -> Record:

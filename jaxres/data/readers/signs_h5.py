@@ -35,10 +35,8 @@ def read_signs_h5(path: str | os.PathLike, split: str | None = None) -> Dataset:
             classes, labels = _classes(handle, values, path, y_key)
         except (OSError, KeyError, RuntimeError, TypeError) as err:
             raise DataError(f"unreadable HDF5 data ({type(err).__name__}: {str(err)[:160]})", where=path) from None
-    records = [
-        Record(image=images[i], source=f"{path}[{x_key}][{i}]", label=int(labels[i]), meta={"index": i})
-        for i in range(len(images))
-    ]
+    records = [Record(image=images[i], source=f"{path}[{x_key}][{i}]", label=int(labels[i]), meta={"index": i})
+               for i in range(len(images))]
     return Dataset(records, classes=classes, source=path)
 
 
@@ -76,8 +74,8 @@ def _has(handle, key: str) -> bool:
     return handle.get(key, getlink=True) is not None
 
 
-def _dataset(handle, key: str, path: str):
-    """`handle[key]` after checking it is a dataset in this file of a size the file can hold."""
+def _array(handle, key: str, path: str) -> np.ndarray:
+    """`handle[key]` read, after checking it is a dataset in this file of a size the file can hold."""
     h5py = _h5py()
     link = handle.get(key, getlink=True)
     if not isinstance(link, h5py.HardLink):
@@ -91,23 +89,23 @@ def _dataset(handle, key: str, path: str):
     if declared > _SMALL and declared > _MAX_RATIO * stored:
         raise DataError(f"declares {dataset.shape} {dataset.dtype} ({declared / 2**30:.1f} GiB) but stores "
                         f"{stored} bytes: a damaged or hostile file", where=f"{path}[{key}]")
-    return dataset
+    return np.asarray(dataset)
 
 
 def _images(handle, key: str, path: str) -> np.ndarray:
-    data = np.asarray(_dataset(handle, key, path))
+    data = _array(handle, key, path)
     if data.ndim != 4 or data.shape[-1] not in (1, 3) or data.dtype != np.uint8:
         raise DataError(f"expected (m, H, W, 3) uint8 images, got {data.shape} {data.dtype}", where=f"{path}[{key}]")
     return data
 
 
 def _labels(handle, key: str, path: str, count: int) -> np.ndarray:
-    data = np.asarray(_dataset(handle, key, path))
+    data = _array(handle, key, path)
     if data.ndim == 2 and 1 in data.shape:
         data = data.reshape(-1)
     if data.ndim != 1 or not np.issubdtype(data.dtype, np.integer):
-        message = f"expected (m,) or (1, m) integer labels, got {data.shape} {data.dtype}"
-        raise DataError(message, where=f"{path}[{key}]")
+        raise DataError(f"expected (m,) or (1, m) integer labels, got {data.shape} {data.dtype}",
+                        where=f"{path}[{key}]")
     if len(data) != count:
         raise DataError(f"{len(data)} labels for {count} images", where=f"{path}[{key}]")
     return data
@@ -116,7 +114,7 @@ def _labels(handle, key: str, path: str, count: int) -> np.ndarray:
 def _classes(handle, values: np.ndarray, path: str, y_key: str) -> tuple[tuple[str, ...], np.ndarray]:
     if not _has(handle, "list_classes"):
         return tuple(str(c) for c in range(int(values.max(initial=-1)) + 1)), values
-    listed = np.asarray(_dataset(handle, "list_classes", path)).reshape(-1)
+    listed = _array(handle, "list_classes", path).reshape(-1)
     names = tuple(c.decode() if isinstance(c, bytes) else str(c) for c in listed.tolist())
     if np.issubdtype(listed.dtype, np.number):
         lookup = {v: i for i, v in enumerate(listed.tolist())}

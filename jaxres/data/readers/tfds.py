@@ -16,10 +16,16 @@ PREFIX = "tfds:"
 
 def read_tfds(name: str, split: str, data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
     """Records of `split` of the TFDS set `name` ("tfds:imagenet_sketch" or "imagenet_sketch")."""
-    tfds = _import_tfds()
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError("reading tfds: data sets needs TensorFlow Datasets: pip install 'jaxres[tfds]'") from None
     name = name.removeprefix(PREFIX)
     where = f"{PREFIX}{name}"
-    builder = _builder(tfds, name, data_dir, where)
+    try:
+        builder = tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir is not None else None)
+    except Exception as err:  # tfds raises its own DatasetNotFoundError, ValueError, ... depending on version
+        raise DataError(f"unknown TFDS data set ({str(err).splitlines()[0]})", where=where) from None
     if not builder.is_prepared() and download:
         builder.download_and_prepare()
     image_key, label_key = _feature_keys(tfds, builder.info.features, where)
@@ -32,21 +38,6 @@ def read_tfds(name: str, split: str, data_dir: str | os.PathLike | None = None, 
     if not records:
         raise DataError("the split is empty", where=f"{where}/{split}")
     return Dataset(records, classes=classes, source=f"{where}/{split}")
-
-
-def _import_tfds():
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError("reading tfds: data sets needs TensorFlow Datasets: pip install 'jaxres[tfds]'") from None
-    return tfds
-
-
-def _builder(tfds, name: str, data_dir, where: str):
-    try:
-        return tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir is not None else None)
-    except Exception as err:  # tfds raises its own DatasetNotFoundError, ValueError, ... depending on version
-        raise DataError(f"unknown TFDS data set ({str(err).splitlines()[0]})", where=where) from None
 
 
 def _feature_keys(tfds, features, where: str) -> tuple[str, str]:

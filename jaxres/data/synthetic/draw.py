@@ -36,8 +36,7 @@ def gradient_background(rng: np.random.Generator, w: int, h: int, color, spread:
 def add_noise(rng: np.random.Generator, image: Image.Image, sigma: float) -> Image.Image:
     """Gaussian pixel noise, so a network cannot key on perfectly flat regions."""
     arr = np.asarray(image, np.float32)
-    arr = arr + rng.normal(0.0, sigma, size=arr.shape).astype(np.float32)
-    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), image.mode)
+    return to_image(arr + rng.normal(0.0, sigma, size=arr.shape).astype(np.float32))
 
 
 def to_image(arr: np.ndarray) -> Image.Image:
