@@ -15,7 +15,7 @@ class BatchNorm(nn.Module):
     momentum: float = 0.9  # Flax convention: torch momentum 0.1
     epsilon: float = 1e-5
     dtype: Any = jnp.float32
-    zero_scale: bool = False
+    zero_scale: bool = False  # the scale starts at 0 instead of 1
 
     @nn.compact
     def __call__(self, x):
@@ -29,7 +29,9 @@ class BatchNorm(nn.Module):
         if self.use_running_average:
             mean, var = running_mean.value, running_var.value
         else:
-            mean, var = _batch_moments(x)
+            axes, xf = tuple(range(x.ndim - 1)), x.astype(jnp.float32)  # two-pass, for accuracy
+            mean = jnp.mean(xf, axis=axes)
+            var = jnp.mean(jnp.square(xf - mean), axis=axes)  # biased; the running one is unbiased
             if not self.is_initializing():
                 count = x.size // features
                 unbiased = var * (count / max(count - 1, 1))
@@ -40,12 +42,3 @@ class BatchNorm(nn.Module):
         multiplier = scale * jax.lax.rsqrt(var + self.epsilon)
         shift = bias - mean * multiplier
         return x.astype(self.dtype) * multiplier.astype(self.dtype) + shift.astype(self.dtype)
-
-
-def _batch_moments(x):
-    """Mean and biased variance over all axes but the last, in float32, two-pass for accuracy."""
-    axes = tuple(range(x.ndim - 1))
-    xf = x.astype(jnp.float32)
-    mean = jnp.mean(xf, axis=axes)
-    var = jnp.mean(jnp.square(xf - mean), axis=axes)
-    return mean, var

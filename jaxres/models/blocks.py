@@ -18,12 +18,6 @@ from jaxres.models.conv import Conv2d
 ConvDef = Callable[..., nn.Module]
 
 
-def batch_norm(name: str, use_running_average: bool, dtype: Any, zero_scale: bool = False) -> BatchNorm:
-    """BatchNorm as torch's (eps 1e-5, momentum 0.1); `zero_scale` starts its scale at 0 instead of 1."""
-    return BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype,
-                     zero_scale=zero_scale, name=name)
-
-
 def drop_path(module: nn.Module, branch, rate: float, deterministic: bool):
     """Stochastic depth: in training drop each sample's branch with probability `rate`, else scale it by
     1 / (1 - rate), so evaluation uses the whole branch unchanged in expectation."""
@@ -48,7 +42,8 @@ class _Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
-        bn = lambda name, zero_scale=False: batch_norm(name, use_running_average, self.dtype, zero_scale)
+        bn = lambda name, zero_scale=False: BatchNorm(use_running_average, dtype=self.dtype, zero_scale=zero_scale,
+                                                      name=name)
         conv = partial(self.conv, dtype=self.dtype)
         y = drop_path(self, self.branch(x, bn, conv), self.drop_path, deterministic=use_running_average)
         shortcut = x

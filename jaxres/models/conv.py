@@ -27,11 +27,6 @@ def xla_conv(x, kernel, stride: int):
                                         dimension_numbers=_NHWC)
 
 
-def uses_im2col(in_h: int, in_w: int, out_h: int, out_w: int, k: int) -> bool:
-    """Im2col where some map is smaller than the kernel: there XLA:CPU's convolution is slowest."""
-    return min(in_h, in_w, out_h, out_w) < k
-
-
 def output_size(size: int, window: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - window) // stride + 1
 
@@ -74,7 +69,7 @@ def cpu_conv2d(x, kernel, stride: int):
     if k == 1:
         return _matmul(x[:, ::stride, ::stride, :], kernel[0, 0])
     out_h, out_w = output_size(x.shape[1], k, stride, pad), output_size(x.shape[2], k, stride, pad)
-    if uses_im2col(x.shape[1], x.shape[2], out_h, out_w, k):
+    if min(x.shape[1], x.shape[2], out_h, out_w) < k:  # a map smaller than the kernel: XLA:CPU's slowest case
         xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
         patches = jnp.concatenate(list(window_taps(xp, k, stride, out_h, out_w)), axis=-1)
         return _matmul(patches, kernel.reshape(k * k * x.shape[-1], -1))  # (i, j, c) order, as HWIO

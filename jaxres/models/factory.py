@@ -45,17 +45,9 @@ def create(
         head_options["num_keypoints"] = num_keypoints
         num_outputs = 2 * num_keypoints
     block, stages = ARCHS[arch]
-    return ResNet(
-        block=block,
-        stage_sizes=stages,
-        num_outputs=num_outputs,
-        in_channels=in_channels,
-        head=head,
-        dtype=jnp.dtype(dtype),
-        zero_init_residual=bool(zero_init_residual),
-        drop_path=float(drop_path),
-        **head_options,
-    )
+    return ResNet(block=block, stage_sizes=stages, num_outputs=num_outputs, in_channels=in_channels, head=head,
+                  dtype=jnp.dtype(dtype), zero_init_residual=bool(zero_init_residual), drop_path=float(drop_path),
+                  **head_options)
 
 
 def init(model: ResNet, rng: jax.Array | int = 0, image_size: int = 224) -> dict:

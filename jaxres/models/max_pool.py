@@ -11,11 +11,6 @@ import jax.numpy as jnp
 from jaxres.models.conv import output_size, window_taps
 
 
-def max_pool(x, window: int = 3, stride: int = 2, pad: int = 1):
-    """(N, H, W, C) -> max over window x window, stride `stride`, `pad` rows/columns of -inf each side."""
-    return _max_pool(x, window, stride, pad)
-
-
 def _pool_with_index(x, window: int, stride: int, pad: int):
     """The max and the int8 index (i * window + j) of the tap it came from."""
     assert window * window <= 127, "the tap index is stored as int8"
@@ -32,7 +27,8 @@ def _pool_with_index(x, window: int, stride: int, pad: int):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _max_pool(x, window, stride, pad):
+def max_pool(x, window: int = 3, stride: int = 2, pad: int = 1):
+    """(N, H, W, C) -> max over window x window, stride `stride`, `pad` rows/columns of -inf each side."""
     return _pool_with_index(x, window, stride, pad)[0]
 
 
@@ -66,4 +62,4 @@ def _max_pool_bwd(window, stride, pad, residual, g):
     return (dxp[:, pad:pad + h, pad:pad + w, :],)
 
 
-_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)

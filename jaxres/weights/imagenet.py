@@ -6,7 +6,6 @@ server's stated SHA-256 and cached under a name carrying it); PyTorch's hub cach
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import re
@@ -14,9 +13,8 @@ import shutil
 import urllib.error
 import urllib.request
 
-from jaxres.platform import cache_paths
-from jaxres.platform import files
 from jaxres.errors import WeightsError
+from jaxres.platform import cache_paths, files
 
 BASE_URL = "https://download.pytorch.org/models/"
 # IMAGENET1K_V1, the weights the original projects loaded with `pretrained=True`.
@@ -40,7 +38,7 @@ SAFETENSORS = {
     "V1": {arch: f"{arch}.tv_in1k" for arch in FILES},
     "V2": {arch: f"{arch}.tv2_in1k" for arch in FILES_V2},
 }
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
@@ -129,7 +127,7 @@ def fetch_safetensors(arch: str, *, version: str = "V1", timeout: float = 60.0) 
             if stated is None:
                 raise WeightsError(f"the server states no SHA-256 for {url}; not downloaded", where=arch)
             target = cache_dir() / f"{safetensors_name(arch, version)}-{stated[:12]}.safetensors"
-            return _save(response, target, lambda tmp: sha256_of(tmp) == stated,
+            return _save(response, target, lambda tmp: files.sha256(tmp) == stated,
                          WeightsError(f"the file from {url} fails its SHA-256 check; not kept", where=arch))
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise WeightsError(f"cannot download {url} ({getattr(err, 'reason', err)})", where=arch) from err
@@ -153,19 +151,11 @@ def _stated_sha256(headers) -> str | None:
     """The SHA-256 a Hugging Face server gives for a large (LFS) file: its linked ETag."""
     for key in ("X-Linked-Etag", "ETag"):
         value = (headers.get(key) or "").removeprefix("W/").strip('"').lower()
-        if _SHA256.fullmatch(value):
+        if SHA256.fullmatch(value):
             return value
     return None
 
 
 def _hash_ok(path: pathlib.Path, name: str | None = None) -> bool:
     match = _HASH_IN_NAME.search(name or path.name)
-    return True if match is None else sha256_of(path).startswith(match[1])
-
-
-def sha256_of(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return True if match is None else files.sha256(path).startswith(match[1])

@@ -9,8 +9,8 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxres.platform import files
 from jaxres.errors import WeightsError
+from jaxres.platform import files
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 # Training scripts often save {"state_dict": …} or {"model": …}, and DataParallel adds "module.".
@@ -42,8 +42,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except WeightsError:
         raise
     except Exception as err:  # any reader's failure means: not a weights file of that kind
-        raise WeightsError(f"cannot read as {suffix} weights: {_first_line(err)}", where=str(path)) from err
-    return checked_tensors(_strip_prefix(state), str(path))
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise WeightsError(f"cannot read as {suffix} weights: {first_line}", where=str(path)) from err
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return checked_tensors(state, str(path))
 
 
 def checked_tensors(state: Mapping[str, np.ndarray], where: str) -> Mapping[str, np.ndarray]:
@@ -98,12 +101,6 @@ def _check_torch_file(path: pathlib.Path) -> None:
                            where=str(path))
 
 
-def _strip_prefix(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
 def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> pathlib.Path:
     """Write atomically (`files.atomic_path`), so a crash never leaves half a file."""
     path = pathlib.Path(path)
@@ -112,7 +109,8 @@ def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -
         raise WeightsError(f"unknown weights format {suffix!r}; use .pth, .safetensors or .npz", where=str(path))
     with files.atomic_path(path) as tmp:
         if suffix in TORCH_SUFFIXES:
-            _write_torch(state, tmp)
+            torch = _torch("writing")  # the copy is writable, which torch.from_numpy wants
+            torch.save({k: torch.from_numpy(np.array(v, order="C", copy=True)) for k, v in state.items()}, tmp)
         elif suffix == ".safetensors":
             from safetensors.numpy import save_file
 
@@ -121,13 +119,3 @@ def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -
             with open(tmp, "wb") as f:
                 np.savez(f, **state)
     return path
-
-
-def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:
-    torch = _torch("writing")
-    torch.save({k: torch.from_numpy(np.array(v, order="C", copy=True)) for k, v in state.items()}, tmp)  # writable
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
