@@ -120,27 +120,19 @@ def main(task: Task, argv: list[str] | None = None, prog: str | None = None) -> 
         from jaxres.cli.commands import run  # not at the top: --help and usage errors answer without JAX
 
         return run(task, args)
-    except UserError as err:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return quiet_broken_pipe()
-    except OSError as err:
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line
         if debug:
             traceback.print_exc()
-        if err.errno not in _DISK_ERRORS:
-            print(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
-            return 1
-        print(f"error: {err.filename or 'a file'}: {_DISK_ERRORS[err.errno]}; free space or choose a writable "
-              "folder, then run the same command again (train resumes from its last checkpoint)", file=sys.stderr)
-        return 2
-    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, status 1
-        if debug:
-            traceback.print_exc()
+        if isinstance(err, OSError) and err.errno in _DISK_ERRORS:
+            err = UserError(f"{_DISK_ERRORS[err.errno]}; free space or choose a writable folder, then run the same "
+                            "command again (train resumes from its last checkpoint)", where=err.filename or "a file")
+        if isinstance(err, UserError):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
         return 1

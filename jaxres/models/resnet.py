@@ -9,11 +9,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxres.models.batch_norm import BatchNorm
-from jaxres.models.blocks import BasicBlock, Bottleneck, ConvDef
-from jaxres.models.conv import Conv2d
+from jaxres.models.blocks import BasicBlock, BatchNorm, Bottleneck, ConvDef
+from jaxres.models.conv import Conv2d, max_pool
 from jaxres.models.heads import apply_head
-from jaxres.models.max_pool import max_pool
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 GROUPS = STAGES + ("head",)

@@ -44,7 +44,13 @@ class Objective:
         self.options = options
         self.size = int(options["image_size"])  # the network's input side in pixels
         self.channels = int(options["channels"])
-        self.augment = augment_settings(options)
+        augment = options.get("augment") or {}  # parsed once: rotate in degrees, translate a share of the frame
+        self.augment = {
+            "rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
+            "translate": float(augment.get("translate") or 0.0), "flip_prob": float(augment.get("flip_prob") or 0.0),
+            "jitter": jitter_amounts(augment.get("jitter")),
+            "area": tuple(float(v) for v in augment.get("rrc_scale") or (1.0, 1.0)),
+            "ratio": tuple(float(v) for v in augment.get("rrc_ratio") or (1.0, 1.0))}
 
     # --- training: what the data decides, the head, the loss -----------------------------------------
 
@@ -188,16 +194,6 @@ class Objective:
     def merge_flipped(self, outputs, mirrored, ops):
         """The flip test's mean of a frame's outputs and its mirror image's."""
         raise ConfigError(f"objective.flip_test is not available for objective.kind {self.options['kind']!r}")
-
-
-def augment_settings(options: dict) -> dict:
-    """The `augment` section parsed once (rotate in degrees, translate as a fraction of the frame)."""
-    augment = options.get("augment") or {}
-    return {"rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
-            "translate": float(augment.get("translate") or 0.0), "flip_prob": float(augment.get("flip_prob") or 0.0),
-            "jitter": jitter_amounts(augment.get("jitter")),
-            "area": tuple(float(v) for v in augment.get("rrc_scale") or (1.0, 1.0)),
-            "ratio": tuple(float(v) for v in augment.get("rrc_ratio") or (1.0, 1.0))}
 
 
 def record_name(record: Record) -> str:

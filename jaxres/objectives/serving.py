@@ -35,9 +35,8 @@ def _np_softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-NUMPY = Ops(np.maximum, np.minimum, np.floor, np.round, np.where, lambda xs, axis=0: np.stack(xs, axis), _np_softmax)
-JAX = Ops(jnp.maximum, jnp.minimum, jnp.floor, jnp.round, jnp.where, lambda xs, axis=0: jnp.stack(xs, axis),
-          lambda x: jax.nn.softmax(x, axis=-1))
+NUMPY = Ops(np.maximum, np.minimum, np.floor, np.round, np.where, np.stack, _np_softmax)
+JAX = Ops(jnp.maximum, jnp.minimum, jnp.floor, jnp.round, jnp.where, jnp.stack, jax.nn.softmax)
 
 
 def corners(box_ltwh) -> np.ndarray:
