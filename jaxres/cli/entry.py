@@ -54,19 +54,18 @@ def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser
     _training_options(train, task, config)
 
     evaluate = add("eval", "evaluate the best checkpoint; metrics as JSON on the last line")
-    evaluate.add_argument("--workdir", required=True, help="a trained workdir")
+    predict = add("predict", "predict on images (or an annotation file); CSV + overlay PNGs")
+    export = add("export", "export the best checkpoint (onnx needs the onnx extra)")
+    for p in (evaluate, predict, export):
+        p.add_argument("--workdir", required=True, help="a trained workdir")
     evaluate.add_argument("--data", help="a data set in a layout above (default: the one the workdir was trained on)")
     evaluate.add_argument("--split", help="the split to evaluate, e.g. val or test (default: the config's "
                                           "data.eval_split, val when the data has no such split)")
 
-    predict = add("predict", "predict on images (or an annotation file); CSV + overlay PNGs")
-    predict.add_argument("--workdir", required=True, help="a trained workdir")
     predict.add_argument("--out", required=True, help="folder for the predictions CSV and one overlay PNG per image")
     predict.add_argument("inputs", nargs="+", metavar="INPUT",
                          help="image files, folders of images, or an annotation file in a layout above")
 
-    export = add("export", "export the best checkpoint (onnx needs the onnx extra)")
-    export.add_argument("--workdir", required=True, help="a trained workdir")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--out", required=True, help="the file to write (e.g. face.onnx, face.pth)")
 
@@ -82,7 +81,8 @@ def build_parser(task: Task, prog: str | None = None) -> argparse.ArgumentParser
     for p in (train, predict, export):
         p.add_argument("--force", action="store_true", help="replace earlier outputs (see README, Exit status)")
     for p in (evaluate, predict, export):
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="objective.flip_test=true: average with the mirror's prediction")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="objective.flip_test=true: average with the mirror's prediction")
     return parser
 
 

@@ -15,8 +15,7 @@ CONFIG_ALIAS = "--config."
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs as written (layouts and examples are laid out by hand); every option
-    with a default shows it."""
+    """Descriptions and epilogs as written (laid out by hand); every option with a default shows it."""
 
     def _get_help_string(self, action):
         text = action.help or ""

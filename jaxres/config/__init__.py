@@ -97,16 +97,12 @@ def nearest_keys(config: dict, dotted: str, most: int = 3) -> list[str]:
 
 def key_table(config: dict) -> str:
     """Every key of `config` with its value and the type `--set` accepts for it, one per line."""
-    rows = [(key, repr(value), _type_name(value)) for key, value in flat_keys(config).items()]
+    rows = [(key, repr(value), "any (default None)" if value is None else
+             "float (an int is fine)" if isinstance(value, float) else type(value).__name__)
+            for key, value in flat_keys(config).items()]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     widths[1] = min(widths[1], 24)  # a long list or dict overflows its column rather than widen all
     return "\n".join(f"{k:<{widths[0]}}  {v:<{widths[1]}}  {t}" for k, v, t in rows)
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "any (default None)"
-    return "float (an int is fine)" if isinstance(value, float) else type(value).__name__
 
 
 def _checked(key: str, default: Any, value: Any) -> Any:

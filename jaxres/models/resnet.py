@@ -20,10 +20,8 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 
 class ResNet(nn.Module):
     """`model.apply(variables, x, train=False)` on normalised x (B, H, W, in_channels); training needs
-    `mutable=["batch_stats"]` and, for dropout or drop_path, `rngs={"dropout": key}`.
-
-    `frozen` stages run BatchNorm on running statistics; a frozen prefix sits behind `stop_gradient`.
-    """
+    `mutable=["batch_stats"]` and, for dropout or drop_path, `rngs={"dropout": key}`. `frozen` stages run
+    BatchNorm on running statistics; a frozen prefix sits behind `stop_gradient`."""
 
     block: str  # "basic" | "bottleneck"
     stage_sizes: Sequence[int]

@@ -98,15 +98,13 @@ class Objective:
         return framed.frame_arrays(base, frame, train, **self.targets(records, base))
 
     def place(self, example: dict, matrix: jax.Array, flipped: jax.Array) -> dict:
-        """The targets of one example moved by the augmentation `matrix` (base output -> augmented
-        output pixels; the identity when evaluating, `flipped` whether it mirrors), as the loss reads
-        them; the default leaves them as they are (a count, a label)."""
+        """One example's targets moved by the augmentation `matrix` (base -> augmented output pixels; `flipped`:
+        it mirrors), as the loss reads them; the default leaves them as they are (a count, a label)."""
         return {}
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
-        """One example inside the jitted step: cached frame -> 0..255 float pixels of the input, and
-        targets through `place`. Training draws the `augment` geometry (rotation, zoom, shift, flip)
-        and colour from `key`."""
+        """One example inside the jitted step: cached frame -> 0..255 float input pixels, targets through
+        `place`; training draws the `augment` geometry (rotation, zoom, shift, flip) and colour from `key`."""
         a, to_frame, colour_key = self.augment, example["frame"], None
         matrix, flipped = jnp.eye(3, dtype=jnp.float32), jnp.zeros((), bool)
         if train:

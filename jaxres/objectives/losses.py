@@ -22,8 +22,7 @@ def _f32(pred, target) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 def masked(loss: Callable) -> Callable:
-    """`loss` averaged over the targets' finite elements only: NaN (unlabelled) targets add nothing to
-    it or its gradient."""
+    """`loss` over the targets' finite elements only: NaN (unlabelled) targets add nothing to it or its gradient."""
 
     def apply(pred, target, **kwargs):
         pred, target = _f32(pred, target)

@@ -46,10 +46,9 @@ def corners(box_ltwh) -> np.ndarray:
 
 
 def view(objective, w, h, box, ops):
-    """(sx, sy, tx, ty) of a w x h photo and its box (x0, y0, x1, y1) or None. A kind that frames
-    around a box crops it (with its margin); one that frames whole photos frames the box's region as
-    it would a whole photo, so a server with a detector can point it at a region, and the whole
-    photo's box gives the frame of no box."""
+    """(sx, sy, tx, ty) of a w x h photo and its box (x0, y0, x1, y1) or None. A kind that frames around a box
+    crops it (with its margin); one that frames whole photos frames the box's region as it would a whole
+    photo (a server's detector points it at a region; the whole photo's box gives the frame of no box)."""
     if box is None or objective.needs_box or not objective.takes_box:
         return objective.view(w, h, box, ops)
     sx, sy, tx, ty = objective.view(box[2] - box[0], box[3] - box[1], None, ops)

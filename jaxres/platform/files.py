@@ -16,8 +16,6 @@ from typing import Iterator
 from jaxres.errors import UserError
 from jaxres.platform.system import sync_folder
 
-CHECKSUM_SUFFIX = ".sha256"
-
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
@@ -39,14 +37,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
 
 
 def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return pathlib.Path(path)
+    return write_chunks(path, [text.encode()])
 
 
 def write_chunks(path: str | os.PathLike, chunks, checksum: bool = False) -> pathlib.Path:
-    """Write an iterable of bytes (e.g. a serialised artifact, a download) atomically; with `checksum`,
-    then its `<name>.sha256`."""
+    """Write an iterable of bytes atomically; with `checksum`, then its `<name>.sha256`."""
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         for chunk in chunks:
             out.write(chunk)
@@ -57,7 +52,7 @@ def write_chunks(path: str | os.PathLike, chunks, checksum: bool = False) -> pat
 
 def checksum_path(path: str | os.PathLike) -> pathlib.Path:
     path = pathlib.Path(path)
-    return path.with_name(path.name + CHECKSUM_SUFFIX)
+    return path.with_name(path.name + ".sha256")
 
 
 def sha256(path: str | os.PathLike) -> str:

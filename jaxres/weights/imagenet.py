@@ -33,11 +33,8 @@ FILES_V2 = {
 }
 VERSIONS = {"V1": FILES, "V2": FILES_V2}
 HF_BASE_URL = "https://huggingface.co/"
-# timm's names for the same tensors as safetensors (timm's resnet.py: "tv_in1k" = torchvision's V1)
-SAFETENSORS = {
-    "V1": {arch: f"{arch}.tv_in1k" for arch in FILES},
-    "V2": {arch: f"{arch}.tv2_in1k" for arch in FILES_V2},
-}
+# timm's model tags for the same tensors as safetensors (timm's resnet.py: "tv_in1k" = torchvision's V1)
+_TIMM_TAGS = {"V1": "tv_in1k", "V2": "tv2_in1k"}
 SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
@@ -82,17 +79,14 @@ def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.P
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return _save(response, target, lambda tmp: _hash_ok(tmp, name=target.name), refusal)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
-        raise WeightsError(
-            f"cannot download ImageNet weights from {url} ({getattr(err, 'reason', err)}); "
-            f"download it by hand and put it at {target}",
-            where=arch,
-        ) from err
+        raise WeightsError(f"cannot download ImageNet weights from {url} ({getattr(err, 'reason', err)}); "
+                           f"download it by hand and put it at {target}", where=arch) from err
 
 
 def safetensors_name(arch: str, version: str = "V1") -> str:
     """timm's model name holding `arch`'s torchvision weights of `version` (a WeightsError when none)."""
     file_name(arch, version)
-    return SAFETENSORS[version][arch]
+    return f"{arch}.{_TIMM_TAGS[version]}"
 
 
 def safetensors_url(arch: str, version: str = "V1") -> str:
@@ -106,11 +100,10 @@ def safetensors_place(arch: str, version: str = "V1") -> pathlib.Path:
 
 
 def cached_safetensors(arch: str, version: str = "V1") -> pathlib.Path | None:
-    """The verified safetensors form in the cache (downloaded, or put there by hand), or None.
-    Never touches the network."""
-    name = SAFETENSORS.get(version, {}).get(arch)
-    if name is None:
+    """The verified safetensors form in the cache (downloaded or put there by hand), or None; offline."""
+    if arch not in VERSIONS.get(version, {}):
         return None
+    name = safetensors_name(arch, version)
     return _first_verified(sorted(cache_dir().glob(f"{name}-*.safetensors")) + [cache_dir() / f"{name}.safetensors"])
 
 
