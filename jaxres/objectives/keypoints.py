@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -190,11 +188,6 @@ class KeypointObjective(Objective):
         return pd.DataFrame(rows)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_pairs_map(pairs: tuple, k: int) -> np.ndarray:
-    return flip_maps.flip_map_from_pairs(pairs, k)
-
-
 def _flip_map(spec, k: int):
     """The configured flip permutation: "ibug68", mirrored index pairs, or a full permutation."""
     if spec is None:
@@ -202,5 +195,5 @@ def _flip_map(spec, k: int):
     if spec == "ibug68":
         return flip_maps.IBUG_68
     if isinstance(spec, (list, tuple)) and spec and isinstance(spec[0], (list, tuple)):
-        return _cached_pairs_map(tuple(tuple(p) for p in spec), k)
+        return flip_maps.flip_map_from_pairs(spec, k)
     return np.asarray(spec)

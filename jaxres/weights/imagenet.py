@@ -43,11 +43,6 @@ def cache_dir() -> pathlib.Path:
     return cache_paths.root() / "weights"
 
 
-def _torch_hub_dir() -> pathlib.Path:
-    torch_home = os.environ.get("TORCH_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch"))
-    return pathlib.Path(torch_home).expanduser() / "hub" / "checkpoints"
-
-
 def file_name(arch: str, version: str = "V1") -> str:
     files = VERSIONS.get(version)
     if files is None:
@@ -64,7 +59,9 @@ def url_for(arch: str, version: str = "V1") -> str:
 def cached_path(arch: str, version: str = "V1") -> pathlib.Path | None:
     """The verified local file for `arch`, or None. Never touches the network."""
     name = VERSIONS.get(version, {}).get(arch)
-    return None if name is None else _first_verified([cache_dir() / name, _torch_hub_dir() / name])
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    torch_hub = pathlib.Path(torch_home).expanduser() / "hub" / "checkpoints"  # PyTorch's own download cache
+    return None if name is None else _first_verified([cache_dir() / name, torch_hub / name])
 
 
 def fetch(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.Path:
@@ -116,7 +113,10 @@ def fetch_safetensors(arch: str, *, version: str = "V1", timeout: float = 60.0) 
     url = safetensors_url(arch, version)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            stated = _stated_sha256(response.headers)
+            # a Hugging Face server states a large (LFS) file's SHA-256 as its linked ETag
+            etags = ((response.headers.get(k) or "").removeprefix("W/").strip('"').lower()
+                     for k in ("X-Linked-Etag", "ETag"))
+            stated = next((etag for etag in etags if SHA256.fullmatch(etag)), None)
             if stated is None:
                 raise WeightsError(f"the server states no SHA-256 for {url}; not downloaded", where=arch)
             target = cache_dir() / f"{safetensors_name(arch, version)}-{stated[:12]}.safetensors"
@@ -138,15 +138,6 @@ def _save(response, target: pathlib.Path, verified, refusal: WeightsError) -> pa
 
 def _first_verified(paths) -> pathlib.Path | None:
     return next((path for path in paths if path.is_file() and _hash_ok(path)), None)
-
-
-def _stated_sha256(headers) -> str | None:
-    """The SHA-256 a Hugging Face server gives for a large (LFS) file: its linked ETag."""
-    for key in ("X-Linked-Etag", "ETag"):
-        value = (headers.get(key) or "").removeprefix("W/").strip('"').lower()
-        if SHA256.fullmatch(value):
-            return value
-    return None
 
 
 def _hash_ok(path: pathlib.Path, name: str | None = None) -> bool:

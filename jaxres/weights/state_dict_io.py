@@ -17,6 +17,8 @@ TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 _INTEGER_KEYS = ("num_batches_tracked",)  # BatchNorm's counter is an integer by design
 _EXTRA_FLOATS = ("bfloat16",)  # ml_dtypes' bfloat16 is not a numpy floating subtype
+# torch.save writes a zip archive; files from torch < 1.6 are a pickle stream (protocol byte 0x80).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -35,10 +37,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as archive:
                 state = {k: archive[k] for k in archive.files}
         else:
-            raise WeightsError(
-                f"unknown weights format {suffix!r}; expected one of {TORCH_SUFFIXES + ('.safetensors', '.npz')}",
-                where=str(path),
-            )
+            raise WeightsError(f"unknown weights format {suffix!r}; expected one of "
+                               f"{TORCH_SUFFIXES + ('.safetensors', '.npz')}", where=str(path))
     except WeightsError:
         raise
     except Exception as err:  # any reader's failure means: not a weights file of that kind
@@ -74,7 +74,11 @@ def _torch(verb: str, where: str | None = None):
 
 def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
     torch = _torch("reading", str(path))
-    _check_torch_file(path)
+    with open(path, "rb") as f:  # torch.load's own error for a file of another kind is an opaque byte ("101")
+        head = f.read(4)
+    if not head.startswith(_TORCH_MAGIC):
+        raise WeightsError(f"is not a PyTorch file (it starts with {head!r}, not a zip archive or pickle)",
+                           where=str(path))
     obj = torch.load(path, map_location="cpu", weights_only=True)
     for key in _WRAPPER_KEYS:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
@@ -86,19 +90,6 @@ def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
         keys = ", ".join(map(str, list(obj)[:5])) or "none"
         raise WeightsError(f"holds a dict without tensors (keys: {keys}), not a state dict", where=str(path))
     return tensors
-
-
-# torch.save writes a zip archive; files from torch < 1.6 are a pickle stream (protocol byte 0x80).
-_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
-
-
-def _check_torch_file(path: pathlib.Path) -> None:
-    """torch.load's own error for a file of another kind is an opaque byte value ("101")."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not head.startswith(_TORCH_MAGIC):
-        raise WeightsError(f"is not a PyTorch file (it starts with {head!r}, not a zip archive or pickle)",
-                           where=str(path))
 
 
 def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> pathlib.Path:
