@@ -20,16 +20,8 @@ ARCHS = {
 }
 
 
-def create(
-    arch: str,
-    num_outputs: int = 1000,
-    in_channels: int = 3,
-    head: str = "linear",
-    dtype: Any = jnp.float32,
-    zero_init_residual: bool = False,
-    drop_path: float = 0.0,
-    **head_options,
-) -> ResNet:
+def create(arch: str, num_outputs: int = 1000, in_channels: int = 3, head: str = "linear", dtype: Any = jnp.float32,
+           zero_init_residual: bool = False, drop_path: float = 0.0, **head_options) -> ResNet:
     """A ResNet by torchvision name; head "linear" (fc), "mlp" (fc_hidden → ReLU → Dropout → fc_out) or
     "keypoints" (fc → 2·num_keypoints, shaped (B, K, 2))."""
     if arch not in ARCHS:

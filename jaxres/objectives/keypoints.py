@@ -181,11 +181,10 @@ class KeypointObjective(Objective):
         return viz.draw_keypoints(image, pred=prediction, true=true, outline=self.options["outline"])
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
-        rows = {"image": [record_name(r) for r in dataset.records], "source": [r.source for r in dataset.records]}
-        for i in range(predictions.shape[1]):
-            rows[f"x{i}"] = predictions[:, i, 0]
-            rows[f"y{i}"] = predictions[:, i, 1]
-        return pd.DataFrame(rows)
+        k = predictions.shape[1]
+        points = {f"{axis}{i}": predictions[:, i, j] for i in range(k) for j, axis in enumerate("xy")}
+        return pd.DataFrame({"image": [record_name(r) for r in dataset.records],
+                             "source": [r.source for r in dataset.records], **points})
 
 
 def _flip_map(spec, k: int):

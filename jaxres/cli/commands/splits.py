@@ -24,6 +24,11 @@ class Splits:
     eval: Dataset
 
 
+def synthetic_root(task: Task) -> pathlib.Path:
+    """Where the task's embedded synthetic set is written."""
+    return cache_paths.root() / "data" / task.name
+
+
 def resolve_data_path(task: Task, config: dict) -> pathlib.Path:
     """`data.path`, or the task's embedded synthetic set written in its real format."""
     path = config["data"]["path"]
@@ -34,7 +39,7 @@ def resolve_data_path(task: Task, config: dict) -> pathlib.Path:
         if not path.exists():
             raise DataError("data path does not exist", where=str(path))
         return path.resolve()
-    return task.synthesize(cache_paths.root() / "data" / task.name, config)
+    return task.synthesize(synthetic_root(task), config)
 
 
 def read_split(task: Task, path: pathlib.Path, split: str, config: dict) -> Dataset | None:
