@@ -2,8 +2,7 @@
 `--help` teaches: the data layouts (the task module's docstring), defaults, examples, the `--config.key` alias.
 
 Exit status: 0 success; 2 bad usage or bad data, with one line on stderr naming the file and row or
-key (a traceback only with --debug); 1 anything else.
-"""
+key (a traceback only with --debug); 1 anything else."""
 
 from __future__ import annotations
 

@@ -50,6 +50,7 @@ REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "data", "che
             "train.batch_size", "train.seed", "optim.lr")
 # What eval, predict and export read from a workdir's config.json.
 WORKDIR_REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "checkpoint")
+_MISSING = object()
 
 
 def check_config(config: Any, where: str | None = None, required=REQUIRED) -> dict:
@@ -85,9 +86,6 @@ def check_process(num_processes, process_id) -> None:
         raise ConfigError(f"--num-processes must be at least 1, got {num_processes}")
     if process_id is not None and not 0 <= process_id < (num_processes or 1):
         raise ConfigError(f"--process-id must be in [0, {(num_processes or 1) - 1}], got {process_id}")
-
-
-_MISSING = object()
 
 
 def _matches(node, parts, prefix):

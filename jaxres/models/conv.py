@@ -4,8 +4,7 @@ and torchvision's max-pool.
 The convolution's parameter is nn.Conv's `kernel` (k, k, in, out); on XLA:CPU 1x1 convs run as a matmul and
 maps smaller than the kernel as im2col, where XLA's convolution is slow (docs/BENCHMARKS.md). The max-pool
 (-inf padding) routes each gradient to the stored winning tap (XLA:CPU's select-and-scatter is slow); the first
-maximum in row-major order wins, NaN wins over all.
-"""
+maximum in row-major order wins, NaN wins over all."""
 
 from __future__ import annotations
 

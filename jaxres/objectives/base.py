@@ -2,8 +2,7 @@
 
 A kind subclasses `Objective` and writes `DEFAULTS`, `model_options`, `targets`, `loss`, `evaluate` and
 `to_photo`; it overrides the frame, `place`, the baseline, the CSV or the pictures only where the default
-does not fit. Every array the step sees is one example's (`jax.vmap` runs it over the batch).
-"""
+does not fit. Every array the step sees is one example's (`jax.vmap` runs it over the batch)."""
 
 from __future__ import annotations
 

@@ -114,16 +114,8 @@ def _check(**params) -> None:
             raise ValueError(f"{key} must be {rule}; got {key}={value!r}")
 
 
-LOSSES: dict[str, Callable] = {
-    "mse": mse,
-    "l1": l1,
-    "smooth_l1": smooth_l1,
-    "wing": wing,
-    "giou": giou,
-    "softmax_cross_entropy": softmax_cross_entropy,
-}
-
-
+LOSSES: dict[str, Callable] = {"mse": mse, "l1": l1, "smooth_l1": smooth_l1, "wing": wing, "giou": giou,
+                               "softmax_cross_entropy": softmax_cross_entropy}
 # Losses that fit one objective kind only; every other loss is element-wise and fits any regression.
 ONLY_FOR: dict[str, str] = {"giou": "box", "softmax_cross_entropy": "classification"}
 

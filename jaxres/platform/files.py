@@ -1,8 +1,7 @@
 """Writing a file so that no reader ever sees half of it, the rule for every output: `atomic_path` writes a
 temporary file beside the target, flushes it, gives it `open()`'s permissions and renames it into place
 (the folder fsynced); any failure leaves the old file. `write_chunks(..., checksum=True)` adds a
-`sha256sum`-format `<name>.sha256` that `check_checksum` verifies.
-"""
+`sha256sum`-format `<name>.sha256` that `check_checksum` verifies."""
 
 from __future__ import annotations
 

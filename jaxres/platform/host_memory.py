@@ -1,7 +1,6 @@
 """A long CPU run's host memory kept flat on glibc: one malloc arena, and `malloc_trim` after checkpoint saves
 (per-thread arenas and kept pages made the resident set climb). Elsewhere both do nothing. The process start
-policy: one arena only for `train` on the CPU (elsewhere it slows compiles and loader threads).
-"""
+policy: one arena only for `train` on the CPU (elsewhere it slows compiles and loader threads)."""
 
 from __future__ import annotations
 

@@ -18,19 +18,11 @@ from jaxres.platform import cache_paths, files
 
 BASE_URL = "https://download.pytorch.org/models/"
 # IMAGENET1K_V1, the weights the original projects loaded with `pretrained=True`.
-FILES = {
-    "resnet18": "resnet18-f37072fd.pth",
-    "resnet34": "resnet34-b627a593.pth",
-    "resnet50": "resnet50-0676ba61.pth",
-    "resnet101": "resnet101-63fe2227.pth",
-    "resnet152": "resnet152-394f9c45.pth",
-}
+FILES = {"resnet18": "resnet18-f37072fd.pth", "resnet34": "resnet34-b627a593.pth", "resnet50": "resnet50-0676ba61.pth",
+         "resnet101": "resnet101-63fe2227.pth", "resnet152": "resnet152-394f9c45.pth"}
 # IMAGENET1K_V2 (torchvision's resnet.py, "IMAGENET1K_V2" weights enums).
-FILES_V2 = {
-    "resnet50": "resnet50-11ad3fa6.pth",
-    "resnet101": "resnet101-cd907fc2.pth",
-    "resnet152": "resnet152-f82ba261.pth",
-}
+FILES_V2 = {"resnet50": "resnet50-11ad3fa6.pth", "resnet101": "resnet101-cd907fc2.pth",
+            "resnet152": "resnet152-f82ba261.pth"}
 VERSIONS = {"V1": FILES, "V2": FILES_V2}
 HF_BASE_URL = "https://huggingface.co/"
 # timm's model tags for the same tensors as safetensors (timm's resnet.py: "tv_in1k" = torchvision's V1)

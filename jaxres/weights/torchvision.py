@@ -24,20 +24,11 @@ from jaxres.weights.state_dict_io import read_state_dict, write_state_dict
 
 log = logging.getLogger("jaxres.weights")
 _MAX_LISTED = 8
-_MODULE_NAMES = {
-    "downsample_conv": "downsample.0",
-    "downsample_bn": "downsample.1",
-    # The ImageNet-Sketch project's head: nn.Sequential(Linear, ReLU, Dropout, Linear).
-    "fc_hidden": "fc.0",
-    "fc_out": "fc.3",
-}
-_LEAF_NAMES = {
-    ("params", "kernel"): "weight",
-    ("params", "scale"): "weight",
-    ("params", "bias"): "bias",
-    ("batch_stats", "mean"): "running_mean",
-    ("batch_stats", "var"): "running_var",
-}
+# fc_hidden and fc_out: the ImageNet-Sketch project's head, nn.Sequential(Linear, ReLU, Dropout, Linear)
+_MODULE_NAMES = {"downsample_conv": "downsample.0", "downsample_bn": "downsample.1",
+                 "fc_hidden": "fc.0", "fc_out": "fc.3"}
+_LEAF_NAMES = {("params", "kernel"): "weight", ("params", "scale"): "weight", ("params", "bias"): "bias",
+               ("batch_stats", "mean"): "running_mean", ("batch_stats", "var"): "running_var"}
 _LAYER_BLOCK = re.compile(r"^(layer\d+)_(\d+)$")
 HEAD_MODULES = ("fc", "fc_hidden", "fc_out")
 
