@@ -108,15 +108,13 @@ def key_table(config: dict) -> str:
 def _checked(key: str, default: Any, value: Any) -> Any:
     if default is None or value is None:
         return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        if isinstance(default, bool) and isinstance(value, bool):
+    if isinstance(default, bool) == isinstance(value, bool):  # a bool only for a bool (it is an int too)
+        if isinstance(default, float) and isinstance(value, int):
+            return float(value)
+        if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+            return type(default)(value)
+        if isinstance(value, type(default)):
             return value
-    elif isinstance(default, float) and isinstance(value, int):
-        return float(value)
-    elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
-        return type(default)(value)
-    elif isinstance(value, type(default)):
-        return value
     kind = type(default).__name__
     raise ConfigError(f"config key {key!r} takes {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {value!r}")
 

@@ -33,9 +33,8 @@ def create(arch: str, num_outputs: int = 1000, in_channels: int = 3, head: str =
     if unknown:
         raise ConfigError(f"head {head!r} takes options {sorted(allowed)}, not {sorted(unknown)}")
     if head == "keypoints":
-        num_keypoints = head_options.pop("num_keypoints", None) or num_outputs // 2
-        head_options["num_keypoints"] = num_keypoints
-        num_outputs = 2 * num_keypoints
+        head_options["num_keypoints"] = head_options.get("num_keypoints") or num_outputs // 2
+        num_outputs = 2 * head_options["num_keypoints"]
     block, stages = ARCHS[arch]
     return ResNet(block=block, stage_sizes=stages, num_outputs=num_outputs, in_channels=in_channels, head=head,
                   dtype=jnp.dtype(dtype), zero_init_residual=bool(zero_init_residual), drop_path=float(drop_path),

@@ -96,11 +96,8 @@ def _check_keys(state: dict, expected: dict, *, skip_head: bool, source: str) ->
     wanted = {k: v for k, v in expected.items() if not (skip_head and v[1][0] in HEAD_MODULES)}
     missing = sorted(set(wanted) - set(state))
     unknown = sorted(set(state) - set(expected))
-    mismatched = [
-        f"{k} {tuple(state[k].shape)} vs model {wanted[k][2]}"
-        for k in sorted(set(wanted) & set(state))
-        if tuple(state[k].shape) != wanted[k][2]
-    ]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs model {wanted[k][2]}" for k in sorted(set(wanted) & set(state))
+                  if tuple(state[k].shape) != wanted[k][2]]
     problems = [p for p in (_listing("missing", missing), _listing("unknown", unknown),
                             _listing("shape mismatch", mismatched)) if p]
     if problems:
@@ -132,9 +129,8 @@ def _listing(kind: str, keys: list[str]) -> str:
 
 
 def _to_flax(state: dict, expected: dict, model: ResNet, head_rng) -> dict:
-    fresh = None
-    if head_rng is not None:
-        fresh = {c: traverse_util.flatten_dict(t) for c, t in init(model, head_rng, image_size=32).items()}
+    fresh = None if head_rng is None else {
+        c: traverse_util.flatten_dict(t) for c, t in init(model, head_rng, image_size=32).items()}
     flat = {"params": {}, "batch_stats": {}}
     for key, (collection, path, _) in expected.items():
         if key in state:
