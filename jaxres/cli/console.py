@@ -23,8 +23,7 @@ def task_names() -> list[str]:
 
 
 def load_task(name: str):
-    """The `Task` called `name`: built in (installed `jaxres.tasks`, else a checkout's `tasks`), or
-    registered by another distribution."""
+    """The `Task` called `name`: built in (`jaxres.tasks`, else a checkout's `tasks`) or another distribution's."""
     if name in BUILTIN:
         for module in (f"jaxres.tasks.{name}", f"tasks.{name}"):
             try:

@@ -173,8 +173,7 @@ def weights_example(config: dict) -> str:
 
 
 def examples(prog: str, task_name: str, command: str | None = None, weights: str = "imagenet") -> str:
-    """Two or three commands for the top-level help (`command` None) or for one subcommand;
-    `weights`: the --weights of the train example (`weights_example`)."""
+    """Two or three commands for the top-level help (`command` None) or one subcommand (`weights`: train's)."""
     run = f"runs/{task_name}"
     lines = {
         None: [f"{prog}    # the embedded synthetic set, a few CPU minutes",

@@ -72,8 +72,7 @@ def check_config(config: Any, where: str | None = None, required=REQUIRED) -> di
 
 
 def check_best_metric(config: dict, metrics: set[str]) -> None:
-    """`checkpoint.best_metric`: None or one of the metrics the run computes (a typo would rank every
-    checkpoint last and keep an arbitrary one as "best")."""
+    """`checkpoint.best_metric`: None or a metric the run computes (a typo would keep an arbitrary "best")."""
     name = get_path(config, "checkpoint.best_metric")
     if name is not None and name not in metrics:
         raise ConfigError(f"config key 'checkpoint.best_metric' is {name!r}; this run computes "

@@ -169,8 +169,7 @@ class KeypointObjective(Objective):
         return np.nan_to_num(super().mean_output(train), nan=0.5)
 
     def picture(self, record: Record, prediction: np.ndarray, canvas=None):
-        """The prediction over the record's image, or over `canvas` (the same photo with other records
-        of it already drawn)."""
+        """The prediction over the record's image, or over `canvas` (the photo with its other records drawn)."""
         if canvas is not None:  # a predict overlay: the whole photo, every record of it drawn on it
             return viz.draw_keypoints(canvas, pred=prediction, true=record.keypoints, outline=self.options["outline"])
         image, true = load_image(record.image, "RGB"), record.keypoints

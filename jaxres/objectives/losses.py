@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from collections.abc import Callable
 
 import jax
@@ -106,11 +107,7 @@ _VALID: dict[str, tuple[Callable[[float], bool], str]] = {
 def _check(**params) -> None:
     for key, value in params.items():
         test, rule = _VALID[key]
-        try:
-            ok = test(value)
-        except TypeError:
-            ok = False
-        if not ok:
+        if not (isinstance(value, numbers.Real) and test(value)):
             raise ValueError(f"{key} must be {rule}; got {key}={value!r}")
 
 

@@ -74,8 +74,7 @@ def frame(photo: jax.Array, view, size: int, supersample: int = SUPERSAMPLE) -> 
 
 @dataclasses.dataclass(frozen=True)
 class FlipTested:
-    """`model` whose `apply` runs each frame and its mirror in one batch and merges them
-    (`objective.merge_flipped`); every other attribute is the model's."""
+    """`model` whose `apply` runs each frame and its mirror in one batch and merges them (`merge_flipped`)."""
 
     model: Any
     objective: Any

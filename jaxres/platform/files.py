@@ -68,8 +68,7 @@ def write_checksum(path: str | os.PathLike) -> pathlib.Path:
 
 
 def check_checksum(path: str | os.PathLike) -> bool:
-    """True when `path` has a `<name>.sha256` and matches it; False without one; a UserError when
-    the bytes no longer match (damaged since it was written)."""
+    """True when `path` matches its `<name>.sha256`, False without one; a UserError when it no longer matches."""
     recorded = checksum_path(path)
     if not recorded.is_file():
         return False

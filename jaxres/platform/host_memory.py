@@ -36,8 +36,7 @@ def use_one_malloc_arena() -> bool:
 
 
 def prepare_process(command: str | None) -> bool:
-    """Apply the start policy for `command` ("train", "eval", ...; None for --help) before numpy or JAX is
-    imported; True when every thread now allocates from one arena."""
+    """Apply the start policy for `command` (None for --help) before numpy or JAX load; True when one arena is used."""
     if command == "train" and jax_uses_cpu_only():
         return use_one_malloc_arena()
     return False

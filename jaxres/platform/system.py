@@ -8,8 +8,7 @@ import os
 
 
 def usable_cpus() -> int:
-    """How many CPUs this process may run on (at least 1): the affinity mask where the system has
-    one (a container or `taskset` narrows it), else every CPU."""
+    """How many CPUs this process may run on (at least 1): its affinity mask (a container, `taskset`), if any."""
     affinity = getattr(os, "sched_getaffinity", None)
     if affinity is not None:
         try:

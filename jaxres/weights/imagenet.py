@@ -97,8 +97,7 @@ def cached_safetensors(arch: str, version: str = "V1") -> pathlib.Path | None:
 
 
 def fetch_safetensors(arch: str, *, version: str = "V1", timeout: float = 60.0) -> pathlib.Path:
-    """The safetensors form for `arch`: from the cache, else downloaded and checked against the
-    SHA-256 the server states for it (a file whose digest is not stated is not kept)."""
+    """The safetensors form: cached, else downloaded and kept only if it has the SHA-256 the server states."""
     found = cached_safetensors(arch, version)
     if found is not None:
         return found
