@@ -58,9 +58,7 @@ def unlock(fd: int) -> None:
     fcntl = _module("fcntl")
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return
-    msvcrt = _module("msvcrt")
-    if msvcrt is not None:
+    elif (msvcrt := _module("msvcrt")) is not None:
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
