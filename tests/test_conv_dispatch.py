@@ -13,8 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxres.models.conv import Conv2d, conv2d, cpu_conv2d
-from jaxres.models.max_pool import max_pool
+from jaxres.models.conv import Conv2d, conv2d, cpu_conv2d, max_pool
 
 
 def reference_conv(x, kernel, stride):

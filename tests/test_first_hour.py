@@ -141,7 +141,7 @@ def test_the_platform_seam_imports_no_command_line_and_defaults_no_kind():
         return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module} | {
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
 
-    assert not any(m.startswith("jaxres.cli.entry") for m in imported("jaxres/platform/process.py"))
+    assert not any(m.startswith("jaxres.cli.entry") for m in imported("jaxres/platform/host_memory.py"))
     assert not any("objectives" in m for m in imported("jaxres/config/defaults.py"))
     assert defaults.KIND_DEFAULTS["keypoints"] is objectives.KeypointObjective.DEFAULTS
     for path in (REPO / "jaxres").rglob("*.py"):

@@ -20,9 +20,9 @@ import pytest
 
 from cli_helpers import REPO
 from jaxres.cli import console
-from jaxres.cli import help_text
+from jaxres.cli import entry
 from jaxres.errors import UserError
-from jaxres.platform import process
+from jaxres.platform import host_memory
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,8 @@ def test_console_sets_the_arena_before_numpy(monkeypatch):
                            cwd=REPO, capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
     calls = []
-    monkeypatch.setattr(process, "jax_uses_cpu_only", lambda: True)
-    monkeypatch.setattr(process, "use_one_malloc_arena", lambda: calls.append("arena"))
+    monkeypatch.setattr(host_memory, "jax_uses_cpu_only", lambda: True)
+    monkeypatch.setattr(host_memory, "use_one_malloc_arena", lambda: calls.append("arena"))
 
     def load(name):
         calls.append(name)
@@ -105,7 +105,7 @@ def test_console_names_unknown_tasks(capsys):
 
 
 def test_config_alias_and_help_show_defaults():
-    assert help_text.expand_config_alias(["--config.optim.lr=3e-4", "--config", "f.py", "--config.train.epochs", "5"]) == [
+    assert entry.expand_config_alias(["--config.optim.lr=3e-4", "--config", "f.py", "--config.train.epochs", "5"]) == [
         "--set", "optim.lr=3e-4", "--config", "f.py", "--set", "train.epochs=5"]
     from cli_helpers import task
     from jaxres.cli import entry as cli

@@ -96,10 +96,8 @@ def test_an_installed_accelerator_plugin_means_not_cpu_only(monkeypatch, tmp_pat
 
 
 def test_prepare_process_takes_one_arena_only_for_a_cpu_training(monkeypatch):
-    from jaxres.platform import process
-
     calls = []
-    monkeypatch.setattr(process, "use_one_malloc_arena", lambda: calls.append("arena") or True)
+    monkeypatch.setattr(host_memory, "use_one_malloc_arena", lambda: calls.append("arena") or True)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     assert platform.prepare_process("train") is True and calls == ["arena"]
     assert platform.prepare_process("eval") is False and calls == ["arena"]

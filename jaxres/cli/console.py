@@ -8,8 +8,9 @@ import importlib.metadata
 import sys
 
 from jaxres import platform
-from jaxres.cli import COMMANDS, command_of, help_text
+from jaxres.cli import COMMANDS, command_of
 from jaxres.cli.entry import main as run
+from jaxres.cli.entry import quiet_broken_pipe, version
 from jaxres.errors import UserError
 
 BUILTIN = ("face", "tshirt", "bbox", "signs", "sketch")
@@ -22,8 +23,7 @@ def task_names() -> list[str]:
 
 
 def load_task(name: str):
-    """The `Task` called `name`: built in (installed `jaxres.tasks`, else a checkout's `tasks`), or
-    registered by another distribution."""
+    """The `Task` called `name`: built in (`jaxres.tasks`, else a checkout's `tasks`) or another distribution's."""
     if name in BUILTIN:
         for module in (f"jaxres.tasks.{name}", f"tasks.{name}"):
             try:
@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(usage(), flush=True)
         except BrokenPipeError:
-            return help_text.quiet_broken_pipe()
+            return quiet_broken_pipe()
         return 0 if argv else 2
     if argv[0] == "--version":
-        print(help_text.version())
+        print(version())
         return 0
     name, rest = argv[0], argv[1:]
     platform.prepare_process(command_of(rest))  # before the task module brings numpy

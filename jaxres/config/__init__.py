@@ -97,30 +97,24 @@ def nearest_keys(config: dict, dotted: str, most: int = 3) -> list[str]:
 
 def key_table(config: dict) -> str:
     """Every key of `config` with its value and the type `--set` accepts for it, one per line."""
-    rows = [(key, repr(value), _type_name(value)) for key, value in flat_keys(config).items()]
+    rows = [(key, repr(value), "any (default None)" if value is None else
+             "float (an int is fine)" if isinstance(value, float) else type(value).__name__)
+            for key, value in flat_keys(config).items()]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     widths[1] = min(widths[1], 24)  # a long list or dict overflows its column rather than widen all
     return "\n".join(f"{k:<{widths[0]}}  {v:<{widths[1]}}  {t}" for k, v, t in rows)
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "any (default None)"
-    return "float (an int is fine)" if isinstance(value, float) else type(value).__name__
-
-
 def _checked(key: str, default: Any, value: Any) -> Any:
     if default is None or value is None:
         return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        if isinstance(default, bool) and isinstance(value, bool):
+    if isinstance(default, bool) == isinstance(value, bool):  # a bool only for a bool (it is an int too)
+        if isinstance(default, float) and isinstance(value, int):
+            return float(value)
+        if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+            return type(default)(value)
+        if isinstance(value, type(default)):
             return value
-    elif isinstance(default, float) and isinstance(value, int):
-        return float(value)
-    elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
-        return type(default)(value)
-    elif isinstance(value, type(default)):
-        return value
     kind = type(default).__name__
     raise ConfigError(f"config key {key!r} takes {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {value!r}")
 

@@ -50,6 +50,7 @@ REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "data", "che
             "train.batch_size", "train.seed", "optim.lr")
 # What eval, predict and export read from a workdir's config.json.
 WORKDIR_REQUIRED = ("model.arch", "objective.kind", "objective.image_size", "checkpoint")
+_MISSING = object()
 
 
 def check_config(config: Any, where: str | None = None, required=REQUIRED) -> dict:
@@ -71,8 +72,7 @@ def check_config(config: Any, where: str | None = None, required=REQUIRED) -> di
 
 
 def check_best_metric(config: dict, metrics: set[str]) -> None:
-    """`checkpoint.best_metric`: None or one of the metrics the run computes (a typo would rank every
-    checkpoint last and keep an arbitrary one as "best")."""
+    """`checkpoint.best_metric`: None or a metric the run computes (a typo would keep an arbitrary "best")."""
     name = get_path(config, "checkpoint.best_metric")
     if name is not None and name not in metrics:
         raise ConfigError(f"config key 'checkpoint.best_metric' is {name!r}; this run computes "
@@ -85,9 +85,6 @@ def check_process(num_processes, process_id) -> None:
         raise ConfigError(f"--num-processes must be at least 1, got {num_processes}")
     if process_id is not None and not 0 <= process_id < (num_processes or 1):
         raise ConfigError(f"--process-id must be in [0, {(num_processes or 1) - 1}], got {process_id}")
-
-
-_MISSING = object()
 
 
 def _matches(node, parts, prefix):

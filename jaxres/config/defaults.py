@@ -71,8 +71,6 @@ OBJECTIVE: dict[str, Any] = {
 KIND_DEFAULTS: dict[str, dict] = {}
 ENGINE: dict[str, dict] = {"model": MODEL, "data": DATA, "train": TRAIN, "optim": OPTIM, "checkpoint": CHECKPOINT,
                            "objective": OBJECTIVE}
-
-
 # Keys an older config may hold, dropped where every config is read (data.pipeline: the device path is the one path).
 RETIRED = (("data", "pipeline"),)
 

@@ -1,6 +1,5 @@
 """What a task declares to plug into the shared command line: its config, data reader and synthetic set;
-model, loss and metrics follow from the config.
-"""
+model, loss and metrics follow from the config."""
 
 from __future__ import annotations
 

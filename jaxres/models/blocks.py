@@ -1,5 +1,6 @@
 """The two ResNet blocks; a projection shortcut (`downsample_conv` + `downsample_bn`) sits exactly where
-torchvision builds `downsample`, otherwise the shortcut is the identity."""
+torchvision builds `downsample`, otherwise the shortcut is the identity. BatchNorm is torch's: the running
+variance moves with the unbiased batch variance (Flax's uses the biased one), statistics are float32."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxres.models.batch_norm import BatchNorm
 from jaxres.models.conv import Conv2d
 
 # `conv(features, kernel_size, stride, dtype=..., name=...)`: a flax Module computing a bias-free
@@ -18,10 +18,38 @@ from jaxres.models.conv import Conv2d
 ConvDef = Callable[..., nn.Module]
 
 
-def batch_norm(name: str, use_running_average: bool, dtype: Any, zero_scale: bool = False) -> BatchNorm:
-    """BatchNorm as torch's (eps 1e-5, momentum 0.1); `zero_scale` starts its scale at 0 instead of 1."""
-    return BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype,
-                     zero_scale=zero_scale, name=name)
+class BatchNorm(nn.Module):
+    use_running_average: bool
+    momentum: float = 0.9  # Flax convention: torch momentum 0.1
+    epsilon: float = 1e-5
+    dtype: Any = jnp.float32
+    zero_scale: bool = False  # the scale starts at 0 instead of 1
+
+    @nn.compact
+    def __call__(self, x):
+        features = x.shape[-1]
+        scale_init = nn.initializers.zeros if self.zero_scale else nn.initializers.ones
+        scale = self.param("scale", scale_init, (features,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32)
+
+        if self.use_running_average:
+            mean, var = running_mean.value, running_var.value
+        else:
+            axes, xf = tuple(range(x.ndim - 1)), x.astype(jnp.float32)  # two-pass, for accuracy
+            mean = jnp.mean(xf, axis=axes)
+            var = jnp.mean(jnp.square(xf - mean), axis=axes)  # biased; the running one is unbiased
+            if not self.is_initializing():
+                count = x.size // features
+                unbiased = var * (count / max(count - 1, 1))
+                running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
+                running_var.value = self.momentum * running_var.value + (1 - self.momentum) * unbiased
+
+        # y = (x - mean) / sqrt(var + eps) * scale + bias, folded into one multiply-add per element.
+        multiplier = scale * jax.lax.rsqrt(var + self.epsilon)
+        shift = bias - mean * multiplier
+        return x.astype(self.dtype) * multiplier.astype(self.dtype) + shift.astype(self.dtype)
 
 
 def drop_path(module: nn.Module, branch, rate: float, deterministic: bool):
@@ -48,7 +76,8 @@ class _Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, use_running_average: bool):
-        bn = lambda name, zero_scale=False: batch_norm(name, use_running_average, self.dtype, zero_scale)
+        bn = lambda name, zero_scale=False: BatchNorm(use_running_average, dtype=self.dtype, zero_scale=zero_scale,
+                                                      name=name)
         conv = partial(self.conv, dtype=self.dtype)
         y = drop_path(self, self.branch(x, bn, conv), self.drop_path, deterministic=use_running_average)
         shortcut = x

@@ -20,16 +20,8 @@ ARCHS = {
 }
 
 
-def create(
-    arch: str,
-    num_outputs: int = 1000,
-    in_channels: int = 3,
-    head: str = "linear",
-    dtype: Any = jnp.float32,
-    zero_init_residual: bool = False,
-    drop_path: float = 0.0,
-    **head_options,
-) -> ResNet:
+def create(arch: str, num_outputs: int = 1000, in_channels: int = 3, head: str = "linear", dtype: Any = jnp.float32,
+           zero_init_residual: bool = False, drop_path: float = 0.0, **head_options) -> ResNet:
     """A ResNet by torchvision name; head "linear" (fc), "mlp" (fc_hidden → ReLU → Dropout → fc_out) or
     "keypoints" (fc → 2·num_keypoints, shaped (B, K, 2))."""
     if arch not in ARCHS:
@@ -41,21 +33,12 @@ def create(
     if unknown:
         raise ConfigError(f"head {head!r} takes options {sorted(allowed)}, not {sorted(unknown)}")
     if head == "keypoints":
-        num_keypoints = head_options.pop("num_keypoints", None) or num_outputs // 2
-        head_options["num_keypoints"] = num_keypoints
-        num_outputs = 2 * num_keypoints
+        head_options["num_keypoints"] = head_options.get("num_keypoints") or num_outputs // 2
+        num_outputs = 2 * head_options["num_keypoints"]
     block, stages = ARCHS[arch]
-    return ResNet(
-        block=block,
-        stage_sizes=stages,
-        num_outputs=num_outputs,
-        in_channels=in_channels,
-        head=head,
-        dtype=jnp.dtype(dtype),
-        zero_init_residual=bool(zero_init_residual),
-        drop_path=float(drop_path),
-        **head_options,
-    )
+    return ResNet(block=block, stage_sizes=stages, num_outputs=num_outputs, in_channels=in_channels, head=head,
+                  dtype=jnp.dtype(dtype), zero_init_residual=bool(zero_init_residual), drop_path=float(drop_path),
+                  **head_options)
 
 
 def init(model: ResNet, rng: jax.Array | int = 0, image_size: int = 224) -> dict:
@@ -67,6 +50,5 @@ def init(model: ResNet, rng: jax.Array | int = 0, image_size: int = 224) -> dict
 
 
 def variable_shapes(model: ResNet, image_size: int = 64) -> dict:
-    """The variables' shapes and dtypes, without computing anything."""
-    x = jax.ShapeDtypeStruct((1, image_size, image_size, model.in_channels), jnp.float32)
-    return jax.eval_shape(lambda r, x: model.init(r, x, train=False), jax.random.key(0), x)
+    """The variables' shapes and dtypes (`init`'s), without computing anything."""
+    return jax.eval_shape(lambda: init(model, 0, image_size))

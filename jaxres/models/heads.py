@@ -14,20 +14,11 @@ HEADS = ("linear", "mlp", "keypoints")
 _KERNEL_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-def _bias_init(key, shape, dtype=jnp.float32, *, fan_in: int):
-    bound = 1.0 / jnp.sqrt(fan_in)
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-
 def dense(features: int, fan_in: int, name: str, dtype: Any) -> nn.Dense:
-    return nn.Dense(
-        features,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        kernel_init=_KERNEL_INIT,
-        bias_init=lambda k, s, d=jnp.float32: _bias_init(k, s, d, fan_in=fan_in),
-        name=name,
-    )
+    bound = 1.0 / jnp.sqrt(fan_in)
+    bias_init = lambda key, shape, d=jnp.float32: jax.random.uniform(key, shape, d, -bound, bound)  # noqa: E731
+    return nn.Dense(features, dtype=dtype, param_dtype=jnp.float32, kernel_init=_KERNEL_INIT, bias_init=bias_init,
+                    name=name)
 
 
 def apply_head(pooled, *, head: str, num_outputs: int, hidden: int, dropout: float, train: bool, dtype: Any):

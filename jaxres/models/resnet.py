@@ -9,10 +9,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxres.models.blocks import BasicBlock, Bottleneck, ConvDef, batch_norm
-from jaxres.models.conv import Conv2d
+from jaxres.models.blocks import BasicBlock, BatchNorm, Bottleneck, ConvDef
+from jaxres.models.conv import Conv2d, max_pool
 from jaxres.models.heads import apply_head
-from jaxres.models.max_pool import max_pool
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 GROUPS = STAGES + ("head",)
@@ -21,10 +20,8 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 
 class ResNet(nn.Module):
     """`model.apply(variables, x, train=False)` on normalised x (B, H, W, in_channels); training needs
-    `mutable=["batch_stats"]` and, for dropout or drop_path, `rngs={"dropout": key}`.
-
-    `frozen` stages run BatchNorm on running statistics; a frozen prefix sits behind `stop_gradient`.
-    """
+    `mutable=["batch_stats"]` and, for dropout or drop_path, `rngs={"dropout": key}`. `frozen` stages run
+    BatchNorm on running statistics; a frozen prefix sits behind `stop_gradient`."""
 
     block: str  # "basic" | "bottleneck"
     stage_sizes: Sequence[int]
@@ -53,7 +50,7 @@ class ResNet(nn.Module):
         in_width = 64
 
         x = self.conv(64, 7, 2, dtype=self.dtype, name="conv1")(x)
-        x = batch_norm("bn1", not train or "stem" in frozen, self.dtype)(x)
+        x = BatchNorm(not train or "stem" in frozen, dtype=self.dtype, name="bn1")(x)
         x = nn.relu(x)
         x = self.pool(x, 3, 2, 1)
         x = _maybe_stop_gradient(x, "stem", frozen)
@@ -75,15 +72,9 @@ class ResNet(nn.Module):
 
         pooled = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
         features["pooled"] = pooled
-        out = apply_head(
-            pooled.astype(self.dtype),
-            head=self.head,
-            num_outputs=self.num_outputs,
-            hidden=self.hidden,
-            dropout=self.dropout,
-            train=train and "head" not in frozen,
-            dtype=self.dtype,
-        ).astype(jnp.float32)
+        out = apply_head(pooled.astype(self.dtype), head=self.head, num_outputs=self.num_outputs, hidden=self.hidden,
+                         dropout=self.dropout, train=train and "head" not in frozen, dtype=self.dtype)
+        out = out.astype(jnp.float32)
         if self.num_keypoints is not None:
             out = out.reshape(out.shape[0], self.num_keypoints, 2)
         return (out, features) if return_features else out

@@ -9,6 +9,7 @@ from jaxres.objectives.keypoints import KeypointObjective
 
 KINDS: dict[str, type] = {"keypoints": KeypointObjective, "box": BoxObjective, "classification": ClassificationObjective}
 defaults.KIND_DEFAULTS.update({kind: cls.DEFAULTS for kind, cls in KINDS.items()})
+_REQUIRED = ("model_options", "targets", "loss", "evaluate", "to_photo")  # what a registered kind must write
 
 
 def register(kind: str, cls: type) -> type:
@@ -43,8 +44,6 @@ def kind_class(options: dict) -> type:
         raise ConfigError(f"unknown objective.kind {kind!r}; expected one of {sorted(KINDS)}")
     return KINDS[kind]
 
-
-_REQUIRED = ("model_options", "targets", "loss", "evaluate", "to_photo")
 
 __all__ = ["BoxObjective", "ClassificationObjective", "KINDS", "KeypointObjective", "Objective", "create", "facts_of",
            "kind_class", "register"]

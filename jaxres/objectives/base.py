@@ -2,8 +2,7 @@
 
 A kind subclasses `Objective` and writes `DEFAULTS`, `model_options`, `targets`, `loss`, `evaluate` and
 `to_photo`; it overrides the frame, `place`, the baseline, the CSV or the pictures only where the default
-does not fit. Every array the step sees is one example's (`jax.vmap` runs it over the batch).
-"""
+does not fit. Every array the step sees is one example's (`jax.vmap` runs it over the batch)."""
 
 from __future__ import annotations
 
@@ -44,7 +43,13 @@ class Objective:
         self.options = options
         self.size = int(options["image_size"])  # the network's input side in pixels
         self.channels = int(options["channels"])
-        self.augment = augment_settings(options)
+        augment = options.get("augment") or {}  # parsed once: rotate in degrees, translate a share of the frame
+        self.augment = {
+            "rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
+            "translate": float(augment.get("translate") or 0.0), "flip_prob": float(augment.get("flip_prob") or 0.0),
+            "jitter": jitter_amounts(augment.get("jitter")),
+            "area": tuple(float(v) for v in augment.get("rrc_scale") or (1.0, 1.0)),
+            "ratio": tuple(float(v) for v in augment.get("rrc_ratio") or (1.0, 1.0))}
 
     # --- training: what the data decides, the head, the loss -----------------------------------------
 
@@ -92,15 +97,13 @@ class Objective:
         return framed.frame_arrays(base, frame, train, **self.targets(records, base))
 
     def place(self, example: dict, matrix: jax.Array, flipped: jax.Array) -> dict:
-        """The targets of one example moved by the augmentation `matrix` (base output -> augmented
-        output pixels; the identity when evaluating, `flipped` whether it mirrors), as the loss reads
-        them; the default leaves them as they are (a count, a label)."""
+        """One example's targets moved by the augmentation `matrix` (base -> augmented output pixels; `flipped`:
+        it mirrors), as the loss reads them; the default leaves them as they are (a count, a label)."""
         return {}
 
     def device_example(self, example: dict, key: jax.Array, train: bool) -> dict:
-        """One example inside the jitted step: cached frame -> 0..255 float pixels of the input, and
-        targets through `place`. Training draws the `augment` geometry (rotation, zoom, shift, flip)
-        and colour from `key`."""
+        """One example inside the jitted step: cached frame -> 0..255 float input pixels, targets through
+        `place`; training draws the `augment` geometry (rotation, zoom, shift, flip) and colour from `key`."""
         a, to_frame, colour_key = self.augment, example["frame"], None
         matrix, flipped = jnp.eye(3, dtype=jnp.float32), jnp.zeros((), bool)
         if train:
@@ -188,16 +191,6 @@ class Objective:
     def merge_flipped(self, outputs, mirrored, ops):
         """The flip test's mean of a frame's outputs and its mirror image's."""
         raise ConfigError(f"objective.flip_test is not available for objective.kind {self.options['kind']!r}")
-
-
-def augment_settings(options: dict) -> dict:
-    """The `augment` section parsed once (rotate in degrees, translate as a fraction of the frame)."""
-    augment = options.get("augment") or {}
-    return {"rotate": float(augment.get("rotate") or 0.0), "zoom": framing.scale_range(augment.get("scale") or 0.0),
-            "translate": float(augment.get("translate") or 0.0), "flip_prob": float(augment.get("flip_prob") or 0.0),
-            "jitter": jitter_amounts(augment.get("jitter")),
-            "area": tuple(float(v) for v in augment.get("rrc_scale") or (1.0, 1.0)),
-            "ratio": tuple(float(v) for v in augment.get("rrc_ratio") or (1.0, 1.0))}
 
 
 def record_name(record: Record) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -18,9 +16,9 @@ from jaxres.errors import ConfigError
 from jaxres.objectives import losses
 from jaxres.objectives.base import Objective, record_name
 
-_NORMALISERS = {"inter_ocular": metrics.nme_inter_ocular, "inter_pupil": metrics.nme_inter_pupil}
-_REFERENCES = {"inter_ocular": metrics.inter_ocular, "inter_pupil": metrics.inter_pupil}
-_SHORT = {"inter_ocular": "io", "inter_pupil": "ip"}
+# normaliser -> (short name, per-sample NME, the reference distance: NaN where the sample has none)
+_NME = {"inter_ocular": ("io", metrics.nme_inter_ocular, metrics.inter_ocular),
+        "inter_pupil": ("ip", metrics.nme_inter_pupil, metrics.inter_pupil)}
 
 
 class KeypointObjective(Objective):
@@ -45,8 +43,14 @@ class KeypointObjective(Objective):
         self.loss_fn = losses.masked(losses.for_kind("keypoints", options["loss"], options["loss_options"]))
         self.flip_spec = options["flip_map"]
         self.num_keypoints = facts.get("num_keypoints")
-        if self.num_keypoints:
-            _check_flip_spec(self.flip_spec, self.num_keypoints)  # now, not at the first augmented example
+        if self.num_keypoints:  # checked now, not at the first augmented example
+            try:
+                flip_map = _flip_map(self.flip_spec, self.num_keypoints)
+                if flip_map is not None:
+                    flip_maps.check_flip_map(flip_map, self.num_keypoints)
+            except ConfigError as err:
+                raise ConfigError(f"objective.flip_map does not fit the data's {self.num_keypoints} keypoints: "
+                                  f"{err.message}") from None
         if options["flip_test"] and self.flip_spec is None:
             raise ConfigError("objective.flip_test=true needs objective.flip_map (which keypoints swap when mirrored)")
 
@@ -142,14 +146,15 @@ class KeypointObjective(Objective):
         return out
 
     def _nme(self, norm: str, pred, true, dataset: Dataset, with_curve: bool) -> dict:
-        if norm not in _NORMALISERS:
-            raise ConfigError(f"unknown NME normaliser {norm!r}; expected one of {sorted(_NORMALISERS)}")
+        if norm not in _NME:
+            raise ConfigError(f"unknown NME normaliser {norm!r}; expected one of {sorted(_NME)}")
+        short, nme, reference = _NME[norm]
         # a sample whose reference points are unlabelled has no normaliser: it is left out of the NME
-        scored = np.isfinite(_REFERENCES[norm](true))
-        name = f"nme_{_SHORT[norm]}"
+        scored = np.isfinite(reference(true))
+        name = f"nme_{short}"
         if not scored.any():
             return {}
-        per_sample = _NORMALISERS[norm](pred[scored], true[scored])
+        per_sample = nme(pred[scored], true[scored])
         out = {name: float(per_sample.mean())}
         if with_curve:
             out["auc@0.08"] = metrics.auc(per_sample, 0.08)
@@ -164,8 +169,7 @@ class KeypointObjective(Objective):
         return np.nan_to_num(super().mean_output(train), nan=0.5)
 
     def picture(self, record: Record, prediction: np.ndarray, canvas=None):
-        """The prediction over the record's image, or over `canvas` (the same photo with other records
-        of it already drawn)."""
+        """The prediction over the record's image, or over `canvas` (the photo with its other records drawn)."""
         if canvas is not None:  # a predict overlay: the whole photo, every record of it drawn on it
             return viz.draw_keypoints(canvas, pred=prediction, true=record.keypoints, outline=self.options["outline"])
         image, true = load_image(record.image, "RGB"), record.keypoints
@@ -176,25 +180,10 @@ class KeypointObjective(Objective):
         return viz.draw_keypoints(image, pred=prediction, true=true, outline=self.options["outline"])
 
     def table(self, dataset: Dataset, predictions: np.ndarray) -> pd.DataFrame:
-        rows = {"image": [record_name(r) for r in dataset.records], "source": [r.source for r in dataset.records]}
-        for i in range(predictions.shape[1]):
-            rows[f"x{i}"] = predictions[:, i, 0]
-            rows[f"y{i}"] = predictions[:, i, 1]
-        return pd.DataFrame(rows)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_pairs_map(pairs: tuple, k: int) -> np.ndarray:
-    return flip_maps.flip_map_from_pairs(pairs, k)
-
-
-def _check_flip_spec(spec, k: int) -> None:
-    try:
-        flip_map = _flip_map(spec, k)
-        if flip_map is not None:
-            flip_maps.check_flip_map(flip_map, k)
-    except ConfigError as err:
-        raise ConfigError(f"objective.flip_map does not fit the data's {k} keypoints: {err.message}") from None
+        k = predictions.shape[1]
+        points = {f"{axis}{i}": predictions[:, i, j] for i in range(k) for j, axis in enumerate("xy")}
+        return pd.DataFrame({"image": [record_name(r) for r in dataset.records],
+                             "source": [r.source for r in dataset.records], **points})
 
 
 def _flip_map(spec, k: int):
@@ -204,5 +193,5 @@ def _flip_map(spec, k: int):
     if spec == "ibug68":
         return flip_maps.IBUG_68
     if isinstance(spec, (list, tuple)) and spec and isinstance(spec[0], (list, tuple)):
-        return _cached_pairs_map(tuple(tuple(p) for p in spec), k)
+        return flip_maps.flip_map_from_pairs(spec, k)
     return np.asarray(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from collections.abc import Callable
 
 import jax
@@ -22,8 +23,7 @@ def _f32(pred, target) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 def masked(loss: Callable) -> Callable:
-    """`loss` averaged over the targets' finite elements only: NaN (unlabelled) targets add nothing to
-    it or its gradient."""
+    """`loss` over the targets' finite elements only: NaN (unlabelled) targets add nothing to it or its gradient."""
 
     def apply(pred, target, **kwargs):
         pred, target = _f32(pred, target)
@@ -48,7 +48,7 @@ def l1(pred, target) -> jnp.ndarray:
 
 def smooth_l1(pred, target, beta: float = 1.0) -> jnp.ndarray:
     """torch `SmoothL1Loss` (optax's Huber loss with δ = β, divided by β); β = 0 is plain L1."""
-    _check_smooth_l1(beta)
+    _check(beta=beta)
     if beta == 0:
         return l1(pred, target)
     return jnp.mean(optax.huber_loss(*_f32(pred, target), delta=beta)) / beta
@@ -57,7 +57,7 @@ def smooth_l1(pred, target, beta: float = 1.0) -> jnp.ndarray:
 def wing(pred, target, w: float = 10.0, epsilon: float = 2.0) -> jnp.ndarray:
     """Wing loss (Feng et al. 2018): w·ln(1 + |x|/ε) where |x| < w, else |x| − C; w and ε are in the
     targets' units (the paper's 10 and 2 are pixels: scale them by 1/image size for [0, 1] targets)."""
-    _check_wing(w, epsilon)
+    _check(w=w, epsilon=epsilon)
     pred, target = _f32(pred, target)
     x = jnp.abs(pred - target)
     c = w - w * jnp.log1p(w / epsilon)
@@ -67,7 +67,7 @@ def wing(pred, target, w: float = 10.0, epsilon: float = 2.0) -> jnp.ndarray:
 def giou(pred, target, l1_weight: float = 2.5) -> jnp.ndarray:
     """Mean (1 − generalised IoU) of corner boxes (..., 4) plus `l1_weight` × mean absolute corner error
     (DETR's box loss); a prediction's corners are read as its min/max extent."""
-    _check_giou(l1_weight)
+    _check(l1_weight=l1_weight)
     pred, target = _f32(pred, target)
     if pred.shape[-1] != 4:
         raise ValueError(f"giou needs corner boxes (..., 4); got {pred.shape}")
@@ -83,7 +83,7 @@ def giou(pred, target, l1_weight: float = 2.5) -> jnp.ndarray:
 
 def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
     """Mean cross-entropy of logits (N, C) against labels (N,), label smoothing as torch's `CrossEntropyLoss`."""
-    _check_cross_entropy(label_smoothing)
+    _check(label_smoothing=label_smoothing)
     logits = jnp.asarray(logits, jnp.float32)
     labels = jnp.asarray(labels)
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
@@ -94,45 +94,25 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.n
     return jnp.mean(optax.softmax_cross_entropy(logits, targets))
 
 
-# Parameter checks, shared by the losses and by `get`, so a bad config fails when it is read.
-def _check_smooth_l1(beta: float = 1.0) -> None:
-    if not beta >= 0:
-        raise ValueError(f"smooth_l1 beta must be >= 0; got {beta}")
-
-
-def _check_wing(w: float = 10.0, epsilon: float = 2.0) -> None:
-    if not (w > 0 and epsilon > 0):
-        raise ValueError(f"wing needs w > 0 and epsilon > 0; got w={w}, epsilon={epsilon}")
-
-
-def _check_giou(l1_weight: float = 2.5) -> None:
-    if not l1_weight >= 0:
-        raise ValueError(f"giou l1_weight must be >= 0; got {l1_weight}")
-
-
-def _check_cross_entropy(label_smoothing: float = 0.0) -> None:
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
-
-
-_CHECKS: dict[str, Callable[..., None]] = {
-    "smooth_l1": _check_smooth_l1,
-    "wing": _check_wing,
-    "giou": _check_giou,
-    "softmax_cross_entropy": _check_cross_entropy,
+# Each loss parameter's valid values, checked by the losses and by `get`, so a bad config fails when it is read.
+_VALID: dict[str, tuple[Callable[[float], bool], str]] = {
+    "beta": (lambda v: v >= 0, ">= 0"),
+    "w": (lambda v: v > 0, "> 0"),
+    "epsilon": (lambda v: v > 0, "> 0"),
+    "l1_weight": (lambda v: v >= 0, ">= 0"),
+    "label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
 }
 
 
-LOSSES: dict[str, Callable] = {
-    "mse": mse,
-    "l1": l1,
-    "smooth_l1": smooth_l1,
-    "wing": wing,
-    "giou": giou,
-    "softmax_cross_entropy": softmax_cross_entropy,
-}
+def _check(**params) -> None:
+    for key, value in params.items():
+        test, rule = _VALID[key]
+        if not (isinstance(value, numbers.Real) and test(value)):
+            raise ValueError(f"{key} must be {rule}; got {key}={value!r}")
 
 
+LOSSES: dict[str, Callable] = {"mse": mse, "l1": l1, "smooth_l1": smooth_l1, "wing": wing, "giou": giou,
+                               "softmax_cross_entropy": softmax_cross_entropy}
 # Losses that fit one objective kind only; every other loss is element-wise and fits any regression.
 ONLY_FOR: dict[str, str] = {"giou": "box", "softmax_cross_entropy": "classification"}
 
@@ -164,7 +144,7 @@ def get(name: str, **kwargs) -> Callable:
         raise ConfigError(f"loss {name!r} takes no parameter {', '.join(unknown)}; "
                           f"its parameters: {', '.join(params) or 'none'}")
     try:
-        _CHECKS.get(name, lambda: None)(**kwargs)
-    except (TypeError, ValueError) as err:
+        _check(**kwargs)
+    except ValueError as err:
         raise ConfigError(f"loss {name!r}: {err}") from None
     return functools.partial(fn, **kwargs) if kwargs else fn

@@ -35,9 +35,8 @@ def _np_softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-NUMPY = Ops(np.maximum, np.minimum, np.floor, np.round, np.where, lambda xs, axis=0: np.stack(xs, axis), _np_softmax)
-JAX = Ops(jnp.maximum, jnp.minimum, jnp.floor, jnp.round, jnp.where, lambda xs, axis=0: jnp.stack(xs, axis),
-          lambda x: jax.nn.softmax(x, axis=-1))
+NUMPY = Ops(np.maximum, np.minimum, np.floor, np.round, np.where, np.stack, _np_softmax)
+JAX = Ops(jnp.maximum, jnp.minimum, jnp.floor, jnp.round, jnp.where, jnp.stack, jax.nn.softmax)
 
 
 def corners(box_ltwh) -> np.ndarray:
@@ -47,10 +46,9 @@ def corners(box_ltwh) -> np.ndarray:
 
 
 def view(objective, w, h, box, ops):
-    """(sx, sy, tx, ty) of a w x h photo and its box (x0, y0, x1, y1) or None. A kind that frames
-    around a box crops it (with its margin); one that frames whole photos frames the box's region as
-    it would a whole photo, so a server with a detector can point it at a region, and the whole
-    photo's box gives the frame of no box."""
+    """(sx, sy, tx, ty) of a w x h photo and its box (x0, y0, x1, y1) or None. A kind that frames around a box
+    crops it (with its margin); one that frames whole photos frames the box's region as it would a whole
+    photo (a server's detector points it at a region; the whole photo's box gives the frame of no box)."""
     if box is None or objective.needs_box or not objective.takes_box:
         return objective.view(w, h, box, ops)
     sx, sy, tx, ty = objective.view(box[2] - box[0], box[3] - box[1], None, ops)
@@ -76,8 +74,7 @@ def frame(photo: jax.Array, view, size: int, supersample: int = SUPERSAMPLE) -> 
 
 @dataclasses.dataclass(frozen=True)
 class FlipTested:
-    """`model` whose `apply` runs each frame and its mirror in one batch and merges them
-    (`objective.merge_flipped`); every other attribute is the model's."""
+    """`model` whose `apply` runs each frame and its mirror in one batch and merges them (`merge_flipped`)."""
 
     model: Any
     objective: Any

@@ -1,8 +1,7 @@
 """Writing a file so that no reader ever sees half of it, the rule for every output: `atomic_path` writes a
 temporary file beside the target, flushes it, gives it `open()`'s permissions and renames it into place
 (the folder fsynced); any failure leaves the old file. `write_chunks(..., checksum=True)` adds a
-`sha256sum`-format `<name>.sha256` that `check_checksum` verifies.
-"""
+`sha256sum`-format `<name>.sha256` that `check_checksum` verifies."""
 
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ from typing import Iterator
 
 from jaxres.errors import UserError
 from jaxres.platform.system import sync_folder
-
-CHECKSUM_SUFFIX = ".sha256"
 
 
 @contextlib.contextmanager
@@ -39,14 +36,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
 
 
 def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return pathlib.Path(path)
+    return write_chunks(path, [text.encode()])
 
 
 def write_chunks(path: str | os.PathLike, chunks, checksum: bool = False) -> pathlib.Path:
-    """Write an iterable of bytes (e.g. a serialised artifact, a download) atomically; with `checksum`,
-    then its `<name>.sha256`."""
+    """Write an iterable of bytes atomically; with `checksum`, then its `<name>.sha256`."""
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         for chunk in chunks:
             out.write(chunk)
@@ -57,7 +51,7 @@ def write_chunks(path: str | os.PathLike, chunks, checksum: bool = False) -> pat
 
 def checksum_path(path: str | os.PathLike) -> pathlib.Path:
     path = pathlib.Path(path)
-    return path.with_name(path.name + CHECKSUM_SUFFIX)
+    return path.with_name(path.name + ".sha256")
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -74,8 +68,7 @@ def write_checksum(path: str | os.PathLike) -> pathlib.Path:
 
 
 def check_checksum(path: str | os.PathLike) -> bool:
-    """True when `path` has a `<name>.sha256` and matches it; False without one; a UserError when
-    the bytes no longer match (damaged since it was written)."""
+    """True when `path` matches its `<name>.sha256`, False without one; a UserError when it no longer matches."""
     recorded = checksum_path(path)
     if not recorded.is_file():
         return False

@@ -1,13 +1,16 @@
 """A long CPU run's host memory kept flat on glibc: one malloc arena, and `malloc_trim` after checkpoint saves
-(per-thread arenas and kept pages made the resident set climb). Elsewhere both do nothing.
-"""
+(per-thread arenas and kept pages made the resident set climb). Elsewhere both do nothing. The process start
+policy: one arena only for `train` on the CPU (elsewhere it slows compiles and loader threads)."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
+import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 from typing import Callable
 
 M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
@@ -30,6 +33,34 @@ def use_one_malloc_arena() -> bool:
     if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     return bool(mallopt(M_ARENA_MAX, 1))
+
+
+def prepare_process(command: str | None) -> bool:
+    """Apply the start policy for `command` (None for --help) before numpy or JAX load; True when one arena is used."""
+    if command == "train" and jax_uses_cpu_only():
+        return use_one_malloc_arena()
+    return False
+
+
+def jax_uses_cpu_only() -> bool:
+    """Whether JAX will compute on the CPU, told without importing JAX or numpy: JAX_PLATFORMS names
+    only cpu, or no accelerator plugin is installed."""
+    platforms = [p.strip() for p in os.environ.get("JAX_PLATFORMS", "").split(",") if p.strip()]
+    if platforms:
+        return set(platforms) == {"cpu"}
+    return not accelerator_plugins()
+
+
+def accelerator_plugins() -> list[str]:
+    """The PJRT plugins JAX would load (CUDA, ROCm: `jax_plugins.*` modules or "jax_plugins" entry
+    points, as JAX discovers them) and TPU support (`libtpu`)."""
+    found = [entry.name for entry in importlib.metadata.entry_points(group="jax_plugins")]
+    namespace = importlib.util.find_spec("jax_plugins")
+    if namespace is not None and namespace.submodule_search_locations:
+        found += [module.name for module in pkgutil.iter_modules(list(namespace.submodule_search_locations))]
+    if importlib.util.find_spec("libtpu") is not None:
+        found.append("libtpu")
+    return sorted(set(found))
 
 
 def release_freed_memory() -> bool:

@@ -8,8 +8,7 @@ import os
 
 
 def usable_cpus() -> int:
-    """How many CPUs this process may run on (at least 1): the affinity mask where the system has
-    one (a container or `taskset` narrows it), else every CPU."""
+    """How many CPUs this process may run on (at least 1): its affinity mask (a container, `taskset`), if any."""
     affinity = getattr(os, "sched_getaffinity", None)
     if affinity is not None:
         try:
@@ -59,9 +58,7 @@ def unlock(fd: int) -> None:
     fcntl = _module("fcntl")
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return
-    msvcrt = _module("msvcrt")
-    if msvcrt is not None:
+    elif (msvcrt := _module("msvcrt")) is not None:
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 

@@ -12,15 +12,12 @@ def options_for(model, backend: str, cpus: int) -> dict[str, Any]:
     """The options for `model`'s steps on `backend` with `cpus` CPUs for XLA's thread pool."""
     if backend != "cpu":
         return {}
-    # With donated state, copy insertion cannot prove that the in-place parameter update comes after
-    # the parameter's last read and copies every parameter and Adam moment each step; region
-    # analysis proves it. Same numerics, and donation still saves the memory.
+    # With donated state, copy insertion cannot prove that the in-place parameter update comes after the
+    # parameter's last read and copies every parameter and Adam moment each step; region analysis proves it.
     options: dict[str, Any] = {"xla_cpu_copy_insertion_use_region_analysis": True}
     if getattr(model, "block", None) == "basic" and cpus > 1:
-        # YNNPACK runs a spatial convolution on one thread; XLA's Eigen convolutions use them all.
-        # BasicBlock nets are all 3x3 convolutions, so Eigen wins there; bottleneck nets keep
-        # YNNPACK's convolutions, which won for them. Matmuls (1x1 and im2col convolutions) stay in
-        # YNNPACK either way.
+        # YNNPACK runs a spatial convolution on one thread, XLA's Eigen convolutions use them all: Eigen wins
+        # for BasicBlock nets (all 3x3), YNNPACK for bottleneck nets. Matmuls stay in YNNPACK either way.
         options["xla_cpu_experimental_ynn_fusion_type"] = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
     return options
 

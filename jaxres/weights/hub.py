@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 
 from jaxres.errors import WeightsError
-from jaxres.weights.imagenet import sha256_of
+from jaxres.platform.files import sha256
+from jaxres.weights.imagenet import SHA256
 
 PREFIX = "hf-hub:"
 FILENAME = "model.safetensors"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def is_hub_name(choice: str) -> bool:
@@ -65,7 +64,7 @@ def fetch(choice: str) -> pathlib.Path:
 def _verified(path: pathlib.Path) -> bool:
     """True unless the cache blob's name is a SHA-256 the contents do not have."""
     blob = path.resolve().name
-    return not _SHA256.fullmatch(blob) or sha256_of(path) == blob
+    return not SHA256.fullmatch(blob) or sha256(path) == blob
 
 
 def _cache_dir() -> str | None:

@@ -24,7 +24,12 @@ def cached_path(choice: str, arch: str) -> pathlib.Path | None:
         return hub.cached_path(choice)
     version = TORCHVISION[str(choice).lower()]
     imagenet.file_name(arch, version)  # a WeightsError for a version the architecture lacks
-    found = imagenet.cached_safetensors(arch, version) or _in_hub_cache(arch, version)
+    found = imagenet.cached_safetensors(arch, version)
+    if found is None:
+        try:  # the safetensors form in the Hugging Face hub cache, where huggingface_hub is installed
+            found = hub.cached_path(f"{hub.PREFIX}timm/{imagenet.safetensors_name(arch, version)}")
+        except WeightsError:  # no huggingface_hub: that cache cannot be read
+            pass
     return found or (imagenet.cached_path(arch, version) if torch_installed() else None)
 
 
@@ -54,14 +59,6 @@ def fetch(choice: str, arch: str) -> pathlib.Path:
 def torch_installed() -> bool:
     """Whether a `.pth` can be read here (the torch extra)."""
     return importlib.util.find_spec("torch") is not None
-
-
-def _in_hub_cache(arch: str, version: str) -> pathlib.Path | None:
-    """The safetensors form in the Hugging Face hub cache, where huggingface_hub is installed."""
-    try:
-        return hub.cached_path(f"{hub.PREFIX}timm/{imagenet.safetensors_name(arch, version)}")
-    except WeightsError:  # no huggingface_hub: that cache cannot be read
-        return None
 
 
 def cache_hint(choice: str, arch: str) -> str:

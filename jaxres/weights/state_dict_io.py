@@ -9,14 +9,16 @@ from typing import Mapping
 
 import numpy as np
 
-from jaxres.platform import files
 from jaxres.errors import WeightsError
+from jaxres.platform import files
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 # Training scripts often save {"state_dict": …} or {"model": …}, and DataParallel adds "module.".
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 _INTEGER_KEYS = ("num_batches_tracked",)  # BatchNorm's counter is an integer by design
 _EXTRA_FLOATS = ("bfloat16",)  # ml_dtypes' bfloat16 is not a numpy floating subtype
+# torch.save writes a zip archive; files from torch < 1.6 are a pickle stream (protocol byte 0x80).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -35,15 +37,16 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as archive:
                 state = {k: archive[k] for k in archive.files}
         else:
-            raise WeightsError(
-                f"unknown weights format {suffix!r}; expected one of {TORCH_SUFFIXES + ('.safetensors', '.npz')}",
-                where=str(path),
-            )
+            raise WeightsError(f"unknown weights format {suffix!r}; expected one of "
+                               f"{TORCH_SUFFIXES + ('.safetensors', '.npz')}", where=str(path))
     except WeightsError:
         raise
     except Exception as err:  # any reader's failure means: not a weights file of that kind
-        raise WeightsError(f"cannot read as {suffix} weights: {_first_line(err)}", where=str(path)) from err
-    return checked_tensors(_strip_prefix(state), str(path))
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise WeightsError(f"cannot read as {suffix} weights: {first_line}", where=str(path)) from err
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return checked_tensors(state, str(path))
 
 
 def checked_tensors(state: Mapping[str, np.ndarray], where: str) -> Mapping[str, np.ndarray]:
@@ -71,7 +74,11 @@ def _torch(verb: str, where: str | None = None):
 
 def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
     torch = _torch("reading", str(path))
-    _check_torch_file(path)
+    with open(path, "rb") as f:  # torch.load's own error for a file of another kind is an opaque byte ("101")
+        head = f.read(4)
+    if not head.startswith(_TORCH_MAGIC):
+        raise WeightsError(f"is not a PyTorch file (it starts with {head!r}, not a zip archive or pickle)",
+                           where=str(path))
     obj = torch.load(path, map_location="cpu", weights_only=True)
     for key in _WRAPPER_KEYS:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
@@ -85,25 +92,6 @@ def _read_torch(path: pathlib.Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-# torch.save writes a zip archive; files from torch < 1.6 are a pickle stream (protocol byte 0x80).
-_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
-
-
-def _check_torch_file(path: pathlib.Path) -> None:
-    """torch.load's own error for a file of another kind is an opaque byte value ("101")."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not head.startswith(_TORCH_MAGIC):
-        raise WeightsError(f"is not a PyTorch file (it starts with {head!r}, not a zip archive or pickle)",
-                           where=str(path))
-
-
-def _strip_prefix(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
 def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> pathlib.Path:
     """Write atomically (`files.atomic_path`), so a crash never leaves half a file."""
     path = pathlib.Path(path)
@@ -112,7 +100,8 @@ def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -
         raise WeightsError(f"unknown weights format {suffix!r}; use .pth, .safetensors or .npz", where=str(path))
     with files.atomic_path(path) as tmp:
         if suffix in TORCH_SUFFIXES:
-            _write_torch(state, tmp)
+            torch = _torch("writing")  # the copy is writable, which torch.from_numpy wants
+            torch.save({k: torch.from_numpy(np.array(v, order="C", copy=True)) for k, v in state.items()}, tmp)
         elif suffix == ".safetensors":
             from safetensors.numpy import save_file
 
@@ -121,13 +110,3 @@ def write_state_dict(state: Mapping[str, np.ndarray], path: str | os.PathLike) -
             with open(tmp, "wb") as f:
                 np.savez(f, **state)
     return path
-
-
-def _write_torch(state: Mapping[str, np.ndarray], tmp: str) -> None:
-    torch = _torch("writing")
-    torch.save({k: torch.from_numpy(np.array(v, order="C", copy=True)) for k, v in state.items()}, tmp)  # writable
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

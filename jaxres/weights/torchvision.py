@@ -1,5 +1,8 @@
 """torchvision state dicts <-> Flax variables, every mismatched key named at once; conv1 for another
-channel count and a differing head (freshly initialised) are adapted on purpose and reported."""
+channel count and a differing head (freshly initialised) are adapted on purpose and reported.
+
+The naming table: Flax's "layer2_0"/"downsample_conv"/"kernel" is torchvision's "layer2.0.downsample.0.weight";
+conv kernels are HWIO here and OIHW there, dense kernels (in, out) here and (out, in) there."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 from typing import Mapping
 
 import jax
@@ -16,11 +20,17 @@ from flax import traverse_util
 from jaxres.errors import WeightsError
 from jaxres.models import ResNet, init, variable_shapes
 from jaxres.models.factory import ARCHS
-from jaxres.weights import torchvision_names as names
 from jaxres.weights.state_dict_io import read_state_dict, write_state_dict
 
 log = logging.getLogger("jaxres.weights")
 _MAX_LISTED = 8
+# fc_hidden and fc_out: the ImageNet-Sketch project's head, nn.Sequential(Linear, ReLU, Dropout, Linear)
+_MODULE_NAMES = {"downsample_conv": "downsample.0", "downsample_bn": "downsample.1",
+                 "fc_hidden": "fc.0", "fc_out": "fc.3"}
+_LEAF_NAMES = {("params", "kernel"): "weight", ("params", "scale"): "weight", ("params", "bias"): "bias",
+               ("batch_stats", "mean"): "running_mean", ("batch_stats", "var"): "running_var"}
+_LAYER_BLOCK = re.compile(r"^(layer\d+)_(\d+)$")
+HEAD_MODULES = ("fc", "fc_hidden", "fc_out")
 
 
 @dataclasses.dataclass
@@ -45,8 +55,9 @@ def load_torchvision(src, model: ResNet, *, rng: int | jax.Array = 0, return_rep
     state = {k: np.asarray(v) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     report = LoadReport(source)
     expected = _expected_torch_shapes(model)
-    _adapt_conv1(state, expected, model.in_channels, report)
-    head_fresh = _head_differs(state, expected)
+    _adapt_conv1(state, model.in_channels, report)
+    head = {k: v[2] for k, v in expected.items() if v[1][0] in HEAD_MODULES}
+    head_fresh = head != {k: tuple(v.shape) for k, v in state.items() if k.startswith("fc.")}
     if head_fresh:
         report.replaced_head = sorted(k for k in state if k.startswith("fc."))
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
@@ -62,12 +73,13 @@ def _expected_torch_shapes(model: ResNet) -> dict[str, tuple[str, tuple, tuple]]
     out = {}
     for collection, tree in variable_shapes(model).items():
         for path, leaf in traverse_util.flatten_dict(tree).items():
-            key = names.torch_key(collection, path)
-            out[key] = (collection, path, names.torch_shape(path[-1], leaf.shape))
+            axes = _to_torch_axes(path[-1], leaf.ndim)
+            shape = tuple(leaf.shape) if axes is None else tuple(leaf.shape[i] for i in axes)
+            out[torch_key(collection, path)] = (collection, path, shape)
     return out
 
 
-def _adapt_conv1(state: dict, expected: dict, in_channels: int, report: LoadReport) -> None:
+def _adapt_conv1(state: dict, in_channels: int, report: LoadReport) -> None:
     weight = state.get("conv1.weight")
     if weight is None or weight.ndim != 4 or weight.shape[1] == in_channels or weight.shape[1] != 3:
         return
@@ -80,27 +92,14 @@ def _adapt_conv1(state: dict, expected: dict, in_channels: int, report: LoadRepo
         report.adapted_conv1 = f"RGB kernel repeated to {in_channels} channels and scaled by 3/{in_channels}"
 
 
-def _head_differs(state: dict, expected: dict) -> bool:
-    want = {k: v[2] for k, v in expected.items() if names.is_head(v[1])}
-    have = {k: tuple(v.shape) for k, v in state.items() if k.startswith("fc.")}
-    return want != have
-
-
 def _check_keys(state: dict, expected: dict, *, skip_head: bool, source: str) -> None:
-    wanted = {k: v for k, v in expected.items() if not (skip_head and names.is_head(v[1]))}
+    wanted = {k: v for k, v in expected.items() if not (skip_head and v[1][0] in HEAD_MODULES)}
     missing = sorted(set(wanted) - set(state))
     unknown = sorted(set(state) - set(expected))
-    mismatched = [
-        f"{k} {tuple(state[k].shape)} vs model {wanted[k][2]}"
-        for k in sorted(set(wanted) & set(state))
-        if tuple(state[k].shape) != wanted[k][2]
-    ]
-    problems = [
-        _listing("missing", missing),
-        _listing("unknown", unknown),
-        _listing("shape mismatch", mismatched),
-    ]
-    problems = [p for p in problems if p]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs model {wanted[k][2]}" for k in sorted(set(wanted) & set(state))
+                  if tuple(state[k].shape) != wanted[k][2]]
+    problems = [p for p in (_listing("missing", missing), _listing("unknown", unknown),
+                            _listing("shape mismatch", mismatched)) if p]
     if problems:
         theirs, ours = architecture_of(state), architecture_of(expected)
         if theirs and ours and theirs != ours:  # the usual mistake, said first: the key lists are long
@@ -130,13 +129,13 @@ def _listing(kind: str, keys: list[str]) -> str:
 
 
 def _to_flax(state: dict, expected: dict, model: ResNet, head_rng) -> dict:
-    fresh = None
-    if head_rng is not None:
-        fresh = {c: traverse_util.flatten_dict(t) for c, t in init(model, head_rng, image_size=32).items()}
+    fresh = None if head_rng is None else {
+        c: traverse_util.flatten_dict(t) for c, t in init(model, head_rng, image_size=32).items()}
     flat = {"params": {}, "batch_stats": {}}
     for key, (collection, path, _) in expected.items():
         if key in state:
-            value = names.from_torch_layout(path[-1], state[key]).astype(np.float32)
+            axes = _to_torch_axes(path[-1], state[key].ndim)
+            value = (state[key] if axes is None else np.transpose(state[key], np.argsort(axes))).astype(np.float32)
         else:
             value = np.asarray(fresh[collection][path])
         flat[collection][path] = value
@@ -149,13 +148,29 @@ def to_torchvision(variables: Mapping, model: ResNet | None = None) -> dict[str,
     for collection in ("params", "batch_stats"):
         flat = traverse_util.flatten_dict(jax.device_get(dict(variables[collection])))
         for path, value in flat.items():
-            value = np.asarray(value, dtype=np.float32)
-            state[names.torch_key(collection, path)] = names.to_torch_layout(path[-1], value)
-    for prefix in names.bn_prefixes(traverse_util.flatten_dict(dict(variables["params"]))):
-        state[f"{prefix}.num_batches_tracked"] = np.zeros((), np.int64)
+            axes, key = _to_torch_axes(path[-1], np.ndim(value)), torch_key(collection, path)
+            state[key] = np.asarray(value if axes is None else np.transpose(value, axes), dtype=np.float32)
+            if path[-1] == "scale":  # a BatchNorm
+                state[key.removesuffix("weight") + "num_batches_tracked"] = np.zeros((), np.int64)
     return state
 
 
 def save_torchvision(variables: Mapping, model: ResNet | None, path) -> os.PathLike:
     """Write a state dict that torchvision's ResNet loads with strict=True (.pth, .safetensors, .npz)."""
     return write_state_dict(to_torchvision(variables, model), path)
+
+
+def torch_key(collection: str, path: tuple[str, ...]) -> str:
+    """("params", ("layer1_0", "bn1", "scale")) -> "layer1.0.bn1.weight"."""
+    *modules, leaf = path
+    parts = []
+    for name in modules:
+        match = _LAYER_BLOCK.match(name)
+        parts.append(f"{match[1]}.{match[2]}" if match else _MODULE_NAMES.get(name, name))
+    parts.append(_LEAF_NAMES[(collection, leaf)])
+    return ".".join(parts)
+
+
+def _to_torch_axes(leaf: str, ndim: int) -> tuple[int, ...] | None:
+    """The transpose taking a Flax kernel to torch's layout: HWIO -> OIHW, (in, out) -> (out, in)."""
+    return {4: (3, 2, 0, 1), 2: (1, 0)}.get(ndim) if leaf == "kernel" else None

@@ -1,7 +1,6 @@
 """`cache`: decode every split a training would read into the frame cache, so `train` with the same options
 reuses it (prepare data where CPUs are cheap).
-On a `--workdir` holding a run, that run's config is used, as `train --workdir` resumes it; W is only read.
-"""
+On a `--workdir` holding a run, that run's config is used, as `train --workdir` resumes it; W is only read."""
 
 from __future__ import annotations
 

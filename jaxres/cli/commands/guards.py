@@ -32,7 +32,9 @@ def training_workdir(text: str, task: str, force: bool = False) -> pathlib.Path:
                 f"--workdir is a folder with {len(entries)} other file(s) and no jaxres run; training would write "
                 "loss.png, metrics.png, pictures/ and checkpoints/ into it. Choose a new or empty folder "
                 "(or add --force)", where=str(path))
-    _writable(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write here ({existing} is read-only); choose another --workdir", where=str(path))
     return path
 
 
@@ -86,9 +88,3 @@ def distinct_names(names: list[str], sources: list[str], what: str) -> None:
             raise UserError(f"{source} and {seen[name]} would both write {what} {name!r}; "
                             "rename one or predict them in separate runs", where=source)
         seen[name] = source
-
-
-def _writable(path: pathlib.Path) -> None:
-    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
-    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write here ({existing} is read-only); choose another --workdir", where=str(path))

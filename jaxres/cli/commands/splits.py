@@ -25,6 +25,7 @@ class Splits:
 
 
 def synthetic_root(task: Task) -> pathlib.Path:
+    """Where the task's embedded synthetic set is written."""
     return cache_paths.root() / "data" / task.name
 
 
@@ -66,9 +67,8 @@ def train_val_split(task: Task, path: pathlib.Path, config: dict) -> tuple[Datas
 
 
 def _warn_repeated(train: Dataset, val: Dataset) -> None:
-    """One line when the data set's own val file repeats training records. A warning, not a refusal:
-    a data set's split is its authors' benchmark (published scores use it as it ships), but the user
-    must know the score includes records the model trained on."""
+    """One line when the data set's own val file repeats training records: a warning, not a refusal,
+    since a data set's split is its authors' benchmark (published scores use it as it ships)."""
     pairs = repeated_records(train, val)
     if pairs and parallel.is_primary():
         shown = ", ".join(f"{v.source} = {t.source}" for v, t in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
@@ -112,15 +112,6 @@ def whole_file(task, path: pathlib.Path, config: dict, facts) -> tuple[str, Data
     return f"{path}, every record", dataset, dataset
 
 
-SPLIT_NAMES = ("train", "val", "test")
-
-
-def existing_splits(task, path, config: dict) -> list[str]:
-    """The split names the data set at `path` answers (the validation split may be held out of train)."""
-    found = [name for name in SPLIT_NAMES if task.read(path, name, config) is not None]
-    return found + ([] if "val" in found or "train" not in found else ["val (held out of train)"])
-
-
 def _eval_split(task, path, config: dict, split: str | None):
     """(name, dataset) of the asked or configured split; (\"val\", None) when it is the validation split."""
     wanted = split or config["data"]["eval_split"]
@@ -128,8 +119,9 @@ def _eval_split(task, path, config: dict, split: str | None):
         return "val", None
     dataset = read_split(task, path, wanted, config)
     if dataset is None and split:
-        raise DataError(f"the data set has no split {split!r}; it has: {', '.join(existing_splits(task, path, config))}",
-                        where=str(path))
+        found = [name for name in ("train", "val", "test") if task.read(path, name, config) is not None]
+        found += [] if "val" in found or "train" not in found else ["val (held out of train)"]
+        raise DataError(f"the data set has no split {split!r}; it has: {', '.join(found)}", where=str(path))
     return (wanted, dataset) if dataset is not None else ("val", None)
 
 
