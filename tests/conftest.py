@@ -57,8 +57,11 @@ def _hermetic_environment(platform: str, devices: int, root: pathlib.Path | None
         "JAXRES_COMPILATION_CACHE": str(root / "xla"),  # a test that needs its own sets JAXRES_CACHE itself
         "JAX_PLATFORMS": platform,
         # LLVM's optimisation level 0 halves the CPU compile of a ResNet step (30 s -> 16 s of CPU for a
-        # ResNet-18 at 32 px) and the tests' steps are tiny: the suite is mostly compiles.
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0",
+        # ResNet-18 at 32 px) and the tests' steps are tiny: the suite is mostly compiles. One XLA thread
+        # a process: the two xdist workers already fill the two cores, and threads waiting on each other
+        # cost CPU (a tiny training: 6 % less).
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0 "
+                     "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
         "HF_HUB_OFFLINE": "1",  # no test reaches the net; a hub lookup reads a local cache or fails
         "LC_ALL": "C.UTF-8",
         "PYTHONUTF8": "1",

@@ -138,7 +138,8 @@ class Objective:
         sizes = np.array([image_size(r.image) for r in records], np.int64)
         base = np.stack([self.frames(r, int(w), int(h))[0] for r, (w, h) in zip(records, sizes)])
         targets = {k: np.asarray(v, np.float32) for k, v in self.targets(records, base).items()}
-        placed = jax.vmap(lambda t: self.place(t, jnp.eye(3, dtype=jnp.float32), jnp.zeros((), bool)))(targets)
+        # one compiled program: op by op, each of place's operations would compile on its own
+        placed = jax.jit(jax.vmap(lambda t: self.place(t, jnp.eye(3, dtype=jnp.float32), jnp.zeros((), bool))))(targets)
         (right,) = ({**targets, **placed}[k] for k in targets)
         return np.asarray(right)
 

@@ -4,6 +4,7 @@
 import os
 import pathlib
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -90,7 +91,10 @@ def two_processes(tmp_path, fault: str | None = None) -> dict:
     job, out = tmp_path / "job.pkl", tmp_path / "out.pkl"
     job.write_bytes(pickle.dumps({"variables": variables, "batches": global_batches(), "fault": fault,
                                   "workdir": str(tmp_path / "run")}))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    # four devices a process, with the suite's other XLA settings (conftest: optimisation level 0)
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "--xla_force_host_platform_device_count=4",
+                   os.environ.get("XLA_FLAGS", ""))
+    env = {**os.environ, "XLA_FLAGS": flags,
            "PYTHONPATH": os.pathsep.join([*PATHS, os.environ.get("PYTHONPATH", "")])}
     coordinator = f"127.0.0.1:{free_port()}"
     procs = [subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), coordinator, str(i), str(job), str(out)],
