@@ -61,7 +61,8 @@ class ResNet(nn.Module):
             for b in range(blocks):
                 stride = 2 if (b == 0 and index > 0) else 1
                 out_width = width * (4 if bottleneck else 1)
-                layers.append(Block(bottleneck, in_width, width, stride, b == 0 and (stride != 1 or in_width != out_width)))
+                downsample = b == 0 and (stride != 1 or in_width != out_width)
+                layers.append(Block(bottleneck, in_width, width, stride, downsample))
                 in_width = out_width
             setattr(self, f"layer{index + 1}", nn.Sequential(*layers))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
