@@ -175,20 +175,6 @@ def _series(values) -> np.ndarray:
     return data[np.isfinite(data).all(axis=1)]
 
 
-class _Axes(NamedTuple):
-    box: tuple[int, int, int, int]  # left, top, right, bottom of the plot area in pixels
-    xticks: np.ndarray
-    yticks: np.ndarray
-
-    def x_px(self, x):
-        left, _, right, _ = self.box
-        return left + (x - self.xticks[0]) / (self.xticks[-1] - self.xticks[0]) * (right - left)
-
-    def y_px(self, y):
-        _, top, _, bottom = self.box
-        return bottom - (y - self.yticks[0]) / (self.yticks[-1] - self.yticks[0]) * (bottom - top)
-
-
 def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, size: tuple[int, int] = (800, 480),
                 xlabel: str = "step", ylabel: str = "value", hlines: Mapping[str, float] | None = None,
                 mark_x: float | None = None) -> Image.Image:
@@ -202,28 +188,35 @@ def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, 
     every = np.concatenate(list(series.values()))
     xs = np.append(every[:, 0], [] if mark_x is None else [mark_x])
     ys = np.append(every[:, 1], list(refs.values()))
-    axes = _Axes((72, 40, size[0] - 20, size[1] - 50), nice_ticks(xs.min(), xs.max()), nice_ticks(ys.min(), ys.max()))
+    xticks, yticks = nice_ticks(xs.min(), xs.max()), nice_ticks(ys.min(), ys.max())
+    left, top, right, bottom = box = (72, 40, size[0] - 20, size[1] - 50)  # the plot area in pixels
+
+    def x_px(x):
+        return left + (x - xticks[0]) / (xticks[-1] - xticks[0]) * (right - left)
+
+    def y_px(y):
+        return bottom - (y - yticks[0]) / (yticks[-1] - yticks[0]) * (bottom - top)
+
     canvas = Image.new("RGB", size, BACKGROUND)
     draw, font, entries = ImageDraw.Draw(canvas), _font(12), []
-    left, top, right, bottom = axes.box
-    xstep, ystep = axes.xticks[1] - axes.xticks[0], axes.yticks[1] - axes.yticks[0]
-    for x in axes.xticks:
-        px = axes.x_px(x)
+    xstep, ystep = xticks[1] - xticks[0], yticks[1] - yticks[0]
+    for x in xticks:
+        px = x_px(x)
         draw.line((px, top, px, bottom), fill=GRID)
         draw.line((px, bottom, px, bottom + 5), fill=INK)
         draw.text((px, bottom + 8), _tick_label(x, xstep), fill=INK, font=font, anchor="mt")
-    for y in axes.yticks:
-        py = axes.y_px(y)
+    for y in yticks:
+        py = y_px(y)
         draw.line((left, py, right, py), fill=GRID)
         draw.line((left - 5, py, left, py), fill=INK)
         draw.text((left - 8, py), _tick_label(y, ystep), fill=INK, font=font, anchor="rm")
-    draw.rectangle(axes.box, outline=INK)
+    draw.rectangle(box, outline=INK)
     draw.text(((left + right) / 2, size[1] - 6), xlabel, fill=INK, font=font, anchor="md")
     draw.text(((left + right) / 2, 8), title, fill=INK, font=_font(15), anchor="mt")
     _vertical_text(canvas, ylabel, font, (6, int((top + bottom - font.getlength(ylabel)) / 2) - 2), 16)
     for i, (name, data) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
-        points = list(zip(axes.x_px(data[:, 0]), axes.y_px(data[:, 1])))
+        points = list(zip(x_px(data[:, 0]), y_px(data[:, 1])))
         if len(points) > 1:
             draw.line(points, fill=color, width=2, joint="curve")
         if len(points) <= 40:
@@ -232,11 +225,11 @@ def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, 
         entries.append((name, color))
     for j, (name, value) in enumerate(refs.items()):
         color = PALETTE[(len(series) + j) % len(PALETTE)]
-        _dashed(draw, (left, axes.y_px(value)), (right, axes.y_px(value)), color)
+        _dashed(draw, (left, y_px(value)), (right, y_px(value)), color)
         entries.append((name, color))
     if mark_x is not None:
-        _dashed(draw, (axes.x_px(mark_x), top), (axes.x_px(mark_x), bottom), INK)
-        draw.text((axes.x_px(mark_x) + 4, bottom - 4), "best", fill=INK, font=font, anchor="lb")
+        _dashed(draw, (x_px(mark_x), top), (x_px(mark_x), bottom), INK)
+        draw.text((x_px(mark_x) + 4, bottom - 4), "best", fill=INK, font=font, anchor="lb")
     width = max(draw.textlength(name, font=font) for name, _ in entries) + 40
     x, y = right - 8 - width, top + 8  # the legend, top right
     draw.rectangle((x, y, right - 8, y + 18 * len(entries) + 6), fill=BACKGROUND, outline=GRID)

@@ -171,13 +171,3 @@ def failure_rate(errors, threshold: float = AUC_THRESHOLD) -> float:
     """Share of samples whose error is above `threshold` (an error equal to it is not a failure)."""
     return float((_errors_1d(errors) > threshold).mean())
 
-
-def summarize(errors, threshold: float = AUC_THRESHOLD) -> dict[str, float]:
-    """NME, AUC@threshold and failure rate@threshold of per-sample normalised errors."""
-    errors = _errors_1d(errors)
-    return {
-        "nme": float(errors.mean()),
-        f"auc@{threshold:g}": auc(errors, threshold),
-        f"fr@{threshold:g}": failure_rate(errors, threshold),
-        "count": int(errors.size),
-    }

@@ -32,8 +32,7 @@ def evaluate_command(task, args) -> int:
     best = report.best_epoch(history, predictor.step)
     if best is None:
         split = f"{split}, checkpoint step {predictor.step}"
-    print(report.ending({"split": split, **result}, workdir=workdir, best=best, files={"pictures": pictures}),
-          flush=True)
+    print(report.ending({"split": split, **result}, best=best, files={"pictures": pictures}), flush=True)
     print_result({"split": split, "step": predictor.step, **result})
     return 0
 

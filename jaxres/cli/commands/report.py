@@ -1,5 +1,6 @@
 """What a run tells a person beside the JSON line: the keys that differ from the task's defaults, and at
-the end the metrics against the baseline, the checkpoint chosen, the worst classes and the files."""
+the end the metrics against the baseline, the checkpoint chosen, the worst classes and the files (with
+`train`'s curves, pictures in TensorBoard and per_class.csv written first: `finish_run`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 
 from jaxres.platform import files
 from jaxres.config import get_path
+from jaxres.train import parallel
 from jaxres.train.checkpoint import config_diff
-from jaxres.viz import NOT_CHARTED
+from jaxres.train.progress import MetricsLog
+from jaxres.train.tensorboard import Board, event_files
+from jaxres.viz import NOT_CHARTED, draw_curves
 
 MAX_ROWS = 12  # a task may report many metrics; the JSON line has them all
 PER_CLASS_FILE = "per_class.csv"
@@ -56,7 +60,7 @@ def metric_rows(result: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def ending(result: dict, *, workdir: pathlib.Path, best: tuple[int, int] | None, files: dict[str, list]) -> str:
+def ending(result: dict, *, best: tuple[int, int] | None, files: dict[str, list]) -> str:
     """The table printed before the final JSON line. `best`: (epoch, step) of the checkpoint evaluated;
     `files`: {label: [paths]} (checkpoints, curves, pictures, tensorboard)."""
     rows = metric_rows(result)
@@ -108,3 +112,30 @@ def best_epoch(history: list[dict], step: int | None) -> tuple[int, int] | None:
         return None
     epochs = [r.get("epoch") for r in history if r.get("step") == step and r.get("epoch") is not None]
     return (int(epochs[0]), int(step)) if epochs else None
+
+
+def finish_run(workdir: pathlib.Path, result: dict, pictures: list, best_step: int | None, board: Board) -> None:
+    """Print the ending table (primary process only); `result` is the evaluation with its baseline;
+    the pictures go into the run's TensorBoard event file through `board` (the training's)."""
+    if not parallel.is_primary():
+        return
+    workdir = pathlib.Path(workdir)
+    history = MetricsLog(workdir / "metrics.jsonl").read()
+    best = best_epoch(history, best_step)
+    baselines = {k: v for k, v in (result.get("baseline") or {}).items() if isinstance(v, (int, float))}
+    curves, problems = draw_curves(history, workdir, workdir.resolve().name,
+                                   baselines=baselines, best_step=best_step,
+                                   baseline_label=f"baseline ({result.get('split', 'eval')})") if history else ([], [])
+    for problem in problems:
+        print(f"warning: {problem}", flush=True)
+    board.pictures(pictures, step=best_step or 0)
+    board.flush()
+    per_class = write_per_class(result, workdir)
+    listed = {
+        "checkpoints": [workdir / "checkpoints" / str(best_step)] if best_step is not None else [workdir / "checkpoints"],
+        "curves": curves,
+        "pictures": list(pictures),
+        "per class": [per_class] if per_class else [],
+        "tensorboard": [f"tensorboard --logdir {workdir}"] if event_files(workdir) else [],
+    }
+    print(ending(result, best=best, files=listed), flush=True)
