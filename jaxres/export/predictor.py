@@ -108,8 +108,10 @@ class Predictor:
             if len(boxes) != len(image):
                 raise UserError(f"{len(image)} images but {len(boxes)} boxes")
             photos = [self.photo(im) for im in image]
-            corners = [None if b is None else serving.corners(b) for b in boxes]
-            return self._predictions(*self.run(photos, corners))
+            predictions, used = self.run(photos, [None if b is None else serving.corners(b) for b in boxes])
+            name, served = self.objective.output_name, self.objective.served
+            return [Prediction(name, np.asarray(served(value, serving.NUMPY)), self.classes, box_used)
+                    for value, box_used in zip(predictions, used)]
         return self.predict([image], None if box is None else [box])[0]
 
     def photo(self, image) -> np.ndarray:
@@ -134,8 +136,8 @@ class Predictor:
         return self.run([photo(r) for r in records], [r.box if self.needs_box else None for r in records])
 
     def run(self, photos: Sequence[np.ndarray], boxes: Sequence[Any]) -> tuple[np.ndarray, list]:
-        """(predictions in the objective's `decode` convention (N, ...), the boxes used as corners or
-        None): the photos framed one by one, the network over batches."""
+        """(predictions in the objective's `decode` convention (N, ...), the boxes used as [left, top, width,
+        height], None for a task that takes none): the photos framed one by one, the network over batches."""
         views, frames, used = [], [], []
         for photo, box in zip(photos, boxes):
             h, w = photo.shape[:2]
@@ -143,7 +145,7 @@ class Predictor:
                 box = np.array([0.0, 0.0, w, h])
             view = serving.view(self.objective, float(w), float(h), box, serving.NUMPY)
             views.append(view)
-            used.append(box if self.takes_box else None)
+            used.append(np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]]) if self.takes_box else None)
             frames.append(self._frame(jnp.asarray(photo), jnp.asarray(view, jnp.float32)))
         outputs = self._outputs(frames)
         predictions = np.stack([self.objective.to_photo(np.asarray(o, np.float64), v, serving.NUMPY)
@@ -159,14 +161,6 @@ class Predictor:
             size = 1 << (len(chunk) - 1).bit_length()
             batch = jnp.stack(chunk + [jnp.zeros_like(chunk[0])] * (min(size, limit) - len(chunk)))
             out += list(np.asarray(jax.device_get(self._network(self.variables, batch)))[:len(chunk)])
-        return out
-
-    def _predictions(self, predictions: np.ndarray, used: list) -> list[Prediction]:
-        out = []
-        for value, box in zip(predictions, used):
-            ltwh = None if box is None else np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
-            out.append(Prediction(self.objective.output_name, np.asarray(self.objective.served(value, serving.NUMPY)),
-                                  self.classes, ltwh))
         return out
 
 

@@ -31,13 +31,17 @@ def predict(task, args) -> int:
     overlays = [out / f"{pathlib.Path(record_name(dataset.records[rows[0]])).stem}_pred.png" for rows in photos]
     _check_targets(args, out, [csv_path, *overlays], [dataset.records[rows[0]].source for rows in photos])
     predictions, used = predictor.run_records(dataset.records)
-    _note_missing_boxes(predictor, dataset.records)  # after decoding: a refused photo is the only line
+    missing = sum(r.box is None for r in dataset.records)
+    if predictor.needs_box and missing:  # once, after decoding: a refused photo is then the only line
+        print(f"note: {missing} input(s) have no box; the whole photo is taken as the box (the CSV's box_* "
+              "columns); give boxes through the task's annotation file", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     table = objective.table(dataset, predictions)
     if predictor.needs_box:  # the box each frame was cut around, given or the whole photo
         for i, column in enumerate(BOX_COLUMNS):
-            table[column] = [b[i] if i < 2 else b[i] - b[i - 2] for b in used]
-    _write_csv(table, csv_path)
+            table[column] = [b[i] for b in used]
+    with files.atomic_path(csv_path) as tmp:  # a killed run never leaves a CSV that looks complete
+        table.to_csv(tmp, index=False, float_format="%.3f")
     for rows, overlay in zip(photos, overlays):
         if len(rows) == 1:
             canvas = objective.picture(dataset.records[rows[0]], predictions[rows[0]])
@@ -57,14 +61,6 @@ def _by_photo(records: list[Record]) -> list[list[int]]:
         key = id(record.image) if not isinstance(record.image, (str, pathlib.PurePath)) else str(record.image)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
-
-
-def _note_missing_boxes(predictor, records: list[Record]) -> None:
-    """Once per run: photos of a task that frames around a box, given without one."""
-    missing = sum(r.box is None for r in records)
-    if predictor.needs_box and missing:
-        print(f"note: {missing} input(s) have no box; the whole photo is taken as the box (the CSV's box_* "
-              "columns); give boxes through the task's annotation file", file=sys.stderr)
 
 
 def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources: list[str]) -> None:
@@ -90,20 +86,10 @@ def _inputs(task, paths: list[pathlib.Path], built) -> Dataset:
             dataset = task.read(path, "test", built.config) or task.read(path, "train", built.config)
             if dataset is None:
                 raise DataError("not an image, a folder or an annotation file this task reads", where=str(path))
-            records += _like_the_model(dataset, built.facts).records
+            # the model's point count, labels mapped by class name onto its classes: the truth drawn beside
+            # each prediction means what the model's outputs mean
+            check_same_points(dataset, built.facts.num_keypoints, "input")
+            records += align_classes(dataset, built.facts.classes, "input").records
     if not records:
         raise DataError("no images found in the inputs", where=", ".join(map(str, paths)))
     return Dataset(records, classes=tuple(built.facts.classes or ()) or None)
-
-
-def _like_the_model(dataset: Dataset, facts) -> Dataset:
-    """An annotation file's records with the model's point count and labels mapped by class name onto
-    the model's classes, so the truth drawn beside each prediction means what the model's outputs mean."""
-    check_same_points(dataset, facts.num_keypoints, "input")
-    return align_classes(dataset, facts.classes, "input")
-
-
-def _write_csv(frame, path: pathlib.Path) -> None:
-    """Atomically: a killed run never leaves a CSV that looks complete."""
-    with files.atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.3f")

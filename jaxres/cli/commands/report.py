@@ -43,21 +43,16 @@ def config_changes(defaults: dict, config: dict, synthetic: dict | None = None, 
 
 
 def fmt(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def metric_rows(result: dict) -> list[tuple[str, str, str]]:
     """(metric, model, baseline) for every scalar metric of an evaluation result (the record count
     is in the table's head; the per-class table in per_class.csv)."""
     baseline = result.get("baseline") or {}
-    rows = []
-    for key, value in result.items():
-        if key in ("split", "n", "baseline", *NOT_CHARTED) or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        rows.append((key, fmt(value), fmt(baseline[key]) if key in baseline else "-"))
-    return rows
+    return [(key, fmt(value), fmt(baseline[key]) if key in baseline else "-") for key, value in result.items()
+            if key not in ("split", "n", "baseline", *NOT_CHARTED)
+            and isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
 def ending(result: dict, *, best: tuple[int, int] | None, files: dict[str, list]) -> str:
