@@ -44,13 +44,9 @@ _SEP = "/"
 
 def export_stablehlo(model, variables, path, *, image_size: tuple[int, int], postprocess: Callable | None = None,
                      platforms: Iterable[str] = PLATFORMS, metadata: Mapping | None = None) -> pathlib.Path:
-    """Write `path` (serialized `jax.export.Exported`) and `<path>.json` (what a caller must know).
-
-    The function exported is `uint8 (b, H, W, C) -> float32 outputs` with `b` symbolic: one file for
-    every batch size. `postprocess` (traced into the artifact) maps the model's float32 outputs to
-    what a server should return, e.g. `jax.nn.softmax` or keypoints scaled to pixels. `metadata`
-    (class names, the task, …; JSON-serialisable) is copied into the sidecar as is.
-    """
+    """Write `path` (serialized `jax.export.Exported`) and `<path>.json`: `uint8 (b, H, W, C) -> float32
+    outputs` with `b` symbolic, one file for every batch size. `postprocess` (traced in) maps the outputs to
+    what a server returns (e.g. `jax.nn.softmax`); `metadata` (JSON-serialisable) goes into the sidecar as is."""
     variables, channels = jax.device_get(variables), model.in_channels
 
     def infer(images):
@@ -120,9 +116,11 @@ def _write_artifact(exported, model, path, metadata: Mapping | None, facts: dict
     return pathlib.Path(path)
 
 
-def sidecar_path(path) -> pathlib.Path:
+def sidecar_path(path, suffix: str = ".json") -> pathlib.Path:
+    """A file beside an export: `<file>.json`, a StableHLO artifact's facts, or `<file>.txt`, the lines that
+    load a torchvision state dict."""
     path = pathlib.Path(path)
-    return path.with_name(path.name + ".json")
+    return path.with_name(path.name + suffix)
 
 
 def _shape(aval) -> list:
@@ -163,7 +161,7 @@ def load_stablehlo(path) -> Callable[..., np.ndarray]:
 
 def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
     """A torchvision-keyed state dict (.pth/.pt/.safetensors) that loads with `strict=True`, its
-    checksum, and at `recipe_path(path)` the lines that build the module it fits and load it."""
+    checksum, and at `sidecar_path(path, ".txt")` the lines that build the module it fits and load it."""
     path = pathlib.Path(path)
     if path.suffix.lower() not in TORCHVISION_SUFFIXES:
         raise UserError(
@@ -175,14 +173,8 @@ def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
                   if path.suffix.lower() == ".safetensors" else ("", f'torch.load("{path.name}", map_location="cpu")'))
     code = (f"import torch\nimport torchvision\n{head}\n{torchvision_recipe(model)}\nstate = {load}\n"
             "model.load_state_dict(state, strict=True)\nmodel.eval()\n")
-    files.write_chunks(recipe_path(path), [code.encode()])
+    files.write_chunks(sidecar_path(path, ".txt"), [code.encode()])
     return path
-
-
-def recipe_path(path) -> pathlib.Path:
-    """Where the torchvision export writes the lines that load it: `<file>.txt` beside it."""
-    path = pathlib.Path(path)
-    return path.with_name(path.name + ".txt")
 
 
 def torchvision_recipe(model) -> str:

@@ -1,14 +1,9 @@
-"""`export --format onnx`: the model as an ONNX graph, in two forms, written with its `.sha256`.
-
-- `export_onnx_photo` (what `export` writes): `photo` uint8 (H, W, C), any H and W (and `box` float32
-  (4,) [left, top, width, height] for keypoint and box tasks) -> `keypoints` (K, 2) / `box` /
-  `probabilities` (C,) in the photo's pixels: `jaxres.objectives.serving`'s steps evaluated on torch
-  tensors (the framing as GridSample + AveragePool, opset 17), so onnxruntime gives `predict`'s numbers.
-- `export_onnx` (the crop-in form): `images` uint8 (batch, H, W, C) already framed -> raw outputs.
-
-The network is `torch_resnet`'s twin of the model, traced by the TorchScript exporter (`dynamo=False`:
-the dynamo one needs onnxscript). Task metadata goes into metadata_props. torch and onnx are the
-optional `onnx` extra, so they (and `torch_resnet`) are imported only when an export runs.
+"""`export --format onnx`: the model as an ONNX graph with its `.sha256`, in `artifacts`' two forms. The photo
+form (`export_onnx_photo`, what `export` writes) evaluates `jaxres.objectives.serving`'s steps on torch tensors
+(the framing as GridSample + AveragePool, opset 17), so onnxruntime gives `predict`'s numbers; the crop-in form
+(`export_onnx`) takes framed uint8 images. The network is `torch_resnet`'s twin, traced by the TorchScript
+exporter (`dynamo=False`: the dynamo one needs onnxscript); task metadata goes into metadata_props. torch and
+onnx are the optional `onnx` extra, so they (and `torch_resnet`) are imported only when an export runs.
 """
 
 from __future__ import annotations
@@ -71,12 +66,6 @@ def _write(torch, onnx, module, inputs: tuple, names: list, output: str, axes: d
     return files.write_chunks(path, [proto.SerializeToString()], checksum=True)
 
 
-def torch_ops(torch):
-    """`serving.Ops` over torch tensors."""
-    return serving.Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
-               lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
-
-
 def _network(torch, torch_resnet, model, variables):
     """The torch twin of `model` behind `models.normalize`: float NCHW in [0, 255] -> its outputs, a
     keypoint head's as (B, K, 2), as the JAX model returns them."""
@@ -100,7 +89,9 @@ def _network(torch, torch_resnet, model, variables):
 
 def _photo_serving(torch, network, objective):
     """`network` behind `serving.photo_function`'s steps, as torch ops."""
-    ops, size, n = torch_ops(torch), objective.size, serving.SUPERSAMPLE
+    ops = serving.Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
+                      lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
+    size, n = objective.size, serving.SUPERSAMPLE
     flip = bool(objective.options.get("flip_test", False))
     functional = torch.nn.functional
 

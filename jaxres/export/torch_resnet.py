@@ -1,9 +1,6 @@
-"""A PyTorch ResNet whose state-dict keys are torchvision's, built from a jaxres model's description.
-
-The ONNX export traces it: torchvision's own `resnet*` needs its compiled ops to match the installed
-torch, and the 1-channel stem and MLP head need changes anyway, so this builds with torch alone the
-module `artifacts.torchvision_recipe` describes; `from_jaxres` loads it with `strict=True`.
-"""
+"""A PyTorch ResNet with torchvision's state-dict keys, built with torch alone from a jaxres model's description
+(torchvision's own `resnet*` needs compiled ops matching the installed torch, and the 1-channel stem and MLP head
+need changes anyway): the module `artifacts.torchvision_recipe` describes, traced by the ONNX export."""
 
 from __future__ import annotations
 

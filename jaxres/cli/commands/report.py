@@ -97,7 +97,7 @@ def write_per_class(result: dict, folder: pathlib.Path) -> pathlib.Path | None:
         writer = csv.writer(f)
         writer.writerow(["class", "precision", "recall", "f1", "support"])
         for name, row in table.items():
-            writer.writerow([name, f"{row['precision']:.6g}", f"{row['recall']:.6g}", f"{row['f1']:.6g}", row["support"]])
+            writer.writerow([name, *(f"{row[k]:.6g}" for k in ("precision", "recall", "f1")), row["support"]])
     return path
 
 
@@ -127,7 +127,7 @@ def finish_run(workdir: pathlib.Path, result: dict, pictures: list, best_step: i
     board.flush()
     per_class = write_per_class(result, workdir)
     listed = {
-        "checkpoints": [workdir / "checkpoints" / str(best_step)] if best_step is not None else [workdir / "checkpoints"],
+        "checkpoints": [workdir / "checkpoints" / ("" if best_step is None else str(best_step))],
         "curves": curves,
         "pictures": list(pictures),
         "per class": [per_class] if per_class else [],
