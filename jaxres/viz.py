@@ -343,10 +343,10 @@ class ConfusionGrid(NamedTuple):
     counts: bool  # whether counts fit inside the cells
 
 
-def confusion_grid(class_names: Sequence[str], cell: int | None = None) -> ConfusionGrid:
+def confusion_grid(class_names: Sequence[str]) -> ConfusionGrid:
     """The layout of a confusion picture: cells shrink with many classes (at most ~720 px of grid)."""
     n = len(class_names)
-    cell = cell or int(np.clip(720 // max(n, 1), 4, 56))
+    cell = int(np.clip(720 // max(n, 1), 4, 56))
     labels, counts = cell >= 10, cell >= 24
     font = _font(_label_size(cell))
     longest = max((font.getlength(str(name)) for name in class_names), default=0) if labels else 0
@@ -365,15 +365,14 @@ def heat_color(share: float) -> tuple[int, int, int]:
     return tuple(round(lo + (hi - lo) * share) for lo, hi in zip(HEAT_LOW, HEAT_HIGH))
 
 
-def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "confusion matrix",
-                   cell: int | None = None) -> Image.Image:
+def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "confusion matrix") -> Image.Image:
     """A confusion-matrix heat map (rows true) with counts and class names as PNG at `path`, coloured by
     the share of the true class's row so rare classes show their errors."""
     matrix = np.asarray(matrix)
     n = len(class_names)
     if matrix.shape != (n, n):
         raise ValueError(f"confusion matrix shape {matrix.shape} does not match {n} class names")
-    grid = confusion_grid(class_names, cell)
+    grid = confusion_grid(class_names)
     canvas = Image.new("RGB", (grid.width, grid.height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     rows = matrix.sum(axis=1, keepdims=True)

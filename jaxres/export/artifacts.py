@@ -42,16 +42,15 @@ _SEP = "/"
 # ---------------------------------------------------------------------------------------- StableHLO
 
 
-def export_stablehlo(model, variables, path, *, image_size: tuple[int, int], postprocess: Callable | None = None,
+def export_stablehlo(model, variables: Mapping, path, *, image_size: tuple[int, int],
                      platforms: Iterable[str] = PLATFORMS, metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path` (serialized `jax.export.Exported`) and `<path>.json`: `uint8 (b, H, W, C) -> float32
-    outputs` with `b` symbolic, one file for every batch size. `postprocess` (traced in) maps the outputs to
-    what a server returns (e.g. `jax.nn.softmax`); `metadata` (JSON-serialisable) goes into the sidecar as is."""
+    outputs` with `b` symbolic, one file for every batch size; `metadata` (JSON-serialisable) goes into the
+    sidecar as is."""
     variables, channels = jax.device_get(variables), model.in_channels
 
     def infer(images):
-        outputs = model.apply(variables, normalize(images, channels), train=False).astype(jnp.float32)
-        return jnp.asarray(outputs if postprocess is None else postprocess(outputs), jnp.float32)
+        return model.apply(variables, normalize(images, channels), train=False).astype(jnp.float32)
 
     shape = jax.export.symbolic_shape("b, {}, {}, {}".format(*image_size, channels))
     exported = _export(infer, [jax.ShapeDtypeStruct(shape, jnp.uint8)], platforms, path)
@@ -69,7 +68,6 @@ def export_stablehlo(model, variables, path, *, image_size: tuple[int, int], pos
             "mean": list(preprocess.GRAY_MEAN if gray else preprocess.IMAGENET_MEAN),
             "std": list(preprocess.GRAY_STD if gray else preprocess.IMAGENET_STD),
         },
-        "postprocess": None if postprocess is None else getattr(postprocess, "__name__", repr(postprocess)),
     })
 
 
@@ -234,12 +232,9 @@ def load_safetensors_variables(path) -> dict:
 
 # ----------------------------------------------------------------------------------------- dispatch
 
-_OPTIONS = {
-    "stablehlo": {"image_size", "channels", "postprocess", "platforms", "metadata"},
-    "torchvision": set(),
-    "safetensors": set(),
-    "onnx": {"image_size", "channels", "metadata"},
-}
+# the options each format takes (the weights-only formats take none)
+_OPTIONS = {"stablehlo": {"image_size", "channels", "platforms", "metadata"},
+            "onnx": {"image_size", "channels", "metadata"}}
 
 
 def export_photo(fmt: str, model, objective, variables: Mapping, path, metadata: Mapping) -> pathlib.Path:
@@ -261,7 +256,7 @@ def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:
     unknown = sorted(set(meta) - known)
     if unknown:
         raise UserError(f"unknown export option(s) {unknown}; known: {sorted(known)}")
-    options = {k: v for k, v in meta.items() if k in _OPTIONS[fmt]}
+    options = {k: v for k, v in meta.items() if k in _OPTIONS.get(fmt, ())}
     if fmt == "torchvision":
         return export_torchvision(model, variables, path)
     if fmt == "safetensors":

@@ -26,19 +26,10 @@ def export_onnx(model, variables: Mapping, path, *, image_size: tuple[int, int],
                 metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: `images` uint8 (batch, H, W, C) -> `outputs` float32 ((batch, N) or (batch, K, 2))."""
     torch, onnx, torch_resnet = _imports()
-    network = _network(torch, torch_resnet, model, variables)
-
-    class CropIn(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.network = network
-
-        def forward(self, images):
-            return self.network(images.permute(0, 3, 1, 2).float())
-
     example = (torch.zeros((1, *image_size, model.in_channels), dtype=torch.uint8),)
     axes = {"images": {0: "batch"}, "outputs": {0: "batch"}}
-    return _write(torch, onnx, CropIn(), example, ["images"], "outputs", axes, metadata, path)
+    network = _network(torch, torch_resnet, model, variables)
+    return _write(torch, onnx, network, example, ["images"], "outputs", axes, metadata, path)
 
 
 def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: Mapping | None = None) -> pathlib.Path:
@@ -67,8 +58,8 @@ def _write(torch, onnx, module, inputs: tuple, names: list, output: str, axes: d
 
 
 def _network(torch, torch_resnet, model, variables):
-    """The torch twin of `model` behind `models.normalize`: float NCHW in [0, 255] -> its outputs, a
-    keypoint head's as (B, K, 2), as the JAX model returns them."""
+    """The torch twin of `model` behind `models.normalize`: images (B, H, W, C) in [0, 255], uint8 or float,
+    -> its outputs, a keypoint head's as (B, K, 2), as the JAX model returns them."""
     net = torch_resnet.from_jaxres(model, variables)
     mean, std = (GRAY_MEAN, GRAY_STD) if model.in_channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
     k = model.num_keypoints
@@ -81,7 +72,7 @@ def _network(torch, torch_resnet, model, variables):
             self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
         def forward(self, x):
-            out = self.net((x / 255.0 - self.mean) / self.std)
+            out = self.net((x.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std)
             return out if k is None else out.reshape(out.shape[0], k, 2)
 
     return Network()
@@ -111,7 +102,7 @@ def _photo_serving(torch, network, objective):
             image = photo.permute(2, 0, 1)[None].float()
             fine = functional.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
             inside = (((v >= 0) & (v < h)).view(-1, 1) & ((u >= 0) & (u < w)).view(1, -1)).float()
-            return functional.avg_pool2d(fine * inside, n)
+            return functional.avg_pool2d(fine * inside, n).permute(0, 2, 3, 1)  # NHWC, as `network` takes
 
         def forward(self, photo, box=None):
             hw = torch._shape_as_tensor(photo)[:2].float()
@@ -119,7 +110,7 @@ def _photo_serving(torch, network, objective):
             corners = None if box is None else torch.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
             view = serving.view(objective, w, h, corners, ops)
             x = self.frame(photo, view, h, w)
-            out = self.network(torch.cat([x, torch.flip(x, dims=[3])]) if flip else x)
+            out = self.network(torch.cat([x, torch.flip(x, dims=[2])]) if flip else x)
             out = objective.merge_flipped(out[:1], out[1:], ops)[0] if flip else out[0]
             return objective.served(objective.to_photo(out, view, ops), ops)
 

@@ -58,7 +58,6 @@ class Predictor:
         self.traces: collections.Counter = collections.Counter()
         self._frame = jax.jit(self._frame_fn)
         self._network = jax.jit(self._network_fn)
-        self._mode = "L" if self.objective.channels == 1 else "RGB"
 
     @property
     def classes(self) -> tuple[str, ...] | None:
@@ -76,7 +75,6 @@ class Predictor:
 
     def metadata(self, task: str) -> dict:
         """What a server needs to read an exported model's inputs and outputs (JSON)."""
-        flip = self.objective.flip_permutation()
         inputs = {"photo": "uint8 (H, W, C): the original photo"}
         if self.takes_box:
             inputs["box"] = ("float32 (4,): left, top, width, height in the photo's pixels; " + (
@@ -84,7 +82,7 @@ class Predictor:
                 if self.needs_box else "its region framed as training framed whole photos") +
                 "; [0, 0, W, H] for the whole photo")
         return {"task": task, "objective": self.config["objective"]["kind"], "classes": self.classes,
-                "num_keypoints": self.facts.num_keypoints, "flip_map": flip,
+                "num_keypoints": self.facts.num_keypoints, "flip_map": self.objective.flip_permutation(),
                 "flip_test": bool(self.objective.options.get("flip_test", False)), "checkpoint_step": self.step,
                 "inputs": inputs, "output": self.objective.output_name, "image_size": self.objective.size,
                 "channels": self.objective.channels}
@@ -116,24 +114,10 @@ class Predictor:
 
     def photo(self, image) -> np.ndarray:
         """uint8 (H, W, C) with the model's channels, decoded as training decodes (EXIF orientation)."""
-        if isinstance(image, (str, os.PathLike)):
-            return load_image(image, self._mode)
         if hasattr(image, "convert"):  # a PIL image
             image = np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else image.mode))
-        return load_image(np.asarray(image), self._mode)
-
-    def run_records(self, records) -> tuple[np.ndarray, list]:
-        """`run` on data set records, each photo decoded once however many records (faces) it holds;
-        a record's box is used only where it is the crop (the box task's records hold the answer)."""
-        decoded: dict = {}
-
-        def photo(record):
-            key = record.image if isinstance(record.image, (str, os.PathLike)) else id(record.image)
-            if key not in decoded:
-                decoded[key] = self.photo(record.image)
-            return decoded[key]
-
-        return self.run([photo(r) for r in records], [r.box if self.needs_box else None for r in records])
+        mode = "L" if self.objective.channels == 1 else "RGB"
+        return load_image(image if isinstance(image, (str, os.PathLike)) else np.asarray(image), mode)
 
     def run(self, photos: Sequence[np.ndarray], boxes: Sequence[Any]) -> tuple[np.ndarray, list]:
         """(predictions in the objective's `decode` convention (N, ...), the boxes used as [left, top, width,

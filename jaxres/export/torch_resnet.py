@@ -19,9 +19,9 @@ def _bn(width: int) -> nn.BatchNorm2d:
 class Block(nn.Module):
     """torchvision's BasicBlock (two 3×3) or Bottleneck v1.5 (1×1, 3×3 with the stride, 1×1)."""
 
-    def __init__(self, bottleneck: bool, in_width: int, width: int, stride: int, downsample: bool):
+    def __init__(self, bottleneck: bool, in_width: int, width: int, stride: int):
         super().__init__()
-        out_width = width * (4 if bottleneck else 1)
+        self.out_width = out_width = width * (4 if bottleneck else 1)
         if bottleneck:
             self.conv1, self.bn1 = nn.Conv2d(in_width, width, 1, bias=False), _bn(width)
             self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), _bn(width)
@@ -31,7 +31,7 @@ class Block(nn.Module):
             self.conv2, self.bn2 = nn.Conv2d(width, width, 3, 1, 1, bias=False), _bn(width)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = (nn.Sequential(nn.Conv2d(in_width, out_width, 1, stride, bias=False), _bn(out_width))
-                           if downsample else None)
+                           if stride != 1 or in_width != out_width else None)
         self.bottleneck = bottleneck
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,11 +56,8 @@ class ResNet(nn.Module):
         for index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, stage_sizes)):
             layers = []
             for b in range(blocks):
-                stride = 2 if (b == 0 and index > 0) else 1
-                out_width = width * (4 if bottleneck else 1)
-                downsample = b == 0 and (stride != 1 or in_width != out_width)
-                layers.append(Block(bottleneck, in_width, width, stride, downsample))
-                in_width = out_width
+                layers.append(Block(bottleneck, in_width, width, 2 if (b == 0 and index > 0) else 1))
+                in_width = layers[-1].out_width
             setattr(self, f"layer{index + 1}", nn.Sequential(*layers))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = (nn.Sequential(nn.Linear(in_width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),

@@ -4,7 +4,6 @@ the baseline, then one JSON line."""
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 
 from jaxres.train import evaluation
@@ -38,13 +37,5 @@ def evaluate_command(task, args) -> int:
 
 
 def print_result(result: dict) -> None:
-    """The metrics as one strict JSON object on the last stdout line (NaN becomes null)."""
-    print(json.dumps(_finite(result), sort_keys=False), flush=True)
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """The metrics as one strict JSON object on the last stdout line (NaN and infinities become null)."""
+    print(json.dumps(json.loads(json.dumps(result), parse_constant=lambda _: None)), flush=True)

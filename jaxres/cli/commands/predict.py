@@ -30,7 +30,11 @@ def predict(task, args) -> int:
     photos = _by_photo(dataset.records)
     overlays = [out / f"{pathlib.Path(record_name(dataset.records[rows[0]])).stem}_pred.png" for rows in photos]
     _check_targets(args, out, [csv_path, *overlays], [dataset.records[rows[0]].source for rows in photos])
-    predictions, used = predictor.run_records(dataset.records)
+    decoded = [predictor.photo(dataset.records[rows[0]].image) for rows in photos]  # once, however many faces
+    by_record = {i: decoded[g] for g, rows in enumerate(photos) for i in rows}
+    # a record's box is used only where it is the crop (the box task's records hold the answer)
+    predictions, used = predictor.run([by_record[i] for i in range(len(dataset))],
+                                      [r.box if predictor.needs_box else None for r in dataset.records])
     missing = sum(r.box is None for r in dataset.records)
     if predictor.needs_box and missing:  # once, after decoding: a refused photo is then the only line
         print(f"note: {missing} input(s) have no box; the whole photo is taken as the box (the CSV's box_* "

@@ -29,14 +29,11 @@ def config_changes(defaults: dict, config: dict, synthetic: dict | None = None, 
     if not keys:
         return ""
     width = max(len(k) for k in keys)
-    lines = ["config (differs from the task's defaults):"]
-    demo = False
-    for key in keys:
-        by_demo = key in synthetic and synthetic[key] == get_path(config, key)
-        demo = demo or by_demo
-        lines.append(f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}"
-                     + ("  (embedded demo run)" if by_demo else ""))
-    if demo:
+    by_demo = {key for key in keys if key in synthetic and synthetic[key] == get_path(config, key)}
+    lines = ["config (differs from the task's defaults):"] + [
+        f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}"
+        + ("  (embedded demo run)" if key in by_demo else "") for key in keys]
+    if by_demo:
         lines.append("  the embedded demo run (no --data) changes the keys marked"
                      + (f": {why}" if why else "") + "; pass --data to train with the task's own settings")
     return "\n".join(lines)
@@ -74,9 +71,7 @@ def ending(result: dict, *, best: tuple[int, int] | None, files: dict[str, list]
                      + ", ".join(f"{name} {row['f1']:.2f} ({row['support']})" for name, row in worst)
                      + f" (F1 (support); all in {PER_CLASS_FILE})")
     label_width = max((len(k) for k in files), default=0)
-    for label, paths in files.items():
-        if paths:
-            lines.append(f"{label:<{label_width}}  " + ", ".join(str(p) for p in paths))
+    lines += [f"{label:<{label_width}}  " + ", ".join(map(str, paths)) for label, paths in files.items() if paths]
     return "\n".join(lines)
 
 
