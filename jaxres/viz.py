@@ -184,7 +184,8 @@ def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, 
     series = {name: data for name, data in ((name, _series(values)) for name, values in history.items()) if len(data)}
     if not series:
         raise ValueError(f"plot_curves: no finite (step, value) points in {list(history)}")
-    refs = {k: float(v) for k, v in (hlines or {}).items() if v is not None and math.isfinite(float(v))}
+    refs = {k: float(v) for k, v in (hlines or {}).items()  # numbers only: a baseline may hold a table
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
     every = np.concatenate(list(series.values()))
     xs = np.append(every[:, 0], [] if mark_x is None else [mark_x])
     ys = np.append(every[:, 1], list(refs.values()))
@@ -198,7 +199,7 @@ def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, 
         return bottom - (y - yticks[0]) / (yticks[-1] - yticks[0]) * (bottom - top)
 
     canvas = Image.new("RGB", size, BACKGROUND)
-    draw, font, entries = ImageDraw.Draw(canvas), _font(12), []
+    draw, font = ImageDraw.Draw(canvas), _font(12)
     xstep, ystep = xticks[1] - xticks[0], yticks[1] - yticks[0]
     for x in xticks:
         px = x_px(x)
@@ -214,19 +215,16 @@ def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, 
     draw.text(((left + right) / 2, size[1] - 6), xlabel, fill=INK, font=font, anchor="md")
     draw.text(((left + right) / 2, 8), title, fill=INK, font=_font(15), anchor="mt")
     _vertical_text(canvas, ylabel, font, (6, int((top + bottom - font.getlength(ylabel)) / 2) - 2), 16)
-    for i, (name, data) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
+    entries = [(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate([*series, *refs])]  # the legend
+    for (name, data), (_, color) in zip(series.items(), entries):
         points = list(zip(x_px(data[:, 0]), y_px(data[:, 1])))
         if len(points) > 1:
             draw.line(points, fill=color, width=2, joint="curve")
         if len(points) <= 40:
             for px, py in points:
                 draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=color)
-        entries.append((name, color))
-    for j, (name, value) in enumerate(refs.items()):
-        color = PALETTE[(len(series) + j) % len(PALETTE)]
+    for value, (_, color) in zip(refs.values(), entries[len(series):]):
         _dashed(draw, (left, y_px(value)), (right, y_px(value)), color)
-        entries.append((name, color))
     if mark_x is not None:
         _dashed(draw, (x_px(mark_x), top), (x_px(mark_x), bottom), INK)
         draw.text((x_px(mark_x) + 4, bottom - 4), "best", fill=INK, font=font, anchor="lb")

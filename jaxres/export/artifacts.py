@@ -150,7 +150,6 @@ def load_stablehlo(path) -> Callable[..., np.ndarray]:
             )
         return np.asarray(call(images, *(np.asarray(b, np.float32) for b in box)))
 
-    predict.exported = exported
     return predict
 
 

@@ -12,10 +12,6 @@ from jaxres import weights
 STAGE_WIDTHS = (64, 128, 256, 512)
 
 
-def _bn(width: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(width, eps=1e-5)
-
-
 class Block(nn.Module):
     """torchvision's BasicBlock (two 3×3) or Bottleneck v1.5 (1×1, 3×3 with the stride, 1×1)."""
 
@@ -23,14 +19,15 @@ class Block(nn.Module):
         super().__init__()
         self.out_width = out_width = width * (4 if bottleneck else 1)
         if bottleneck:
-            self.conv1, self.bn1 = nn.Conv2d(in_width, width, 1, bias=False), _bn(width)
-            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), _bn(width)
-            self.conv3, self.bn3 = nn.Conv2d(width, out_width, 1, bias=False), _bn(out_width)
+            self.conv1, self.bn1 = nn.Conv2d(in_width, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, out_width, 1, bias=False), nn.BatchNorm2d(out_width)
         else:
-            self.conv1, self.bn1 = nn.Conv2d(in_width, width, 3, stride, 1, bias=False), _bn(width)
-            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, 1, 1, bias=False), _bn(width)
+            self.conv1, self.bn1 = nn.Conv2d(in_width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = (nn.Sequential(nn.Conv2d(in_width, out_width, 1, stride, bias=False), _bn(out_width))
+        self.downsample = (nn.Sequential(nn.Conv2d(in_width, out_width, 1, stride, bias=False),
+                                         nn.BatchNorm2d(out_width))
                            if stride != 1 or in_width != out_width else None)
         self.bottleneck = bottleneck
 
@@ -50,7 +47,7 @@ class ResNet(nn.Module):
                  hidden: int = 1000, dropout: float = 0.0):
         super().__init__()
         bottleneck = block == "bottleneck"
-        self.conv1, self.bn1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), _bn(64)
+        self.conv1, self.bn1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
         self.relu, self.maxpool = nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         in_width = 64
         for index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, stage_sizes)):

@@ -56,15 +56,14 @@ def ending(result: dict, *, best: tuple[int, int] | None, files: dict[str, list]
     """The table printed before the final JSON line. `best`: (epoch, step) of the checkpoint evaluated;
     `files`: {label: [paths]} (checkpoints, curves, pictures, tensorboard)."""
     rows = metric_rows(result)
-    shown, more = rows[:MAX_ROWS], len(rows) - MAX_ROWS
     head = f"result on {result.get('split', '?')}" + (f" ({result['n']} records)" if "n" in result else "")
     if best is not None:
         head += f", best checkpoint: epoch {best[0]}, step {best[1]}"
-    table = [("metric", "model", "baseline"), *shown]
+    table = [("metric", "model", "baseline"), *rows[:MAX_ROWS]]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     lines = [head] + [f"  {a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in table]
-    if more > 0:
-        lines.append(f"  (+{more} more in the JSON line below)")
+    if len(rows) > MAX_ROWS:
+        lines.append(f"  (+{len(rows) - MAX_ROWS} more in the JSON line below)")
     worst = worst_classes(result.get("per_class") or {})
     if worst:
         lines.append(f"lowest F1 of {len(result['per_class'])} classes: "
@@ -112,10 +111,8 @@ def finish_run(workdir: pathlib.Path, result: dict, pictures: list, best_step: i
     workdir = pathlib.Path(workdir)
     history = MetricsLog(workdir / "metrics.jsonl").read()
     best = best_epoch(history, best_step)
-    baselines = {k: v for k, v in (result.get("baseline") or {}).items() if isinstance(v, (int, float))}
-    curves, problems = draw_curves(history, workdir, workdir.resolve().name,
-                                   baselines=baselines, best_step=best_step,
-                                   baseline_label=f"baseline ({result.get('split', 'eval')})") if history else ([], [])
+    curves, problems = draw_curves(history, workdir, workdir.resolve().name, baselines=result.get("baseline"),
+                                   best_step=best_step, baseline_label=f"baseline ({result.get('split', 'eval')})")
     for problem in problems:
         print(f"warning: {problem}", flush=True)
     board.pictures(pictures, step=best_step or 0)
