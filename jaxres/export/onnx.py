@@ -27,9 +27,8 @@ def export_onnx(model, variables: Mapping, path, *, image_size: tuple[int, int],
     """Write `path`: `images` uint8 (batch, H, W, C) -> `outputs` float32 ((batch, N) or (batch, K, 2))."""
     torch, onnx, torch_resnet = _imports()
     example = (torch.zeros((1, *image_size, model.in_channels), dtype=torch.uint8),)
-    axes = {"images": {0: "batch"}, "outputs": {0: "batch"}}
-    network = _network(torch, torch_resnet, model, variables)
-    return _write(torch, onnx, network, example, ["images"], "outputs", axes, metadata, path)
+    return _write(torch, onnx, _network(torch, torch_resnet, model, variables), example, ["images"], "outputs",
+                  {"images": {0: "batch"}, "outputs": {0: "batch"}}, metadata, path)
 
 
 def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: Mapping | None = None) -> pathlib.Path:

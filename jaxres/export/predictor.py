@@ -49,29 +49,19 @@ class Prediction:
 
 
 class Predictor:
-    """A workdir's model, ready to predict: `config`, `facts`, `objective`, `model`, `variables`, `step`."""
+    """A workdir's model, ready to predict: `config`, `facts`, `objective`, `model`, `variables`, `step`,
+    `classes` (None for a task without), `needs_box` (each photo is cropped around a box, a face's; predict's
+    CSV records it) and `takes_box` (`predict` and the exports take a box beside the photo)."""
 
     def __init__(self, built, variables: Mapping, step: int, workdir: pathlib.Path):
         self.built, self.workdir, self.step = built, pathlib.Path(workdir), int(step)
         self.config, self.facts, self.objective, self.model = built.config, built.facts, built.objective, built.model
+        self.classes: tuple[str, ...] | None = tuple(self.facts.classes or ()) or None
+        self.needs_box, self.takes_box = bool(self.objective.needs_box), bool(self.objective.takes_box)
         self.variables = jax.device_put(variables)
         self.traces: collections.Counter = collections.Counter()
         self._frame = jax.jit(self._frame_fn)
         self._network = jax.jit(self._network_fn)
-
-    @property
-    def classes(self) -> tuple[str, ...] | None:
-        return tuple(self.facts.classes) if self.facts.classes else None
-
-    @property
-    def needs_box(self) -> bool:
-        """Whether each photo is cropped around a box (a face's); predict's CSV records it."""
-        return bool(self.objective.needs_box)
-
-    @property
-    def takes_box(self) -> bool:
-        """Whether `predict` and the exports take a box beside the photo."""
-        return bool(self.objective.takes_box)
 
     def metadata(self, task: str) -> dict:
         """What a server needs to read an exported model's inputs and outputs (JSON)."""
@@ -105,8 +95,8 @@ class Predictor:
             boxes = [None] * len(image) if box is None else list(box)
             if len(boxes) != len(image):
                 raise UserError(f"{len(image)} images but {len(boxes)} boxes")
-            photos = [self.photo(im) for im in image]
-            predictions, used = self.run(photos, [None if b is None else serving.corners(b) for b in boxes])
+            predictions, used = self.run([self.photo(im) for im in image],
+                                         [None if b is None else serving.corners(b) for b in boxes])
             name, served = self.objective.output_name, self.objective.served
             return [Prediction(name, np.asarray(served(value, serving.NUMPY)), self.classes, box_used)
                     for value, box_used in zip(predictions, used)]
@@ -131,9 +121,8 @@ class Predictor:
             views.append(view)
             used.append(np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]]) if self.takes_box else None)
             frames.append(self._frame(jnp.asarray(photo), jnp.asarray(view, jnp.float32)))
-        outputs = self._outputs(frames)
         predictions = np.stack([self.objective.to_photo(np.asarray(o, np.float64), v, serving.NUMPY)
-                                for o, v in zip(outputs, views)])
+                                for o, v in zip(self._outputs(frames), views)])
         return predictions, used
 
     def _outputs(self, frames: list) -> list[np.ndarray]:

@@ -41,25 +41,25 @@ class Block(nn.Module):
 
 
 class ResNet(nn.Module):
-    """conv1/bn1/maxpool, layer1-4, global average pool, `fc` (Linear, or Linear-ReLU-Dropout-Linear)."""
+    """conv1/bn1/maxpool, layer1-4, global average pool, `fc` (Linear, or Linear-ReLU-Dropout-Linear), as the
+    jaxres `model` describes them."""
 
-    def __init__(self, block: str, stage_sizes, num_outputs: int, in_channels: int = 3, head: str = "linear",
-                 hidden: int = 1000, dropout: float = 0.0):
+    def __init__(self, model):
         super().__init__()
-        bottleneck = block == "bottleneck"
-        self.conv1, self.bn1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
+        bottleneck = model.block == "bottleneck"
+        self.conv1, self.bn1 = nn.Conv2d(model.in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
         self.relu, self.maxpool = nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         in_width = 64
-        for index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, stage_sizes)):
+        for index, (width, blocks) in enumerate(zip(STAGE_WIDTHS, model.stage_sizes)):
             layers = []
             for b in range(blocks):
                 layers.append(Block(bottleneck, in_width, width, 2 if (b == 0 and index > 0) else 1))
                 in_width = layers[-1].out_width
             setattr(self, f"layer{index + 1}", nn.Sequential(*layers))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = (nn.Sequential(nn.Linear(in_width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                 nn.Linear(hidden, num_outputs))
-                   if head == "mlp" else nn.Linear(in_width, num_outputs))
+        self.fc = (nn.Sequential(nn.Linear(in_width, model.hidden), nn.ReLU(inplace=True), nn.Dropout(model.dropout),
+                                 nn.Linear(model.hidden, model.num_outputs))
+                   if model.head == "mlp" else nn.Linear(in_width, model.num_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -69,8 +69,7 @@ class ResNet(nn.Module):
 
 def from_jaxres(model, variables) -> ResNet:
     """The torch twin of a jaxres `ResNet` with its variables loaded strictly, in eval mode."""
-    net = ResNet(model.block, model.stage_sizes, model.num_outputs, model.in_channels, model.head,
-                 model.hidden, model.dropout)
+    net = ResNet(model)
     state = {k: torch.from_numpy(v.copy()) for k, v in weights.to_torchvision(variables, model).items()}
     net.load_state_dict(state, strict=True)
     return net.eval()

@@ -16,8 +16,7 @@ from jaxres.train.progress import MetricsLog
 
 def evaluate_command(task, args) -> int:
     predictor = load(args.workdir, overrides_of(args))
-    built, workdir = predictor.built, pathlib.Path(args.workdir)
-    config = built.config
+    built, workdir, config = predictor.built, pathlib.Path(args.workdir), predictor.config
     if args.data:
         config["data"]["path"] = args.data
     path = resolve_data_path(task, config)

@@ -25,7 +25,7 @@ BOX_COLUMNS = ("box_left", "box_top", "box_width", "box_height")
 def predict(task, args) -> int:
     predictor = load(args.workdir, overrides_of(args))
     objective = predictor.objective
-    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], predictor.built)
+    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], predictor)
     out, csv_path = pathlib.Path(args.out), pathlib.Path(args.out) / "predictions.csv"
     photos = _by_photo(dataset.records)
     overlays = [out / f"{pathlib.Path(record_name(dataset.records[rows[0]])).stem}_pred.png" for rows in photos]
@@ -42,8 +42,7 @@ def predict(task, args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     table = objective.table(dataset, predictions)
     if predictor.needs_box:  # the box each frame was cut around, given or the whole photo
-        for i, column in enumerate(BOX_COLUMNS):
-            table[column] = [b[i] for b in used]
+        table[list(BOX_COLUMNS)] = used
     with files.atomic_path(csv_path) as tmp:  # a killed run never leaves a CSV that looks complete
         table.to_csv(tmp, index=False, float_format="%.3f")
     for rows, overlay in zip(photos, overlays):
@@ -77,7 +76,7 @@ def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources
     guards.new_outputs(targets, getattr(args, "force", False), "a prediction file")
 
 
-def _inputs(task, paths: list[pathlib.Path], built) -> Dataset:
+def _inputs(task, paths: list[pathlib.Path], predictor) -> Dataset:
     records: list[Record] = []
     for path in paths:
         if not path.exists():
@@ -87,13 +86,13 @@ def _inputs(task, paths: list[pathlib.Path], built) -> Dataset:
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             records.append(Record(image=str(path.resolve()), source=str(path), meta={"id": path.stem}))
         else:
-            dataset = task.read(path, "test", built.config) or task.read(path, "train", built.config)
+            dataset = task.read(path, "test", predictor.config) or task.read(path, "train", predictor.config)
             if dataset is None:
                 raise DataError("not an image, a folder or an annotation file this task reads", where=str(path))
             # the model's point count, labels mapped by class name onto its classes: the truth drawn beside
             # each prediction means what the model's outputs mean
-            check_same_points(dataset, built.facts.num_keypoints, "input")
-            records += align_classes(dataset, built.facts.classes, "input").records
+            check_same_points(dataset, predictor.facts.num_keypoints, "input")
+            records += align_classes(dataset, predictor.facts.classes, "input").records
     if not records:
         raise DataError("no images found in the inputs", where=", ".join(map(str, paths)))
-    return Dataset(records, classes=tuple(built.facts.classes or ()) or None)
+    return Dataset(records, classes=predictor.classes)
