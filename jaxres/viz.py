@@ -58,13 +58,6 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 # --- overlays ------------------------------------------------------------------------------------
 
-def _points(points, name: str) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"{name} keypoints must have shape (K, 2) as (x, y) pixels; got {points.shape}")
-    return points
-
-
 def box_region(image, box, margin: float = 0.3, min_side: int = 256) -> tuple[Image.Image, np.ndarray, float]:
     """The part of `image` around `box`, widened by `margin` and enlarged to ≥ `min_side` px, with its
     offset and scale (a point p lands at (p - offset) * scale)."""
@@ -88,45 +81,45 @@ def draw_keypoints(image, pred=None, true=None, *, outline: Sequence[int] | None
     closed polyline; non-finite points are skipped."""
     canvas = to_image(image).copy()
     r = radius if radius is not None else max(1, round(min(canvas.size) / 100))
-    draw = ImageDraw.Draw(canvas)
-    for points, color, name in ((true, TRUE_COLOR, "true"), (pred, PRED_COLOR, "pred")):
-        if points is None:
-            continue
-        points = _points(points, name)
-        if outline is not None:
-            _draw_outline(draw, points, outline, color, width=max(1, r // 2))
+    order = None if outline is None else [int(i) for i in outline]
+
+    def draw_points(draw, points, color):
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"keypoints must have shape (K, 2) as (x, y) pixels; got {points.shape}")
+        if order is not None:
+            bad = [i for i in order if not 0 <= i < len(points)]
+            if bad:
+                raise ValueError(f"outline indices {bad} out of range for {len(points)} keypoints")
+            ring = points[order + order[:1]]
+            for a, b in zip(ring[:-1], ring[1:]):
+                if np.isfinite(a).all() and np.isfinite(b).all():
+                    draw.line((tuple(a), tuple(b)), fill=color, width=max(1, r // 2))
         for x, y in points[np.isfinite(points).all(axis=1)]:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
-    return canvas
 
-
-def _draw_outline(draw, points: np.ndarray, order: Sequence[int], color, width: int) -> None:
-    order = [int(i) for i in order]
-    bad = [i for i in order if not 0 <= i < len(points)]
-    if bad:
-        raise ValueError(f"outline indices {bad} out of range for {len(points)} keypoints")
-    ring = points[order + order[:1]]
-    for a, b in zip(ring[:-1], ring[1:]):
-        if np.isfinite(a).all() and np.isfinite(b).all():
-            draw.line((tuple(a), tuple(b)), fill=color, width=width)
+    return _overlay(canvas, pred, true, draw_points)
 
 
 def draw_boxes(image, pred=None, true=None, *, width: int = 2) -> Image.Image:
     """A copy of `image` with true boxes green and predicted boxes red; boxes (4,) or (M, 4)."""
-    canvas = to_image(image).copy()
-    draw = ImageDraw.Draw(canvas)
-    for boxes, color, name in ((true, TRUE_COLOR, "true"), (pred, PRED_COLOR, "pred")):
-        if boxes is None:
-            continue
-        boxes = np.asarray(boxes, dtype=np.float64)
+
+    def draw_rectangles(draw, boxes, color):
         if boxes.shape != (4,) and (boxes.ndim != 2 or boxes.shape[1] != 4):
-            raise ValueError(f"{name} boxes must have shape (4,) or (M, 4) as (x0, y0, x1, y1); "
-                             f"got {boxes.shape}")
+            raise ValueError(f"boxes must have shape (4,) or (M, 4) as (x0, y0, x1, y1); got {boxes.shape}")
         boxes = boxes.reshape(-1, 4)
         for x0, y0, x1, y1 in boxes[np.isfinite(boxes).all(axis=1)]:
             # A regression head may emit x1 < x0; Pillow refuses such rectangles, so sort corners.
-            draw.rectangle((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
-                           outline=color, width=width)
+            draw.rectangle((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), outline=color, width=width)
+
+    return _overlay(to_image(image).copy(), pred, true, draw_rectangles)
+
+
+def _overlay(canvas: Image.Image, pred, true, draw_one) -> Image.Image:
+    """`draw_one(draw, float64 array, colour)` for the truth in green, then the prediction in red on top."""
+    draw = ImageDraw.Draw(canvas)
+    for values, color in ((true, TRUE_COLOR), (pred, PRED_COLOR)):
+        if values is not None:
+            draw_one(draw, np.asarray(values, dtype=np.float64), color)
     return canvas
 
 
@@ -182,139 +175,113 @@ def _series(values) -> np.ndarray:
     return data[np.isfinite(data).all(axis=1)]
 
 
-class _Axes(NamedTuple):
-    box: tuple[int, int, int, int]  # left, top, right, bottom of the plot area in pixels
-    xticks: np.ndarray
-    yticks: np.ndarray
-
-    def x_px(self, x):
-        left, _, right, _ = self.box
-        return left + (x - self.xticks[0]) / (self.xticks[-1] - self.xticks[0]) * (right - left)
-
-    def y_px(self, y):
-        _, top, _, bottom = self.box
-        return bottom - (y - self.yticks[0]) / (self.yticks[-1] - self.yticks[0]) * (bottom - top)
-
-
-def _draw_axes(canvas: Image.Image, axes: _Axes, xlabel: str, ylabel: str, title: str) -> None:
-    draw, font = ImageDraw.Draw(canvas), _font(12)
-    left, top, right, bottom = axes.box
-    xstep, ystep = axes.xticks[1] - axes.xticks[0], axes.yticks[1] - axes.yticks[0]
-    for x in axes.xticks:
-        px = axes.x_px(x)
-        draw.line((px, top, px, bottom), fill=GRID)
-        draw.line((px, bottom, px, bottom + 5), fill=INK)
-        draw.text((px, bottom + 8), _tick_label(x, xstep), fill=INK, font=font, anchor="mt")
-    for y in axes.yticks:
-        py = axes.y_px(y)
-        draw.line((left, py, right, py), fill=GRID)
-        draw.line((left - 5, py, left, py), fill=INK)
-        draw.text((left - 8, py), _tick_label(y, ystep), fill=INK, font=font, anchor="rm")
-    draw.rectangle(axes.box, outline=INK)
-    draw.text(((left + right) / 2, canvas.height - 6), xlabel, fill=INK, font=font, anchor="md")
-    draw.text(((left + right) / 2, 8), title, fill=INK, font=_font(15), anchor="mt")
-    label = Image.new("RGBA", (int(draw.textlength(ylabel, font=font)) + 4, 16), (0, 0, 0, 0))
-    ImageDraw.Draw(label).text((2, 1), ylabel, fill=INK, font=font)
-    label = label.rotate(90, expand=True)
-    canvas.paste(label, (6, int((top + bottom - label.height) / 2)), label)
-
-
-def _draw_legend(canvas: Image.Image, box, entries: list[tuple[str, tuple]]) -> None:
-    draw, font = ImageDraw.Draw(canvas), _font(12)
-    width = max(draw.textlength(name, font=font) for name, _ in entries) + 40
-    right, top = box[2] - 8, box[1] + 8
-    draw.rectangle((right - width, top, right, top + 18 * len(entries) + 6), fill=BACKGROUND, outline=GRID)
-    for i, (name, color) in enumerate(entries):
-        y = top + 12 + 18 * i
-        draw.line((right - width + 6, y, right - width + 26, y), fill=color, width=3)
-        draw.text((right - width + 32, y), name, fill=INK, font=font, anchor="lm")
-
-
-def plot_curves(history: Mapping[str, Sequence], path, title: str = "", *,
-                size: tuple[int, int] = (800, 480), xlabel: str = "step",
-                ylabel: str = "value") -> Image.Image:
-    """A line chart of `{name: [(step, value), ...]}` written to `path` as PNG; non-finite values skipped,
-    short series marked."""
-    canvas = draw_chart(history, title, size=size, xlabel=xlabel, ylabel=ylabel)
-    save_png(canvas, path)
-    return canvas
-
-
-def draw_chart(history: Mapping[str, Sequence], title: str = "", *, size: tuple[int, int] = (800, 480),
-               xlabel: str = "step", ylabel: str = "value", hlines: Mapping[str, float] | None = None,
-               mark_x: float | None = None, mark_label: str = "best") -> Image.Image:
-    """`plot_curves`'s chart as an image; `hlines` {name: y} are dashed reference lines (a baseline),
-    `mark_x` a vertical line at one step (the chosen checkpoint). Both widen the axes to show."""
-    series = {name: _series(values) for name, values in history.items()}
-    series = {name: data for name, data in series.items() if len(data)}
+def plot_curves(history: Mapping[str, Sequence], path=None, title: str = "", *, size: tuple[int, int] = (800, 480),
+                xlabel: str = "step", ylabel: str = "value", hlines: Mapping[str, float] | None = None,
+                mark_x: float | None = None) -> Image.Image:
+    """A line chart of `{name: [(step, value), ...]}`, written to `path` as PNG when given; non-finite values
+    skipped, short series marked. `hlines` {name: y} are dashed reference lines (a baseline), `mark_x` a
+    vertical line at one step (the best checkpoint); both widen the axes to show."""
+    series = {name: data for name, data in ((name, _series(values)) for name, values in history.items()) if len(data)}
     if not series:
         raise ValueError(f"plot_curves: no finite (step, value) points in {list(history)}")
-    refs = {k: float(v) for k, v in (hlines or {}).items() if v is not None and math.isfinite(float(v))}
+    refs = {k: float(v) for k, v in (hlines or {}).items()  # numbers only: a baseline may hold a table
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
     every = np.concatenate(list(series.values()))
     xs = np.append(every[:, 0], [] if mark_x is None else [mark_x])
     ys = np.append(every[:, 1], list(refs.values()))
-    axes = _Axes((72, 40, size[0] - 20, size[1] - 50), nice_ticks(xs.min(), xs.max()), nice_ticks(ys.min(), ys.max()))
+    xticks, yticks = nice_ticks(xs.min(), xs.max()), nice_ticks(ys.min(), ys.max())
+    left, top, right, bottom = box = (72, 40, size[0] - 20, size[1] - 50)  # the plot area in pixels
+
+    def x_px(x):
+        return left + (x - xticks[0]) / (xticks[-1] - xticks[0]) * (right - left)
+
+    def y_px(y):
+        return bottom - (y - yticks[0]) / (yticks[-1] - yticks[0]) * (bottom - top)
+
     canvas = Image.new("RGB", size, BACKGROUND)
-    _draw_axes(canvas, axes, xlabel, ylabel, title)
-    draw, entries = ImageDraw.Draw(canvas), []
-    for i, (name, data) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
-        points = list(zip(axes.x_px(data[:, 0]), axes.y_px(data[:, 1])))
+    draw, font = ImageDraw.Draw(canvas), _font(12)
+    xstep, ystep = xticks[1] - xticks[0], yticks[1] - yticks[0]
+    for x in xticks:
+        px = x_px(x)
+        draw.line((px, top, px, bottom), fill=GRID)
+        draw.line((px, bottom, px, bottom + 5), fill=INK)
+        draw.text((px, bottom + 8), _tick_label(x, xstep), fill=INK, font=font, anchor="mt")
+    for y in yticks:
+        py = y_px(y)
+        draw.line((left, py, right, py), fill=GRID)
+        draw.line((left - 5, py, left, py), fill=INK)
+        draw.text((left - 8, py), _tick_label(y, ystep), fill=INK, font=font, anchor="rm")
+    draw.rectangle(box, outline=INK)
+    draw.text(((left + right) / 2, size[1] - 6), xlabel, fill=INK, font=font, anchor="md")
+    draw.text(((left + right) / 2, 8), title, fill=INK, font=_font(15), anchor="mt")
+    _vertical_text(canvas, ylabel, font, (6, int((top + bottom - font.getlength(ylabel)) / 2) - 2), 16)
+    entries = [(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate([*series, *refs])]  # the legend
+    for (name, data), (_, color) in zip(series.items(), entries):
+        points = list(zip(x_px(data[:, 0]), y_px(data[:, 1])))
         if len(points) > 1:
             draw.line(points, fill=color, width=2, joint="curve")
         if len(points) <= 40:
             for px, py in points:
                 draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=color)
-        entries.append((name, color))
-    for j, (name, value) in enumerate(refs.items()):
-        color = PALETTE[(len(series) + j) % len(PALETTE)]
-        _dashed(draw, (axes.box[0], axes.y_px(value)), (axes.box[2], axes.y_px(value)), color)
-        entries.append((name, color))
+    for value, (_, color) in zip(refs.values(), entries[len(series):]):
+        _dashed(draw, (left, y_px(value)), (right, y_px(value)), color)
     if mark_x is not None:
-        px = axes.x_px(mark_x)
-        _dashed(draw, (px, axes.box[1]), (px, axes.box[3]), INK)
-        draw.text((px + 4, axes.box[3] - 4), mark_label, fill=INK, font=_font(12), anchor="lb")
-    _draw_legend(canvas, axes.box, entries)
+        _dashed(draw, (x_px(mark_x), top), (x_px(mark_x), bottom), INK)
+        draw.text((x_px(mark_x) + 4, bottom - 4), "best", fill=INK, font=font, anchor="lb")
+    width = max(draw.textlength(name, font=font) for name, _ in entries) + 40
+    x, y = right - 8 - width, top + 8  # the legend, top right
+    draw.rectangle((x, y, right - 8, y + 18 * len(entries) + 6), fill=BACKGROUND, outline=GRID)
+    for i, (name, color) in enumerate(entries):
+        draw.line((x + 6, y + 12 + 18 * i, x + 26, y + 12 + 18 * i), fill=color, width=3)
+        draw.text((x + 32, y + 12 + 18 * i), name, fill=INK, font=font, anchor="lm")
+    if path is not None:
+        save_png(canvas, path)
     return canvas
+
+
+def _vertical_text(canvas: Image.Image, text: str, font, corner: tuple[int, int], height: int) -> None:
+    """`text` reading bottom to top in a strip `height` px wide whose top-left corner is at `corner`."""
+    strip = Image.new("RGBA", (int(font.getlength(text)) + 4, height), (0, 0, 0, 0))
+    ImageDraw.Draw(strip).text((2, height / 2), text, fill=INK, font=font, anchor="lm")
+    strip = strip.rotate(90, expand=True)
+    canvas.paste(strip, corner, strip)
 
 
 def _dashed(draw: ImageDraw.ImageDraw, start, end, color, dash: float = 8.0) -> None:
     (x0, y0), (x1, y1) = start, end
     length = math.hypot(x1 - x0, y1 - y0)
     for a in np.arange(0.0, length, 2 * dash):
-        b = min(a + dash, length)
-        t0, t1 = a / length, b / length
-        draw.line((x0 + t0 * (x1 - x0), y0 + t0 * (y1 - y0), x0 + t1 * (x1 - x0), y0 + t1 * (y1 - y0)), fill=color, width=2)
+        t0, t1 = a / length, min(a + dash, length) / length
+        draw.line((x0 + t0 * (x1 - x0), y0 + t0 * (y1 - y0), x0 + t1 * (x1 - x0), y0 + t1 * (y1 - y0)),
+                  fill=color, width=2)
 
 
 def plot_panels(history: Mapping[str, Sequence], path, title: str = "", *,
                 baselines: Mapping[str, float] | None = None, best_step: float | None = None,
-                panel_size: tuple[int, int] = (520, 320), cols: int = 2,
-                baseline_label: str = "baseline") -> Image.Image:
-    """One chart per metric, each on its own axis (NME's 0-1 and pixel errors never share one),
+                panel_size: tuple[int, int] = (520, 320), baseline_label: str = "baseline") -> Image.Image:
+    """One chart per metric, each on its own axis (NME's 0-1 and pixel errors never share one), two a row,
     with the metric's baseline as a dashed line and the best checkpoint's step marked; `path` PNG."""
     baselines = baselines or {}
-    panels = [draw_chart({name: values}, f"{title}: {name}" if title else name, size=panel_size,
-                         hlines={baseline_label: baselines.get(name)}, mark_x=best_step)
+    panels = [plot_curves({name: values}, None, f"{title}: {name}" if title else name, size=panel_size,
+                          hlines={baseline_label: baselines.get(name)}, mark_x=best_step)
               for name, values in history.items() if len(_series(values))]
     if not panels:
         raise ValueError(f"plot_panels: no finite (step, value) points in {list(history)}")
-    return contact_sheet(panels, cols=min(cols, len(panels)), path=path)
+    return contact_sheet(panels, cols=min(2, len(panels)), path=path)
 
 
 # --- training curves -----------------------------------------------------------------------------
 
-RECORD_KEYS = ("step", "epoch", "split")  # where a record sits, not what it measured
 # a record count, and the per-class table (hundreds of classes: per_class.csv, not charts)
 NOT_CHARTED = ("count", "per_class")
 
 
 def charted(record: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of a metrics.jsonl record for charts and TensorBoard: nested dicts as 'key/inner',
-    strings, lists, the count and the per-class table left out."""
+    """The headline numbers of a metrics.jsonl record for charts and TensorBoard: nested dicts as 'key/inner';
+    where the record sits (step, epoch, split), strings, lists, the count and the per-class table left out."""
     out: dict[str, float] = {}
     for key, value in record.items():
-        if key not in RECORD_KEYS and key not in NOT_CHARTED:
+        if key not in ("step", "epoch", "split", *NOT_CHARTED):
             out.update(_numbers(key, value))
     return out
 
@@ -374,10 +341,10 @@ class ConfusionGrid(NamedTuple):
     counts: bool  # whether counts fit inside the cells
 
 
-def confusion_grid(class_names: Sequence[str], cell: int | None = None) -> ConfusionGrid:
+def confusion_grid(class_names: Sequence[str]) -> ConfusionGrid:
     """The layout of a confusion picture: cells shrink with many classes (at most ~720 px of grid)."""
     n = len(class_names)
-    cell = cell or int(np.clip(720 // max(n, 1), 4, 56))
+    cell = int(np.clip(720 // max(n, 1), 4, 56))
     labels, counts = cell >= 10, cell >= 24
     font = _font(_label_size(cell))
     longest = max((font.getlength(str(name)) for name in class_names), default=0) if labels else 0
@@ -396,15 +363,14 @@ def heat_color(share: float) -> tuple[int, int, int]:
     return tuple(round(lo + (hi - lo) * share) for lo, hi in zip(HEAT_LOW, HEAT_HIGH))
 
 
-def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "confusion matrix",
-                   cell: int | None = None) -> Image.Image:
+def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "confusion matrix") -> Image.Image:
     """A confusion-matrix heat map (rows true) with counts and class names as PNG at `path`, coloured by
     the share of the true class's row so rare classes show their errors."""
     matrix = np.asarray(matrix)
     n = len(class_names)
     if matrix.shape != (n, n):
         raise ValueError(f"confusion matrix shape {matrix.shape} does not match {n} class names")
-    grid = confusion_grid(class_names, cell)
+    grid = confusion_grid(class_names)
     canvas = Image.new("RGB", (grid.width, grid.height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     rows = matrix.sum(axis=1, keepdims=True)
@@ -418,23 +384,12 @@ def plot_confusion(matrix, class_names: Sequence[str], path, *, title: str = "co
             if grid.counts:
                 draw.text((x0 + grid.cell / 2, y0 + grid.cell / 2), str(int(matrix[i, j])), anchor="mm",
                           font=count_font, fill=BACKGROUND if shares[i, j] > 0.5 else INK)
-    _confusion_labels(canvas, grid, class_names, title)
-    save_png(canvas, path)
-    return canvas
-
-
-def _confusion_labels(canvas: Image.Image, grid: ConfusionGrid, names: Sequence[str], title: str) -> None:
-    draw, font = ImageDraw.Draw(canvas), _font(12)
-    bottom = grid.top + len(names) * grid.cell
+    font, label_font = _font(12), _font(_label_size(grid.cell))
     draw.text((grid.left, 8), title, fill=INK, font=_font(15))
     draw.text((grid.left, 30), "rows: true class · columns: predicted", fill=INK, font=font)
-    if not grid.labels:
-        return
-    label_font = _font(_label_size(grid.cell))
-    for k, name in enumerate(map(str, names)):
-        mid = k * grid.cell + grid.cell / 2
-        draw.text((grid.left - 6, grid.top + mid), name, fill=INK, font=label_font, anchor="rm")
-        tag = Image.new("RGBA", (int(label_font.getlength(name)) + 4, grid.cell), (0, 0, 0, 0))
-        ImageDraw.Draw(tag).text((2, grid.cell / 2), name, fill=INK, font=label_font, anchor="lm")
-        tag = tag.rotate(90, expand=True)
-        canvas.paste(tag, (int(grid.left + k * grid.cell), bottom + 6), tag)
+    for k, name in enumerate(map(str, class_names) if grid.labels else []):
+        draw.text((grid.left - 6, grid.top + k * grid.cell + grid.cell / 2), name, fill=INK, font=label_font,
+                  anchor="rm")
+        _vertical_text(canvas, name, label_font, (grid.left + k * grid.cell, grid.top + n * grid.cell + 6), grid.cell)
+    save_png(canvas, path)
+    return canvas

@@ -60,7 +60,7 @@ def artifact(tmp_path_factory, keypoint_model):
     pytest.importorskip("flatbuffers", reason="jax.export serialization needs flatbuffers")
     model, variables = keypoint_model
     path = tmp_path_factory.mktemp("hlo") / "model.hlo"
-    export.export_stablehlo(model, variables, path, image_size=SIZE, channels=3, metadata={"task": "test"})
+    export.export("stablehlo", model, variables, path, image_size=SIZE, channels=3, metadata={"task": "test"})
     return path
 
 

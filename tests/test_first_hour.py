@@ -335,7 +335,7 @@ def test_500_classes_go_to_per_class_csv_and_the_worst_are_named(tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == len(table) and set(rows[0]) == {"class", "precision", "recall", "f1", "support"}
     assert sum(int(r["support"]) for r in rows) == 4000
-    text = report.ending(result, workdir=tmp_path, best=None, files={})
+    text = report.ending(result, best=None, files={})
     worst = report.worst_classes(table)
     assert len(worst) == 5 and all(row["f1"] <= min(r["f1"] for n, r in table.items()
                                                       if r["support"] and n not in dict(worst)) for _, row in worst)

@@ -4,7 +4,6 @@ the start and the table at the end."""
 import io
 import json
 import os
-import pathlib
 
 import numpy as np
 from PIL import Image
@@ -90,7 +89,7 @@ def test_config_changes_name_each_key_and_tag_the_embedded_sets():
 def test_the_ending_table():
     result = {"split": "test", "n": 64, "nme_io": 0.050123456, "fr@0.08": 0.0, "names": ["a"],
               "baseline": {"nme_io": 0.171666, "fr@0.08": 0.984375}}
-    text = report.ending(result, workdir=pathlib.Path("runs/face"), best=(14, 252),
+    text = report.ending(result, best=(14, 252),
                          files={"checkpoints": ["runs/face/checkpoints/252"], "curves": ["runs/face/metrics.png"],
                                 "tensorboard": ["tensorboard --logdir runs/face"], "pictures": []})
     lines = text.splitlines()

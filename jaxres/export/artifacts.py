@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.traverse_util import flatten_dict, unflatten_dict
 
 import jaxres
 from jaxres import weights
@@ -35,108 +36,27 @@ FORMATS = ("stablehlo", "torchvision", "safetensors", "onnx")
 # Lowering for CUDA needs no GPU: one artifact then serves CPU and GPU hosts alike.
 PLATFORMS = ("cpu", "cuda")
 TORCHVISION_SUFFIXES = (".pth", ".pt", ".safetensors")
-_CHUNK_BYTES = 16 << 20
 _SEP = "/"
 
 
 # ---------------------------------------------------------------------------------------- StableHLO
 
 
-def export_stablehlo(
-    model,
-    variables: Mapping,
-    path,
-    *,
-    image_size: int | tuple[int, int],
-    channels: int | None = None,
-    postprocess: Callable | None = None,
-    platforms: Iterable[str] = PLATFORMS,
-    metadata: Mapping | None = None,
-) -> pathlib.Path:
-    """Write `path` (serialized `jax.export.Exported`) and `<path>.json` (what a caller must know).
-
-    The function exported is `uint8 (b, H, W, C) -> float32 outputs` with `b` symbolic: one file for
-    every batch size. `postprocess` (traced into the artifact) maps the model's float32 outputs to
-    what a server should return, e.g. `jax.nn.softmax` or keypoints scaled to pixels. `metadata`
-    (class names, the task, …; JSON-serialisable) is copied into the sidecar as is.
-    """
-    path = pathlib.Path(path)
-    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    channels = model.in_channels if channels is None else channels
-    if channels != model.in_channels:
-        raise UserError(f"channels={channels} but the model takes {model.in_channels}-channel images", where=str(path))
-    exported = _export(model, variables, (height, width, channels), postprocess, tuple(platforms), path)
-    _write_artifact(exported, _sidecar(model, exported, channels, postprocess, metadata), path)
-    return path
-
-
-def _export(model, variables, hwc, postprocess, platforms, path):
-    """Trace the inference function once with a symbolic batch; the variables become constants."""
-    variables = jax.device_get(variables)
+def export_stablehlo(model, variables: Mapping, path, *, image_size: tuple[int, int],
+                     platforms: Iterable[str] = PLATFORMS, metadata: Mapping | None = None) -> pathlib.Path:
+    """Write `path` (serialized `jax.export.Exported`) and `<path>.json`: `uint8 (b, H, W, C) -> float32
+    outputs` with `b` symbolic, one file for every batch size; `metadata` (JSON-serialisable) goes into the
+    sidecar as is."""
+    variables, channels = jax.device_get(variables), model.in_channels
 
     def infer(images):
-        outputs = model.apply(variables, normalize(images, hwc[-1]), train=False).astype(jnp.float32)
-        if postprocess is not None:
-            outputs = postprocess(outputs)
-        return jnp.asarray(outputs, jnp.float32)
+        return model.apply(variables, normalize(images, channels), train=False).astype(jnp.float32)
 
-    spec = jax.ShapeDtypeStruct(jax.export.symbolic_shape("b, {}, {}, {}".format(*hwc)), jnp.uint8)
-    try:
-        return jax.export.export(jax.jit(infer), platforms=platforms)(spec)
-    except ValueError as err:  # normalize's channel check, an unknown platform name
-        raise UserError(f"cannot export: {err}", where=str(path)) from err
-
-
-def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platforms: Iterable[str] = PLATFORMS,
-                           metadata: Mapping | None = None) -> pathlib.Path:
-    """Write `path` and `<path>.json`: `serving.photo_function` exported with symbolic photo height and
-    width, the variables as constants; inputs `photo` (and `box`), output `objective.output_name`."""
-    path = pathlib.Path(path)
-    served = serving.photo_function(model, objective, jax.device_get(variables))
-    specs = [jax.ShapeDtypeStruct(jax.export.symbolic_shape(f"h, w, {model.in_channels}"), jnp.uint8)]
-    if objective.takes_box:
-        specs.append(jax.ShapeDtypeStruct((4,), jnp.float32))
-    exported = jax.export.export(jax.jit(served), platforms=tuple(platforms))(*specs)
-    sidecar = {"format": "jax.export (StableHLO)", "jax_version": jax.__version__,
-               "calling_convention_version": exported.calling_convention_version,
-               "platforms": list(exported.platforms), "arch": arch_name(model),
-               "inputs": {"photo": {"shape": _shape(exported.in_avals[0]), "dtype": "uint8", "layout": "HWC"},
-                          **({"box": {"shape": [4], "dtype": "float32", "order": "left, top, width, height"}}
-                             if objective.takes_box else {})},
-               "output": {objective.output_name: {"shape": _shape(exported.out_avals[0]), "dtype": "float32"}},
-               "metadata": dict(metadata or {})}
-    _write_artifact(exported, sidecar, path)
-    return path
-
-
-def _write_artifact(exported, sidecar: dict, path: pathlib.Path) -> None:
-    try:
-        blob = exported.serialize()
-    except ImportError as err:  # jax imports flatbuffers only when serializing
-        raise UserError("jax.export serialization needs flatbuffers: pip install flatbuffers", where=str(path)) from err
-    try:  # before writing anything: metadata that is not JSON must not leave an artifact without a sidecar
-        text = json.dumps(sidecar, indent=2) + "\n"
-    except TypeError as err:
-        raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
-    files.write_chunks(path, _chunks(blob), checksum=True)
-    files.write_chunks(sidecar_path(path), [text.encode()])
-
-
-def sidecar_path(path) -> pathlib.Path:
-    path = pathlib.Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def _sidecar(model, exported, channels: int, postprocess, metadata) -> dict:
-    """The facts a serving process needs without deserializing, or reading jaxres's code."""
+    shape = jax.export.symbolic_shape("b, {}, {}, {}".format(*image_size, channels))
+    exported = _export(infer, [jax.ShapeDtypeStruct(shape, jnp.uint8)], platforms, path)
     gray = channels == 1
-    return {
-        "format": "jax.export (StableHLO)",
+    return _write_artifact(exported, model, path, metadata, {
         "jaxres_version": jaxres.__version__,
-        "jax_version": jax.__version__,
-        "calling_convention_version": exported.calling_convention_version,
-        "platforms": list(exported.platforms),
-        "arch": arch_name(model),
         "head": model.head,
         "input": {"shape": _shape(exported.in_avals[0]), "dtype": "uint8", "layout": "NHWC"},
         "output": {"shape": _shape(exported.out_avals[0]), "dtype": "float32"},
@@ -148,9 +68,57 @@ def _sidecar(model, exported, channels: int, postprocess, metadata) -> dict:
             "mean": list(preprocess.GRAY_MEAN if gray else preprocess.IMAGENET_MEAN),
             "std": list(preprocess.GRAY_STD if gray else preprocess.IMAGENET_STD),
         },
-        "postprocess": None if postprocess is None else getattr(postprocess, "__name__", repr(postprocess)),
-        "metadata": dict(metadata or {}),
-    }
+    })
+
+
+def export_stablehlo_photo(model, objective, variables: Mapping, path, *, platforms: Iterable[str] = PLATFORMS,
+                           metadata: Mapping | None = None) -> pathlib.Path:
+    """Write `path` and `<path>.json`: `serving.photo_function` exported with symbolic photo height and
+    width, the variables as constants; inputs `photo` (and `box`), output `objective.output_name`."""
+    served = serving.photo_function(model, objective, jax.device_get(variables))
+    specs = [jax.ShapeDtypeStruct(jax.export.symbolic_shape(f"h, w, {model.in_channels}"), jnp.uint8)]
+    inputs = {"photo": {"shape": ["h", "w", model.in_channels], "dtype": "uint8", "layout": "HWC"}}
+    if objective.takes_box:
+        specs.append(jax.ShapeDtypeStruct((4,), jnp.float32))
+        inputs["box"] = {"shape": [4], "dtype": "float32", "order": "left, top, width, height"}
+    exported = _export(served, specs, platforms, path)
+    output = {objective.output_name: {"shape": _shape(exported.out_avals[0]), "dtype": "float32"}}
+    return _write_artifact(exported, model, path, metadata, {"inputs": inputs, "output": output})
+
+
+def _export(fn, specs: list, platforms: Iterable[str], path):
+    """`fn` traced once for `specs`' symbolic shapes; the variables it closes over become constants."""
+    try:
+        return jax.export.export(jax.jit(fn), platforms=tuple(platforms))(*specs)
+    except ValueError as err:  # an unknown platform name
+        raise UserError(f"cannot export: {err}", where=str(path)) from err
+
+
+def _write_artifact(exported, model, path, metadata: Mapping | None, facts: dict) -> pathlib.Path:
+    """The artifact with its checksum, and its sidecar: the facts a server needs without deserializing it or
+    reading jaxres's code."""
+    sidecar = {"format": "jax.export (StableHLO)", "jax_version": jax.__version__,
+               "calling_convention_version": exported.calling_convention_version,
+               "platforms": list(exported.platforms), "arch": arch_name(model), **facts,
+               "metadata": dict(metadata or {})}
+    try:
+        blob = exported.serialize()
+    except ImportError as err:  # jax imports flatbuffers only when serializing
+        raise UserError("jax.export serialization needs flatbuffers: pip install flatbuffers", where=str(path)) from err
+    try:  # before writing anything: metadata that is not JSON must not leave an artifact without a sidecar
+        text = json.dumps(sidecar, indent=2) + "\n"
+    except TypeError as err:
+        raise UserError(f"metadata is not JSON-serialisable: {err}", where=str(path)) from err
+    files.write_chunks(path, [blob], checksum=True)
+    files.write_chunks(sidecar_path(path), [text.encode()])
+    return pathlib.Path(path)
+
+
+def sidecar_path(path, suffix: str = ".json") -> pathlib.Path:
+    """A file beside an export: `<file>.json`, a StableHLO artifact's facts, or `<file>.txt`, the lines that
+    load a torchvision state dict."""
+    path = pathlib.Path(path)
+    return path.with_name(path.name + suffix)
 
 
 def _shape(aval) -> list:
@@ -182,7 +150,6 @@ def load_stablehlo(path) -> Callable[..., np.ndarray]:
             )
         return np.asarray(call(images, *(np.asarray(b, np.float32) for b in box)))
 
-    predict.exported = exported
     return predict
 
 
@@ -191,7 +158,7 @@ def load_stablehlo(path) -> Callable[..., np.ndarray]:
 
 def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
     """A torchvision-keyed state dict (.pth/.pt/.safetensors) that loads with `strict=True`, its
-    checksum, and at `recipe_path(path)` the lines that build the module it fits and load it."""
+    checksum, and at `sidecar_path(path, ".txt")` the lines that build the module it fits and load it."""
     path = pathlib.Path(path)
     if path.suffix.lower() not in TORCHVISION_SUFFIXES:
         raise UserError(
@@ -199,24 +166,12 @@ def export_torchvision(model, variables: Mapping, path) -> pathlib.Path:
         )
     weights.save_torchvision(variables, model, path)
     files.write_checksum(path)
-    files.write_chunks(recipe_path(path), [loading_code(model, path).encode()])
-    return path
-
-
-def recipe_path(path) -> pathlib.Path:
-    """Where the torchvision export writes the lines that load it: `<file>.txt` beside it."""
-    path = pathlib.Path(path)
-    return path.with_name(path.name + ".txt")
-
-
-def loading_code(model, path) -> str:
-    """A Python snippet that builds the torchvision module and loads `path` into it strictly."""
-    name = pathlib.Path(path).name
-    load = (f'state = safetensors.torch.load_file("{name}")' if name.lower().endswith(".safetensors")
-            else f'state = torch.load("{name}", map_location="cpu")')
-    head = "import safetensors.torch\n" if name.lower().endswith(".safetensors") else ""
-    return (f"import torch\nimport torchvision\n{head}\n{torchvision_recipe(model)}\n{load}\n"
+    head, load = (("import safetensors.torch\n", f'safetensors.torch.load_file("{path.name}")')
+                  if path.suffix.lower() == ".safetensors" else ("", f'torch.load("{path.name}", map_location="cpu")'))
+    code = (f"import torch\nimport torchvision\n{head}\n{torchvision_recipe(model)}\nstate = {load}\n"
             "model.load_state_dict(state, strict=True)\nmodel.eval()\n")
+    files.write_chunks(sidecar_path(path, ".txt"), [code.encode()])
+    return path
 
 
 def torchvision_recipe(model) -> str:
@@ -252,18 +207,10 @@ def export_safetensors(variables: Mapping, path) -> pathlib.Path:
     path = pathlib.Path(path)
     if path.suffix.lower() != ".safetensors":
         raise UserError(f"safetensors export writes a .safetensors file, not {path.suffix!r}", where=str(path))
-    flat = {_SEP.join(keys): np.asarray(leaf) for keys, leaf in _flatten(jax.device_get(variables))}
-    weights.write_state_dict(flat, path)
+    flat = flatten_dict(jax.device_get(dict(variables)), sep=_SEP)
+    weights.write_state_dict({key: np.asarray(leaf) for key, leaf in flat.items()}, path)
     files.write_checksum(path)
     return path
-
-
-def _flatten(tree: Mapping, prefix: tuple[str, ...] = ()):
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            yield from _flatten(value, prefix + (key,))
-        else:
-            yield prefix + (key,), value
 
 
 def load_safetensors_variables(path) -> dict:
@@ -279,24 +226,14 @@ def load_safetensors_variables(path) -> dict:
             "jaxres.weights.load_torchvision",
             where=str(path),
         )
-    variables: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(_SEP)
-        node = variables
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[leaf] = value
-    return variables
+    return unflatten_dict(flat, sep=_SEP)
 
 
 # ----------------------------------------------------------------------------------------- dispatch
 
-_OPTIONS = {
-    "stablehlo": {"image_size", "channels", "postprocess", "platforms", "metadata"},
-    "torchvision": set(),
-    "safetensors": set(),
-    "onnx": {"image_size", "channels", "metadata"},
-}
+# the options each format takes (the weights-only formats take none)
+_OPTIONS = {"stablehlo": {"image_size", "channels", "platforms", "metadata"},
+            "onnx": {"image_size", "channels", "metadata"}}
 
 
 def export_photo(fmt: str, model, objective, variables: Mapping, path, metadata: Mapping) -> pathlib.Path:
@@ -310,28 +247,26 @@ def export_photo(fmt: str, model, objective, variables: Mapping, path, metadata:
 
 def export(fmt: str, model, variables: Mapping, path, **meta) -> pathlib.Path:
     """Export in format `fmt`. Options meant for another format are dropped, so a command line can
-    pass one set for all; an option no format knows is an error (it is most likely a typo)."""
+    pass one set for all; an option no format knows is an error (it is most likely a typo). The crop-in
+    forms take `image_size` (an int or (height, width)) and check `channels` against the model's."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     known = set().union(*_OPTIONS.values())
     unknown = sorted(set(meta) - known)
     if unknown:
         raise UserError(f"unknown export option(s) {unknown}; known: {sorted(known)}")
-    options = {k: v for k, v in meta.items() if k in _OPTIONS[fmt]}
-    if fmt == "stablehlo":
-        return export_stablehlo(model, variables, path, **options)
+    options = {k: v for k, v in meta.items() if k in _OPTIONS.get(fmt, ())}
     if fmt == "torchvision":
         return export_torchvision(model, variables, path)
+    if fmt == "safetensors":
+        return export_safetensors(variables, path)
+    channels = options.pop("channels", model.in_channels)
+    if channels != model.in_channels:
+        raise UserError(f"channels={channels} but the model takes {model.in_channels}-channel images", where=str(path))
+    size = options.pop("image_size", None)
+    if size is None:
+        raise UserError(f"the {fmt} export needs image_size (the side of the square input, or (height, width))")
+    options["image_size"] = (size, size) if isinstance(size, int) else tuple(size)
     if fmt == "onnx":
         return onnx.export_onnx(model, variables, path, **options)
-    return export_safetensors(variables, path)
-
-
-# ---------------------------------------------------------------------------------------- file I/O
-
-
-def _chunks(blob, size: int = _CHUNK_BYTES) -> Iterable[bytes]:
-    view = memoryview(blob)
-    for start in range(0, len(view), size):
-        yield view[start : start + size]
-
+    return export_stablehlo(model, variables, path, **options)

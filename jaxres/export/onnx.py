@@ -1,14 +1,9 @@
-"""`export --format onnx`: the model as an ONNX graph, in two forms, written with its `.sha256`.
-
-- `export_onnx_photo` (what `export` writes): `photo` uint8 (H, W, C), any H and W (and `box` float32
-  (4,) [left, top, width, height] for keypoint and box tasks) -> `keypoints` (K, 2) / `box` /
-  `probabilities` (C,) in the photo's pixels: `jaxres.objectives.serving`'s steps evaluated on torch
-  tensors (the framing as GridSample + AveragePool, opset 17), so onnxruntime gives `predict`'s numbers.
-- `export_onnx` (the crop-in form): `images` uint8 (batch, H, W, C) already framed -> raw outputs.
-
-The network is `torch_resnet`'s twin of the model, traced by the TorchScript exporter (`dynamo=False`:
-the dynamo one needs onnxscript). Task metadata goes into metadata_props. torch and onnx are the
-optional `onnx` extra, so they (and `torch_resnet`) are imported only when an export runs.
+"""`export --format onnx`: the model as an ONNX graph with its `.sha256`, in `artifacts`' two forms. The photo
+form (`export_onnx_photo`, what `export` writes) evaluates `jaxres.objectives.serving`'s steps on torch tensors
+(the framing as GridSample + AveragePool, opset 17), so onnxruntime gives `predict`'s numbers; the crop-in form
+(`export_onnx`) takes framed uint8 images. The network is `torch_resnet`'s twin, traced by the TorchScript
+exporter (`dynamo=False`: the dynamo one needs onnxscript); task metadata goes into metadata_props. torch and
+onnx are the optional `onnx` extra, so they (and `torch_resnet`) are imported only when an export runs.
 """
 
 from __future__ import annotations
@@ -25,55 +20,35 @@ from jaxres.objectives import serving
 from jaxres.platform import files
 
 OPSET = 17
-INPUT, OUTPUT = "images", "outputs"
 
 
-def export_onnx(model, variables: Mapping, path, *, image_size: int | tuple[int, int], channels: int | None = None,
+def export_onnx(model, variables: Mapping, path, *, image_size: tuple[int, int],
                 metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: `images` uint8 (batch, H, W, C) -> `outputs` float32 ((batch, N) or (batch, K, 2))."""
     torch, onnx, torch_resnet = _imports()
-
-    path = pathlib.Path(path)
-    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    channels = model.in_channels if channels is None else channels
-    if channels != model.in_channels:
-        raise UserError(f"channels={channels} but the model takes {model.in_channels}-channel images", where=str(path))
-    mean, std = (GRAY_MEAN, GRAY_STD) if channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
-    graph = _serving(torch, torch_resnet.from_jaxres(model, variables), mean, std, model.num_keypoints)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(graph, (torch.zeros((1, height, width, channels), dtype=torch.uint8),), buffer,
-                          dynamo=False, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
-                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
-    return _write(onnx, buffer, metadata, path)
-
-
-PHOTO, BOX = "photo", "box"
+    example = (torch.zeros((1, *image_size, model.in_channels), dtype=torch.uint8),)
+    return _write(torch, onnx, _network(torch, torch_resnet, model, variables), example, ["images"], "outputs",
+                  {"images": {0: "batch"}, "outputs": {0: "batch"}}, metadata, path)
 
 
 def export_onnx_photo(model, objective, variables: Mapping, path, *, metadata: Mapping | None = None) -> pathlib.Path:
     """Write `path`: the photo (and box) -> the prediction in the photo's pixels, one photo a call."""
     torch, onnx, torch_resnet = _imports()
-
-    path = pathlib.Path(path)
-    graph = _photo_serving(torch, torch_resnet.from_jaxres(model, variables), model, objective)
-    channels = model.in_channels
-    inputs = (torch.zeros((37, 53, channels), dtype=torch.uint8),)
-    names = [PHOTO]
+    graph = _photo_serving(torch, _network(torch, torch_resnet, model, variables), objective)
+    inputs, names = (torch.zeros((37, 53, model.in_channels), dtype=torch.uint8),), ["photo"]
     if objective.takes_box:
-        inputs += (torch.tensor([3.0, 4.0, 20.0, 25.0]),)
-        names.append(BOX)
+        inputs, names = inputs + (torch.tensor([3.0, 4.0, 20.0, 25.0]),), names + ["box"]
+    axes = {"photo": {0: "height", 1: "width"}}
+    return _write(torch, onnx, graph, inputs, names, objective.output_name, axes, metadata, path)
+
+
+def _write(torch, onnx, module, inputs: tuple, names: list, output: str, axes: dict, metadata, path) -> pathlib.Path:
+    """`module` traced on the example `inputs`, `metadata` in its metadata_props, written with its checksum."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, inputs, buffer, dynamo=False, input_names=names,
-                          output_names=[objective.output_name], opset_version=OPSET,
-                          dynamic_axes={PHOTO: {0: "height", 1: "width"}})
-    return _write(onnx, buffer, metadata, path)
-
-
-def _write(onnx, buffer, metadata, path) -> pathlib.Path:
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(module.eval(), inputs, buffer, dynamo=False, input_names=names, output_names=[output],
+                          opset_version=OPSET, dynamic_axes=axes)
     proto = onnx.load_from_string(buffer.getvalue())
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
@@ -81,25 +56,39 @@ def _write(onnx, buffer, metadata, path) -> pathlib.Path:
     return files.write_chunks(path, [proto.SerializeToString()], checksum=True)
 
 
-def torch_ops(torch):
-    """`serving.Ops` over torch tensors."""
-    return serving.Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
-               lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
-
-
-def _photo_serving(torch, net, model, objective):
-    """`net` behind `serving.photo_function`'s steps, as torch ops."""
-    ops, size, n = torch_ops(torch), objective.size, serving.SUPERSAMPLE
+def _network(torch, torch_resnet, model, variables):
+    """The torch twin of `model` behind `models.normalize`: images (B, H, W, C) in [0, 255], uint8 or float,
+    -> its outputs, a keypoint head's as (B, K, 2), as the JAX model returns them."""
+    net = torch_resnet.from_jaxres(model, variables)
     mean, std = (GRAY_MEAN, GRAY_STD) if model.in_channels == 1 else (IMAGENET_MEAN, IMAGENET_STD)
+    k = model.num_keypoints
+
+    class Network(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+        def forward(self, x):
+            out = self.net((x.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std)
+            return out if k is None else out.reshape(out.shape[0], k, 2)
+
+    return Network()
+
+
+def _photo_serving(torch, network, objective):
+    """`network` behind `serving.photo_function`'s steps, as torch ops."""
+    ops = serving.Ops(torch.maximum, torch.minimum, torch.floor, torch.round, torch.where,
+                      lambda xs, axis=0: torch.stack(list(xs), dim=axis), lambda x: torch.softmax(x, dim=-1))
+    size, n = objective.size, serving.SUPERSAMPLE
     flip = bool(objective.options.get("flip_test", False))
     functional = torch.nn.functional
 
     class PhotoServing(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = net
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+            self.network = network
             self.register_buffer("centres", torch.arange(size * n, dtype=torch.float32) + 0.5)
 
         def frame(self, photo, view, h, w):
@@ -112,23 +101,19 @@ def _photo_serving(torch, net, model, objective):
             image = photo.permute(2, 0, 1)[None].float()
             fine = functional.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
             inside = (((v >= 0) & (v < h)).view(-1, 1) & ((u >= 0) & (u < w)).view(1, -1)).float()
-            return functional.avg_pool2d(fine * inside, n)
+            return functional.avg_pool2d(fine * inside, n).permute(0, 2, 3, 1)  # NHWC, as `network` takes
 
         def forward(self, photo, box=None):
             hw = torch._shape_as_tensor(photo)[:2].float()
             h, w = hw[0], hw[1]
             corners = None if box is None else torch.stack([box[0], box[1], box[0] + box[2], box[1] + box[3]])
             view = serving.view(objective, w, h, corners, ops)
-            x = (self.frame(photo, view, h, w) / 255.0 - self.mean) / self.std
-            if flip:
-                x = torch.cat([x, torch.flip(x, dims=[3])])
-            out = self.net(x)
-            if model.num_keypoints is not None:
-                out = out.reshape(out.shape[0], model.num_keypoints, 2)
+            x = self.frame(photo, view, h, w)
+            out = self.network(torch.cat([x, torch.flip(x, dims=[2])]) if flip else x)
             out = objective.merge_flipped(out[:1], out[1:], ops)[0] if flip else out[0]
             return objective.served(objective.to_photo(out, view, ops), ops)
 
-    return PhotoServing().eval()
+    return PhotoServing()
 
 
 def _imports():
@@ -141,21 +126,3 @@ def _imports():
     except ImportError as err:
         raise UserError(f"export --format onnx needs torch and onnx: pip install 'jaxres[onnx]' ({err})") from err
     return torch, onnx, torch_resnet
-
-
-def _serving(torch, net, mean, std, num_keypoints):
-    """`net` behind the input handling of `models.normalize`: uint8 NHWC -> /255, mean/std, NCHW;
-    a keypoint head's outputs as (B, K, 2), as the JAX model returns them."""
-
-    class Serving(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-        def forward(self, images):
-            out = self.net((images.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std)
-            return out if num_keypoints is None else out.reshape(out.shape[0], num_keypoints, 2)
-
-    return Serving().eval()

@@ -49,34 +49,22 @@ class Prediction:
 
 
 class Predictor:
-    """A workdir's model, ready to predict: `config`, `facts`, `objective`, `model`, `variables`, `step`."""
+    """A workdir's model, ready to predict: `config`, `facts`, `objective`, `model`, `variables`, `step`,
+    `classes` (None for a task without), `needs_box` (each photo is cropped around a box, a face's; predict's
+    CSV records it) and `takes_box` (`predict` and the exports take a box beside the photo)."""
 
     def __init__(self, built, variables: Mapping, step: int, workdir: pathlib.Path):
         self.built, self.workdir, self.step = built, pathlib.Path(workdir), int(step)
         self.config, self.facts, self.objective, self.model = built.config, built.facts, built.objective, built.model
+        self.classes: tuple[str, ...] | None = tuple(self.facts.classes or ()) or None
+        self.needs_box, self.takes_box = bool(self.objective.needs_box), bool(self.objective.takes_box)
         self.variables = jax.device_put(variables)
         self.traces: collections.Counter = collections.Counter()
         self._frame = jax.jit(self._frame_fn)
         self._network = jax.jit(self._network_fn)
-        self._mode = "L" if self.objective.channels == 1 else "RGB"
-
-    @property
-    def classes(self) -> tuple[str, ...] | None:
-        return tuple(self.facts.classes) if self.facts.classes else None
-
-    @property
-    def needs_box(self) -> bool:
-        """Whether each photo is cropped around a box (a face's); predict's CSV records it."""
-        return bool(self.objective.needs_box)
-
-    @property
-    def takes_box(self) -> bool:
-        """Whether `predict` and the exports take a box beside the photo."""
-        return bool(self.objective.takes_box)
 
     def metadata(self, task: str) -> dict:
         """What a server needs to read an exported model's inputs and outputs (JSON)."""
-        flip = self.objective.flip_permutation()
         inputs = {"photo": "uint8 (H, W, C): the original photo"}
         if self.takes_box:
             inputs["box"] = ("float32 (4,): left, top, width, height in the photo's pixels; " + (
@@ -84,7 +72,7 @@ class Predictor:
                 if self.needs_box else "its region framed as training framed whole photos") +
                 "; [0, 0, W, H] for the whole photo")
         return {"task": task, "objective": self.config["objective"]["kind"], "classes": self.classes,
-                "num_keypoints": self.facts.num_keypoints, "flip_map": flip,
+                "num_keypoints": self.facts.num_keypoints, "flip_map": self.objective.flip_permutation(),
                 "flip_test": bool(self.objective.options.get("flip_test", False)), "checkpoint_step": self.step,
                 "inputs": inputs, "output": self.objective.output_name, "image_size": self.objective.size,
                 "channels": self.objective.channels}
@@ -107,35 +95,23 @@ class Predictor:
             boxes = [None] * len(image) if box is None else list(box)
             if len(boxes) != len(image):
                 raise UserError(f"{len(image)} images but {len(boxes)} boxes")
-            photos = [self.photo(im) for im in image]
-            corners = [None if b is None else serving.corners(b) for b in boxes]
-            return self._predictions(*self.run(photos, corners))
+            predictions, used = self.run([self.photo(im) for im in image],
+                                         [None if b is None else serving.corners(b) for b in boxes])
+            name, served = self.objective.output_name, self.objective.served
+            return [Prediction(name, np.asarray(served(value, serving.NUMPY)), self.classes, box_used)
+                    for value, box_used in zip(predictions, used)]
         return self.predict([image], None if box is None else [box])[0]
 
     def photo(self, image) -> np.ndarray:
         """uint8 (H, W, C) with the model's channels, decoded as training decodes (EXIF orientation)."""
-        if isinstance(image, (str, os.PathLike)):
-            return load_image(image, self._mode)
         if hasattr(image, "convert"):  # a PIL image
             image = np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else image.mode))
-        return load_image(np.asarray(image), self._mode)
-
-    def run_records(self, records) -> tuple[np.ndarray, list]:
-        """`run` on data set records, each photo decoded once however many records (faces) it holds;
-        a record's box is used only where it is the crop (the box task's records hold the answer)."""
-        decoded: dict = {}
-
-        def photo(record):
-            key = record.image if isinstance(record.image, (str, os.PathLike)) else id(record.image)
-            if key not in decoded:
-                decoded[key] = self.photo(record.image)
-            return decoded[key]
-
-        return self.run([photo(r) for r in records], [r.box if self.needs_box else None for r in records])
+        mode = "L" if self.objective.channels == 1 else "RGB"
+        return load_image(image if isinstance(image, (str, os.PathLike)) else np.asarray(image), mode)
 
     def run(self, photos: Sequence[np.ndarray], boxes: Sequence[Any]) -> tuple[np.ndarray, list]:
-        """(predictions in the objective's `decode` convention (N, ...), the boxes used as corners or
-        None): the photos framed one by one, the network over batches."""
+        """(predictions in the objective's `decode` convention (N, ...), the boxes used as [left, top, width,
+        height], None for a task that takes none): the photos framed one by one, the network over batches."""
         views, frames, used = [], [], []
         for photo, box in zip(photos, boxes):
             h, w = photo.shape[:2]
@@ -143,11 +119,10 @@ class Predictor:
                 box = np.array([0.0, 0.0, w, h])
             view = serving.view(self.objective, float(w), float(h), box, serving.NUMPY)
             views.append(view)
-            used.append(box if self.takes_box else None)
+            used.append(np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]]) if self.takes_box else None)
             frames.append(self._frame(jnp.asarray(photo), jnp.asarray(view, jnp.float32)))
-        outputs = self._outputs(frames)
         predictions = np.stack([self.objective.to_photo(np.asarray(o, np.float64), v, serving.NUMPY)
-                                for o, v in zip(outputs, views)])
+                                for o, v in zip(self._outputs(frames), views)])
         return predictions, used
 
     def _outputs(self, frames: list) -> list[np.ndarray]:
@@ -159,14 +134,6 @@ class Predictor:
             size = 1 << (len(chunk) - 1).bit_length()
             batch = jnp.stack(chunk + [jnp.zeros_like(chunk[0])] * (min(size, limit) - len(chunk)))
             out += list(np.asarray(jax.device_get(self._network(self.variables, batch)))[:len(chunk)])
-        return out
-
-    def _predictions(self, predictions: np.ndarray, used: list) -> list[Prediction]:
-        out = []
-        for value, box in zip(predictions, used):
-            ltwh = None if box is None else np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
-            out.append(Prediction(self.objective.output_name, np.asarray(self.objective.served(value, serving.NUMPY)),
-                                  self.classes, ltwh))
         return out
 
 

@@ -20,13 +20,9 @@ def repeat(target, n: int) -> np.ndarray:
     return np.broadcast_to(target, (n, *target.shape)).copy()
 
 
-def _train_labels(train_labels) -> np.ndarray:
+def majority_class(train_labels) -> int:
+    """The most frequent training label (the lowest index on a tie)."""
     labels = np.asarray(train_labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"need a non-empty 1-D array of training labels; got shape {labels.shape}")
-    return labels.astype(np.int64)
-
-
-def majority_class(train_labels) -> int:
-    """The most frequent training label (the lowest index on a tie)."""
-    return int(np.bincount(_train_labels(train_labels)).argmax())
+    return int(np.bincount(labels.astype(np.int64)).argmax())

@@ -136,9 +136,6 @@ def weighted_f1(matrix) -> float:
 def summarize(scores, y_true, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """Top-k accuracies (k ≤ C only), macro-F1 and weighted F1 from scores (N, C) in one dict."""
     scores, y_true = _scores(scores, y_true)
-    report = {f"top{k}": top_k_accuracy(scores, y_true, k) for k in ks if k <= scores.shape[1]}
     matrix = confusion_matrix(y_true, scores.argmax(axis=1), scores.shape[1])
-    report["macro_f1"] = macro_f1(matrix)
-    report["weighted_f1"] = weighted_f1(matrix)
-    report["count"] = int(y_true.size)
-    return report
+    return {**{f"top{k}": top_k_accuracy(scores, y_true, k) for k in ks if k <= scores.shape[1]},
+            "macro_f1": macro_f1(matrix), "weighted_f1": weighted_f1(matrix), "count": int(y_true.size)}

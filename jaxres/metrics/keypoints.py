@@ -33,8 +33,7 @@ def _points(pred, true) -> tuple[np.ndarray, np.ndarray]:
 def _per_sample(value, n: int, name: str) -> np.ndarray:
     """A scalar or (N,) reference length as (N,) float64, all finite and > 0."""
     value = np.asarray(value, dtype=np.float64)
-    if value.ndim == 0:
-        value = np.full(n, float(value))
+    value = np.full(n, float(value)) if value.ndim == 0 else value
     if value.shape != (n,):
         raise ValueError(f"{name} must be a scalar or have shape ({n},); got {value.shape}")
     bad = np.flatnonzero(~(np.isfinite(value) & (value > 0)))
@@ -71,17 +70,24 @@ def mean_point_error(pred, true) -> float:
 
 def inter_ocular(true, indices: Sequence[int] = IBUG68_OUTER_EYE_CORNERS) -> np.ndarray:
     """Distance between two reference points (default: outer eye corners 36 and 45): (N,)."""
-    true = np.asarray(true, dtype=np.float64)
-    a, b = _check_indices(true, indices, count=2)
-    return np.linalg.norm(true[:, a] - true[:, b], axis=-1)
+    indices = [int(i) for i in indices]
+    if len(indices) != 2:
+        raise ValueError(f"expected 2 reference point indices; got {indices}")
+    return inter_pupil(true, indices[:1], indices[1:])
 
 
 def inter_pupil(true, left: Sequence[int] = IBUG68_LEFT_EYE,
                 right: Sequence[int] = IBUG68_RIGHT_EYE) -> np.ndarray:
     """Distance between the centroids of two point groups (default: each eye's six contour points): (N,)."""
     true = np.asarray(true, dtype=np.float64)
-    left, right = list(left), list(right)
-    _check_indices(true, left + right, count=None)
+    left, right = [int(i) for i in left], [int(i) for i in right]
+    if true.ndim != 3 or true.shape[-1] != 2:
+        raise ValueError(f"keypoints must have shape (N, K, 2); got {true.shape}")
+    k = true.shape[1]
+    out = [i for i in left + right if not -k <= i < k]
+    if out:
+        raise ValueError(f"reference point indices {out} out of range for {k} keypoints "
+                         f"(the defaults are for the 68-point iBUG layout; pass indices for yours)")
     if not left or not right:
         raise ValueError("inter_pupil needs at least one index per eye")
     return np.linalg.norm(true[:, left].mean(axis=1) - true[:, right].mean(axis=1), axis=-1)
@@ -96,20 +102,6 @@ def image_diagonal(sizes, n: int | None = None) -> np.ndarray:
     if sizes.ndim != 2 or sizes.shape[1] != 2:
         raise ValueError(f"image sizes must be (W, H) or have shape (N, 2); got {sizes.shape}")
     return np.hypot(sizes[:, 0], sizes[:, 1])
-
-
-def _check_indices(true: np.ndarray, indices, count: int | None):
-    if true.ndim != 3 or true.shape[-1] != 2:
-        raise ValueError(f"keypoints must have shape (N, K, 2); got {true.shape}")
-    indices = [int(i) for i in indices]
-    if count is not None and len(indices) != count:
-        raise ValueError(f"expected {count} reference point indices; got {indices}")
-    k = true.shape[1]
-    out = [i for i in indices if not -k <= i < k]
-    if out:
-        raise ValueError(f"reference point indices {out} out of range for {k} keypoints "
-                         f"(the defaults are for the 68-point iBUG layout; pass indices for yours)")
-    return indices
 
 
 # --- normalised errors -------------------------------------------------------------------------
@@ -171,13 +163,3 @@ def failure_rate(errors, threshold: float = AUC_THRESHOLD) -> float:
     """Share of samples whose error is above `threshold` (an error equal to it is not a failure)."""
     return float((_errors_1d(errors) > threshold).mean())
 
-
-def summarize(errors, threshold: float = AUC_THRESHOLD) -> dict[str, float]:
-    """NME, AUC@threshold and failure rate@threshold of per-sample normalised errors."""
-    errors = _errors_1d(errors)
-    return {
-        "nme": float(errors.mean()),
-        f"auc@{threshold:g}": auc(errors, threshold),
-        f"fr@{threshold:g}": failure_rate(errors, threshold),
-        "count": int(errors.size),
-    }

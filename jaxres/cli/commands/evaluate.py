@@ -4,7 +4,6 @@ the baseline, then one JSON line."""
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 
 from jaxres.train import evaluation
@@ -17,8 +16,7 @@ from jaxres.train.progress import MetricsLog
 
 def evaluate_command(task, args) -> int:
     predictor = load(args.workdir, overrides_of(args))
-    built, workdir = predictor.built, pathlib.Path(args.workdir)
-    config = built.config
+    built, workdir, config = predictor.built, pathlib.Path(args.workdir), predictor.config
     if args.data:
         config["data"]["path"] = args.data
     path = resolve_data_path(task, config)
@@ -32,20 +30,11 @@ def evaluate_command(task, args) -> int:
     best = report.best_epoch(history, predictor.step)
     if best is None:
         split = f"{split}, checkpoint step {predictor.step}"
-    print(report.ending({"split": split, **result}, workdir=workdir, best=best, files={"pictures": pictures}),
-          flush=True)
+    print(report.ending({"split": split, **result}, best=best, files={"pictures": pictures}), flush=True)
     print_result({"split": split, "step": predictor.step, **result})
     return 0
 
 
 def print_result(result: dict) -> None:
-    """The metrics as one strict JSON object on the last stdout line (NaN becomes null)."""
-    print(json.dumps(_finite(result), sort_keys=False), flush=True)
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """The metrics as one strict JSON object on the last stdout line (NaN and infinities become null)."""
+    print(json.dumps(json.loads(json.dumps(result), parse_constant=lambda _: None)), flush=True)

@@ -19,6 +19,6 @@ def export_command(task, args) -> int:
                                      predictor.metadata(task.name))
     print(f"wrote {written}")
     if args.format == "torchvision":
-        recipe = exporters.recipe_path(written)
+        recipe = exporters.sidecar_path(written, ".txt")
         print(f"load it in PyTorch with these lines (also in {recipe}):\n{recipe.read_text()}", end="")
     return 0

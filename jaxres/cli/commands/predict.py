@@ -25,19 +25,26 @@ BOX_COLUMNS = ("box_left", "box_top", "box_width", "box_height")
 def predict(task, args) -> int:
     predictor = load(args.workdir, overrides_of(args))
     objective = predictor.objective
-    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], predictor.built)
+    dataset = _inputs(task, [pathlib.Path(p) for p in args.inputs], predictor)
     out, csv_path = pathlib.Path(args.out), pathlib.Path(args.out) / "predictions.csv"
     photos = _by_photo(dataset.records)
     overlays = [out / f"{pathlib.Path(record_name(dataset.records[rows[0]])).stem}_pred.png" for rows in photos]
     _check_targets(args, out, [csv_path, *overlays], [dataset.records[rows[0]].source for rows in photos])
-    predictions, used = predictor.run_records(dataset.records)
-    _note_missing_boxes(predictor, dataset.records)  # after decoding: a refused photo is the only line
+    decoded = [predictor.photo(dataset.records[rows[0]].image) for rows in photos]  # once, however many faces
+    by_record = {i: decoded[g] for g, rows in enumerate(photos) for i in rows}
+    # a record's box is used only where it is the crop (the box task's records hold the answer)
+    predictions, used = predictor.run([by_record[i] for i in range(len(dataset))],
+                                      [r.box if predictor.needs_box else None for r in dataset.records])
+    missing = sum(r.box is None for r in dataset.records)
+    if predictor.needs_box and missing:  # once, after decoding: a refused photo is then the only line
+        print(f"note: {missing} input(s) have no box; the whole photo is taken as the box (the CSV's box_* "
+              "columns); give boxes through the task's annotation file", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     table = objective.table(dataset, predictions)
     if predictor.needs_box:  # the box each frame was cut around, given or the whole photo
-        for i, column in enumerate(BOX_COLUMNS):
-            table[column] = [b[i] if i < 2 else b[i] - b[i - 2] for b in used]
-    _write_csv(table, csv_path)
+        table[list(BOX_COLUMNS)] = used
+    with files.atomic_path(csv_path) as tmp:  # a killed run never leaves a CSV that looks complete
+        table.to_csv(tmp, index=False, float_format="%.3f")
     for rows, overlay in zip(photos, overlays):
         if len(rows) == 1:
             canvas = objective.picture(dataset.records[rows[0]], predictions[rows[0]])
@@ -59,14 +66,6 @@ def _by_photo(records: list[Record]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _note_missing_boxes(predictor, records: list[Record]) -> None:
-    """Once per run: photos of a task that frames around a box, given without one."""
-    missing = sum(r.box is None for r in records)
-    if predictor.needs_box and missing:
-        print(f"note: {missing} input(s) have no box; the whole photo is taken as the box (the CSV's box_* "
-              "columns); give boxes through the task's annotation file", file=sys.stderr)
-
-
 def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources: list[str]) -> None:
     """Before any compute: not into the workdir, one overlay per input, no earlier file replaced
     without --force."""
@@ -77,7 +76,7 @@ def _check_targets(args, out: pathlib.Path, targets: list[pathlib.Path], sources
     guards.new_outputs(targets, getattr(args, "force", False), "a prediction file")
 
 
-def _inputs(task, paths: list[pathlib.Path], built) -> Dataset:
+def _inputs(task, paths: list[pathlib.Path], predictor) -> Dataset:
     records: list[Record] = []
     for path in paths:
         if not path.exists():
@@ -87,23 +86,13 @@ def _inputs(task, paths: list[pathlib.Path], built) -> Dataset:
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             records.append(Record(image=str(path.resolve()), source=str(path), meta={"id": path.stem}))
         else:
-            dataset = task.read(path, "test", built.config) or task.read(path, "train", built.config)
+            dataset = task.read(path, "test", predictor.config) or task.read(path, "train", predictor.config)
             if dataset is None:
                 raise DataError("not an image, a folder or an annotation file this task reads", where=str(path))
-            records += _like_the_model(dataset, built.facts).records
+            # the model's point count, labels mapped by class name onto its classes: the truth drawn beside
+            # each prediction means what the model's outputs mean
+            check_same_points(dataset, predictor.facts.num_keypoints, "input")
+            records += align_classes(dataset, predictor.facts.classes, "input").records
     if not records:
         raise DataError("no images found in the inputs", where=", ".join(map(str, paths)))
-    return Dataset(records, classes=tuple(built.facts.classes or ()) or None)
-
-
-def _like_the_model(dataset: Dataset, facts) -> Dataset:
-    """An annotation file's records with the model's point count and labels mapped by class name onto
-    the model's classes, so the truth drawn beside each prediction means what the model's outputs mean."""
-    check_same_points(dataset, facts.num_keypoints, "input")
-    return align_classes(dataset, facts.classes, "input")
-
-
-def _write_csv(frame, path: pathlib.Path) -> None:
-    """Atomically: a killed run never leaves a CSV that looks complete."""
-    with files.atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.3f")
+    return Dataset(records, classes=predictor.classes)

@@ -1,5 +1,6 @@
 """What a run tells a person beside the JSON line: the keys that differ from the task's defaults, and at
-the end the metrics against the baseline, the checkpoint chosen, the worst classes and the files."""
+the end the metrics against the baseline, the checkpoint chosen, the worst classes and the files (with
+`train`'s curves, pictures in TensorBoard and per_class.csv written first: `finish_run`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 
 from jaxres.platform import files
 from jaxres.config import get_path
+from jaxres.train import parallel
 from jaxres.train.checkpoint import config_diff
-from jaxres.viz import NOT_CHARTED
+from jaxres.train.progress import MetricsLog
+from jaxres.train.tensorboard import Board, event_files
+from jaxres.viz import NOT_CHARTED, draw_curves
 
 MAX_ROWS = 12  # a task may report many metrics; the JSON line has them all
 PER_CLASS_FILE = "per_class.csv"
@@ -25,59 +29,48 @@ def config_changes(defaults: dict, config: dict, synthetic: dict | None = None, 
     if not keys:
         return ""
     width = max(len(k) for k in keys)
-    lines = ["config (differs from the task's defaults):"]
-    demo = False
-    for key in keys:
-        by_demo = key in synthetic and synthetic[key] == get_path(config, key)
-        demo = demo or by_demo
-        lines.append(f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}"
-                     + ("  (embedded demo run)" if by_demo else ""))
-    if demo:
+    by_demo = {key for key in keys if key in synthetic and synthetic[key] == get_path(config, key)}
+    lines = ["config (differs from the task's defaults):"] + [
+        f"  {key:<{width}}  {get_path(defaults, key)!r} -> {get_path(config, key)!r}"
+        + ("  (embedded demo run)" if key in by_demo else "") for key in keys]
+    if by_demo:
         lines.append("  the embedded demo run (no --data) changes the keys marked"
                      + (f": {why}" if why else "") + "; pass --data to train with the task's own settings")
     return "\n".join(lines)
 
 
 def fmt(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def metric_rows(result: dict) -> list[tuple[str, str, str]]:
     """(metric, model, baseline) for every scalar metric of an evaluation result (the record count
     is in the table's head; the per-class table in per_class.csv)."""
     baseline = result.get("baseline") or {}
-    rows = []
-    for key, value in result.items():
-        if key in ("split", "n", "baseline", *NOT_CHARTED) or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        rows.append((key, fmt(value), fmt(baseline[key]) if key in baseline else "-"))
-    return rows
+    return [(key, fmt(value), fmt(baseline[key]) if key in baseline else "-") for key, value in result.items()
+            if key not in ("split", "n", "baseline", *NOT_CHARTED)
+            and isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
-def ending(result: dict, *, workdir: pathlib.Path, best: tuple[int, int] | None, files: dict[str, list]) -> str:
+def ending(result: dict, *, best: tuple[int, int] | None, files: dict[str, list]) -> str:
     """The table printed before the final JSON line. `best`: (epoch, step) of the checkpoint evaluated;
     `files`: {label: [paths]} (checkpoints, curves, pictures, tensorboard)."""
     rows = metric_rows(result)
-    shown, more = rows[:MAX_ROWS], len(rows) - MAX_ROWS
     head = f"result on {result.get('split', '?')}" + (f" ({result['n']} records)" if "n" in result else "")
     if best is not None:
         head += f", best checkpoint: epoch {best[0]}, step {best[1]}"
-    table = [("metric", "model", "baseline"), *shown]
+    table = [("metric", "model", "baseline"), *rows[:MAX_ROWS]]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     lines = [head] + [f"  {a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in table]
-    if more > 0:
-        lines.append(f"  (+{more} more in the JSON line below)")
+    if len(rows) > MAX_ROWS:
+        lines.append(f"  (+{len(rows) - MAX_ROWS} more in the JSON line below)")
     worst = worst_classes(result.get("per_class") or {})
     if worst:
         lines.append(f"lowest F1 of {len(result['per_class'])} classes: "
                      + ", ".join(f"{name} {row['f1']:.2f} ({row['support']})" for name, row in worst)
                      + f" (F1 (support); all in {PER_CLASS_FILE})")
     label_width = max((len(k) for k in files), default=0)
-    for label, paths in files.items():
-        if paths:
-            lines.append(f"{label:<{label_width}}  " + ", ".join(str(p) for p in paths))
+    lines += [f"{label:<{label_width}}  " + ", ".join(map(str, paths)) for label, paths in files.items() if paths]
     return "\n".join(lines)
 
 
@@ -98,7 +91,7 @@ def write_per_class(result: dict, folder: pathlib.Path) -> pathlib.Path | None:
         writer = csv.writer(f)
         writer.writerow(["class", "precision", "recall", "f1", "support"])
         for name, row in table.items():
-            writer.writerow([name, f"{row['precision']:.6g}", f"{row['recall']:.6g}", f"{row['f1']:.6g}", row["support"]])
+            writer.writerow([name, *(f"{row[k]:.6g}" for k in ("precision", "recall", "f1")), row["support"]])
     return path
 
 
@@ -108,3 +101,28 @@ def best_epoch(history: list[dict], step: int | None) -> tuple[int, int] | None:
         return None
     epochs = [r.get("epoch") for r in history if r.get("step") == step and r.get("epoch") is not None]
     return (int(epochs[0]), int(step)) if epochs else None
+
+
+def finish_run(workdir: pathlib.Path, result: dict, pictures: list, best_step: int | None, board: Board) -> None:
+    """Print the ending table (primary process only); `result` is the evaluation with its baseline;
+    the pictures go into the run's TensorBoard event file through `board` (the training's)."""
+    if not parallel.is_primary():
+        return
+    workdir = pathlib.Path(workdir)
+    history = MetricsLog(workdir / "metrics.jsonl").read()
+    best = best_epoch(history, best_step)
+    curves, problems = draw_curves(history, workdir, workdir.resolve().name, baselines=result.get("baseline"),
+                                   best_step=best_step, baseline_label=f"baseline ({result.get('split', 'eval')})")
+    for problem in problems:
+        print(f"warning: {problem}", flush=True)
+    board.pictures(pictures, step=best_step or 0)
+    board.flush()
+    per_class = write_per_class(result, workdir)
+    listed = {
+        "checkpoints": [workdir / "checkpoints" / ("" if best_step is None else str(best_step))],
+        "curves": curves,
+        "pictures": list(pictures),
+        "per class": [per_class] if per_class else [],
+        "tensorboard": [f"tensorboard --logdir {workdir}"] if event_files(workdir) else [],
+    }
+    print(ending(result, best=best, files=listed), flush=True)

@@ -11,9 +11,8 @@ import jax
 import numpy as np
 
 from jaxres.cli.commands import guards
-from jaxres.cli.commands.ending import finish_run
 from jaxres.cli.commands.evaluate import print_result
-from jaxres.cli.commands.report import config_changes
+from jaxres.cli.commands.report import config_changes, finish_run
 from jaxres.cli.commands.resume import (absolute_data_path, damaged_resume, refuse_another_run, refuse_other_facts,
                                         resume_command, resume_point, saved_run)
 from jaxres.cli.commands.splits import resolve_data_path, training_splits
