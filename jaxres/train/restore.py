@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-import sys
 
 import jax
 import numpy as np
@@ -14,7 +13,7 @@ from jaxres.config.checks import WORKDIR_REQUIRED, check_config
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import assembly
 from jaxres.train import workdir as workdir_files
-from jaxres.train.checkpoint import Checkpoints, quiet, verify
+from jaxres.train.checkpoint import Checkpoints
 from jaxres.train.workdir import checkpoint_dir
 
 
@@ -34,7 +33,7 @@ def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly
     directory = checkpoint_dir(workdir)
     if not directory.is_dir():
         raise UserError("holds no checkpoint yet; train first", where=str(workdir))
-    step, variables = _first_intact(directory, built.config)
+    step, variables = _best_intact(directory, built.config)
     return built, variables, step
 
 
@@ -69,48 +68,26 @@ def workdir_assembly(workdir: pathlib.Path, overrides=None) -> assembly.Assembly
     return assembly.build(config, facts)
 
 
-def _first_intact(directory: pathlib.Path, config: dict) -> tuple[int, dict]:
-    steps = checkpoint_steps(directory, config)
-    if not steps:
-        raise UserError("holds no complete checkpoint; train first", where=str(directory.parent))
-    damaged = []
-    for step in steps:
-        try:
-            reason = verify(directory / str(step))  # a step's checksums, before orbax reads it
-            if reason:
-                raise ValueError(reason)
-            with quiet():
-                variables = _restore_variables(directory / str(step) / "state")
-        except Exception as err:  # noqa: BLE001 - orbax, tensorstore and OS errors all mean "damaged"
-            detail = (str(err).splitlines() or [""])[0][:160]
-            damaged.append(f"{directory / str(step)} ({type(err).__name__}: {detail})")
-            continue
-        for line in damaged:
-            print(f"warning: skipped a damaged checkpoint: {line}; using step {step}", file=sys.stderr)
-        return step, variables
-    raise UserError(f"every checkpoint is damaged, first {damaged[0]}; train again (delete {directory} "
-                    "or use a new --workdir)", where=str(directory))
-
-
-def checkpoint_steps(directory: pathlib.Path, config: dict) -> list[int]:
-    """The steps to try, best first, then the others newest first; [] when there are none."""
+def _best_intact(directory: pathlib.Path, config: dict) -> tuple[int, dict]:
+    """The best step (else the newest) of those that are intact (`Checkpoints.first_intact`), and its variables."""
     try:
-        manager = Checkpoints(directory, best_metric=config["checkpoint"]["best_metric"],
-                              best_mode=config["checkpoint"]["best_mode"], async_save=False)
+        checkpoints = Checkpoints(directory, best_metric=config["checkpoint"]["best_metric"],
+                                  best_mode=config["checkpoint"]["best_mode"], async_save=False)
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001
         raise UserError(f"unreadable checkpoint folder ({type(err).__name__}: {err}); train again into a new "
                         "--workdir", where=str(directory)) from None
     try:
-        steps = sorted(manager.all_steps(), reverse=True)
+        steps = checkpoints.all_steps()[::-1]
         try:
-            best = manager.best_step()
+            best = checkpoints.best_step()
         except Exception:  # noqa: BLE001 - a damaged metrics file: fall back to newest first
             best = None
+        steps = ([best] if best in steps else []) + [s for s in steps if s != best]
+        return checkpoints.first_intact(steps, lambda step: _restore_variables(directory / str(step) / "state"))
     finally:
-        manager.close()
-    return ([best] if best in steps else []) + [s for s in steps if s != best]
+        checkpoints.close()
 
 
 def _restore_variables(path: pathlib.Path) -> dict:
