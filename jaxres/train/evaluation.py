@@ -32,15 +32,10 @@ def run_outputs(built: Assembly, variables, dataset: Dataset, loader=None, keys=
     return np.concatenate(outputs), {k: np.concatenate(v) for k, v in extras.items()}
 
 
-def predictions(built: Assembly, variables, dataset: Dataset, loader=None) -> np.ndarray:
-    """The model's predictions on `dataset` in original pixels (or class probabilities)."""
-    outputs, extras = run_outputs(built, variables, dataset, loader)
-    return built.objective.decode(outputs, extras)
-
-
 def metrics(built: Assembly, variables, dataset: Dataset, loader=None) -> dict:
     """The objective's metrics of the model on `dataset` (validation during training)."""
-    return built.objective.evaluate(predictions(built, variables, dataset, loader), dataset)
+    outputs, extras = run_outputs(built, variables, dataset, loader)
+    return built.objective.evaluate(built.objective.decode(outputs, extras), dataset)
 
 
 def evaluate(built: Assembly, variables, dataset: Dataset, train: Dataset, loader=None):

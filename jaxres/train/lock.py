@@ -29,28 +29,22 @@ class WorkdirLock:
         if not system.try_lock(fd):
             holder = _read_holder(fd)
             os.close(fd)
-            raise UserError(
-                f"another training ({holder}) is running in this workdir; wait for it to finish, "
-                "stop it, or choose another --workdir",
-                where=str(self.workdir),
-            ) from None
+            raise UserError(f"another training ({holder}) is running in this workdir; wait for it to finish, stop it, "
+                            "or choose another --workdir", where=str(self.workdir)) from None
         os.ftruncate(fd, 0)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.write(fd, json.dumps(info).encode())
         self._fd = fd
         return self
 
-    def release(self) -> None:
-        if self._fd is not None:
-            system.unlock(self._fd)
-            os.close(self._fd)
-            self._fd = None
-
     def __enter__(self) -> "WorkdirLock":
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
-        self.release()
+        if self._fd is not None:
+            system.unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
 
 
 def _read_holder(fd: int) -> str:

@@ -172,8 +172,7 @@ def _train_epoch(run: _Run, state, position: dict):
     """Steps from `position` to the end of its epoch or to an agreed stop: (state, position, stopped)."""
     epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
     frozen = tuple(run.frozen_at_epoch(epoch))
-    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream, enabled=parallel.is_primary(),
-                        clock=run.clock)
+    progress = Progress(epoch, run.train["epochs"], spe, stream=run.stream, enabled=parallel.is_primary(), clock=run.clock)
     interval = _Interval(empty_metrics(state.step.sharding), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):

@@ -39,9 +39,6 @@ class DataFacts:
         """The training point count (a keypoint model's), which other splits and inputs must have."""
         return self.target.get("num_keypoints")
 
-    def to_json(self) -> dict:
-        return {"target": self.target, "model": self.model}
-
 
 def checkpoint_dir(workdir: pathlib.Path) -> pathlib.Path:
     return pathlib.Path(workdir).resolve() / CHECKPOINTS
@@ -51,7 +48,7 @@ def save(workdir: pathlib.Path, config: dict, facts: DataFacts, task: str) -> No
     """The marker and both records, each written atomically (facts before config: a config.json
     marks a workdir complete)."""
     files.write_text(workdir / MARKER_FILE, json.dumps({"jaxres_workdir": 1, "task": task}) + "\n")
-    files.write_text(workdir / FACTS_FILE, json.dumps(facts.to_json(), indent=2, sort_keys=True))
+    files.write_text(workdir / FACTS_FILE, json.dumps(dataclasses.asdict(facts), indent=2, sort_keys=True))
     files.write_text(workdir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True))
 
 
@@ -104,25 +101,24 @@ def load_facts(workdir: pathlib.Path, config: dict) -> DataFacts:
         return _checked(DataFacts(target, dict(model["resolved"])), config, str(workdir / CONFIG_FILE))
     # Trained before the facts were recorded anywhere: a kind whose data decides nothing (a box)
     # rebuilds them from its options; one whose data decides classes or points cannot.
-    facts = _facts_from_options(config)
-    if facts is None:
+    model = _model_options(config, {})
+    if model is None or not _count(model.get("num_outputs")):
         raise UserError(f"holds no {FACTS_FILE} and its config.json does not say what the data decided "
                         "(classes, points); train again into a new --workdir", where=str(workdir))
-    return facts
+    return DataFacts({}, model)
 
 
-def _facts_from_options(config: dict) -> DataFacts | None:
+def _model_options(config: dict, target: dict) -> dict | None:
+    """What the config's objective makes of `target` for the model; None when it cannot (a kind that needs
+    facts `target` lacks, or facts of another kind)."""
     try:
-        options = defaults.complete(without_facts(config))["objective"]
-        model = objectives.create(options, {}).model_options()
-    except Exception:  # noqa: BLE001 - a kind that needs facts fails to build without them
+        return objectives.create(defaults.complete(without_facts(config))["objective"], target).model_options()
+    except Exception:  # noqa: BLE001
         return None
-    return DataFacts({}, model) if _has_outputs(model) else None
 
 
-def _has_outputs(model: dict) -> bool:
-    outputs = model.get("num_outputs")
-    return isinstance(outputs, int) and not isinstance(outputs, bool) and outputs > 0
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
@@ -131,21 +127,13 @@ def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
     classes, points = facts.target.get("classes"), facts.target.get("num_keypoints")
     valid = classes is None or (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
                                 and len(set(classes)) == len(classes))
-    valid = valid and (points is None or (isinstance(points, int) and not isinstance(points, bool) and points > 0))
-    try:
-        options = defaults.complete(without_facts(config))["objective"]
-        expected = objectives.create(options, facts.target).model_options() if valid else None
-    except Exception:  # noqa: BLE001 - facts the kind cannot build from are as wrong as a mismatch
-        expected = None
-    if expected != facts.model or not _has_outputs(facts.model):
-        raise UserError(f"{pathlib.Path(where).name} does not hold facts of a {options_kind(config)} training "
+    valid = valid and (points is None or _count(points))
+    if not valid or _model_options(config, facts.target) != facts.model or not _count(facts.model.get("num_outputs")):
+        kind = (config.get("objective") or {}).get("kind")
+        raise UserError(f"{pathlib.Path(where).name} does not hold facts of a {kind} training "
                         f"(target {json.dumps(facts.target)[:80]}, model {json.dumps(facts.model)[:80]}); train again "
                         "into a new --workdir", where=where)
     return DataFacts(dict(facts.target), dict(facts.model))
-
-
-def options_kind(config: dict) -> str:
-    return str((config.get("objective") or {}).get("kind"))
 
 
 def without_facts(config: dict) -> dict:
