@@ -51,18 +51,15 @@ class Checkpoints:
         self.directory = pathlib.Path(directory).expanduser().resolve()
         self.best_metric, self.best_mode = best_metric, best_mode
         self.async_save = async_save
-        score = self._score
-        keep_policy: list = [policies.LatestN(n=max(int(keep), 1))]
-        if best_metric:
-            keep_policy.append(policies.BestN(get_metric_fn=score, n=1,
-                                              keep_checkpoints_without_metrics=False))
+        keep_policy = [policies.LatestN(n=max(int(keep), 1))] + ([policies.BestN(
+            get_metric_fn=self._score, n=1, keep_checkpoints_without_metrics=False)] if best_metric else [])
         self._unsealed: list[int] = []  # steps this instance saved whose digest is not written yet
         self._sealing = threading.Lock()
         options = ocp.CheckpointManagerOptions(
             enable_async_checkpointing=async_save,
             async_options=ocp.AsyncOptions(post_finalization_callback=self._seal_committed) if async_save else None,
             preservation_policy=policies.AnyPreservationPolicy(keep_policy),
-            best_fn=score if best_metric else None,
+            best_fn=self._score if best_metric else None,
             best_mode="max",  # `score` already negates a "min" metric
             # A save killed mid-write leaves its temporary directory; orbax never takes it as a step,
             # and the workdir lock means no other writer can own it, so it is removed on start.
@@ -101,12 +98,9 @@ class Checkpoints:
         if step in self._manager.all_steps():
             self._manager.wait_until_finished()
             self._manager.delete(step)
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            config=ocp.args.JsonSave(jsonable(config)),
-            position=ocp.args.JsonSave(jsonable(position)),
-            metrics=ocp.args.JsonSave(jsonable(metrics or {})),
-        )
+        json_items = {"config": config, "position": position, "metrics": metrics or {}}
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  **{k: ocp.args.JsonSave(jsonable(v)) for k, v in json_items.items()})
         best = jsonable(metrics) if metrics and self.best_metric in metrics else None
         with self._sealing:
             self._unsealed.append(step)
@@ -184,8 +178,7 @@ class Checkpoints:
     def _restore_step(self, step: int, target, config: dict | None) -> Restored:
         self._check_shapes(step, target, config)
         items = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
-            position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
+            state=ocp.args.StandardRestore(target), **{k: ocp.args.JsonRestore() for k in ITEMS[1:]}))
         return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
                         dict(items["metrics"] or {}))
 
@@ -200,11 +193,9 @@ class Checkpoints:
                            for k in differing[:2])
         changed = config_diff(self.read_json(step, "config"), config) if config is not None else None
         keys = "not compared" if changed is None else (", ".join(changed) or "none")
-        raise ConfigError(
-            f"the checkpoint at step {step} does not fit this model/optimizer (changed config keys: {keys}; "
-            f"{len(differing)} arrays differ, e.g. {arrays}); restore those settings or use a new workdir",
-            where=str(self.directory),
-        )
+        raise ConfigError(f"the checkpoint at step {step} does not fit this model/optimizer (changed config keys: "
+                          f"{keys}; {len(differing)} arrays differ, e.g. {arrays}); restore those settings or use a new "
+                          "workdir", where=str(self.directory))
 
     def saving(self) -> bool:
         """Whether an asynchronous save is still being written."""

@@ -14,13 +14,6 @@ from jaxres.errors import ConfigError, UserError
 from jaxres.train import assembly
 from jaxres.train import workdir as workdir_files
 from jaxres.train.checkpoint import Checkpoints
-from jaxres.train.workdir import checkpoint_dir
-
-
-def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
-    """(assembly, variables) of the workdir's best checkpoint (else its latest): `best` without the step."""
-    built, variables, _ = best(workdir)
-    return built, variables
 
 
 def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly, dict, int]:
@@ -30,10 +23,27 @@ def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly
     if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
         raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")
     built = workdir_assembly(workdir, overrides)
-    directory = checkpoint_dir(workdir)
+    directory = workdir_files.checkpoint_dir(workdir)
     if not directory.is_dir():
         raise UserError("holds no checkpoint yet; train first", where=str(workdir))
-    step, variables = _best_intact(directory, built.config)
+    try:
+        checkpoints = Checkpoints(directory, best_metric=built.config["checkpoint"]["best_metric"],
+                                  best_mode=built.config["checkpoint"]["best_mode"], async_save=False)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise UserError(f"unreadable checkpoint folder ({type(err).__name__}: {err}); train again into a new "
+                        "--workdir", where=str(directory)) from None
+    try:
+        steps = checkpoints.all_steps()[::-1]
+        try:
+            first = checkpoints.best_step()
+        except Exception:  # noqa: BLE001 - a damaged metrics file: newest first
+            first = None
+        steps = ([first] if first in steps else []) + [s for s in steps if s != first]
+        step, variables = checkpoints.first_intact(steps, lambda s: _restore_variables(directory / str(s) / "state"))
+    finally:
+        checkpoints.close()
     return built, variables, step
 
 
@@ -66,28 +76,6 @@ def workdir_assembly(workdir: pathlib.Path, overrides=None) -> assembly.Assembly
                               "(the others describe the training)")
         set_path(config, key, value)
     return assembly.build(config, facts)
-
-
-def _best_intact(directory: pathlib.Path, config: dict) -> tuple[int, dict]:
-    """The best step (else the newest) of those that are intact (`Checkpoints.first_intact`), and its variables."""
-    try:
-        checkpoints = Checkpoints(directory, best_metric=config["checkpoint"]["best_metric"],
-                                  best_mode=config["checkpoint"]["best_mode"], async_save=False)
-    except UserError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise UserError(f"unreadable checkpoint folder ({type(err).__name__}: {err}); train again into a new "
-                        "--workdir", where=str(directory)) from None
-    try:
-        steps = checkpoints.all_steps()[::-1]
-        try:
-            best = checkpoints.best_step()
-        except Exception:  # noqa: BLE001 - a damaged metrics file: fall back to newest first
-            best = None
-        steps = ([best] if best in steps else []) + [s for s in steps if s != best]
-        return checkpoints.first_intact(steps, lambda step: _restore_variables(directory / str(step) / "state"))
-    finally:
-        checkpoints.close()
 
 
 def _restore_variables(path: pathlib.Path) -> dict:

@@ -14,8 +14,7 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class StopRequest:
     """Context manager: `requested` turns true on the first SIGTERM/SIGINT received inside it."""
 
-    def __init__(self, signals=SIGNALS, stream=None):
-        self.signals = tuple(signals)
+    def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
@@ -59,7 +58,7 @@ class StopRequest:
         # Python only lets the main thread install handlers; elsewhere (a notebook worker) the loop
         # still runs, it just cannot be stopped by a signal.
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
+            self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
