@@ -98,19 +98,17 @@ class Assembly:
         return self.loader(dataset, train=False, batch_size=-(-size // devices) * devices, frames=frames, log=log)
 
 
-def build(config: dict, facts: DataFacts, mesh=None) -> Assembly:
-    """The objective and model of `config` with the data's `facts` (a workdir's, or `for_training`'s)."""
-    return _assemble(config, facts, objectives.create(config["objective"], facts.target), mesh)
-
-
 def for_training(config: dict, train: Dataset, mesh=None) -> Assembly:
     """The assembly of a training on `train`: the facts it decides, then the head they give."""
     target = objectives.facts_of(config["objective"], train)
     objective = objectives.create(config["objective"], target)
-    return _assemble(config, DataFacts(target, objective.model_options()), objective, mesh)
+    return build(config, DataFacts(target, objective.model_options()), mesh, objective)
 
 
-def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
+def build(config: dict, facts: DataFacts, mesh=None, objective=None) -> Assembly:
+    """The objective (unless given) and model of `config` with the data's `facts` (a workdir's, or
+    `for_training`'s)."""
+    objective = objectives.create(config["objective"], facts.target) if objective is None else objective
     if config["model"]["head_init"] not in HEAD_INITS:
         raise ConfigError(f"config key 'model.head_init' takes one of {HEAD_INITS}, got {config['model']['head_init']!r}")
     model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),

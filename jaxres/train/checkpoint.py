@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import gc
-import hashlib
 import json
 import logging
 import math
@@ -30,7 +29,6 @@ from jaxres.train import state as state_lib
 
 ITEMS = ("state", "config", "position", "metrics")
 DIGEST_FILE = "jaxres_digest.json"
-_CHUNK = 1 << 22
 
 
 class Restored(NamedTuple):
@@ -137,8 +135,15 @@ class Checkpoints:
         that do not fit are a ConfigError naming the changed keys."""
         self._manager.wait_until_finished()
         target = state_lib.abstract(like)
-        return self.first_intact(self.all_steps()[::-1], lambda step: self._restore_step(step, target, config),
-                                 set_aside=True)[1]
+
+        def read(step: int) -> Restored:
+            self._check_shapes(step, target, config)
+            items = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), **{k: ocp.args.JsonRestore() for k in ITEMS[1:]}))
+            return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
+                            dict(items["metrics"] or {}))
+
+        return self.first_intact(self.all_steps()[::-1], read, set_aside=True)[1]
 
     def first_intact(self, steps: list[int], read: Callable[[int], Any], *, set_aside: bool = False,
                      report: bool = True) -> tuple[int, Any]:
@@ -174,13 +179,6 @@ class Checkpoints:
         raise UserError(f"every checkpoint is damaged, the first tried: {self.directory / str(step)} ({reason}); "
                         f"train into a new --workdir (or delete {self.directory} to start over)",
                         where=str(self.directory))
-
-    def _restore_step(self, step: int, target, config: dict | None) -> Restored:
-        self._check_shapes(step, target, config)
-        items = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target), **{k: ocp.args.JsonRestore() for k in ITEMS[1:]}))
-        return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
-                        dict(items["metrics"] or {}))
 
     def _check_shapes(self, step: int, target, config: dict | None) -> None:
         saved = flat_shapes(self._manager.item_metadata(step)["state"])
@@ -239,15 +237,8 @@ def verify(folder: pathlib.Path) -> str | None:
 
 
 def _digests(folder: pathlib.Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != DIGEST_FILE and not path.name.startswith(f".{DIGEST_FILE}."):
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    digest.update(chunk)
-            out[path.relative_to(folder).as_posix()] = digest.hexdigest()
-    return out
+    return {path.relative_to(folder).as_posix(): files.sha256(path) for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name != DIGEST_FILE and not path.name.startswith(f".{DIGEST_FILE}.")}
 
 
 def _set_aside(folder: pathlib.Path) -> pathlib.Path:

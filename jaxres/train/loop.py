@@ -20,7 +20,7 @@ from jaxres.errors import ConfigError
 from jaxres.platform import HostHooks
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff, jsonable
-from jaxres.train.lock import WorkdirLock
+from jaxres.train.workdir import WorkdirLock
 from jaxres.train.progress import MetricsLog, Progress, RunClock, Timed
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics

@@ -1,22 +1,26 @@
 """What a training leaves beside its checkpoints: `config.json` (the user's config), `data_facts.json`
-(what the training split decided) and the `.jaxres-workdir` marker; `OWN_FILES` lists them for the guards."""
+(what the training split decided), the `.jaxres-workdir` marker and the `.lock` of the one training running
+there (`WorkdirLock`); `OWN_FILES` lists them for the guards."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
+import socket
+import time
 
 from jaxres import objectives
 from jaxres.config import defaults
 from jaxres.errors import UserError
-from jaxres.platform import files
-from jaxres.train.lock import LOCK_NAME
+from jaxres.platform import files, system
 
 CONFIG_FILE = "config.json"
 FACTS_FILE = "data_facts.json"
 MARKER_FILE = ".jaxres-workdir"
 CHECKPOINTS = "checkpoints"
+LOCK_NAME = ".lock"
 # Files only `train` writes, never replaced by an export or prediction (`commands.guards`).
 OWN_FILES = (MARKER_FILE, CONFIG_FILE, FACTS_FILE, CHECKPOINTS, "metrics.jsonl", LOCK_NAME)
 
@@ -153,3 +157,45 @@ def _read_json(path: pathlib.Path, advice: str):
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"unreadable {path.name} ({type(err).__name__}: {str(err)[:100]}); {advice or 'train again'}",
                         where=str(path)) from None
+
+
+class WorkdirLock:
+    """Context manager holding an exclusive lock on `<workdir>/.lock`, one training per workdir (the system
+    releases it when the process dies); raises `UserError` when taken."""
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.workdir = pathlib.Path(workdir).resolve()
+        self.path = self.workdir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> "WorkdirLock":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not system.try_lock(fd):
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise UserError(f"another training ({holder}) is running in this workdir; wait for it to finish, stop it, "
+                            "or choose another --workdir", where=str(self.workdir)) from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.write(fd, json.dumps(info).encode())
+        self._fd = fd
+        return self
+
+    def __enter__(self) -> "WorkdirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            system.unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)  # a positional read is not portable (Windows)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
+        return f"pid {info['pid']} on {info['host']} since {info['since']}"
+    except (ValueError, KeyError, OSError):
+        return "unknown process"
