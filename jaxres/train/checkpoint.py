@@ -192,8 +192,8 @@ class Checkpoints:
         changed = config_diff(self.read_json(step, "config"), config) if config is not None else None
         keys = "not compared" if changed is None else (", ".join(changed) or "none")
         raise ConfigError(f"the checkpoint at step {step} does not fit this model/optimizer (changed config keys: "
-                          f"{keys}; {len(differing)} arrays differ, e.g. {arrays}); restore those settings or use a new "
-                          "workdir", where=str(self.directory))
+                          f"{keys}; {len(differing)} arrays differ, e.g. {arrays}); restore those settings or use a "
+                          "new workdir", where=str(self.directory))
 
     def saving(self) -> bool:
         """Whether an asynchronous save is still being written."""

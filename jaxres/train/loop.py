@@ -34,10 +34,9 @@ class NonFiniteLoss(RuntimeError):
     def __init__(self, step: int, epoch: int, last_good: int | None, directory: pathlib.Path):
         self.step, self.epoch, self.last_good, self.directory = step, epoch, last_good, directory
         good = f"step {last_good} in {directory}" if last_good is not None else "none (no checkpoint was saved)"
-        super().__init__(
-            f"loss became non-finite at step {step} (epoch {epoch + 1}); last good checkpoint: {good}. "
-            "Lower optim.lr or set optim.clip_norm; running train again resumes from the last good checkpoint"
-        )
+        super().__init__(f"loss became non-finite at step {step} (epoch {epoch + 1}); last good checkpoint: {good}. "
+                         "Lower optim.lr or set optim.clip_norm; running train again resumes from the last good "
+                         "checkpoint")
 
 
 @dataclasses.dataclass
@@ -171,7 +170,8 @@ def _train_epoch(run: _Run, state, position: dict):
     """Steps from `position` to the end of its epoch or to an agreed stop: (state, position, stopped)."""
     epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
     frozen = tuple(run.frozen_at_epoch(epoch))
-    progress = Progress(epoch, run.train["epochs"], spe, stream=run.stream, enabled=parallel.is_primary(), clock=run.clock)
+    progress = Progress(epoch, run.train["epochs"], spe, stream=run.stream, enabled=parallel.is_primary(),
+                        clock=run.clock)
     interval = _Interval(empty_metrics(state.step.sharding), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):

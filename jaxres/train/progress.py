@@ -76,8 +76,8 @@ class Progress(_Bar):
         run_done = self.epoch * self.total + done
         rate = self.clock.rate(run_done)
         eta, run_eta = ((self.total - done) / rate, (self.clock.total - run_done) / rate) if rate > 0 else (math.inf,) * 2
-        return (f"epoch {self.epoch + 1}/{self.epochs}{self.bar(done)} {done}/{self.total} loss {loss:.4f} {images_per_s:.1f} img/s ETA {format_duration(eta)}"
-                f" (run {format_duration(run_eta)})")
+        return (f"epoch {self.epoch + 1}/{self.epochs}{self.bar(done)} {done}/{self.total} loss {loss:.4f} "
+                f"{images_per_s:.1f} img/s ETA {format_duration(eta)} (run {format_duration(run_eta)})")
 
     def update(self, done: int, loss: float, images_per_s: float) -> None:
         if self.enabled:
