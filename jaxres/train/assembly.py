@@ -106,8 +106,7 @@ def for_training(config: dict, train: Dataset, mesh=None) -> Assembly:
 
 
 def build(config: dict, facts: DataFacts, mesh=None, objective=None) -> Assembly:
-    """The objective (unless given) and model of `config` with the data's `facts` (a workdir's, or
-    `for_training`'s)."""
+    """The objective (unless given) and model of `config` with the data's `facts` (a workdir's, or the split's)."""
     objective = objectives.create(config["objective"], facts.target) if objective is None else objective
     if config["model"]["head_init"] not in HEAD_INITS:
         raise ConfigError(f"config key 'model.head_init' takes one of {HEAD_INITS}, got {config['model']['head_init']!r}")

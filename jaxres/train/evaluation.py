@@ -47,8 +47,7 @@ def evaluate(built: Assembly, variables, dataset: Dataset, train: Dataset, loade
 
 
 def write_pictures(workdir: pathlib.Path, objective, dataset: Dataset, predicted: np.ndarray, n: int = 8) -> list[pathlib.Path]:
-    """Predictions vs truth on the first `n` images, and the objective's own pictures (a classifier's
-    confusion matrix)."""
+    """Predictions vs truth on the first `n` images, and the objective's own pictures (a confusion matrix)."""
     folder = workdir / PICTURES
     folder.mkdir(parents=True, exist_ok=True)
     count = min(n, len(dataset))

@@ -20,7 +20,7 @@ from jaxres.errors import ConfigError
 from jaxres.platform import HostHooks
 from jaxres.train import parallel
 from jaxres.train.checkpoint import Checkpoints, config_diff, jsonable
-from jaxres.train.workdir import WorkdirLock
+from jaxres.train.workdir import WorkdirLock, checkpoint_dir
 from jaxres.train.progress import MetricsLog, Progress, RunClock, Timed
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
@@ -105,7 +105,7 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
     with contextlib.ExitStack() as cleanup:
         if parallel.is_primary():
             cleanup.enter_context(WorkdirLock(workdir))
-        checkpoints = Checkpoints(workdir / "checkpoints", keep=ckpt["keep"], best_metric=ckpt["best_metric"],
+        checkpoints = Checkpoints(checkpoint_dir(workdir), keep=ckpt["keep"], best_metric=ckpt["best_metric"],
                                   best_mode=ckpt["best_mode"], async_save=async_saves(ckpt["async"]))
         cleanup.callback(checkpoints.close)  # waits for the last asynchronous save
         stop = cleanup.enter_context(StopRequest())
@@ -189,7 +189,8 @@ def _train_epoch(run: _Run, state, position: dict):
             _log_interval(run, interval, position, progress)
         if stop:
             return state, position, True
-        if _periodic_save_due(run, interval.step, done):
+        every = int(run.ckpt["every_steps"] or 0)
+        if every > 0 and done < spe and interval.step % every == 0:
             if interval.pending:  # read the loss first, so a non-finite step is named exactly
                 _log_interval(run, interval, position, progress)
             _save(run, state, position, step=interval.step)
@@ -252,11 +253,6 @@ def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Prog
     progress.update(position["batch"], loss, images_per_s)
     interval.metrics, interval.pending = empty_metrics(interval.metrics["steps"].sharding), 0
     interval.timed, interval.since = 0, time.perf_counter()
-
-
-def _periodic_save_due(run: _Run, step: int, done: int) -> bool:
-    every = int(run.ckpt["every_steps"] or 0)
-    return every > 0 and done < run.steps_per_epoch and step % every == 0
 
 
 def _end_epoch(run: _Run, state, position: dict, evaluate):

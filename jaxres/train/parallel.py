@@ -17,9 +17,8 @@ DATA_AXIS = "data"
 
 def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
                            process_id: int | None = None, **kwargs) -> bool:
-    """Join a multi-process run (explicit arguments, else a TPU pod, SLURM or Open MPI launch found in the
-    environment, which `jax.distributed.initialize()` reads itself); return whether one was joined. A single
-    machine does nothing."""
+    """Join a multi-process run (explicit arguments, else a TPU pod, SLURM or Open MPI launch that
+    `jax.distributed.initialize()` reads from the environment); whether one was joined."""
     explicit = any(v is not None for v in (coordinator_address, num_processes, process_id))
     sizes = (os.environ.get(var, "") for var in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"))
     cluster = any(size.isdigit() and int(size) > 1 for size in sizes) or bool(os.environ.get("JAX_COORDINATOR_ADDRESS"))
@@ -30,8 +29,7 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A 1-D "data" mesh over `devices` (default: all), axis type Auto: shardings are annotations XLA
-    propagates."""
+    """A 1-D "data" mesh over `devices` (default: all), axis type Auto: XLA propagates the shardings."""
     devices = list(jax.devices() if devices is None else devices)
     return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices)
 

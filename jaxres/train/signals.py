@@ -45,14 +45,13 @@ class StopRequest:
         if self.signum is not None and signum == signal.SIGINT:
             if self._saving:
                 self._interrupt_pending = True
-                self.stream.write("\nSIGINT received again: exiting as soon as the checkpoint is written\n")
-                self.stream.flush()
+                print("\nSIGINT received again: exiting as soon as the checkpoint is written", file=self.stream,
+                      flush=True)
                 return
             raise KeyboardInterrupt
         self.signum = signum
-        name = signal.Signals(signum).name
-        self.stream.write(f"\n{name} received: finishing the current step, then saving a checkpoint\n")
-        self.stream.flush()
+        print(f"\n{self.name} received: finishing the current step, then saving a checkpoint", file=self.stream,
+              flush=True)
 
     def __enter__(self) -> "StopRequest":
         # Python only lets the main thread install handlers; elsewhere (a notebook worker) the loop
