@@ -58,7 +58,7 @@ class Checkpoints:
             async_options=ocp.AsyncOptions(post_finalization_callback=self._seal_committed) if async_save else None,
             preservation_policy=policies.AnyPreservationPolicy(keep_policy),
             best_fn=self._score if best_metric else None,
-            best_mode="max",  # `score` already negates a "min" metric
+            best_mode="max",  # `_score` already negates a "min" metric
             # A save killed mid-write leaves its temporary directory; orbax never takes it as a step,
             # and the workdir lock means no other writer can own it, so it is removed on start.
             cleanup_tmp_directories=True,
