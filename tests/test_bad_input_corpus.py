@@ -20,7 +20,7 @@ import bad_inputs as B
 from cli_helpers import SYNTHETIC, TINY, run, trained, use_session_cache
 from jaxres.data.consistency import align_classes
 from jaxres.data.records import Dataset, Record
-from jaxres.train.lock import WorkdirLock
+from jaxres.train.workdir import WorkdirLock
 
 CASES = {}
 

@@ -13,7 +13,7 @@ import train_helpers as H
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import loop, steps
 from jaxres.train.checkpoint import Checkpoints, config_diff
-from jaxres.train.lock import WorkdirLock
+from jaxres.train.workdir import WorkdirLock
 from jaxres.train.state import TrainState
 
 

@@ -36,7 +36,7 @@ from jaxres.errors import UserError, WeightsError
 from jaxres.metrics.classification import per_class_table
 from jaxres.platform import devices, system
 from jaxres.train import tensorboard
-from jaxres.train.lock import WorkdirLock
+from jaxres.train.workdir import WorkdirLock
 from jaxres.viz import draw_curves
 from jaxres.train.progress import Ticker, Timed
 from jaxres.weights import imagenet, named

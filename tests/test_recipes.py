@@ -11,7 +11,8 @@ import train_helpers as H
 from configs import bbox, bbox_original, signs, signs_original
 from jaxres import models
 from jaxres.config import defaults
-from jaxres.train.restore import checkpoint_dir, _restore_variables
+from jaxres.train.restore import _restore_variables
+from jaxres.train.workdir import checkpoint_dir
 from jaxres.train import ema, loop, optim, steps
 from jaxres.train import state as state_lib
 

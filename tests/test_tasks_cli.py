@@ -26,7 +26,7 @@ from cli_helpers import IMAGE_SIZE, TASK_NAMES, TINY, run, task, trained, use_se
 from jaxres import models
 from jaxres.export import artifacts as export
 from jaxres.train import workdir as workdir_files
-from jaxres.train.restore import trained as trained_workdir
+from jaxres.train.restore import best as trained_workdir
 from jaxres.cli.commands.splits import synthetic_root
 
 METRICS = {
@@ -232,7 +232,7 @@ def test_export_torchvision_loads_strictly_into_torchvision_resnet(trained_task,
     path = tmp_path / "x.pth"
     exported = run(name, ["export", "--workdir", result.workdir, "--format", "torchvision", "--out", path])
     assert exported.rc == 0, exported.err
-    built, variables = trained_workdir(result.workdir)
+    built, variables, _ = trained_workdir(result.workdir)
     model = built.model
     arch = export.arch_name(model)
     build = lambda num_classes: torchvision_resnet(arch, num_classes)  # noqa: E731

@@ -72,13 +72,6 @@ class Assembly:
         return make_eval_step(inference_model(self.model, self.objective),
                               transform=framed.transform(self.objective, train=False))
 
-    def start_head(self, variables: dict, train: Dataset) -> dict:
-        """`model.head_init`: "default" keeps the head; "mean_target" makes a regression head answer the
-        training split's mean target at step 0."""
-        if self.config["model"]["head_init"] == "default":
-            return variables
-        return {**variables, "params": start_at(variables["params"], self.objective.mean_output(train))}
-
     def load_frames(self, records, *, log=None):
         """The records' decoded frames from the cache (decoding what is missing); every process of a
         multi-host run decodes its share and reads the others' from a shared cache folder."""
@@ -99,24 +92,22 @@ class Assembly:
                       sharding=parallel.batch_sharding(self.mesh) if self.mesh is not None else None)
 
     def eval_loader(self, dataset: Dataset, *, frames=None, log=None) -> Loader:
-        """Every record once, in order, padded to whole batches (build it once to run it every epoch)."""
-        return self.loader(dataset, train=False, batch_size=eval_batch_size(self.config, len(dataset)),
-                           frames=frames, log=log)
-
-
-def build(config: dict, facts: DataFacts, mesh=None) -> Assembly:
-    """The objective and model of `config` with the data's `facts` (a workdir's, or `for_training`'s)."""
-    return _assemble(config, facts, objectives.create(config["objective"], facts.target), mesh)
+        """Every record once, in order, padded to whole batches (build it once to run it every epoch): of the
+        training size, but no larger than the split, rounded up to the device count."""
+        devices, size = jax.device_count(), min(int(self.config["train"]["batch_size"]), max(len(dataset), 1))
+        return self.loader(dataset, train=False, batch_size=-(-size // devices) * devices, frames=frames, log=log)
 
 
 def for_training(config: dict, train: Dataset, mesh=None) -> Assembly:
     """The assembly of a training on `train`: the facts it decides, then the head they give."""
     target = objectives.facts_of(config["objective"], train)
     objective = objectives.create(config["objective"], target)
-    return _assemble(config, DataFacts(target, objective.model_options()), objective, mesh)
+    return build(config, DataFacts(target, objective.model_options()), mesh, objective)
 
 
-def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
+def build(config: dict, facts: DataFacts, mesh=None, objective=None) -> Assembly:
+    """The objective (unless given) and model of `config` with the data's `facts` (a workdir's, or the split's)."""
+    objective = objectives.create(config["objective"], facts.target) if objective is None else objective
     if config["model"]["head_init"] not in HEAD_INITS:
         raise ConfigError(f"config key 'model.head_init' takes one of {HEAD_INITS}, got {config['model']['head_init']!r}")
     model = models.create(config["model"]["arch"], in_channels=int(config["objective"]["channels"]),
@@ -125,13 +116,6 @@ def _assemble(config: dict, facts: DataFacts, objective, mesh) -> Assembly:
                           drop_path=config["model"]["drop_path"],
                           **{**config["model"]["head_options"], **facts.model})
     return Assembly(config, facts, objective, model, mesh)
-
-
-def eval_batch_size(config: dict, n: int) -> int:
-    """Eval batches: the training size, but no larger than the split, rounded to the device count."""
-    devices = jax.device_count()
-    size = min(int(config["train"]["batch_size"]), max(n, 1))
-    return max(devices, (size + devices - 1) // devices * devices)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,11 +146,14 @@ def start_training(built: Assembly, train: Dataset, *, resuming: pathlib.Path | 
     config = built.config
     spe, epochs = steps_per_epoch(config, train, built.mesh), int(config["train"]["epochs"])
 
-    def fresh_head(variables: dict) -> dict:  # a random or replaced head, never one the weights brought
-        note = head_start_note(config, spe)
-        if note:
+    def fresh_head(variables: dict) -> dict:
+        """`model.head_init` on a random or replaced head (never one the weights brought): "default" keeps it,
+        "mean_target" makes a regression head answer the training split's mean target at step 0."""
+        if config["model"]["head_init"] == "default":
+            return variables
+        if note := head_start_note(config, spe):
             log(note)
-        return built.start_head(variables, train)
+        return {**variables, "params": start_at(variables["params"], built.objective.mean_output(train))}
 
     variables = initial_variables(built.model, config, synthetic=not config["data"]["path"], fresh_head=fresh_head,
                                   resuming=resuming, log=log)

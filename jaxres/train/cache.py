@@ -14,10 +14,7 @@ ENV_VAR = "JAXRES_COMPILATION_CACHE"
 
 def default_cache_dir() -> pathlib.Path:
     """`$JAXRES_COMPILATION_CACHE`, else `xla/` under jaxres's cache root (`jaxres.platform.cache_paths`)."""
-    configured = os.environ.get(ENV_VAR)
-    if configured:
-        return pathlib.Path(configured).expanduser().resolve()
-    return (cache_paths.root() / "xla").resolve()
+    return pathlib.Path(os.environ.get(ENV_VAR) or cache_paths.root() / "xla").expanduser().resolve()
 
 
 def enable_compilation_cache(dir: str | os.PathLike | None = None,  # noqa: A002

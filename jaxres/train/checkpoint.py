@@ -1,13 +1,12 @@
 """Checkpoints with orbax: per step the train state and, as JSON, the config, data position and metrics;
 the last `keep` and the best are kept, and a non-finite state is never written. Each step is sealed
 with its files' SHA-256 and verified before reading (orbax misses same-size damage); a damaged step
-is skipped and, on resume, set aside as `<step>.damaged`."""
+is skipped (`Checkpoints.first_intact`, every reader's one rule) and, on resume, set aside as `<step>.damaged`."""
 
 from __future__ import annotations
 
 import errno
 import gc
-import hashlib
 import json
 import logging
 import math
@@ -16,7 +15,7 @@ import pathlib
 import sys
 import threading
 import traceback
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -30,8 +29,6 @@ from jaxres.train import state as state_lib
 
 ITEMS = ("state", "config", "position", "metrics")
 DIGEST_FILE = "jaxres_digest.json"
-DAMAGED_SUFFIX = ".damaged"
-_CHUNK = 1 << 22
 
 
 class Restored(NamedTuple):
@@ -52,19 +49,16 @@ class Checkpoints:
         self.directory = pathlib.Path(directory).expanduser().resolve()
         self.best_metric, self.best_mode = best_metric, best_mode
         self.async_save = async_save
-        score = self._score
-        keep_policy: list = [policies.LatestN(n=max(int(keep), 1))]
-        if best_metric:
-            keep_policy.append(policies.BestN(get_metric_fn=score, n=1,
-                                              keep_checkpoints_without_metrics=False))
+        keep_policy = [policies.LatestN(n=max(int(keep), 1))] + ([policies.BestN(
+            get_metric_fn=self._score, n=1, keep_checkpoints_without_metrics=False)] if best_metric else [])
         self._unsealed: list[int] = []  # steps this instance saved whose digest is not written yet
         self._sealing = threading.Lock()
         options = ocp.CheckpointManagerOptions(
             enable_async_checkpointing=async_save,
             async_options=ocp.AsyncOptions(post_finalization_callback=self._seal_committed) if async_save else None,
             preservation_policy=policies.AnyPreservationPolicy(keep_policy),
-            best_fn=score if best_metric else None,
-            best_mode="max",  # `score` already negates a "min" metric
+            best_fn=self._score if best_metric else None,
+            best_mode="max",  # `_score` already negates a "min" metric
             # A save killed mid-write leaves its temporary directory; orbax never takes it as a step,
             # and the workdir lock means no other writer can own it, so it is removed on start.
             cleanup_tmp_directories=True,
@@ -102,12 +96,9 @@ class Checkpoints:
         if step in self._manager.all_steps():
             self._manager.wait_until_finished()
             self._manager.delete(step)
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            config=ocp.args.JsonSave(jsonable(config)),
-            position=ocp.args.JsonSave(jsonable(position)),
-            metrics=ocp.args.JsonSave(jsonable(metrics or {})),
-        )
+        json_items = {"config": config, "position": position, "metrics": metrics or {}}
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  **{k: ocp.args.JsonSave(jsonable(v)) for k, v in json_items.items()})
         best = jsonable(metrics) if metrics and self.best_metric in metrics else None
         with self._sealing:
             self._unsealed.append(step)
@@ -120,7 +111,8 @@ class Checkpoints:
             failed = _write_failed(err, self.directory, self.latest_step())
             if failed is None:
                 raise
-            _silence_background_noise()
+            quiet().__enter__()  # orbax's writers fail in the background until the process ends: for good
+            gc.collect()
             raise failed from None
         return True
 
@@ -138,57 +130,55 @@ class Checkpoints:
         """One JSON item of a step (config, position or metrics), without touching the arrays."""
         return self._manager.restore(step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))[item]
 
-    def restore(self, like, step: int | None = None, config: dict | None = None) -> Restored:
-        """The state at `step` (default: the newest intact, newer damaged ones set aside) laid out like `like`;
-        with `config`, arrays that do not fit are a ConfigError naming the changed keys."""
-        candidates = self.all_steps()[::-1] if step is None else [step]
-        if not candidates:
-            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    def restore(self, like, config: dict | None = None) -> Restored:
+        """The newest intact state laid out like `like`, newer damaged steps set aside; with `config`, arrays
+        that do not fit are a ConfigError naming the changed keys."""
         self._manager.wait_until_finished()
-        target, damaged = state_lib.abstract(like), []
-        for candidate in candidates:
-            try:
-                restored = self._restore_step(candidate, target, config)
-            except _Damaged as err:
-                damaged.append((candidate, str(err)))
-                continue
-            if damaged and parallel.is_primary():  # one process renames; every process skips them
-                for bad, reason in damaged:
-                    moved = set_aside(self.directory / str(bad))
-                    print(f"warning: checkpoint step {bad} is damaged ({reason}); set aside as {moved}, resuming "
-                          f"from step {candidate}", file=sys.stderr, flush=True)
-            if damaged:
-                self._manager.reload()
-            return restored
-        raise every_step_damaged(self.directory, damaged)
+        target = state_lib.abstract(like)
 
-    def _restore_step(self, step: int, target, config: dict | None) -> Restored:
-        reason = verify(self.directory / str(step))
-        if reason:
-            raise _Damaged(reason)
-        try:
-            with quiet():
-                self._check_shapes(step, target, config)
-                items = self._manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(target), config=ocp.args.JsonRestore(),
-                    position=ocp.args.JsonRestore(), metrics=ocp.args.JsonRestore()))
-        except UserError:
-            raise
-        except Exception as err:  # noqa: BLE001 - orbax/tensorstore/OS errors on a step's files: damaged
-            raise _Damaged(f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}") from None
-        return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
-                        dict(items["metrics"] or {}))
+        def read(step: int) -> Restored:
+            self._check_shapes(step, target, config)
+            items = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), **{k: ocp.args.JsonRestore() for k in ITEMS[1:]}))
+            return Restored(step, items["state"], dict(items["position"]), dict(items["config"]),
+                            dict(items["metrics"] or {}))
 
-    def intact_step(self) -> tuple[int | None, list[tuple[int, str]]]:
-        """(the newest step whose files match their digest, [(newer damaged step, why)]); only the
-        digests are read (a step without one counts as intact here), not the arrays."""
+        return self.first_intact(self.all_steps()[::-1], read, set_aside=True)[1]
+
+    def first_intact(self, steps: list[int], read: Callable[[int], Any], *, set_aside: bool = False,
+                     report: bool = True) -> tuple[int, Any]:
+        """(step, read(step)) for the first of `steps` whose files match their digest (one saved before digests
+        existed has none) and that `read` reads without an error. A damaged step is named on stderr (`report`)
+        and, with `set_aside` (resume), renamed `<step>.damaged` so that no later run tries it."""
+        if not steps:
+            raise UserError("holds no complete checkpoint; train first", where=str(self.directory.parent))
         damaged = []
-        for step in self.all_steps()[::-1]:
+        for step in steps:
             reason = verify(self.directory / str(step))
-            if not reason:
-                return step, damaged
-            damaged.append((step, reason))
-        return None, damaged
+            if reason is None:
+                try:
+                    with quiet():
+                        value = read(step)
+                except UserError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - orbax, tensorstore and OS errors on its files: damaged
+                    reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}"
+            if reason is not None:
+                damaged.append((step, reason))
+                continue
+            if report and parallel.is_primary():  # one process renames; every process skips them
+                for bad, why in damaged:
+                    folder = self.directory / str(bad)
+                    done = f"set aside as {_set_aside(folder)}" if set_aside else f"skipped {folder}"
+                    print(f"warning: checkpoint step {bad} is damaged ({why}); {done}, "
+                          f"{'resuming from' if set_aside else 'using'} step {step}", file=sys.stderr, flush=True)
+            if damaged and set_aside:
+                self._manager.reload()
+            return step, value
+        step, reason = damaged[0]
+        raise UserError(f"every checkpoint is damaged, the first tried: {self.directory / str(step)} ({reason}); "
+                        f"train into a new --workdir (or delete {self.directory} to start over)",
+                        where=str(self.directory))
 
     def _check_shapes(self, step: int, target, config: dict | None) -> None:
         saved = flat_shapes(self._manager.item_metadata(step)["state"])
@@ -201,11 +191,9 @@ class Checkpoints:
                            for k in differing[:2])
         changed = config_diff(self.read_json(step, "config"), config) if config is not None else None
         keys = "not compared" if changed is None else (", ".join(changed) or "none")
-        raise ConfigError(
-            f"the checkpoint at step {step} does not fit this model/optimizer (changed config keys: {keys}; "
-            f"{len(differing)} arrays differ, e.g. {arrays}); restore those settings or use a new workdir",
-            where=str(self.directory),
-        )
+        raise ConfigError(f"the checkpoint at step {step} does not fit this model/optimizer (changed config keys: "
+                          f"{keys}; {len(differing)} arrays differ, e.g. {arrays}); restore those settings or use a "
+                          "new workdir", where=str(self.directory))
 
     def saving(self) -> bool:
         """Whether an asynchronous save is still being written."""
@@ -221,16 +209,6 @@ class Checkpoints:
             self._manager.close()
         finally:
             self._quiet.__exit__(None, None, None)
-
-
-class _Damaged(Exception):
-    """A step whose files fail their digest or cannot be read."""
-
-
-def every_step_damaged(directory: pathlib.Path, damaged: list[tuple[int, str]]) -> UserError:
-    step, reason = damaged[0]
-    return UserError(f"every checkpoint is damaged, the newest: step {step} ({reason}); train into a new --workdir "
-                     f"(or delete {directory} to start over)", where=str(directory))
 
 
 def seal(folder: pathlib.Path) -> None:
@@ -259,23 +237,16 @@ def verify(folder: pathlib.Path) -> str | None:
 
 
 def _digests(folder: pathlib.Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != DIGEST_FILE and not path.name.startswith(f".{DIGEST_FILE}."):
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    digest.update(chunk)
-            out[path.relative_to(folder).as_posix()] = digest.hexdigest()
-    return out
+    return {path.relative_to(folder).as_posix(): files.sha256(path) for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name != DIGEST_FILE and not path.name.startswith(f".{DIGEST_FILE}.")}
 
 
-def set_aside(folder: pathlib.Path) -> pathlib.Path:
+def _set_aside(folder: pathlib.Path) -> pathlib.Path:
     """Rename a damaged step folder to `<step>.damaged` (or `.damaged-N`), a name orbax never reads."""
-    target, n = folder.with_name(folder.name + DAMAGED_SUFFIX), 1
+    target, n = folder.with_name(folder.name + ".damaged"), 1
     while target.exists():
         n += 1
-        target = folder.with_name(f"{folder.name}{DAMAGED_SUFFIX}-{n}")
+        target = folder.with_name(f"{folder.name}.damaged-{n}")
     folder.rename(target)
     return target
 
@@ -285,47 +256,30 @@ class quiet:
     while a checkpoint is read or written: a failure becomes one line from the caller."""
 
     def __init__(self, loggers=("absl", "orbax", "asyncio")):
-        self._names = tuple(loggers)
+        self._loggers = [logging.getLogger(name) for name in loggers]
 
     def __enter__(self) -> "quiet":
-        self._levels = [(logging.getLogger(n), logging.getLogger(n).level) for n in self._names]
-        for logger, _ in self._levels:
+        self._levels = [logger.level for logger in self._loggers]
+        for logger in self._loggers:
             logger.setLevel(logging.CRITICAL + 1)
         self._hook = sys.unraisablehook
         sys.unraisablehook = self._unraisable
         return self
 
     def _unraisable(self, unraisable) -> None:
-        if not _from_checkpoint_io(unraisable):
+        names = [frame.filename for frame, _ in traceback.walk_tb(unraisable.exc_traceback)] + [repr(unraisable.object)]
+        closed = isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value)
+        if not closed and not any(part in name for name in names for part in ("orbax", "tensorstore", "asyncio")):
             self._hook(unraisable)
 
-    def __exit__(self, kind, error, trace) -> bool:
-        if trace is not None:
+    def __exit__(self, kind, error, trace) -> None:
+        if trace is not None:  # what the error holds (orbax's writers) is collected while still quiet
             traceback.clear_frames(trace)
             gc.collect()
         if sys.unraisablehook == self._unraisable:
             sys.unraisablehook = self._hook
-        for logger, level in self._levels:
+        for logger, level in zip(self._loggers, self._levels):
             logger.setLevel(level)
-        return False
-
-
-def _from_checkpoint_io(unraisable) -> bool:
-    if isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value):
-        return True
-    names = [frame.filename for frame, _ in traceback.walk_tb(unraisable.exc_traceback)]
-    names.append(repr(unraisable.object))
-    return any(part in name for name in names for part in ("orbax", "tensorstore", "asyncio"))
-
-
-def _silence_background_noise() -> None:
-    """A save that failed leaves orbax's writer tasks failing in the background until the process
-    ends (the command exits with one line): their reports are dropped for the rest of the process."""
-    for name in ("absl", "orbax", "asyncio"):
-        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-    previous = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None if _from_checkpoint_io(unraisable) else previous(unraisable)
-    gc.collect()
 
 
 def _write_failed(err: Exception, directory: pathlib.Path, last: int | None) -> UserError | None:
@@ -344,14 +298,7 @@ def _write_failed(err: Exception, directory: pathlib.Path, last: int | None) -> 
 def flat_shapes(tree) -> dict[str, tuple]:
     """{"params/fc/kernel": shape} for a state, an abstract state or orbax's tree metadata."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in leaves}
-
-
-def _key_name(key) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(key, attr):
-            return str(getattr(key, attr))
-    return str(key)
+    return {jax.tree_util.keystr(path, simple=True, separator="/"): tuple(leaf.shape) for path, leaf in leaves}
 
 
 def config_diff(saved: Any, current: Any, prefix: str = "") -> list[str]:

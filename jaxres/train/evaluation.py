@@ -15,46 +15,39 @@ from jaxres.train import parallel
 PICTURES = "pictures"
 
 
-def run_outputs(built: Assembly, variables, dataset: Dataset, loader=None, keys=("matrix",)):
-    """(outputs (N, ...), {key: (N, ...)}) for every record of `dataset`, in order."""
+def _predict(built: Assembly, variables, dataset: Dataset, loader=None) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions in original pixels or class probabilities, each record's input matrix) for every record
+    of `dataset`, in order."""
     loader = loader or built.eval_loader(dataset)
-    outputs, extras = [], {k: [] for k in keys}
+    outputs, matrices = [], []
     iterator = loader.epoch(0)
     try:
         for batch in iterator:
             mask = np.asarray(parallel.to_host(batch["mask"]), bool)
-            out = parallel.to_host(built.forward(variables, {k: v for k, v in batch.items() if k not in keys + ("mask",)}))
-            outputs.append(np.asarray(out)[mask])
-            for k in keys:
-                extras[k].append(np.asarray(parallel.to_host(batch[k]))[mask])
+            out = built.forward(variables, {k: v for k, v in batch.items() if k not in ("matrix", "mask")})
+            outputs.append(np.asarray(parallel.to_host(out))[mask])
+            matrices.append(np.asarray(parallel.to_host(batch["matrix"]))[mask])
     finally:
         iterator.close()
-    return np.concatenate(outputs), {k: np.concatenate(v) for k, v in extras.items()}
-
-
-def predictions(built: Assembly, variables, dataset: Dataset, loader=None) -> np.ndarray:
-    """The model's predictions on `dataset` in original pixels (or class probabilities)."""
-    outputs, extras = run_outputs(built, variables, dataset, loader)
-    return built.objective.decode(outputs, extras)
+    matrices = np.concatenate(matrices)
+    return built.objective.decode(np.concatenate(outputs), {"matrix": matrices}), matrices
 
 
 def metrics(built: Assembly, variables, dataset: Dataset, loader=None) -> dict:
     """The objective's metrics of the model on `dataset` (validation during training)."""
-    return built.objective.evaluate(predictions(built, variables, dataset, loader), dataset)
+    return built.objective.evaluate(_predict(built, variables, dataset, loader)[0], dataset)
 
 
 def evaluate(built: Assembly, variables, dataset: Dataset, train: Dataset, loader=None):
     """(metrics dict with a "baseline" entry, predictions in original pixels / probabilities)."""
-    outputs, extras = run_outputs(built, variables, dataset, loader)
-    predicted = built.objective.decode(outputs, extras)
-    result = {"n": len(dataset), **built.objective.evaluate(predicted, dataset)}
-    result["baseline"] = built.objective.baseline(train, dataset, extras["matrix"])
+    predicted, matrices = _predict(built, variables, dataset, loader)
+    result = {"n": len(dataset), **built.objective.evaluate(predicted, dataset),
+              "baseline": built.objective.baseline(train, dataset, matrices)}
     return result, predicted
 
 
 def write_pictures(workdir: pathlib.Path, objective, dataset: Dataset, predicted: np.ndarray, n: int = 8) -> list[pathlib.Path]:
-    """Predictions vs truth on the first `n` images, and the objective's own pictures (a classifier's
-    confusion matrix)."""
+    """Predictions vs truth on the first `n` images, and the objective's own pictures (a confusion matrix)."""
     folder = workdir / PICTURES
     folder.mkdir(parents=True, exist_ok=True)
     count = min(n, len(dataset))

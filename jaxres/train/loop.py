@@ -19,8 +19,8 @@ from jaxres.config import defaults
 from jaxres.errors import ConfigError
 from jaxres.platform import HostHooks
 from jaxres.train import parallel
-from jaxres.train.checkpoint import Checkpoints, config_diff
-from jaxres.train.lock import WorkdirLock
+from jaxres.train.checkpoint import Checkpoints, config_diff, jsonable
+from jaxres.train.workdir import WorkdirLock, checkpoint_dir
 from jaxres.train.progress import MetricsLog, Progress, RunClock, Timed
 from jaxres.train.signals import StopRequest
 from jaxres.train.steps import empty_metrics
@@ -34,10 +34,9 @@ class NonFiniteLoss(RuntimeError):
     def __init__(self, step: int, epoch: int, last_good: int | None, directory: pathlib.Path):
         self.step, self.epoch, self.last_good, self.directory = step, epoch, last_good, directory
         good = f"step {last_good} in {directory}" if last_good is not None else "none (no checkpoint was saved)"
-        super().__init__(
-            f"loss became non-finite at step {step} (epoch {epoch + 1}); last good checkpoint: {good}. "
-            "Lower optim.lr or set optim.clip_norm; running train again resumes from the last good checkpoint"
-        )
+        super().__init__(f"loss became non-finite at step {step} (epoch {epoch + 1}); last good checkpoint: {good}. "
+                         "Lower optim.lr or set optim.clip_norm; running train again resumes from the last good "
+                         "checkpoint")
 
 
 @dataclasses.dataclass
@@ -106,7 +105,7 @@ def fit(state, train_step, batches, *, steps_per_epoch: int, config: dict, workd
     with contextlib.ExitStack() as cleanup:
         if parallel.is_primary():
             cleanup.enter_context(WorkdirLock(workdir))
-        checkpoints = Checkpoints(workdir / "checkpoints", keep=ckpt["keep"], best_metric=ckpt["best_metric"],
+        checkpoints = Checkpoints(checkpoint_dir(workdir), keep=ckpt["keep"], best_metric=ckpt["best_metric"],
                                   best_mode=ckpt["best_mode"], async_save=async_saves(ckpt["async"]))
         cleanup.callback(checkpoints.close)  # waits for the last asynchronous save
         stop = cleanup.enter_context(StopRequest())
@@ -133,9 +132,8 @@ def async_saves(setting) -> bool:
 
 def _resume(run: _Run, state):
     """The latest checkpoint's state and position, or the given state at (epoch 0, batch 0)."""
-    start = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "loss_steps": 0}
     if run.checkpoints.latest_step() is None:
-        return state, start
+        return state, _start(0)
     restored = run.checkpoints.restore(state, config=run.config)
     changed = config_diff(restored.config, run.config)
     note = f" (config changed: {', '.join(changed)})" if changed else ""
@@ -145,7 +143,7 @@ def _resume(run: _Run, state):
     else:
         _say(run, f"resuming from step {restored.step}: epoch {restored.position['epoch'] + 1}, "
                   f"batch {restored.position['batch']}{note}")
-    return restored.state, {**start, **restored.position}
+    return restored.state, {**_start(0), **restored.position}
 
 
 def _epochs(run: _Run, state, position: dict, evaluate) -> FitResult:
@@ -172,18 +170,16 @@ def _train_epoch(run: _Run, state, position: dict):
     """Steps from `position` to the end of its epoch or to an agreed stop: (state, position, stopped)."""
     epoch, first, spe = position["epoch"], position["batch"], run.steps_per_epoch
     frozen = tuple(run.frozen_at_epoch(epoch))
-    progress = Progress(epoch, run.train["epochs"], spe, start=first, stream=run.stream, enabled=parallel.is_primary(),
+    progress = Progress(epoch, run.train["epochs"], spe, stream=run.stream, enabled=parallel.is_primary(),
                         clock=run.clock)
     interval = _Interval(empty_metrics(state.step.sharding), _step(state))  # the epoch's one sync before its steps
     position = dict(position)
     for done, batch in enumerate(itertools.islice(run.batches(epoch, first), max(spe - first, 0)), start=first + 1):
-        if frozen in run.compiled:
+        # the first step of a frozen set compiles (execution is asynchronous): minutes at 224 px on a CPU
+        with Timed("compiling the train step" + (f" (frozen: {', '.join(frozen)})" if frozen else ""), run.stream,
+                   enabled=parallel.is_primary() and frozen not in run.compiled):
             state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
-        else:  # the step compiles in this call (execution is asynchronous): minutes at 224 px on a CPU
-            frozen_note = f" (frozen: {', '.join(frozen)})" if frozen else ""
-            with Timed(f"compiling the train step{frozen_note}", run.stream, enabled=parallel.is_primary()):
-                state, interval.metrics = run.train_step(state, batch, interval.metrics, frozen)
-            run.compiled.add(frozen)
+        run.compiled.add(frozen)
         run.host.step_done()
         interval.stepped(first_of_epoch=done == first + 1)
         position["batch"] = done
@@ -193,7 +189,8 @@ def _train_epoch(run: _Run, state, position: dict):
             _log_interval(run, interval, position, progress)
         if stop:
             return state, position, True
-        if _periodic_save_due(run, interval.step, done):
+        every = int(run.ckpt["every_steps"] or 0)
+        if every > 0 and done < spe and interval.step % every == 0:
             if interval.pending:  # read the loss first, so a non-finite step is named exactly
                 _log_interval(run, interval, position, progress)
             _save(run, state, position, step=interval.step)
@@ -246,7 +243,7 @@ def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Prog
     record = {"step": interval.step, "epoch": position["epoch"] + 1, "split": "train", "loss": loss,
               "images_per_s": round(images_per_s, 2)}
     if run.learning_rate is not None:
-        record["lr"] = _host_value(run.learning_rate(interval.step - 1))
+        record["lr"] = jsonable(run.learning_rate(interval.step - 1))
     if run.data_stats is not None:
         record["data_wait"] = round(float(run.data_stats.wait_fraction), 4)
         run.epoch_wait[0] += run.data_stats.wait_s
@@ -258,11 +255,6 @@ def _log_interval(run: _Run, interval: _Interval, position: dict, progress: Prog
     interval.timed, interval.since = 0, time.perf_counter()
 
 
-def _periodic_save_due(run: _Run, step: int, done: int) -> bool:
-    every = int(run.ckpt["every_steps"] or 0)
-    return every > 0 and done < run.steps_per_epoch and step % every == 0
-
-
 def _end_epoch(run: _Run, state, position: dict, evaluate):
     """Evaluate, log, save with the metrics; the position moves to the next epoch's first batch."""
     epoch = position["epoch"]
@@ -270,7 +262,7 @@ def _end_epoch(run: _Run, state, position: dict, evaluate):
     if evaluate is not None:
         with Timed("validating (compiling the eval step first)", run.stream,
                    enabled=parallel.is_primary() and not run.evaluated):
-            metrics.update({k: _host_value(v) for k, v in evaluate(state).items()})
+            metrics.update(jsonable(evaluate(state)))  # plain JSON data: device arrays read back
         run.evaluated = True
         run.log.append({"step": _step(state), "epoch": epoch + 1, "split": "val",
                         **{k: v for k, v in metrics.items() if k != "train_loss"}})
@@ -330,16 +322,6 @@ def _raise_nonfinite(run: _Run, step: int, epoch: int):
 
 def _step(state) -> int:
     return int(parallel.to_host(state.step))
-
-
-def _host_value(value) -> Any:
-    """An evaluation value as plain JSON data: device arrays read back, scalars as Python numbers."""
-    if isinstance(value, dict):
-        return {k: _host_value(v) for k, v in value.items()}
-    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
-        array = np.asarray(parallel.to_host(value))
-        return array.item() if array.size == 1 else array.tolist()
-    return value
 
 
 def _summary(metrics: dict, first: str | None, most: int = 6) -> str:

@@ -15,41 +15,21 @@ from jaxres.errors import ConfigError
 
 DATA_AXIS = "data"
 
-# Environment variables that say "this process is one of several" on the clusters that
-# `jax.distributed.initialize()` detects by itself.
-_CLUSTER_MARKERS = {
-    "SLURM_NTASKS": "SLURM",
-    "OMPI_COMM_WORLD_SIZE": "Open MPI",
-}
-
-
-def initialize_distributed(
-    coordinator_address: str | None = None,
-    num_processes: int | None = None,
-    process_id: int | None = None,
-    **kwargs,
-) -> bool:
-    """Join a multi-process run (explicit arguments, else a TPU pod, SLURM or Open MPI launch found in the
-    environment); return whether one was joined. A single machine does nothing."""
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, **kwargs) -> bool:
+    """Join a multi-process run (explicit arguments, else a TPU pod, SLURM or Open MPI launch that
+    `jax.distributed.initialize()` reads from the environment); whether one was joined."""
     explicit = any(v is not None for v in (coordinator_address, num_processes, process_id))
-    if not explicit and not _in_multiprocess_cluster():
+    sizes = (os.environ.get(var, "") for var in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"))
+    cluster = any(size.isdigit() and int(size) > 1 for size in sizes) or bool(os.environ.get("JAX_COORDINATOR_ADDRESS"))
+    if not (explicit or cluster or "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")):
         return False
     jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
     return True
 
 
-def _in_multiprocess_cluster() -> bool:
-    for var in _CLUSTER_MARKERS:
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 1:
-            return True
-    hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
-    return "," in hosts or bool(os.environ.get("JAX_COORDINATOR_ADDRESS"))
-
-
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A 1-D "data" mesh over `devices` (default: all), axis type Auto: shardings are annotations XLA
-    propagates."""
+    """A 1-D "data" mesh over `devices` (default: all), axis type Auto: XLA propagates the shardings."""
     devices = list(jax.devices() if devices is None else devices)
     return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices)
 
@@ -66,10 +46,8 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 def local_batch_size(global_batch_size: int, mesh: Mesh) -> int:
     """How many examples of each global batch this process loads."""
     if global_batch_size % mesh.size:
-        raise ConfigError(
-            f"train.batch_size {global_batch_size} is not divisible by the {mesh.size} devices; "
-            f"use a multiple of {mesh.size}"
-        )
+        raise ConfigError(f"train.batch_size {global_batch_size} is not divisible by the {mesh.size} devices; "
+                          f"use a multiple of {mesh.size}")
     return global_batch_size // jax.process_count()
 
 

@@ -38,87 +38,82 @@ class RunClock:
         return (done_steps - first) / (now - since) if now > since and done_steps > first else 0.0
 
 
-def _bar(done: int, total: int) -> str:
-    filled = int(BAR_WIDTH * min(done, total) / max(total, 1))
-    return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
+class _Bar:
+    """A line of progress on `stream` (stdout): redrawn in place on a terminal, one line per call in a pipe or file;
+    `enabled` is false on all but one process of a multi-host run."""
+
+    def __init__(self, total: int, stream: IO[str] | None, interactive: bool | None, enabled: bool):
+        self.total, self.enabled, self.stream = int(total), enabled, stream or sys.stdout
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.started = time.perf_counter()
+
+    def bar(self, done: int) -> str:
+        """' [####....]' on a terminal, '' elsewhere."""
+        filled = int(BAR_WIDTH * min(done, self.total) / max(self.total, 1))
+        return f" [{'#' * filled}{'.' * (BAR_WIDTH - filled)}]" if self.interactive else ""
+
+    def show(self, text: str, end: bool = False) -> None:
+        if not self.enabled:
+            return
+        self.stream.write("\r" + text + "\033[K" + ("\n" if end else "") if self.interactive else text + "\n")
+        self.stream.flush()
+
+    def took(self) -> str:
+        return format_duration(time.perf_counter() - self.started)
 
 
-def _show(stream: IO[str], interactive: bool, text: str, end: bool = False) -> None:
-    """A terminal redraws one line (ending it when `end`); a pipe or file gets a line per call."""
-    if interactive:
-        stream.write("\r" + text + "\033[K" + ("\n" if end else ""))
-    else:
-        stream.write(text + "\n")
-    stream.flush()
-
-
-class Progress:
+class Progress(_Bar):
     """Progress of one epoch: `update(done, loss, images_per_s)`, then `close(summary)`. `clock`:
     the run's (one for the whole run, so the epoch's ETA and the run's share its pace)."""
 
-    def __init__(self, epoch: int, epochs: int, total: int, start: int = 0, stream: IO[str] | None = None,
+    def __init__(self, epoch: int, epochs: int, total: int, stream: IO[str] | None = None,
                  interactive: bool | None = None, enabled: bool = True, clock: RunClock | None = None):
-        self.enabled = enabled  # only one process of a multi-host run draws
-        self.stream = stream or sys.stdout
-        self.interactive = self.stream.isatty() if interactive is None else interactive
-        self.epoch, self.epochs, self.total, self.start = epoch, epochs, total, start
+        super().__init__(total, stream, interactive, enabled)
+        self.epoch, self.epochs = epoch, epochs
         self.clock = clock or RunClock(epochs * total)
-        self.started = time.perf_counter()
 
     def line(self, done: int, loss: float, images_per_s: float) -> str:
         run_done = self.epoch * self.total + done
         rate = self.clock.rate(run_done)
         eta, run_eta = ((self.total - done) / rate, (self.clock.total - run_done) / rate) if rate > 0 else (math.inf,) * 2
-        head = f"epoch {self.epoch + 1}/{self.epochs}"
-        if self.interactive:
-            head += " " + _bar(done, self.total)
-        return (f"{head} {done}/{self.total} loss {loss:.4f} {images_per_s:.1f} img/s ETA {format_duration(eta)}"
-                f" (run {format_duration(run_eta)})")
+        return (f"epoch {self.epoch + 1}/{self.epochs}{self.bar(done)} {done}/{self.total} loss {loss:.4f} "
+                f"{images_per_s:.1f} img/s ETA {format_duration(eta)} (run {format_duration(run_eta)})")
 
     def update(self, done: int, loss: float, images_per_s: float) -> None:
         if self.enabled:
-            _show(self.stream, self.interactive, self.line(done, loss, images_per_s))
+            self.show(self.line(done, loss, images_per_s))
 
     def close(self, summary: str = "") -> None:
-        if not self.enabled:
-            return
-        took = format_duration(time.perf_counter() - self.started)
-        end = f"epoch {self.epoch + 1}/{self.epochs} done in {took}" + (f": {summary}" if summary else "")
-        _show(self.stream, self.interactive, end, end=True)
+        end = f"epoch {self.epoch + 1}/{self.epochs} done in {self.took()}" + (f": {summary}" if summary else "")
+        self.show(end, end=True)
 
 
-class Ticker:
+class Ticker(_Bar):
     """Progress of a counted job (`tick()` per item, then `close()`): a bar on a terminal, a line every
     `every_s` seconds elsewhere; a job done within the first interval prints nothing."""
 
     def __init__(self, what: str, total: int, stream: IO[str] | None = None, interactive: bool | None = None,
                  enabled: bool = True, every_s: float | None = None):
-        self.what, self.total, self.done = what, int(total), 0
-        self.stream = stream or sys.stdout
-        self.interactive = self.stream.isatty() if interactive is None else interactive
-        self.enabled = enabled
+        super().__init__(total, stream, interactive, enabled)
+        self.what, self.done, self.showed, self._shown = what, 0, False, self.started
         self.every_s = every_s if every_s is not None else (0.5 if self.interactive else 5.0)
-        self.started = self._shown = time.perf_counter()
-        self.showed = False
 
     def tick(self, count: int = 1) -> None:
         self.done += count
         now = time.perf_counter()
         if self.enabled and now - self._shown >= self.every_s and self.done < self.total:
             self._shown, self.showed = now, True
-            _show(self.stream, self.interactive, self.line(now))
+            self.show(self.line(now))
 
     def line(self, now: float) -> str:
         elapsed = now - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else math.inf
-        bar = f" {_bar(self.done, self.total)}" if self.interactive else ""
-        return f"{self.what}{bar} {self.done}/{self.total} ({rate:.0f}/s, ETA {format_duration(eta)})"
+        return f"{self.what}{self.bar(self.done)} {self.done}/{self.total} ({rate:.0f}/s, ETA {format_duration(eta)})"
 
     def close(self) -> None:
-        if self.enabled and self.showed:
-            took = format_duration(time.perf_counter() - self.started)
-            _show(self.stream, self.interactive, f"{self.what}: {self.done}/{self.total} in {took}", end=True)
+        if self.showed:
+            self.show(f"{self.what}: {self.done}/{self.total} in {self.took()}", end=True)
 
     def __enter__(self) -> "Ticker":
         return self

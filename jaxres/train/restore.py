@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-import sys
 
 import jax
 import numpy as np
@@ -14,14 +13,7 @@ from jaxres.config.checks import WORKDIR_REQUIRED, check_config
 from jaxres.errors import ConfigError, UserError
 from jaxres.train import assembly
 from jaxres.train import workdir as workdir_files
-from jaxres.train.checkpoint import Checkpoints, quiet, verify
-from jaxres.train.workdir import checkpoint_dir
-
-
-def trained(workdir: str | pathlib.Path) -> tuple[assembly.Assembly, dict]:
-    """(assembly, variables) of the workdir's best checkpoint (else its latest): `best` without the step."""
-    built, variables, _ = best(workdir)
-    return built, variables
+from jaxres.train.checkpoint import Checkpoints
 
 
 def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly, dict, int]:
@@ -31,10 +23,27 @@ def best(workdir: str | pathlib.Path, overrides=None) -> tuple[assembly.Assembly
     if not str(workdir).strip() or (workdir.exists() and not workdir.is_dir()):
         raise UserError("--workdir must be a training's folder", where=str(workdir) or "--workdir")
     built = workdir_assembly(workdir, overrides)
-    directory = checkpoint_dir(workdir)
+    directory = workdir_files.checkpoint_dir(workdir)
     if not directory.is_dir():
         raise UserError("holds no checkpoint yet; train first", where=str(workdir))
-    step, variables = _first_intact(directory, built.config)
+    try:
+        checkpoints = Checkpoints(directory, best_metric=built.config["checkpoint"]["best_metric"],
+                                  best_mode=built.config["checkpoint"]["best_mode"], async_save=False)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise UserError(f"unreadable checkpoint folder ({type(err).__name__}: {err}); train again into a new "
+                        "--workdir", where=str(directory)) from None
+    try:
+        steps = checkpoints.all_steps()[::-1]
+        try:
+            first = checkpoints.best_step()
+        except Exception:  # noqa: BLE001 - a damaged metrics file: newest first
+            first = None
+        steps = ([first] if first in steps else []) + [s for s in steps if s != first]
+        step, variables = checkpoints.first_intact(steps, lambda s: _restore_variables(directory / str(s) / "state"))
+    finally:
+        checkpoints.close()
     return built, variables, step
 
 
@@ -67,50 +76,6 @@ def workdir_assembly(workdir: pathlib.Path, overrides=None) -> assembly.Assembly
                               "(the others describe the training)")
         set_path(config, key, value)
     return assembly.build(config, facts)
-
-
-def _first_intact(directory: pathlib.Path, config: dict) -> tuple[int, dict]:
-    steps = checkpoint_steps(directory, config)
-    if not steps:
-        raise UserError("holds no complete checkpoint; train first", where=str(directory.parent))
-    damaged = []
-    for step in steps:
-        try:
-            reason = verify(directory / str(step))  # a step's checksums, before orbax reads it
-            if reason:
-                raise ValueError(reason)
-            with quiet():
-                variables = _restore_variables(directory / str(step) / "state")
-        except Exception as err:  # noqa: BLE001 - orbax, tensorstore and OS errors all mean "damaged"
-            detail = (str(err).splitlines() or [""])[0][:160]
-            damaged.append(f"{directory / str(step)} ({type(err).__name__}: {detail})")
-            continue
-        for line in damaged:
-            print(f"warning: skipped a damaged checkpoint: {line}; using step {step}", file=sys.stderr)
-        return step, variables
-    raise UserError(f"every checkpoint is damaged, first {damaged[0]}; train again (delete {directory} "
-                    "or use a new --workdir)", where=str(directory))
-
-
-def checkpoint_steps(directory: pathlib.Path, config: dict) -> list[int]:
-    """The steps to try, best first, then the others newest first; [] when there are none."""
-    try:
-        manager = Checkpoints(directory, best_metric=config["checkpoint"]["best_metric"],
-                              best_mode=config["checkpoint"]["best_mode"], async_save=False)
-    except UserError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise UserError(f"unreadable checkpoint folder ({type(err).__name__}: {err}); train again into a new "
-                        "--workdir", where=str(directory)) from None
-    try:
-        steps = sorted(manager.all_steps(), reverse=True)
-        try:
-            best = manager.best_step()
-        except Exception:  # noqa: BLE001 - a damaged metrics file: fall back to newest first
-            best = None
-    finally:
-        manager.close()
-    return ([best] if best in steps else []) + [s for s in steps if s != best]
 
 
 def _restore_variables(path: pathlib.Path) -> dict:

@@ -14,8 +14,7 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class StopRequest:
     """Context manager: `requested` turns true on the first SIGTERM/SIGINT received inside it."""
 
-    def __init__(self, signals=SIGNALS, stream=None):
-        self.signals = tuple(signals)
+    def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
@@ -46,20 +45,19 @@ class StopRequest:
         if self.signum is not None and signum == signal.SIGINT:
             if self._saving:
                 self._interrupt_pending = True
-                self.stream.write("\nSIGINT received again: exiting as soon as the checkpoint is written\n")
-                self.stream.flush()
+                print("\nSIGINT received again: exiting as soon as the checkpoint is written", file=self.stream,
+                      flush=True)
                 return
             raise KeyboardInterrupt
         self.signum = signum
-        name = signal.Signals(signum).name
-        self.stream.write(f"\n{name} received: finishing the current step, then saving a checkpoint\n")
-        self.stream.flush()
+        print(f"\n{self.name} received: finishing the current step, then saving a checkpoint", file=self.stream,
+              flush=True)
 
     def __enter__(self) -> "StopRequest":
         # Python only lets the main thread install handlers; elsewhere (a notebook worker) the loop
         # still runs, it just cannot be stopped by a signal.
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
+            self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:

@@ -42,25 +42,18 @@ def _build(variables: dict, tx: optax.GradientTransformation, seed: int, ema: bo
     params = variables["params"]
     batch_stats = variables.get("batch_stats", {})
     average = jax.tree.map(jnp.copy, {"params": params, "batch_stats": batch_stats}) if ema else None
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        batch_stats=batch_stats,
-        opt_state=tx.init(params),
-        rng=jax.random.key_data(jax.random.key(seed)),
-        ema=average,
-    )
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats, opt_state=tx.init(params),
+                      rng=jax.random.key_data(jax.random.key(seed)), ema=average)
 
 
 def create(variables: dict, tx: optax.GradientTransformation, seed: int = 0, mesh: Mesh | None = None,
            ema: bool = False) -> TrainState:
     """A fresh state from `{"params", "batch_stats"}` (its `ema` a copy of them), replicated over `mesh` when
     given; the optimizer state is built inside `jit`, so a multi-process mesh works too."""
-    if mesh is None:
-        return jax.jit(_build, static_argnums=(1, 2, 3))(variables, tx, seed, ema)
-    variables = parallel.replicate(dict(variables), mesh)
-    build = jax.jit(_build, static_argnums=(1, 2, 3), out_shardings=parallel.replicated(mesh))
-    return build(variables, tx, seed, ema)
+    if mesh is not None:
+        variables = parallel.replicate(dict(variables), mesh)
+    shardings = {} if mesh is None else {"out_shardings": parallel.replicated(mesh)}
+    return jax.jit(_build, static_argnums=(1, 2, 3), **shardings)(variables, tx, seed, ema)
 
 
 def abstract(state: TrainState) -> TrainState:

@@ -12,6 +12,8 @@ from PIL import Image
 from tensorboardX import SummaryWriter
 
 from jaxres.viz import charted
+
+
 def scalars(record: dict[str, Any]) -> dict[str, float]:
     """The tag -> value pairs of one metrics.jsonl record: its headline numbers (`viz.charted`:
     no record count, no per-class table), under `<split>/`, learning rates under `lr/`."""

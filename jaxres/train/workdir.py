@@ -1,22 +1,26 @@
 """What a training leaves beside its checkpoints: `config.json` (the user's config), `data_facts.json`
-(what the training split decided) and the `.jaxres-workdir` marker; `OWN_FILES` lists them for the guards."""
+(what the training split decided), the `.jaxres-workdir` marker and the `.lock` of the one training running
+there (`WorkdirLock`); `OWN_FILES` lists them for the guards."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
+import socket
+import time
 
 from jaxres import objectives
 from jaxres.config import defaults
 from jaxres.errors import UserError
-from jaxres.platform import files
-from jaxres.train.lock import LOCK_NAME
+from jaxres.platform import files, system
 
 CONFIG_FILE = "config.json"
 FACTS_FILE = "data_facts.json"
 MARKER_FILE = ".jaxres-workdir"
 CHECKPOINTS = "checkpoints"
+LOCK_NAME = ".lock"
 # Files only `train` writes, never replaced by an export or prediction (`commands.guards`).
 OWN_FILES = (MARKER_FILE, CONFIG_FILE, FACTS_FILE, CHECKPOINTS, "metrics.jsonl", LOCK_NAME)
 
@@ -39,9 +43,6 @@ class DataFacts:
         """The training point count (a keypoint model's), which other splits and inputs must have."""
         return self.target.get("num_keypoints")
 
-    def to_json(self) -> dict:
-        return {"target": self.target, "model": self.model}
-
 
 def checkpoint_dir(workdir: pathlib.Path) -> pathlib.Path:
     return pathlib.Path(workdir).resolve() / CHECKPOINTS
@@ -51,7 +52,7 @@ def save(workdir: pathlib.Path, config: dict, facts: DataFacts, task: str) -> No
     """The marker and both records, each written atomically (facts before config: a config.json
     marks a workdir complete)."""
     files.write_text(workdir / MARKER_FILE, json.dumps({"jaxres_workdir": 1, "task": task}) + "\n")
-    files.write_text(workdir / FACTS_FILE, json.dumps(facts.to_json(), indent=2, sort_keys=True))
+    files.write_text(workdir / FACTS_FILE, json.dumps(dataclasses.asdict(facts), indent=2, sort_keys=True))
     files.write_text(workdir / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True))
 
 
@@ -104,25 +105,24 @@ def load_facts(workdir: pathlib.Path, config: dict) -> DataFacts:
         return _checked(DataFacts(target, dict(model["resolved"])), config, str(workdir / CONFIG_FILE))
     # Trained before the facts were recorded anywhere: a kind whose data decides nothing (a box)
     # rebuilds them from its options; one whose data decides classes or points cannot.
-    facts = _facts_from_options(config)
-    if facts is None:
+    model = _model_options(config, {})
+    if model is None or not _count(model.get("num_outputs")):
         raise UserError(f"holds no {FACTS_FILE} and its config.json does not say what the data decided "
                         "(classes, points); train again into a new --workdir", where=str(workdir))
-    return facts
+    return DataFacts({}, model)
 
 
-def _facts_from_options(config: dict) -> DataFacts | None:
+def _model_options(config: dict, target: dict) -> dict | None:
+    """What the config's objective makes of `target` for the model; None when it cannot (a kind that needs
+    facts `target` lacks, or facts of another kind)."""
     try:
-        options = defaults.complete(without_facts(config))["objective"]
-        model = objectives.create(options, {}).model_options()
-    except Exception:  # noqa: BLE001 - a kind that needs facts fails to build without them
+        return objectives.create(defaults.complete(without_facts(config))["objective"], target).model_options()
+    except Exception:  # noqa: BLE001
         return None
-    return DataFacts({}, model) if _has_outputs(model) else None
 
 
-def _has_outputs(model: dict) -> bool:
-    outputs = model.get("num_outputs")
-    return isinstance(outputs, int) and not isinstance(outputs, bool) and outputs > 0
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
@@ -131,21 +131,13 @@ def _checked(facts: DataFacts, config: dict, where: str) -> DataFacts:
     classes, points = facts.target.get("classes"), facts.target.get("num_keypoints")
     valid = classes is None or (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
                                 and len(set(classes)) == len(classes))
-    valid = valid and (points is None or (isinstance(points, int) and not isinstance(points, bool) and points > 0))
-    try:
-        options = defaults.complete(without_facts(config))["objective"]
-        expected = objectives.create(options, facts.target).model_options() if valid else None
-    except Exception:  # noqa: BLE001 - facts the kind cannot build from are as wrong as a mismatch
-        expected = None
-    if expected != facts.model or not _has_outputs(facts.model):
-        raise UserError(f"{pathlib.Path(where).name} does not hold facts of a {options_kind(config)} training "
+    valid = valid and (points is None or _count(points))
+    if not valid or _model_options(config, facts.target) != facts.model or not _count(facts.model.get("num_outputs")):
+        kind = (config.get("objective") or {}).get("kind")
+        raise UserError(f"{pathlib.Path(where).name} does not hold facts of a {kind} training "
                         f"(target {json.dumps(facts.target)[:80]}, model {json.dumps(facts.model)[:80]}); train again "
                         "into a new --workdir", where=where)
     return DataFacts(dict(facts.target), dict(facts.model))
-
-
-def options_kind(config: dict) -> str:
-    return str((config.get("objective") or {}).get("kind"))
 
 
 def without_facts(config: dict) -> dict:
@@ -165,3 +157,45 @@ def _read_json(path: pathlib.Path, advice: str):
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"unreadable {path.name} ({type(err).__name__}: {str(err)[:100]}); {advice or 'train again'}",
                         where=str(path)) from None
+
+
+class WorkdirLock:
+    """Context manager holding an exclusive lock on `<workdir>/.lock`, one training per workdir (the system
+    releases it when the process dies); raises `UserError` when taken."""
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.workdir = pathlib.Path(workdir).resolve()
+        self.path = self.workdir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> "WorkdirLock":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not system.try_lock(fd):
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise UserError(f"another training ({holder}) is running in this workdir; wait for it to finish, stop it, "
+                            "or choose another --workdir", where=str(self.workdir)) from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.write(fd, json.dumps(info).encode())
+        self._fd = fd
+        return self
+
+    def __enter__(self) -> "WorkdirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            system.unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)  # a positional read is not portable (Windows)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
+        return f"pid {info['pid']} on {info['host']} since {info['since']}"
+    except (ValueError, KeyError, OSError):
+        return "unknown process"

@@ -9,7 +9,7 @@ import pathlib
 from jaxres.platform import files
 from jaxres.train import workdir as workdir_files
 from jaxres.errors import UserError
-from jaxres.train.lock import LOCK_NAME, WorkdirLock
+from jaxres.train.workdir import LOCK_NAME, WorkdirLock
 
 
 def training_workdir(text: str, task: str, force: bool = False) -> pathlib.Path:

@@ -13,7 +13,7 @@ from jaxres.train import workdir as workdir_files
 from jaxres.config import get_path
 from jaxres.config.checks import check_config
 from jaxres.errors import ConfigError, DataError, UserError
-from jaxres.train.checkpoint import Checkpoints, every_step_damaged, jsonable
+from jaxres.train.checkpoint import Checkpoints, jsonable
 from jaxres.train.loop import NonFiniteLoss
 
 # Keys that make another run: on a workdir holding checkpoints a change is refused, with the keys
@@ -80,13 +80,12 @@ def resume_point(workdir: pathlib.Path, steps_per_epoch: int, records: int, data
     """The step the run resumes from (the newest intact one), refusing a position the training split
     no longer has (it shrank, or train.batch_size grew, since the checkpoint was saved)."""
     checkpoints = Checkpoints(workdir_files.checkpoint_dir(workdir), async_save=False)
-    try:
-        step, damaged = checkpoints.intact_step()
-        if step is None:
-            raise every_step_damaged(checkpoints.directory, damaged)
-        batch = int(checkpoints.read_json(step, "position").get("batch", 0))
+    try:  # the damaged steps are named (and set aside) when `fit` restores
+        step, position = checkpoints.first_intact(checkpoints.all_steps()[::-1],
+                                                  lambda step: checkpoints.read_json(step, "position"), report=False)
     finally:
         checkpoints.close()
+    batch = int(position.get("batch", 0))
     if batch > steps_per_epoch:
         raise DataError(f"the checkpoint at step {step} stopped after batch {batch} of its epoch, but the training "
                         f"split now gives {steps_per_epoch} batches ({records} records): the data or "

@@ -24,7 +24,7 @@ from jaxres.train import assembly, evaluation, parallel
 from jaxres.train import workdir as workdir_files
 from jaxres.train.loop import NonFiniteLoss, Preempted, fit
 from jaxres.train.precision import resolve_dtype
-from jaxres.train.restore import trained
+from jaxres.train.restore import best
 from jaxres.train.tensorboard import Board
 
 
@@ -125,7 +125,7 @@ def _final_evaluation(workdir: pathlib.Path, built, splits, result, loader, boar
     with the baseline; pictures; the ending; the JSON line."""
     variables = result.best_variables
     if variables is None:  # the best step was trained before this run resumed: only its checkpoint has it
-        variables = trained(workdir)[1]
+        variables = best(workdir)[1]
     split, dataset = splits.eval_name, splits.eval
     metrics, predictions = evaluation.evaluate(built, variables, dataset, splits.train, loader)
     pictures = evaluation.write_pictures(workdir, built.objective, dataset, predictions)
