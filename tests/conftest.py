@@ -27,9 +27,9 @@ MULTI_DEVICE = pathlib.Path(__file__).resolve().parent / "multi_device"
 # collection order (pyproject: `--dist loadfile --no-loadscope-reorder`), so the two workers take
 # these first and even out their ends on the many short files, instead of one worker starting a
 # long file when the other has nothing left.
-LONGEST_FIRST = ("test_tasks_cli.py", "test_crash_resume.py", "test_multi_device.py", "test_default_runs.py",
-                 "test_export_end_to_end.py", "test_benchmarks.py", "test_export.py", "test_head_init.py",
-                 "test_parity_torchvision.py", "test_first_hour.py")
+LONGEST_FIRST = ("test_tasks_cli.py", "test_crash_resume.py", "test_multi_device.py", "test_benchmarks.py",
+                 "test_default_runs.py", "test_export.py", "test_head_init.py", "test_parity_torchvision.py",
+                 "test_export_end_to_end.py", "test_workdir_safety.py")
 
 # Variables that would change what jaxres, JAX or a data/hub library does. (PATH, locale and the
 # Python interpreter's own settings stay; the locale is pinned to UTF-8 below.)

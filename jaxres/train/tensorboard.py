@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from typing import Any, Iterable
 
 import numpy as np
 from PIL import Image
-from tensorboardX import SummaryWriter
+
+# tensorboardX imports torch, where it is installed, only to accept torch tensors, which jaxres never
+# passes; that import would add 2-4 s of CPU to every command's start, so it is refused while
+# tensorboardX loads (and allowed again after).
+_TORCH_HIDDEN = "torch" not in sys.modules
+if _TORCH_HIDDEN:
+    sys.modules["torch"] = None  # type: ignore[assignment]
+try:
+    from tensorboardX import SummaryWriter
+finally:
+    if _TORCH_HIDDEN:
+        del sys.modules["torch"]
 
 from jaxres.viz import charted
 
