@@ -126,6 +126,17 @@ def test_dlib_xml_generated_ignore_box_and_order(tmp_path):
     assert ds.records[0].source == f"{xml}:4"
 
 
+def test_dlib_xml_boxes_of_an_image_outside_images_are_a_data_error(tmp_path):
+    """An <image> straight under <dataset> is not dlib's layout: its boxes are not records (and do not
+    land on another image's list), so the file has none, said in one DataError naming it."""
+    xml = tmp_path / "faces.xml"
+    xml.write_text("<?xml version='1.0'?>\n<dataset>\n<image file='a.jpg'>\n"
+                   "<box top='1' left='1' width='2' height='2'/>\n</image>\n</dataset>")
+    with pytest.raises(DataError, match="no <image><box> elements") as err:
+        readers.read_dlib_xml(xml)
+    assert str(xml) in str(err.value)
+
+
 def test_dlib_xml_part_order_follows_names_not_document(tmp_path):
     xml = tmp_path / "shuffled.xml"
     parts = [f"<part name='{k:02d}' x='{k}' y='{2 * k}'/>" for k in reversed(range(68))]

@@ -54,16 +54,16 @@ def _parse(xml_path: str) -> list[_Node]:
     stack, images = [], []
 
     def start(tag: str, attrs: dict) -> None:
-        parent = stack[-1] if stack else None
+        if not stack and tag != "dataset":
+            raise DataError(f"root element is <{tag}>, expected dlib's <dataset>", where=f"{xml_path}:1")
         stack.append(tag)
         node = _Node(attrs, parser.CurrentLineNumber)
-        if parent is None and tag != "dataset":
-            raise DataError(f"root element is <{tag}>, expected dlib's <dataset>", where=f"{xml_path}:1")
-        if (parent, tag) == ("images", "image"):
+        # by the whole path: a <box> counts only inside an <image> that was kept
+        if stack == ["dataset", "images", "image"]:
             images.append(node)
-        elif (parent, tag) == ("image", "box"):
+        elif stack == ["dataset", "images", "image", "box"]:
             images[-1].children.append(node)
-        elif (parent, tag) == ("box", "part"):
+        elif stack == ["dataset", "images", "image", "box", "part"]:
             images[-1].children[-1].children.append(node)
 
     def refuse(*args) -> None:  # met before any entity is declared or expanded, in whatever encoding
